@@ -1,0 +1,126 @@
+//! AWS SDK configuration for every landfall function and tool.
+//!
+//! The SDK already honours `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`; this crate
+//! adds what must also change when an endpoint is set (path-style S3 addressing, since
+//! moto has no virtual-host DNS) and makes retries and timeouts explicit instead of implied.
+
+use aws_config::{retry::RetryConfig, timeout::TimeoutConfig, BehaviorVersion, SdkConfig};
+use landfall_runtime::{ConfigError, Env};
+use std::time::Duration;
+
+mod classify;
+pub use classify::{describe, disposition_of, error_code, is_throttling};
+
+/// Attempts per SDK call (first try included) unless `AWS_MAX_ATTEMPTS` says otherwise.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 4;
+
+/// A loaded SDK configuration and the facts needed to build clients from it.
+#[derive(Clone, Debug)]
+pub struct Aws {
+    sdk: SdkConfig,
+    custom_s3_endpoint: bool,
+}
+
+impl Aws {
+    /// Loads credentials, region and endpoints the standard way. Fails with a named
+    /// variable when no region is configured (the SDK would otherwise fail per call).
+    pub async fn load(env: &Env) -> Result<Aws, ConfigError> {
+        if !env.is_set("AWS_REGION") && !env.is_set("AWS_DEFAULT_REGION") {
+            return Err(ConfigError::Missing {
+                name: "AWS_REGION".into(),
+            });
+        }
+        let max_attempts = env.parse_or("AWS_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)?;
+        if max_attempts == 0 {
+            return Err(ConfigError::invalid(
+                "AWS_MAX_ATTEMPTS",
+                "0",
+                "must be at least 1",
+            ));
+        }
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(max_attempts)
+                    .with_initial_backoff(Duration::from_millis(200))
+                    .with_max_backoff(Duration::from_secs(5)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .build(),
+            )
+            .load()
+            .await;
+        Ok(Aws {
+            sdk,
+            custom_s3_endpoint: env.is_set("AWS_ENDPOINT_URL") || env.is_set("AWS_ENDPOINT_URL_S3"),
+        })
+    }
+
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.sdk
+    }
+
+    /// Path-style addressing whenever the S3 endpoint is overridden (moto, MinIO).
+    #[cfg(feature = "s3")]
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&self.sdk)
+            .force_path_style(self.custom_s3_endpoint)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    #[cfg(feature = "sqs")]
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk)
+    }
+
+    #[cfg(feature = "cloudfront")]
+    pub fn cloudfront(&self) -> aws_sdk_cloudfront::Client {
+        aws_sdk_cloudfront::Client::new(&self.sdk)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn missing_region_fails_with_its_name() {
+        let err = Aws::load(&Env::from_pairs([(
+            "AWS_ENDPOINT_URL",
+            "http://127.0.0.1:1",
+        )]))
+        .await
+        .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::Missing {
+                name: "AWS_REGION".into()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn zero_attempts_is_rejected() {
+        let env = Env::from_pairs([("AWS_REGION", "eu-west-2"), ("AWS_MAX_ATTEMPTS", "0")]);
+        assert!(matches!(
+            Aws::load(&env).await,
+            Err(ConfigError::Invalid { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn endpoint_override_switches_s3_to_path_style() {
+        let env = Env::from_pairs([
+            ("AWS_REGION", "eu-west-2"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+        ]);
+        let aws = Aws::load(&env).await.unwrap();
+        assert!(aws.custom_s3_endpoint);
+        let env = Env::from_pairs([("AWS_REGION", "eu-west-2")]);
+        assert!(!Aws::load(&env).await.unwrap().custom_s3_endpoint);
+    }
+}

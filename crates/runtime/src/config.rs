@@ -1,0 +1,134 @@
+//! Typed configuration from environment variables, read once at cold start.
+//!
+//! A missing or malformed variable fails the cold start with a message that names it;
+//! handlers never read the environment themselves.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::str::FromStr;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("configuration: environment variable {name} is not set")]
+    Missing { name: String },
+    #[error("configuration: environment variable {name}={value:?} is invalid: {reason}")]
+    Invalid {
+        name: String,
+        value: String,
+        reason: String,
+    },
+}
+
+impl ConfigError {
+    pub fn invalid(name: &str, value: &str, reason: impl Display) -> Self {
+        ConfigError::Invalid {
+            name: name.to_owned(),
+            value: value.to_owned(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// A snapshot of the variables a function is configured with.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    vars: HashMap<String, String>,
+}
+
+impl Env {
+    /// The process environment (the Lambda function's configuration).
+    pub fn from_process() -> Self {
+        Env {
+            vars: std::env::vars().collect(),
+        }
+    }
+
+    /// An explicit set of variables, for tests and tools.
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Env {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+
+    /// A set, non-empty variable. Empty counts as unset: CloudFormation renders an
+    /// unset optional parameter as "".
+    pub fn optional(&self, name: &str) -> Option<&str> {
+        self.vars
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn required(&self, name: &str) -> Result<&str, ConfigError> {
+        self.optional(name).ok_or_else(|| ConfigError::Missing {
+            name: name.to_owned(),
+        })
+    }
+
+    pub fn parse<T>(&self, name: &str) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        let raw = self.required(name)?;
+        raw.parse().map_err(|e| ConfigError::invalid(name, raw, e))
+    }
+
+    pub fn parse_or<T>(&self, name: &str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(raw) => raw.parse().map_err(|e| ConfigError::invalid(name, raw, e)),
+        }
+    }
+
+    pub fn is_set(&self, name: &str) -> bool {
+        self.optional(name).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_variable_is_named() {
+        let env = Env::from_pairs([("OTHER", "x")]);
+        let err = env.required("WEBSITE_BUCKET").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "configuration: environment variable WEBSITE_BUCKET is not set"
+        );
+    }
+
+    #[test]
+    fn empty_counts_as_unset() {
+        let env = Env::from_pairs([("DISTRIBUTION_ID", "  ")]);
+        assert_eq!(env.optional("DISTRIBUTION_ID"), None);
+        assert!(env.required("DISTRIBUTION_ID").is_err());
+    }
+
+    #[test]
+    fn malformed_variable_names_variable_value_and_reason() {
+        let env = Env::from_pairs([("BATCH", "ten")]);
+        let err = env.parse::<u32>("BATCH").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("BATCH=\"ten\""), "{text}");
+        assert!(text.contains("invalid digit"), "{text}");
+    }
+
+    #[test]
+    fn parse_or_uses_default_only_when_unset() {
+        let env = Env::from_pairs([("A", "7")]);
+        assert_eq!(env.parse_or("A", 1u32), Ok(7));
+        assert_eq!(env.parse_or("B", 1u32), Ok(1));
+    }
+}

@@ -1,0 +1,400 @@
+//! Runs the real function binaries the way Lambda does: each function is a child process
+//! talking to its own Lambda Runtime API endpoint served here, one invocation at a time
+//! (one warm instance), started on first use with the environment the template gives it.
+//!
+//! Written here rather than taken from `cargo lambda watch` because that tool compiles a
+//! function on its first invocation (minutes of cold build inside a test) and takes one
+//! environment for all functions, while every function here needs its own, resolved from
+//! template.yaml. The Invoke API on top (`serve_invoke_api`) answers the way AWS does: a
+//! function error is HTTP 200 with `X-Amz-Function-Error`.
+
+use crate::provision::{FunctionSpec, Stack};
+use anyhow::{anyhow, Context as _, Result};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::task::JoinHandle;
+
+/// The answer to one invocation.
+#[derive(Debug, Clone)]
+pub struct Invoked {
+    pub payload: Bytes,
+    /// `Some(error type)` when the function failed, as `X-Amz-Function-Error` says.
+    pub function_error: Option<String>,
+}
+
+impl Invoked {
+    pub fn json(&self) -> Result<serde_json::Value> {
+        serde_json::from_slice(&self.payload).context("function answer is not JSON")
+    }
+}
+
+#[derive(Clone)]
+pub struct Host {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    binaries: PathBuf,
+    log_dir: PathBuf,
+    /// Variables every function gets (endpoint, region, credentials for moto).
+    base_env: BTreeMap<String, String>,
+    functions: HashMap<String, Arc<Slot>>,
+    next_id: AtomicU64,
+}
+
+struct Slot {
+    spec: FunctionSpec,
+    instance: Mutex<Option<Instance>>,
+}
+
+struct Instance {
+    child: Child,
+    queue: mpsc::Sender<Pending>,
+    runtime: Arc<RuntimeState>,
+    server: JoinHandle<()>,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+struct Pending {
+    id: String,
+    payload: Bytes,
+    deadline_ms: u64,
+}
+
+type Outcome = Result<Bytes, (String, Bytes)>;
+
+struct RuntimeState {
+    function_arn: String,
+    next: Mutex<mpsc::Receiver<Pending>>,
+    waiting: std::sync::Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
+    init_error: std::sync::Mutex<Option<String>>,
+}
+
+impl Host {
+    /// `binaries`: the cargo target directory holding the built function binaries.
+    pub fn new(
+        stack: &Stack,
+        binaries: PathBuf,
+        log_dir: PathBuf,
+        base_env: BTreeMap<String, String>,
+    ) -> Host {
+        let functions = stack
+            .functions
+            .iter()
+            .map(|(name, spec)| {
+                (
+                    name.clone(),
+                    Arc::new(Slot {
+                        spec: spec.clone(),
+                        instance: Mutex::new(None),
+                    }),
+                )
+            })
+            .collect();
+        Host {
+            inner: Arc::new(Inner {
+                binaries,
+                log_dir,
+                base_env,
+                functions,
+                next_id: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    pub fn functions(&self) -> impl Iterator<Item = &FunctionSpec> {
+        self.inner.functions.values().map(|slot| &slot.spec)
+    }
+
+    /// Invokes `function` synchronously (RequestResponse) and returns its answer.
+    pub async fn invoke(&self, function: &str, payload: Bytes) -> Result<Invoked> {
+        let name = function.rsplit(':').next().unwrap_or(function);
+        let slot = self
+            .inner
+            .functions
+            .get(name)
+            .ok_or_else(|| anyhow!("no function {name:?} in the template"))?
+            .clone();
+        let mut instance = slot.instance.lock().await;
+        let alive = match instance.as_mut() {
+            Some(running) => running.child.try_wait()?.is_none(),
+            None => false,
+        };
+        if !alive {
+            *instance = Some(self.start(&slot.spec).await?);
+        }
+        let running = instance.as_mut().expect("started above");
+        let id = format!(
+            "{:08x}-0000-4000-8000-{:012x}",
+            std::process::id(),
+            self.inner.next_id.fetch_add(1, Ordering::Relaxed)
+        );
+        let timeout = Duration::from_secs(slot.spec.timeout_secs.max(1));
+        let (tx, rx) = oneshot::channel();
+        running
+            .runtime
+            .waiting
+            .lock()
+            .unwrap()
+            .insert(id.clone(), tx);
+        running
+            .queue
+            .send(Pending {
+                id: id.clone(),
+                payload,
+                deadline_ms: now_ms() + timeout.as_millis() as u64,
+            })
+            .await
+            .map_err(|_| anyhow!("runtime API of {name} is gone"))?;
+
+        let outcome = tokio::select! {
+            outcome = rx => outcome.unwrap_or_else(|_| Err(("Runtime.Unknown".into(), Bytes::from_static(b"{}")))),
+            status = running.child.wait() => {
+                let init = running.runtime.init_error.lock().unwrap().clone();
+                let message = init.unwrap_or_else(|| format!("process exited: {status:?}"));
+                *instance = None;
+                Err(("Runtime.ExitError".into(), error_body("Runtime.ExitError", &message)))
+            }
+            _ = tokio::time::sleep(timeout) => {
+                if let Some(mut running) = instance.take() {
+                    let _ = running.child.kill().await;
+                }
+                Err(("Sandbox.Timedout".into(), error_body("Sandbox.Timedout", &format!("Task timed out after {} seconds", timeout.as_secs()))))
+            }
+        };
+        Ok(match outcome {
+            Ok(payload) => Invoked {
+                payload,
+                function_error: None,
+            },
+            Err((kind, payload)) => Invoked {
+                payload,
+                function_error: Some(kind),
+            },
+        })
+    }
+
+    async fn start(&self, spec: &FunctionSpec) -> Result<Instance> {
+        let binary = self.inner.binaries.join(&spec.binary);
+        if !binary.exists() {
+            return Err(anyhow!(
+                "{} is not built: run `cargo build -p {}` (make build does every function)",
+                binary.display(),
+                spec.binary
+            ));
+        }
+        let (queue, next) = mpsc::channel(16);
+        let runtime = Arc::new(RuntimeState {
+            function_arn: format!("arn:aws:lambda:local:123456789012:function:{}", spec.binary),
+            next: Mutex::new(next),
+            waiting: std::sync::Mutex::new(HashMap::new()),
+            init_error: std::sync::Mutex::new(None),
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let app = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(invocation_response),
+            )
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/error",
+                post(invocation_error),
+            )
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .with_state(runtime.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+
+        std::fs::create_dir_all(&self.inner.log_dir)?;
+        let log_path = self.inner.log_dir.join(format!("{}.log", spec.binary));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)?;
+        let mut command = Command::new(&binary);
+        command
+            .env_clear()
+            .envs(std::env::vars().filter(|(k, _)| {
+                k == "PATH" || k == "HOME" || k == "RUST_LOG" || k == "RUST_BACKTRACE"
+            }))
+            .envs(&self.inner.base_env)
+            .envs(&spec.environment)
+            .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", &spec.binary)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env(
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                spec.memory_mb.to_string(),
+            )
+            .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{}", spec.binary),
+            )
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true);
+        let child = command
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        tracing::info!(function = spec.binary, runtime_api = %address, log = %log_path.display(), "function started");
+        Ok(Instance {
+            child,
+            queue,
+            runtime,
+            server,
+        })
+    }
+
+    /// Stops every running function process.
+    pub async fn shutdown(&self) {
+        for slot in self.inner.functions.values() {
+            if let Some(mut running) = slot.instance.lock().await.take() {
+                let _ = running.child.kill().await;
+            }
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}
+
+fn error_body(error_type: &str, message: &str) -> Bytes {
+    Bytes::from(serde_json::json!({ "errorType": error_type, "errorMessage": message }).to_string())
+}
+
+async fn next_invocation(State(state): State<Arc<RuntimeState>>) -> Response {
+    let Some(pending) = state.next.lock().await.recv().await else {
+        return StatusCode::GONE.into_response();
+    };
+    let mut headers = HeaderMap::new();
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    };
+    set("lambda-runtime-aws-request-id", pending.id);
+    set(
+        "lambda-runtime-deadline-ms",
+        pending.deadline_ms.to_string(),
+    );
+    set(
+        "lambda-runtime-invoked-function-arn",
+        state.function_arn.clone(),
+    );
+    set("content-type", "application/json".into());
+    (StatusCode::OK, headers, pending.payload).into_response()
+}
+
+async fn invocation_response(
+    State(state): State<Arc<RuntimeState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> StatusCode {
+    if let Some(tx) = state.waiting.lock().unwrap().remove(&id) {
+        let _ = tx.send(Ok(body));
+    }
+    StatusCode::ACCEPTED
+}
+
+async fn invocation_error(
+    State(state): State<Arc<RuntimeState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let kind = headers
+        .get("lambda-runtime-function-error-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("Unhandled")
+        .to_owned();
+    if let Some(tx) = state.waiting.lock().unwrap().remove(&id) {
+        let _ = tx.send(Err((kind, body)));
+    }
+    StatusCode::ACCEPTED
+}
+
+async fn init_error(State(state): State<Arc<RuntimeState>>, body: Bytes) -> StatusCode {
+    *state.init_error.lock().unwrap() = Some(String::from_utf8_lossy(&body).into_owned());
+    StatusCode::ACCEPTED
+}
+
+/// The Lambda Invoke API (`POST /2015-03-31/functions/{name}/invocations`) over the host,
+/// so the SDK's Lambda client works against the local stack as against AWS.
+pub async fn serve_invoke_api(host: Host, listener: TcpListener) -> Result<()> {
+    let app = Router::new()
+        .route("/2015-03-31/functions/{name}/invocations", post(invoke_api))
+        .with_state(host);
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+async fn invoke_api(
+    State(host): State<Host>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let invocation_type = headers
+        .get("x-amz-invocation-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("RequestResponse")
+        .to_owned();
+    if invocation_type == "Event" {
+        let host = host.clone();
+        tokio::spawn(async move {
+            if let Err(err) = host.invoke(&name, body).await {
+                tracing::error!(function = name, error = %err, "async invocation failed");
+            }
+        });
+        return StatusCode::ACCEPTED.into_response();
+    }
+    match host.invoke(&name, body).await {
+        Ok(invoked) => {
+            let mut response = (StatusCode::OK, invoked.payload).into_response();
+            response.headers_mut().insert(
+                "x-amz-executed-version",
+                HeaderValue::from_static("$LATEST"),
+            );
+            if invoked.function_error.is_some() {
+                response.headers_mut().insert(
+                    "x-amz-function-error",
+                    HeaderValue::from_static("Unhandled"),
+                );
+            }
+            response
+        }
+        Err(err) => (
+            StatusCode::NOT_FOUND,
+            [("x-amzn-errortype", "ResourceNotFoundException")],
+            serde_json::json!({ "Type": "User", "message": err.to_string() }).to_string(),
+        )
+            .into_response(),
+    }
+}

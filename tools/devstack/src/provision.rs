@@ -1,0 +1,657 @@
+//! Creates what template.yaml declares in moto, in dependency order, and records the
+//! physical names, URLs and ARNs that functions, scripts and tests need.
+
+use crate::template::{scalar_text, ResolveError, Resource, Scope, Template};
+use anyhow::{anyhow, bail, Context as _, Result};
+use aws_config::SdkConfig;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// Where and as whom the stack is provisioned.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub stack: String,
+    pub region: String,
+    pub account: String,
+    pub parameters: BTreeMap<String, String>,
+}
+
+impl Default for Target {
+    fn default() -> Self {
+        Target {
+            stack: "landfall".into(),
+            region: "eu-west-2".into(),
+            // moto's fixed account id
+            account: "123456789012".into(),
+            parameters: BTreeMap::new(),
+        }
+    }
+}
+
+/// The provisioned stack: resource names and the functions with their wiring.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Stack {
+    pub region: String,
+    /// Logical id → what `Ref` gives (bucket name, queue URL, distribution id, …).
+    pub resources: BTreeMap<String, Provisioned>,
+    pub functions: BTreeMap<String, FunctionSpec>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Provisioned {
+    pub kind: String,
+    pub reference: String,
+    /// False for kinds the local stack does not need to emulate (IAM, alarms, policies).
+    pub emulated: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FunctionSpec {
+    pub logical_id: String,
+    /// The binary (= package = function name when run locally).
+    pub binary: String,
+    pub timeout_secs: u64,
+    pub memory_mb: u64,
+    pub environment: BTreeMap<String, String>,
+    pub sqs: Vec<SqsMapping>,
+    pub schedules: Vec<Schedule>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SqsMapping {
+    pub queue_url: String,
+    pub queue_arn: String,
+    pub batch_size: i32,
+    pub report_batch_item_failures: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Schedule {
+    pub name: String,
+    pub expression: String,
+    pub input: Option<Value>,
+}
+
+impl Stack {
+    pub fn reference(&self, logical_id: &str) -> Option<&str> {
+        self.resources.get(logical_id).map(|r| r.reference.as_str())
+    }
+
+    pub fn function(&self, name: &str) -> Option<&FunctionSpec> {
+        self.functions
+            .get(name)
+            .or_else(|| self.functions.values().find(|f| f.logical_id == name))
+    }
+}
+
+pub async fn provision(template: &Template, target: &Target, aws: &SdkConfig) -> Result<Stack> {
+    let mut scope = Scope::new(&target.stack, &target.region, &target.account);
+    for (name, default) in &template.parameters {
+        let value = target
+            .parameters
+            .get(name)
+            .map(|v| Value::String(v.clone()))
+            .or_else(|| default.clone())
+            .ok_or_else(|| anyhow!("parameter {name} has no default and no value was given"))?;
+        scope.values.insert(name.clone(), value);
+    }
+    scope.evaluate_conditions(template)?;
+
+    let clients = Clients::new(aws);
+    let mut stack = Stack {
+        region: target.region.clone(),
+        ..Stack::default()
+    };
+    let mut pending: Vec<&Resource> = template
+        .resources
+        .values()
+        .filter(|r| {
+            r.condition
+                .as_ref()
+                .is_none_or(|c| scope.conditions.get(c).copied().unwrap_or(false))
+        })
+        .collect();
+    while !pending.is_empty() {
+        let mut waiting = Vec::new();
+        let mut blocked_on = Vec::new();
+        for resource in pending.iter().copied() {
+            let properties = merge_globals(template, resource);
+            match scope.resolve(&properties) {
+                Ok(properties) => {
+                    create(
+                        &clients,
+                        target,
+                        &mut scope,
+                        &mut stack,
+                        resource,
+                        &properties,
+                    )
+                    .await
+                    .with_context(|| {
+                        format!("provisioning {} ({})", resource.logical_id, resource.kind)
+                    })?;
+                }
+                Err(ResolveError::NotYet(missing)) => {
+                    blocked_on.push(format!("{} waits for {}", resource.logical_id, missing.0));
+                    waiting.push(resource);
+                }
+                Err(other) => {
+                    return Err(other).with_context(|| format!("resolving {}", resource.logical_id))
+                }
+            }
+        }
+        if waiting.len() == pending.len() {
+            bail!(
+                "cannot provision, references never resolve: {}",
+                blocked_on.join("; ")
+            );
+        }
+        pending = waiting;
+    }
+    Ok(stack)
+}
+
+struct Clients {
+    s3: aws_sdk_s3::Client,
+    sqs: aws_sdk_sqs::Client,
+    cloudfront: aws_sdk_cloudfront::Client,
+}
+
+impl Clients {
+    fn new(aws: &SdkConfig) -> Clients {
+        let s3 = aws_sdk_s3::config::Builder::from(aws)
+            .force_path_style(true)
+            .build();
+        Clients {
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            sqs: aws_sdk_sqs::Client::new(aws),
+            cloudfront: aws_sdk_cloudfront::Client::new(aws),
+        }
+    }
+}
+
+/// SAM's Globals.Function applies to every AWS::Serverless::Function.
+fn merge_globals(template: &Template, resource: &Resource) -> Value {
+    if resource.kind != "AWS::Serverless::Function" {
+        return resource.properties.clone();
+    }
+    let mut merged = template
+        .globals
+        .get("Function")
+        .cloned()
+        .unwrap_or(json!({}));
+    deep_merge(&mut merged, &resource.properties);
+    merged
+}
+
+fn deep_merge(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Object(base), Value::Object(over)) => {
+            for (k, v) in over {
+                deep_merge(base.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (base, over) => *base = over.clone(),
+    }
+}
+
+fn default_name(target: &Target, logical_id: &str) -> String {
+    format!("{}-{}", target.stack, logical_id.to_ascii_lowercase())
+}
+
+fn text(properties: &Value, key: &str) -> Option<String> {
+    properties
+        .get(key)
+        .map(scalar_text)
+        .filter(|s| !s.is_empty())
+}
+
+async fn create(
+    clients: &Clients,
+    target: &Target,
+    scope: &mut Scope,
+    stack: &mut Stack,
+    resource: &Resource,
+    properties: &Value,
+) -> Result<()> {
+    let id = resource.logical_id.as_str();
+    let mut attributes: Vec<(&str, String)> = Vec::new();
+    let (reference, emulated) = match resource.kind.as_str() {
+        "AWS::SQS::Queue" => {
+            let name = text(properties, "QueueName").unwrap_or_else(|| default_name(target, id));
+            let url = create_queue(&clients.sqs, &name, properties).await?;
+            attributes.push((
+                "Arn",
+                format!("arn:aws:sqs:{}:{}:{}", target.region, target.account, name),
+            ));
+            attributes.push(("QueueName", name));
+            attributes.push(("QueueUrl", url.clone()));
+            (url, true)
+        }
+        "AWS::S3::Bucket" => {
+            let name = text(properties, "BucketName").unwrap_or_else(|| default_name(target, id));
+            create_bucket(&clients.s3, &target.region, &name, properties).await?;
+            attributes.push(("Arn", format!("arn:aws:s3:::{name}")));
+            attributes.push(("DomainName", format!("{name}.s3.amazonaws.com")));
+            attributes.push((
+                "RegionalDomainName",
+                format!("{name}.s3.{}.amazonaws.com", target.region),
+            ));
+            attributes.push((
+                "WebsiteURL",
+                format!("http://{name}.s3-website.{}.amazonaws.com", target.region),
+            ));
+            (name, true)
+        }
+        "AWS::CloudFront::Distribution" => {
+            let (dist_id, domain) =
+                create_distribution(&clients.cloudfront, target, id, properties).await?;
+            attributes.push(("Id", dist_id.clone()));
+            attributes.push(("DomainName", domain));
+            (dist_id, true)
+        }
+        "AWS::Serverless::Function" => {
+            let spec = function_spec(id, &resource.metadata, properties, scope)?;
+            attributes.push((
+                "Arn",
+                format!(
+                    "arn:aws:lambda:{}:{}:function:{}",
+                    target.region, target.account, spec.binary
+                ),
+            ));
+            let binary = spec.binary.clone();
+            stack.functions.insert(binary.clone(), spec);
+            (binary, true)
+        }
+        // IAM, policies, alarms, log groups, OAC: nothing to emulate locally, but other
+        // resources may still reference them.
+        _ => {
+            let placeholder = default_name(target, id);
+            attributes.push((
+                "Arn",
+                format!(
+                    "arn:aws:local:{}:{}:{}",
+                    target.region, target.account, placeholder
+                ),
+            ));
+            attributes.push(("Id", placeholder.clone()));
+            attributes.push(("Name", placeholder.clone()));
+            (placeholder, false)
+        }
+    };
+    scope
+        .values
+        .insert(id.to_owned(), Value::String(reference.clone()));
+    for (attribute, value) in attributes {
+        scope
+            .attributes
+            .insert((id.to_owned(), attribute.to_owned()), Value::String(value));
+    }
+    stack.resources.insert(
+        id.to_owned(),
+        Provisioned {
+            kind: resource.kind.clone(),
+            reference,
+            emulated,
+        },
+    );
+    Ok(())
+}
+
+async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str, properties: &Value) -> Result<String> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let mut attributes = std::collections::HashMap::new();
+    for (key, attribute) in [
+        ("VisibilityTimeout", A::VisibilityTimeout),
+        ("MessageRetentionPeriod", A::MessageRetentionPeriod),
+        ("DelaySeconds", A::DelaySeconds),
+        (
+            "ReceiveMessageWaitTimeSeconds",
+            A::ReceiveMessageWaitTimeSeconds,
+        ),
+        ("MaximumMessageSize", A::MaximumMessageSize),
+        ("FifoQueue", A::FifoQueue),
+        ("ContentBasedDeduplication", A::ContentBasedDeduplication),
+    ] {
+        if let Some(value) = properties.get(key) {
+            attributes.insert(attribute, scalar_text(value));
+        }
+    }
+    if let Some(policy) = properties.get("RedrivePolicy") {
+        let policy = match policy {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        attributes.insert(A::RedrivePolicy, policy);
+    }
+    match sqs
+        .create_queue()
+        .queue_name(name)
+        .set_attributes(Some(attributes.clone()))
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.queue_url().unwrap_or_default().to_owned()),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_queue_name_exists()) =>
+        {
+            // Exists with other attributes (template changed): update in place.
+            let url = sqs
+                .get_queue_url()
+                .queue_name(name)
+                .send()
+                .await?
+                .queue_url()
+                .unwrap_or_default()
+                .to_owned();
+            attributes.remove(&A::FifoQueue);
+            sqs.set_queue_attributes()
+                .queue_url(&url)
+                .set_attributes(Some(attributes))
+                .send()
+                .await?;
+            Ok(url)
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+async fn create_bucket(
+    s3: &aws_sdk_s3::Client,
+    region: &str,
+    name: &str,
+    properties: &Value,
+) -> Result<()> {
+    use aws_sdk_s3::types::*;
+    let mut request = s3.create_bucket().bucket(name);
+    if region != "us-east-1" {
+        request = request.create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(region))
+                .build(),
+        );
+    }
+    if let Err(err) = request.send().await {
+        let owned = err
+            .as_service_error()
+            .is_some_and(|e| e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists());
+        if !owned {
+            return Err(err.into());
+        }
+    }
+    if properties
+        .pointer("/VersioningConfiguration/Status")
+        .and_then(Value::as_str)
+        == Some("Enabled")
+    {
+        s3.put_bucket_versioning()
+            .bucket(name)
+            .versioning_configuration(
+                VersioningConfiguration::builder()
+                    .status(BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await?;
+    }
+    let queues = properties
+        .pointer("/NotificationConfiguration/QueueConfigurations")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if !queues.is_empty() {
+        let mut configuration = NotificationConfiguration::builder();
+        for queue in queues {
+            let mut rules = Vec::new();
+            for rule in queue
+                .pointer("/Filter/S3Key/Rules")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+            {
+                rules.push(
+                    FilterRule::builder()
+                        .name(FilterRuleName::from(
+                            text(&rule, "Name")
+                                .unwrap_or_default()
+                                .to_ascii_lowercase()
+                                .as_str(),
+                        ))
+                        .value(text(&rule, "Value").unwrap_or_default())
+                        .build(),
+                );
+            }
+            let mut builder = QueueConfiguration::builder()
+                .queue_arn(
+                    text(&queue, "Queue")
+                        .ok_or_else(|| anyhow!("queue configuration without Queue"))?,
+                )
+                .events(Event::from(
+                    text(&queue, "Event").unwrap_or_default().as_str(),
+                ));
+            if !rules.is_empty() {
+                builder = builder.filter(
+                    NotificationConfigurationFilter::builder()
+                        .key(S3KeyFilter::builder().set_filter_rules(Some(rules)).build())
+                        .build(),
+                );
+            }
+            configuration = configuration.queue_configurations(builder.build()?);
+        }
+        s3.put_bucket_notification_configuration()
+            .bucket(name)
+            .notification_configuration(configuration.build())
+            .send()
+            .await?;
+    }
+    Ok(())
+}
+
+/// Only what moto needs to serve invalidations and origin look-ups: origins and the
+/// default cache behaviour. Found again by its comment, so provisioning is idempotent.
+async fn create_distribution(
+    cloudfront: &aws_sdk_cloudfront::Client,
+    target: &Target,
+    logical_id: &str,
+    properties: &Value,
+) -> Result<(String, String)> {
+    use aws_sdk_cloudfront::types::*;
+    let config = properties
+        .get("DistributionConfig")
+        .cloned()
+        .unwrap_or(json!({}));
+    let comment = format!("{}:{}", target.stack, logical_id);
+    let listed = cloudfront.list_distributions().send().await?;
+    if let Some(existing) = listed
+        .distribution_list()
+        .map(|l| l.items())
+        .unwrap_or_default()
+        .iter()
+        .find(|d| d.comment() == comment)
+    {
+        return Ok((existing.id().to_owned(), existing.domain_name().to_owned()));
+    }
+    let mut origins = Vec::new();
+    for origin in config
+        .get("Origins")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+    {
+        origins.push(
+            Origin::builder()
+                .id(text(&origin, "Id").unwrap_or_default())
+                .domain_name(text(&origin, "DomainName").unwrap_or_default())
+                .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
+                .build()?,
+        );
+    }
+    let target_origin = config
+        .pointer("/DefaultCacheBehavior/TargetOriginId")
+        .map(scalar_text)
+        .unwrap_or_default();
+    let distribution = DistributionConfig::builder()
+        .caller_reference(&comment)
+        .comment(&comment)
+        .enabled(true)
+        .origins(
+            Origins::builder()
+                .quantity(origins.len() as i32)
+                .set_items(Some(origins))
+                .build()?,
+        )
+        .default_cache_behavior(
+            DefaultCacheBehavior::builder()
+                .target_origin_id(target_origin)
+                .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+                .cache_policy_id(
+                    config
+                        .pointer("/DefaultCacheBehavior/CachePolicyId")
+                        .map(scalar_text)
+                        .unwrap_or_default(),
+                )
+                .trusted_signers(
+                    TrustedSigners::builder()
+                        .enabled(false)
+                        .quantity(0)
+                        .build()?,
+                )
+                .build()?,
+        )
+        .build()?;
+    let created = cloudfront
+        .create_distribution()
+        .distribution_config(distribution)
+        .send()
+        .await?;
+    let created = created
+        .distribution()
+        .ok_or_else(|| anyhow!("no distribution in the answer"))?;
+    Ok((created.id().to_owned(), created.domain_name().to_owned()))
+}
+
+fn function_spec(
+    logical_id: &str,
+    metadata: &Value,
+    properties: &Value,
+    scope: &Scope,
+) -> Result<FunctionSpec> {
+    let binary = metadata
+        .pointer("/BuildProperties/Binary")
+        .or_else(|| properties.get("FunctionName"))
+        .map(scalar_text)
+        .ok_or_else(|| anyhow!("function {logical_id} names no binary"))?;
+    let environment = properties
+        .pointer("/Environment/Variables")
+        .and_then(Value::as_object)
+        .map(|vars| {
+            vars.iter()
+                .map(|(k, v)| (k.clone(), scalar_text(v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut sqs = Vec::new();
+    let mut schedules = Vec::new();
+    for (name, event) in properties
+        .get("Events")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
+    {
+        let props = event.get("Properties").cloned().unwrap_or(json!({}));
+        match event.get("Type").and_then(Value::as_str) {
+            Some("SQS") => {
+                let queue_arn = text(&props, "Queue")
+                    .ok_or_else(|| anyhow!("SQS event {name} has no Queue"))?;
+                let queue_url = queue_url_of(scope, &queue_arn)?;
+                sqs.push(SqsMapping {
+                    queue_url,
+                    queue_arn,
+                    batch_size: props
+                        .get("BatchSize")
+                        .map(scalar_text)
+                        .and_then(|b| b.parse().ok())
+                        .unwrap_or(10),
+                    report_batch_item_failures: props
+                        .get("FunctionResponseTypes")
+                        .and_then(Value::as_array)
+                        .is_some_and(|t| t.iter().any(|v| v == "ReportBatchItemFailures")),
+                });
+            }
+            Some("Schedule") | Some("ScheduleV2") => schedules.push(Schedule {
+                name: name.clone(),
+                expression: text(&props, "Schedule")
+                    .or_else(|| text(&props, "ScheduleExpression"))
+                    .unwrap_or_default(),
+                input: props.get("Input").map(|i| match i {
+                    Value::String(s) => serde_json::from_str(s).unwrap_or(Value::String(s.clone())),
+                    other => other.clone(),
+                }),
+            }),
+            _ => {}
+        }
+    }
+    Ok(FunctionSpec {
+        logical_id: logical_id.to_owned(),
+        binary,
+        timeout_secs: properties
+            .get("Timeout")
+            .map(scalar_text)
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(3),
+        memory_mb: properties
+            .get("MemorySize")
+            .map(scalar_text)
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(128),
+        environment,
+        sqs,
+        schedules,
+    })
+}
+
+/// The URL of the queue behind an ARN, from what provisioning recorded.
+fn queue_url_of(scope: &Scope, arn: &str) -> Result<String> {
+    scope
+        .attributes
+        .iter()
+        .find(|((_, attribute), value)| attribute == "Arn" && value.as_str() == Some(arn))
+        .and_then(|((resource, _), _)| {
+            scope
+                .attributes
+                .get(&(resource.clone(), "QueueUrl".to_owned()))
+        })
+        .map(scalar_text)
+        .ok_or_else(|| anyhow!("no queue with ARN {arn} in the template"))
+}
+
+/// `WebsiteBucket` → `WEBSITE_BUCKET`.
+pub fn env_name(logical_id: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in logical_id.chars().enumerate() {
+        if c.is_ascii_uppercase()
+            && i > 0
+            && !logical_id[..i].ends_with(|p: char| p.is_ascii_uppercase())
+        {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn env_names() {
+        assert_eq!(super::env_name("WebsiteBucket"), "WEBSITE_BUCKET");
+        assert_eq!(super::env_name("WebsiteChangesDLQ"), "WEBSITE_CHANGES_DLQ");
+        assert_eq!(
+            super::env_name("CdnInvalidatorFunction"),
+            "CDN_INVALIDATOR_FUNCTION"
+        );
+    }
+}
