@@ -1,1 +1,220 @@
+//! Test support: a private local stack per test — its own moto_server on a free port,
+//! template.yaml provisioned into it, and the real function binaries hosted behind the
+//! Lambda Runtime API — so tests run in parallel and never see each other's state.
 
+use anyhow::{anyhow, Context, Result};
+use landfall_devstack::{
+    deliver_once, local_aws_env, local_sdk_config, provision, Delivery, Host, Stack, Target,
+    Template,
+};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+pub const REGION: &str = "eu-west-2";
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the workspace")
+        .to_owned()
+}
+
+/// Where `cargo build` put the function binaries.
+pub fn binaries_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+        .join("debug")
+}
+
+pub struct LocalStack {
+    _moto: Child,
+    pub endpoint: String,
+    pub sdk: aws_config::SdkConfig,
+    pub stack: Stack,
+    logs: PathBuf,
+    host: Option<Host>,
+}
+
+impl LocalStack {
+    /// moto started and template.yaml provisioned; functions start on first delivery.
+    pub async fn start() -> Result<LocalStack> {
+        let moto_bin = workspace_root().join(".venv/bin/moto_server");
+        if !moto_bin.exists() {
+            return Err(anyhow!(
+                "{} is missing: run `make venv` (make test does)",
+                moto_bin.display()
+            ));
+        }
+        let port = free_port()?;
+        let moto = Command::new(&moto_bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting moto_server")?;
+        let endpoint = format!("http://127.0.0.1:{port}");
+        wait_for_port(port, Duration::from_secs(30)).await?;
+        let sdk = local_sdk_config(&endpoint, REGION).await;
+        let template = Template::load(&workspace_root().join("template.yaml"))?;
+        let target = Target {
+            region: REGION.into(),
+            ..Target::default()
+        };
+        let stack = provision(&template, &target, &sdk).await?;
+        let logs =
+            std::env::temp_dir().join(format!("landfall-test-{port}-{}", std::process::id()));
+        std::fs::create_dir_all(&logs)?;
+        Ok(LocalStack {
+            _moto: moto,
+            endpoint,
+            sdk,
+            stack,
+            logs,
+            host: None,
+        })
+    }
+
+    /// Changes a function's environment before it first runs (as a redeploy would).
+    pub fn set_function_env(&mut self, function: &str, name: &str, value: Option<&str>) {
+        assert!(
+            self.host.is_none(),
+            "set the environment before the first invocation"
+        );
+        let spec = self
+            .stack
+            .functions
+            .get_mut(function)
+            .expect("function in template");
+        match value {
+            Some(v) => spec.environment.insert(name.to_owned(), v.to_owned()),
+            None => spec.environment.remove(name),
+        };
+    }
+
+    pub fn host(&mut self) -> Host {
+        if self.host.is_none() {
+            let base_env = local_aws_env(&self.endpoint, REGION);
+            self.host = Some(Host::new(
+                &self.stack,
+                binaries_dir(),
+                self.logs.clone(),
+                base_env,
+            ));
+        }
+        self.host.clone().expect("set above")
+    }
+
+    /// The physical name / URL / id of a template resource.
+    pub fn resource(&self, logical_id: &str) -> String {
+        self.stack
+            .reference(logical_id)
+            .unwrap_or_else(|| panic!("{logical_id} not in template"))
+            .to_owned()
+    }
+
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.sdk)
+                .force_path_style(true)
+                .build(),
+        )
+    }
+
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk)
+    }
+
+    pub fn cloudfront(&self) -> aws_sdk_cloudfront::Client {
+        aws_sdk_cloudfront::Client::new(&self.sdk)
+    }
+
+    /// One SQS delivery to `function`, as its event source mapping would make it.
+    pub async fn deliver(&mut self, function: &str) -> Result<Delivery> {
+        let host = self.host();
+        let spec = self
+            .stack
+            .functions
+            .get(function)
+            .ok_or_else(|| anyhow!("no {function}"))?
+            .clone();
+        let mapping = spec
+            .sqs
+            .first()
+            .ok_or_else(|| anyhow!("{function} has no SQS event"))?;
+        deliver_once(&host, &self.sqs(), REGION, &spec, mapping, 1).await
+    }
+
+    /// What the function wrote to stdout/stderr (its CloudWatch log, locally).
+    pub fn function_log(&self, function: &str) -> String {
+        std::fs::read_to_string(self.logs.join(format!("{function}.log"))).unwrap_or_default()
+    }
+
+    /// Every message on a queue, bodies and attributes, without deleting them.
+    pub async fn peek(&self, queue_url: &str) -> Result<Vec<aws_sdk_sqs::types::Message>> {
+        let out = self
+            .sqs()
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .message_attribute_names("All")
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await?;
+        Ok(out.messages.unwrap_or_default())
+    }
+
+    pub async fn queue_depth(&self, queue_url: &str) -> Result<usize> {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let out = self
+            .sqs()
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await?;
+        let attributes = out.attributes.unwrap_or_default();
+        let count = |a: &A| {
+            attributes
+                .get(a)
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0)
+        };
+        Ok(count(&A::ApproximateNumberOfMessages)
+            + count(&A::ApproximateNumberOfMessagesNotVisible))
+    }
+}
+
+impl Drop for LocalStack {
+    fn drop(&mut self) {
+        // Function processes are killed with their Host (kill_on_drop); moto with _moto.
+        let _ = std::fs::remove_dir_all(&self.logs);
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+async fn wait_for_port(port: u16, limit: Duration) -> Result<()> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(anyhow!(
+        "moto_server did not listen on {port} within {limit:?}"
+    ))
+}

@@ -17,10 +17,13 @@ pub enum Source {
 /// minutes without listing all distributions on every invocation.
 const DISCOVERY_TTL: Duration = Duration::from_secs(300);
 
+/// Bucket name → ids of the distributions that use it as an origin.
+type BucketDistributions = HashMap<String, Vec<String>>;
+
 pub struct Distributions {
     source: Source,
     cloudfront: aws_sdk_cloudfront::Client,
-    discovered: Mutex<Option<(Instant, HashMap<String, Vec<String>>)>>,
+    discovered: Mutex<Option<(Instant, BucketDistributions)>>,
 }
 
 impl Distributions {
@@ -43,14 +46,14 @@ impl Distributions {
             })
     }
 
-    async fn discover(&self) -> Result<HashMap<String, Vec<String>>, CdnError> {
+    async fn discover(&self) -> Result<BucketDistributions, CdnError> {
         let mut cache = self.discovered.lock().await;
         if let Some((at, mapping)) = cache.as_ref() {
             if at.elapsed() < DISCOVERY_TTL {
                 return Ok(mapping.clone());
             }
         }
-        let mut mapping: HashMap<String, Vec<String>> = HashMap::new();
+        let mut mapping = BucketDistributions::new();
         let mut pages = self.cloudfront.list_distributions().into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|err| {

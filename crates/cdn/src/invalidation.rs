@@ -103,7 +103,14 @@ impl Invalidator {
             .send()
             .await
             .map_err(|err| {
-                let (disposition, message) = landfall_aws::describe(&err);
+                let (mut disposition, message) = landfall_aws::describe(&err);
+                // CloudFront's limit on concurrent invalidations clears as they complete.
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_too_many_invalidations_in_progress())
+                {
+                    disposition = Disposition::Retryable;
+                }
                 self.error(invalidation, disposition, message)
             })?;
         let id = created

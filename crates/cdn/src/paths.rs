@@ -45,7 +45,7 @@ pub fn collapse(paths: BTreeSet<String>, threshold: usize) -> Vec<String> {
         return entries.into_iter().collect();
     }
     let deepest = entries.iter().map(|p| depth(p)).max().unwrap_or(0);
-    for level in (0..deepest).rev() {
+    for level in (0..=deepest).rev() {
         let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for entry in &entries {
             if let Some(prefix) = ancestor(entry, level) {

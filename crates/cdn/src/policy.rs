@@ -1,11 +1,8 @@
 //! Which object changes need an invalidation.
 
 use crate::CdnError;
-use aws_sdk_s3::types::BucketVersioningStatus;
 use landfall_s3_events::{ChangeKind, ObjectChange};
-use std::collections::HashMap;
 use std::str::FromStr;
-use tokio::sync::Mutex;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
@@ -34,53 +31,25 @@ impl FromStr for Policy {
 pub struct ChangeFilter {
     policy: Policy,
     s3: aws_sdk_s3::Client,
-    versioned: Mutex<HashMap<String, bool>>,
 }
 
 impl ChangeFilter {
     pub fn new(policy: Policy, s3: aws_sdk_s3::Client) -> Self {
-        ChangeFilter {
-            policy,
-            s3,
-            versioned: Mutex::new(HashMap::new()),
-        }
+        ChangeFilter { policy, s3 }
     }
 
     pub async fn needs_invalidation(&self, change: &ObjectChange) -> Result<bool, CdnError> {
         if self.policy == Policy::AllChanges || change.kind == ChangeKind::Removed {
             return Ok(true);
         }
-        if !self.is_versioned(&change.bucket, &change.key).await? {
-            return Ok(true);
-        }
-        self.had_earlier_version(change).await
+        self.is_overwrite_or_unknowable(change).await
     }
 
-    async fn is_versioned(&self, bucket: &str, key: &str) -> Result<bool, CdnError> {
-        if let Some(known) = self.versioned.lock().await.get(bucket) {
-            return Ok(*known);
-        }
-        let status = self
-            .s3
-            .get_bucket_versioning()
-            .bucket(bucket)
-            .send()
-            .await
-            .map_err(|err| versions_error(bucket, key, &err))?;
-        let versioned = status.status() == Some(&BucketVersioningStatus::Enabled);
-        if !versioned {
-            tracing::warn!(bucket, "bucket is not versioned: cannot tell overwrites from first uploads, invalidating every change");
-        }
-        self.versioned
-            .lock()
-            .await
-            .insert(bucket.to_owned(), versioned);
-        Ok(versioned)
-    }
-
-    /// Versions are listed key by key, newest first, so the first two entries under the
-    /// key as prefix tell whether this key had a version (or delete marker) before.
-    async fn had_earlier_version(&self, change: &ObjectChange) -> Result<bool, CdnError> {
+    /// One ListObjectVersions call answers both questions: versions are listed key by key,
+    /// newest first, so the first two entries under the key tell whether it had a version
+    /// (or delete marker) before; and an unversioned bucket lists its objects with version
+    /// id "null", where an overwrite cannot be told from a first upload.
+    async fn is_overwrite_or_unknowable(&self, change: &ObjectChange) -> Result<bool, CdnError> {
         let listing = self
             .s3
             .list_object_versions()
@@ -90,17 +59,28 @@ impl ChangeFilter {
             .send()
             .await
             .map_err(|err| versions_error(&change.bucket, &change.key, &err))?;
-        let same_key = listing
+        let key = Some(change.key.as_str());
+        let versions: Vec<_> = listing
             .versions()
             .iter()
-            .filter(|v| v.key() == Some(change.key.as_str()))
-            .count()
-            + listing
-                .delete_markers()
-                .iter()
-                .filter(|m| m.key() == Some(change.key.as_str()))
-                .count();
-        Ok(same_key > 1)
+            .filter(|v| v.key() == key)
+            .collect();
+        let markers = listing
+            .delete_markers()
+            .iter()
+            .filter(|m| m.key() == key)
+            .count();
+        let unversioned = versions
+            .iter()
+            .any(|v| v.version_id().is_none_or(|id| id == "null"));
+        if unversioned {
+            tracing::warn!(
+                bucket = change.bucket,
+                "bucket is not versioned: cannot tell overwrites from first uploads, invalidating every change"
+            );
+            return Ok(true);
+        }
+        Ok(versions.len() + markers > 1)
     }
 }
 

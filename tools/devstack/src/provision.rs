@@ -631,13 +631,12 @@ fn queue_url_of(scope: &Scope, arn: &str) -> Result<String> {
 /// `WebsiteBucket` → `WEBSITE_BUCKET`.
 pub fn env_name(logical_id: &str) -> String {
     let mut out = String::new();
-    for (i, c) in logical_id.chars().enumerate() {
-        if c.is_ascii_uppercase()
-            && i > 0
-            && !logical_id[..i].ends_with(|p: char| p.is_ascii_uppercase())
-        {
+    let mut previous_upper = true;
+    for c in logical_id.chars() {
+        if c.is_ascii_uppercase() && !previous_upper {
             out.push('_');
         }
+        previous_upper = c.is_ascii_uppercase();
         out.push(c.to_ascii_uppercase());
     }
     out

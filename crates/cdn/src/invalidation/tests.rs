@@ -55,3 +55,39 @@ async fn too_many_invalidations_in_progress_is_retryable() {
     assert_eq!(err.disposition(), Disposition::Retryable, "{err}");
     assert!(err.to_string().contains("E1"), "{err}");
 }
+
+// Throttling that outlasts the SDK's own retries comes back as a retryable failure.
+#[tokio::test]
+async fn throttling_is_retryable() {
+    let throttled = mock!(aws_sdk_cloudfront::Client::create_invalidation).then_error(|| {
+        CreateInvalidationError::generic(
+            aws_sdk_cloudfront::error::ErrorMetadata::builder()
+                .code("Throttling")
+                .message("Rate exceeded")
+                .build(),
+        )
+    });
+    let client = mock_client!(aws_sdk_cloudfront, RuleMode::MatchAny, [&throttled]);
+    let err = Invalidator::new(client)
+        .submit(&plan("E1", ["index.html"], ["m1"], 100), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.disposition(), Disposition::Retryable, "{err}");
+}
+
+#[tokio::test]
+async fn missing_distribution_is_permanent() {
+    let missing = mock!(aws_sdk_cloudfront::Client::create_invalidation).then_error(|| {
+        CreateInvalidationError::NoSuchDistribution(
+            aws_sdk_cloudfront::types::error::NoSuchDistribution::builder()
+                .message("The specified distribution does not exist.")
+                .build(),
+        )
+    });
+    let client = mock_client!(aws_sdk_cloudfront, RuleMode::MatchAny, [&missing]);
+    let err = Invalidator::new(client)
+        .submit(&plan("E404", ["index.html"], ["m1"], 100), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.disposition(), Disposition::Permanent, "{err}");
+}
