@@ -1,0 +1,168 @@
+//! The local stack itself behaves like AWS where the pipelines depend on it.
+
+use anyhow::Result;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_sqs::types::QueueAttributeName;
+use landfall_devstack::{host::serve_invoke_api, local_sdk_config, provision, Target, Template};
+use landfall_tests::{workspace_root, LocalStack, REGION};
+use std::time::Duration;
+
+#[tokio::test]
+async fn provisioning_twice_changes_nothing() -> Result<()> {
+    let stack = LocalStack::start().await?;
+    let template = Template::load(&workspace_root().join("template.yaml"))?;
+    let target = Target {
+        region: REGION.into(),
+        ..Target::default()
+    };
+    let again = provision(&template, &target, &stack.sdk).await?;
+    for (logical_id, resource) in &stack.stack.resources {
+        assert_eq!(
+            again.reference(logical_id),
+            Some(resource.reference.as_str()),
+            "{logical_id}"
+        );
+    }
+    let distributions = stack.cloudfront().list_distributions().send().await?;
+    let count = distributions
+        .distribution_list()
+        .map(|l| l.items().len())
+        .unwrap_or(0);
+    assert_eq!(count, 1, "no second distribution");
+    // The redrive policy from the template is on the queue.
+    let attributes = stack
+        .sqs()
+        .get_queue_attributes()
+        .queue_url(stack.resource("WebsiteChangesQueue"))
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await?
+        .attributes
+        .unwrap_or_default();
+    let redrive = &attributes[&QueueAttributeName::RedrivePolicy];
+    assert!(
+        redrive.contains("landfall-website-changes-dlq") && redrive.contains('5'),
+        "{redrive}"
+    );
+    assert_eq!(attributes[&QueueAttributeName::VisibilityTimeout], "180");
+    Ok(())
+}
+
+/// A retryable failure is handed back to SQS, comes back after the visibility timeout,
+/// and lands in the DLQ only after maxReceiveCount receives.
+#[tokio::test]
+async fn retryable_failures_reach_the_dlq_after_max_receives() -> Result<()> {
+    let mut stack = LocalStack::start().await?;
+    let queue = stack.resource("WebsiteChangesQueue");
+    let dlq = stack.resource("WebsiteChangesDLQ");
+    let dlq_arn = format!("arn:aws:sqs:{REGION}:123456789012:landfall-website-changes-dlq");
+    // Short timings so the test does not wait minutes; the mechanism is the template's.
+    stack
+        .sqs()
+        .set_queue_attributes()
+        .queue_url(&queue)
+        .attributes(QueueAttributeName::VisibilityTimeout, "1")
+        .attributes(
+            QueueAttributeName::RedrivePolicy,
+            format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"2"}}"#),
+        )
+        .send()
+        .await?;
+    // CloudFront unreachable: every attempt fails with a retryable dispatch error.
+    stack.set_function_env(
+        "cdn-invalidator",
+        "AWS_ENDPOINT_URL_CLOUDFRONT",
+        Some("http://127.0.0.1:9"),
+    );
+    stack.set_function_env("cdn-invalidator", "AWS_MAX_ATTEMPTS", Some("1"));
+    stack
+        .s3()
+        .put_object()
+        .bucket(stack.resource("WebsiteBucket"))
+        .key("page.html")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await?;
+
+    let first = stack.deliver("cdn-invalidator").await?;
+    assert_eq!(
+        first.failed.len(),
+        1,
+        "the change is reported failed: {first:?}"
+    );
+    assert_eq!(
+        stack.peek(&dlq).await?.len(),
+        0,
+        "a retryable failure is not dead-lettered at once"
+    );
+    let log = stack.function_log("cdn-invalidator");
+    assert!(log.contains("\"error_type\":\"Retryable\""), "{log}");
+
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let second = stack.deliver("cdn-invalidator").await?;
+    assert_eq!(
+        second.received, 1,
+        "it came back after the visibility timeout"
+    );
+    assert!(
+        second.function_error.is_some(),
+        "the only record failed, so the invocation fails"
+    );
+
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let third = stack.deliver("cdn-invalidator").await?;
+    assert_eq!(
+        third.received, 0,
+        "after maxReceiveCount it is no longer delivered"
+    );
+    let dead = stack.peek(&dlq).await?;
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].body().unwrap_or_default().contains("page.html"));
+    assert_eq!(stack.queue_depth(&queue).await?, 0);
+    Ok(())
+}
+
+/// The SDK's Lambda client works against the local Invoke API, which reports a function
+/// error the way AWS does (200 + X-Amz-Function-Error), not as an HTTP 500.
+#[tokio::test]
+async fn invoke_api_answers_like_aws() -> Result<()> {
+    let mut stack = LocalStack::start().await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(serve_invoke_api(stack.host(), listener));
+    let sdk = local_sdk_config(&format!("http://{address}"), REGION).await;
+    let config = aws_sdk_lambda::config::Builder::from(&sdk)
+        .retry_config(aws_sdk_lambda::config::retry::RetryConfig::standard().with_max_attempts(1))
+        .build();
+    let lambda = aws_sdk_lambda::Client::from_conf(config);
+
+    let ok = lambda
+        .invoke()
+        .function_name("cdn-invalidator")
+        .payload(aws_sdk_lambda::primitives::Blob::new(r#"{"Records":[]}"#))
+        .send()
+        .await?;
+    assert_eq!(ok.status_code(), 200);
+    assert_eq!(ok.function_error(), None);
+    let body: serde_json::Value = serde_json::from_slice(ok.payload().expect("payload").as_ref())?;
+    assert_eq!(body["batchItemFailures"], serde_json::json!([]));
+
+    let bad = lambda
+        .invoke()
+        .function_name("cdn-invalidator")
+        .payload(aws_sdk_lambda::primitives::Blob::new(
+            r#"{"not":"an SQS event"}"#,
+        ))
+        .send()
+        .await?;
+    assert_eq!(bad.status_code(), 200);
+    assert_eq!(bad.function_error(), Some("Unhandled"));
+
+    let missing = lambda
+        .invoke()
+        .function_name("no-such-function")
+        .send()
+        .await;
+    assert!(missing.is_err());
+    Ok(())
+}
