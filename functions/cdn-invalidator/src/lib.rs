@@ -177,3 +177,45 @@ fn redelivered_since<'a>(records: impl Iterator<Item = &'a SqsMessage>) -> Optio
     }
     redelivered.then(|| DateTime::from_millis(oldest_sent_ms.unwrap_or(0)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(name: &str) -> SqsEvent {
+        let path = format!(
+            "{}/../../events/cdn-invalidator/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn sample_events_parse_as_the_function_sees_them() {
+        let change = sample("website-change.json");
+        let body = change.records[0].body.as_deref().unwrap();
+        let Notification::Changes(changes) = landfall_s3_events::parse(body).unwrap() else {
+            panic!("changes expected")
+        };
+        assert_eq!(changes[0].key, "docs/release notes.html");
+        let test = sample("test-event.json");
+        let body = test.records[0].body.as_deref().unwrap();
+        assert!(matches!(
+            landfall_s3_events::parse(body),
+            Ok(Notification::Test { .. })
+        ));
+    }
+
+    #[test]
+    fn only_redelivered_batches_look_for_an_earlier_invalidation() {
+        let mut event = sample("website-change.json");
+        assert_eq!(redelivered_since(event.records.iter()), None);
+        event.records[0]
+            .attributes
+            .insert("ApproximateReceiveCount".into(), "2".into());
+        assert_eq!(
+            redelivered_since(event.records.iter()),
+            Some(DateTime::from_millis(1_795_306_819_000))
+        );
+    }
+}

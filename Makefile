@@ -1,0 +1,59 @@
+# landfall — the entry points people type. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+FN ?=
+
+.PHONY: help
+help: ## this list
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+.PHONY: demo
+demo: ## the local stack and the pipelines on sample data, with a summary
+	@scripts/demo.sh
+
+.PHONY: test
+test: venv lint ## everything CI checks: format, clippy, template lint, unit, integration and end-to-end tests
+	cargo build --workspace --bins
+	cargo test --workspace --no-fail-fast
+
+.PHONY: venv
+venv: ## install the pinned Python tools (moto, cargo-lambda, cfn-lint, SAM CLI) into .venv*
+	@scripts/ensure-tools.sh
+
+.PHONY: build
+build: ## build every function and tool (debug)
+	cargo build --workspace --bins
+
+.PHONY: lint
+lint: venv ## cargo fmt --check, clippy -D warnings, cfn-lint, sam validate --lint
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	.venv/bin/cfn-lint template.yaml
+	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam validate --lint --region eu-west-2
+
+.PHONY: dev-up dev-down dev-status
+dev-up: ## start the local stack (MariaDB, PostgreSQL, moto, functions); idempotent
+	@scripts/devstack.sh up
+dev-down: ## stop the local stack; nothing keeps running
+	@scripts/devstack.sh down
+dev-status: ## what runs where
+	@scripts/devstack.sh status
+
+.PHONY: tick
+tick: ## fire a function's schedule once: make tick FN=<function>
+	@test -n "$(FN)" || { echo "usage: make tick FN=<function>"; exit 2; }
+	@target/debug/devstack tick $(FN)
+
+.PHONY: lambda-build
+lambda-build: venv ## release build of every function for Lambda (arm64, provided.al2023)
+	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release --arm64
+
+.PHONY: deploy
+deploy: venv ## sam build + sam deploy (credentials from the environment, e.g. GitHub OIDC)
+	SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/.venv/bin:$$PATH" .venv-sam/bin/sam build
+	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam deploy
+
+.PHONY: clean
+clean: dev-down ## stop the stack and remove build output and local state
+	cargo clean
+	rm -rf .devstack .aws-sam

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The local stack: ./scripts/devstack.sh up | down | status
+#   up     databases, moto_server, template.yaml provisioned, functions served (idempotent)
+#   down   stops moto_server and the function host; nothing keeps running
+#   status what runs where
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+DEVSTACK="$ROOT/target/debug/devstack"
+
+up() {
+  "$ROOT/scripts/ensure-tools.sh"
+  "$ROOT/scripts/ensure-databases.sh"
+  say "building the functions and devstack"
+  cargo build --quiet --workspace --bins
+  mkdir -p "$STATE/logs"
+  if pid_alive "$STATE/moto.pid"; then
+    say "moto_server already running (pid $(cat "$STATE/moto.pid"))"
+  else
+    port_open "$MOTO_PORT" && die "port $MOTO_PORT is taken by another process (set MOTO_PORT)"
+    say "starting moto_server on 127.0.0.1:$MOTO_PORT"
+    nohup "$ROOT/.venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$STATE/logs/moto.log" 2>&1 &
+    echo $! >"$STATE/moto.pid"
+    wait_port "$MOTO_PORT" moto_server 30
+  fi
+  "$DEVSTACK" provision --endpoint "http://127.0.0.1:$MOTO_PORT" --invoke-address "127.0.0.1:$LAMBDA_PORT" \
+    --extra-env "MYSQL_URL=mysql://root@127.0.0.1:3306" \
+    --extra-env "POSTGRES_URL=postgres://postgres@127.0.0.1:5432"
+  if pid_alive "$STATE/serve.pid"; then
+    # New binaries or a changed template: restart so functions run what was just built.
+    kill "$(cat "$STATE/serve.pid")" && sleep 0.5
+  fi
+  port_open "$LAMBDA_PORT" && die "port $LAMBDA_PORT is taken by another process (set LAMBDA_PORT)"
+  nohup "$DEVSTACK" serve >"$STATE/logs/devstack.log" 2>&1 &
+  echo $! >"$STATE/serve.pid"
+  wait_port "$LAMBDA_PORT" "devstack serve" 30
+  say "local stack up: . .devstack/env   (function logs in .devstack/logs/)"
+}
+
+stop() { # PIDFILE NAME
+  if pid_alive "$1"; then
+    local pid; pid=$(cat "$1")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    say "stopped $2"
+  fi
+  rm -f "$1"
+}
+
+down() {
+  stop "$STATE/serve.pid" "devstack serve (and its functions)"
+  stop "$STATE/moto.pid" moto_server
+}
+
+status() {
+  local name pidfile port
+  for entry in "moto_server:moto.pid:$MOTO_PORT" "devstack serve:serve.pid:$LAMBDA_PORT"; do
+    IFS=: read -r name pidfile port <<<"$entry"
+    if pid_alive "$STATE/$pidfile"; then
+      printf '%-16s running  pid %-7s 127.0.0.1:%s\n' "$name" "$(cat "$STATE/$pidfile")" "$port"
+    else
+      printf '%-16s stopped\n' "$name"
+    fi
+  done
+  for entry in "MariaDB:3306" "PostgreSQL:5432"; do
+    IFS=: read -r name port <<<"$entry"
+    if port_open "$port"; then printf '%-16s up       127.0.0.1:%s\n' "$name" "$port"; else printf '%-16s down\n' "$name"; fi
+  done
+  [ -f "$STATE/env" ] && printf '%-16s %s\n' "env file" ".devstack/env"
+  return 0
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) die "usage: $0 up|down|status" ;;
+esac

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# MariaDB on 127.0.0.1:3306 (root, no password) and PostgreSQL on 127.0.0.1:5432 (trust):
+# started when stopped, installed from Debian's packages when missing.
+source "$(dirname "$0")/lib.sh"
+
+ensure_mariadb() {
+  port_open 3306 && return 0
+  if ! command -v mariadbd >/dev/null && [ ! -x /usr/sbin/mariadbd ]; then
+    say "installing MariaDB (Debian mariadb-server)"
+    apt_install mariadb-server
+    local fresh=1
+  fi
+  say "starting MariaDB"
+  mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+  as_root start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql
+  wait_port 3306 MariaDB 60
+  if [ "${fresh:-0}" = 1 ]; then
+    # A fresh install lets root in by socket only; local development uses TCP without a password.
+    as_root mariadb -e "ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('') OR unix_socket; FLUSH PRIVILEGES;"
+  fi
+}
+
+ensure_postgres() {
+  port_open 5432 && return 0
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    say "installing PostgreSQL (Debian postgresql)"
+    apt_install postgresql
+    local fresh=1
+  fi
+  local version
+  version=$(ls /etc/postgresql | sort -V | tail -1)
+  if [ "${fresh:-0}" = 1 ]; then
+    local hba="/etc/postgresql/$version/main/pg_hba.conf"
+    grep -q "landfall" "$hba" || sed -i "1i host all all 127.0.0.1/32 trust # landfall local development" "$hba"
+  fi
+  say "starting PostgreSQL $version"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  wait_port 5432 PostgreSQL 60
+}
+
+ensure_mariadb
+ensure_postgres
