@@ -132,7 +132,8 @@ impl LocalStack {
         aws_sdk_cloudfront::Client::new(&self.sdk)
     }
 
-    /// One SQS delivery to `function`, as its event source mapping would make it.
+    /// One SQS delivery to `function`, as its event source mapping would make it, of what
+    /// is on the queue now (no batching window: the test decides what a batch holds).
     pub async fn deliver(&mut self, function: &str) -> Result<Delivery> {
         let host = self.host();
         let spec = self
@@ -145,7 +146,16 @@ impl LocalStack {
             .sqs
             .first()
             .ok_or_else(|| anyhow!("{function} has no SQS event"))?;
-        deliver_once(&host, &self.sqs(), REGION, &spec, mapping, 1).await
+        deliver_once(
+            &host,
+            &self.sqs(),
+            REGION,
+            &spec,
+            mapping,
+            1,
+            Duration::ZERO,
+        )
+        .await
     }
 
     /// What the function wrote to stdout/stderr (its CloudWatch log, locally).

@@ -209,7 +209,8 @@ async fn serve(state: State, binaries: PathBuf, logs: PathBuf) -> Result<()> {
             );
             tokio::spawn(async move {
                 loop {
-                    match deliver_once(&host, &sqs, &region, &function, &mapping, 1).await {
+                    let window = Duration::from_secs(mapping.batching_window_secs);
+                    match deliver_once(&host, &sqs, &region, &function, &mapping, 1, window).await {
                         Ok(delivery) if delivery.received > 0 => tracing::info!(
                             function = function.binary,
                             received = delivery.received,

@@ -63,6 +63,8 @@ pub struct SqsMapping {
     pub queue_url: String,
     pub queue_arn: String,
     pub batch_size: i32,
+    /// MaximumBatchingWindowInSeconds: how long the poller gathers records for one batch.
+    pub batching_window_secs: u64,
     pub report_batch_item_failures: bool,
 }
 
@@ -575,6 +577,11 @@ fn function_spec(
                         .map(scalar_text)
                         .and_then(|b| b.parse().ok())
                         .unwrap_or(10),
+                    batching_window_secs: props
+                        .get("MaximumBatchingWindowInSeconds")
+                        .map(scalar_text)
+                        .and_then(|w| w.parse().ok())
+                        .unwrap_or(0),
                     report_batch_item_failures: props
                         .get("FunctionResponseTypes")
                         .and_then(Value::as_array)

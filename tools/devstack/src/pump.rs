@@ -8,6 +8,7 @@ use anyhow::Result;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 /// What one delivery did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -19,7 +20,9 @@ pub struct Delivery {
     pub function_error: Option<String>,
 }
 
-/// Receives up to the mapping's batch size and delivers it as one invocation.
+/// Receives up to the mapping's batch size and delivers it as one invocation. Once a first
+/// message arrives, records are gathered for up to `batching_window` (the mapping's
+/// MaximumBatchingWindowInSeconds; zero takes only what is already there).
 pub async fn deliver_once(
     host: &Host,
     sqs: &aws_sdk_sqs::Client,
@@ -27,22 +30,32 @@ pub async fn deliver_once(
     function: &FunctionSpec,
     mapping: &SqsMapping,
     wait_seconds: i32,
+    batching_window: Duration,
 ) -> Result<Delivery> {
     let mut messages: Vec<Message> = Vec::new();
     let wanted = mapping.batch_size.max(1) as usize;
+    let mut window_ends = None;
     while messages.len() < wanted {
+        let wait = match window_ends {
+            None => wait_seconds,
+            Some(end) if Instant::now() < end => 1,
+            Some(_) => 0,
+        };
         let received = sqs
             .receive_message()
             .queue_url(&mapping.queue_url)
             .max_number_of_messages((wanted - messages.len()).min(10) as i32)
-            .wait_time_seconds(if messages.is_empty() { wait_seconds } else { 0 })
+            .wait_time_seconds(wait)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .message_attribute_names("All")
             .send()
             .await?;
         let batch = received.messages.unwrap_or_default();
-        if batch.is_empty() {
+        if batch.is_empty() && window_ends.is_none_or(|end| Instant::now() >= end) {
             break;
+        }
+        if !batch.is_empty() && window_ends.is_none() {
+            window_ends = Some(Instant::now() + batching_window);
         }
         messages.extend(batch);
     }
