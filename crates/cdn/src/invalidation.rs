@@ -2,6 +2,8 @@
 
 use crate::paths::{collapse, invalidation_path};
 use crate::CdnError;
+use aws_sdk_cloudfront::config::http::HttpResponse;
+use aws_sdk_cloudfront::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
 use aws_smithy_types::DateTime;
 use landfall_runtime::Disposition;
@@ -89,12 +91,12 @@ impl Invalidator {
             .quantity(invalidation.paths.len() as i32)
             .set_items(Some(invalidation.paths.clone()))
             .build()
-            .map_err(|err| self.error(invalidation, Disposition::Permanent, err.to_string()))?;
+            .map_err(|err| failure(invalidation, Disposition::Permanent, err.to_string()))?;
         let batch = InvalidationBatch::builder()
             .paths(paths)
             .caller_reference(&invalidation.caller_reference)
             .build()
-            .map_err(|err| self.error(invalidation, Disposition::Permanent, err.to_string()))?;
+            .map_err(|err| failure(invalidation, Disposition::Permanent, err.to_string()))?;
         let created = self
             .cloudfront
             .create_invalidation()
@@ -111,7 +113,7 @@ impl Invalidator {
                 {
                     disposition = Disposition::Retryable;
                 }
-                self.error(invalidation, disposition, message)
+                failure(invalidation, disposition, message)
             })?;
         let id = created
             .invalidation()
@@ -135,10 +137,7 @@ impl Invalidator {
             .max_items(100)
             .send()
             .await
-            .map_err(|err| {
-                let (disposition, message) = landfall_aws::describe(&err);
-                self.error(invalidation, disposition, message)
-            })?;
+            .map_err(|err| sdk_failure(invalidation, &err))?;
         let recent: Vec<String> = listed
             .invalidation_list()
             .map(|l| l.items())
@@ -156,10 +155,7 @@ impl Invalidator {
                 .id(&id)
                 .send()
                 .await
-                .map_err(|err| {
-                    let (disposition, message) = landfall_aws::describe(&err);
-                    self.error(invalidation, disposition, message)
-                })?;
+                .map_err(|err| sdk_failure(invalidation, &err))?;
             let reference = found
                 .invalidation()
                 .and_then(|i| i.invalidation_batch())
@@ -170,19 +166,22 @@ impl Invalidator {
         }
         Ok(None)
     }
+}
 
-    fn error(
-        &self,
-        invalidation: &Invalidation,
-        disposition: Disposition,
-        message: String,
-    ) -> CdnError {
-        CdnError::Invalidation {
-            distribution: invalidation.distribution.clone(),
-            disposition,
-            message,
-        }
+fn failure(invalidation: &Invalidation, disposition: Disposition, message: String) -> CdnError {
+    CdnError::Invalidation {
+        distribution: invalidation.distribution.clone(),
+        disposition,
+        message,
     }
+}
+
+fn sdk_failure<E>(invalidation: &Invalidation, err: &SdkError<E, HttpResponse>) -> CdnError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let (disposition, message) = landfall_aws::describe(err);
+    failure(invalidation, disposition, message)
 }
 
 #[cfg(test)]

@@ -651,6 +651,48 @@ pub fn env_name(logical_id: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn function_wiring_comes_from_the_template() {
+        let mut scope = Scope::new("landfall", "eu-west-2", "123456789012");
+        let arn = "arn:aws:sqs:eu-west-2:123456789012:landfall-in";
+        scope
+            .attributes
+            .insert(("In".into(), "Arn".into()), arn.into());
+        scope.attributes.insert(
+            ("In".into(), "QueueUrl".into()),
+            "http://moto/123456789012/landfall-in".into(),
+        );
+        let metadata =
+            json!({"BuildMethod": "rust-cargolambda", "BuildProperties": {"Binary": "db-extract"}});
+        let properties = json!({
+            "Timeout": 900,
+            "Environment": {"Variables": {"TABLES": "all", "BATCH": 5}},
+            "Events": {
+                "Queue": {"Type": "SQS", "Properties": {"Queue": arn, "BatchSize": 25,
+                    "MaximumBatchingWindowInSeconds": 3, "FunctionResponseTypes": ["ReportBatchItemFailures"]}},
+                "Every5": {"Type": "Schedule", "Properties": {"Schedule": "rate(5 minutes)", "Input": "{\"mode\":\"dispatch\"}"}}
+            }
+        });
+        let spec = function_spec("DbExtractFunction", &metadata, &properties, &scope).unwrap();
+        assert_eq!(spec.binary, "db-extract");
+        assert_eq!(spec.timeout_secs, 900);
+        assert_eq!(spec.environment["BATCH"], "5");
+        assert_eq!(spec.sqs.len(), 1);
+        assert_eq!(
+            spec.sqs[0].queue_url,
+            "http://moto/123456789012/landfall-in"
+        );
+        assert_eq!(
+            (spec.sqs[0].batch_size, spec.sqs[0].batching_window_secs),
+            (25, 3)
+        );
+        assert!(spec.sqs[0].report_batch_item_failures);
+        assert_eq!(spec.schedules[0].expression, "rate(5 minutes)");
+        assert_eq!(spec.schedules[0].input, Some(json!({"mode": "dispatch"})));
+    }
+
     #[test]
     fn env_names() {
         assert_eq!(super::env_name("WebsiteBucket"), "WEBSITE_BUCKET");
