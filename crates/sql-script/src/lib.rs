@@ -48,7 +48,7 @@ pub fn split(script: &str) -> Result<Vec<Statement>, ScriptError> {
     let mut i = 0;
     let mut at_line_start = true;
 
-    let mut finish = |from: usize, to: usize, statements: &mut Vec<Statement>| {
+    let finish = |from: usize, to: usize, statements: &mut Vec<Statement>| {
         let text = &script[from..to];
         if has_code(text) {
             let leading = text.len() - text.trim_start().len();
