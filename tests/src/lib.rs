@@ -2,6 +2,8 @@
 //! template.yaml provisioned into it, and the real function binaries hosted behind the
 //! Lambda Runtime API — so tests run in parallel and never see each other's state.
 
+pub mod mysql;
+
 use anyhow::{anyhow, Context, Result};
 use landfall_devstack::{
     deliver_once, local_aws_env, local_sdk_config, provision, Delivery, Host, Stack, Target,

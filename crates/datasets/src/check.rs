@@ -40,8 +40,8 @@ impl Classify for BadInput {
     }
 }
 
-pub struct CsvChecker<'a> {
-    dataset: &'a Dataset,
+pub struct CsvChecker {
+    dataset: Dataset,
     file: String,
     reader: Reader,
     quote: u8,
@@ -61,15 +61,16 @@ pub struct CsvChecker<'a> {
     out: Vec<u8>,
 }
 
-impl<'a> CsvChecker<'a> {
-    pub fn new(dataset: &'a Dataset, file: impl Into<String>) -> Self {
+impl CsvChecker {
+    /// Keeps its own copy of the dataset's columns, so the checker can live in a stream.
+    pub fn new(dataset: &Dataset, file: impl Into<String>) -> Self {
         let reader = ReaderBuilder::new()
             .delimiter(dataset.csv.delimiter as u8)
             .quote(dataset.csv.quote as u8)
             .double_quote(true)
             .build();
         CsvChecker {
-            dataset,
+            dataset: dataset.clone(),
             file: file.into(),
             reader,
             quote: dataset.csv.quote as u8,

@@ -21,6 +21,9 @@ pub struct Datasets {
 pub struct Dataset {
     /// The permanent table.
     pub table: Ident,
+    /// Where files are staged before promotion: the dataset's columns plus
+    /// `landfall_batch CHAR(64)` and `landfall_part INT` (created by db-init).
+    pub stage_table: Ident,
     /// Columns in file order.
     pub columns: Vec<Column>,
     /// The natural key (the table's primary key), for the upsert procedure and reports.
@@ -189,6 +192,7 @@ mod tests {
     const PRICE_INDEX: &str = r#"
 [datasets.price_index]
 table = "price_index"
+stage_table = "price_index_stage"
 key = ["ref_date", "geo", "product"]
 load_procedure = "load_price_index"
 report_procedures = ["report_price_index"]

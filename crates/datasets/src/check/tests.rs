@@ -7,6 +7,7 @@ fn datasets() -> Datasets {
         r#"
 [datasets.price_index]
 table = "price_index"
+stage_table = "price_index_stage"
 key = ["ref_date", "geo", "product"]
 load_procedure = "load_price_index"
 columns = [

@@ -1,0 +1,325 @@
+//! Loading a dataset file into MySQL/MariaDB so that it is visible entirely or not at all,
+//! and exactly once.
+//!
+//! 1. `stage`: one part of a file streams through the dataset's [`CsvChecker`] into the
+//!    stage table with `LOAD DATA LOCAL INFILE`, served from that stream by the
+//!    connection's own infile handler (no /tmp copy, no whole-file buffer, no other file
+//!    ever served). Inside a transaction: rows counted against the checker's count and no
+//!    warnings, or nothing is kept.
+//! 2. `promote`: all parts of the file, in one transaction: the ledger row (keyed by the
+//!    object's key and version) first — a second delivery waits on it and then finds it —
+//!    then the dataset's load procedure, then the stage rows are cleared.
+//! 3. `run_reports`: the dataset's report procedures, in one transaction.
+
+mod error;
+pub mod scripts;
+
+pub use error::LoadError;
+
+use bytes::Bytes;
+use futures::stream::{self, BoxStream, StreamExt};
+use landfall_datasets::{BadInput, CsvChecker, Dataset, LOAD_DATA_FORMAT};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Pool};
+use sha2::{Digest, Sha256};
+use std::sync::{Arc, Mutex};
+
+/// Identifies one object version everywhere: stage rows, ledger, logs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BatchId(String);
+
+impl BatchId {
+    /// sha256 of bucket, key and version (or ETag when the bucket is unversioned).
+    pub fn for_object(bucket: &str, key: &str, version: &str) -> BatchId {
+        let mut digest = Sha256::new();
+        for part in [bucket, key, version] {
+            digest.update(part.as_bytes());
+            digest.update([0]);
+        }
+        BatchId(hex::encode(digest.finalize()))
+    }
+
+    /// 64 lowercase hex digits, so it is safe inside SQL text (LOAD DATA takes no parameters).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The object a batch came from, recorded in the ledger.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub dataset: String,
+    pub key: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Promoted {
+    pub rows: u64,
+    /// The ledger already had this object: nothing was loaded again.
+    pub already_loaded: bool,
+}
+
+pub struct Loader {
+    pool: Pool,
+}
+
+impl Loader {
+    pub fn new(pool: Pool) -> Loader {
+        Loader { pool }
+    }
+
+    pub async fn conn(&self) -> Result<Conn, LoadError> {
+        Ok(self.pool.get_conn().await?)
+    }
+
+    /// Stages one part of a file; returns its data rows. Re-staging a part replaces it.
+    pub async fn stage(
+        &self,
+        dataset: &Dataset,
+        batch: &BatchId,
+        part: u32,
+        file: &str,
+        body: BoxStream<'static, std::io::Result<Bytes>>,
+    ) -> Result<u64, LoadError> {
+        let mut conn = self.conn().await?;
+        let stage = dataset.stage_table.quoted();
+        conn.exec_drop(
+            format!("DELETE FROM {stage} WHERE landfall_batch = ? AND landfall_part = ?"),
+            (batch.as_str(), part),
+        )
+        .await?;
+
+        let verdict = Arc::new(Mutex::new(Verdict::default()));
+        let checked = checked_stream(body, CsvChecker::new(dataset, file), verdict.clone());
+        // The handler future must be Sync; the stream inside is only Send.
+        let cell = Mutex::new(Some(checked));
+        conn.set_infile_handler(async move {
+            Ok(cell
+                .lock()
+                .expect("not poisoned")
+                .take()
+                .expect("used once"))
+        });
+
+        let columns: Vec<String> = dataset.columns.iter().map(|c| c.name.quoted()).collect();
+        let load = format!(
+            "LOAD DATA LOCAL INFILE 'landfall-stream' INTO TABLE {stage} CHARACTER SET utf8mb4 {LOAD_DATA_FORMAT} ({}) SET landfall_batch = '{}', landfall_part = {part}",
+            columns.join(", "),
+            batch.as_str(),
+        );
+        conn.query_drop("START TRANSACTION").await?;
+        let outcome = self
+            .load_checked(&mut conn, &load, &stage, batch, part, &verdict)
+            .await;
+        match outcome {
+            Ok(rows) => {
+                conn.query_drop("COMMIT").await?;
+                Ok(rows)
+            }
+            Err(err) => {
+                // A stream that failed midway ends LOAD DATA early: its rows go with the rollback.
+                let _ = conn.query_drop("ROLLBACK").await;
+                Err(err)
+            }
+        }
+    }
+
+    async fn load_checked(
+        &self,
+        conn: &mut Conn,
+        load: &str,
+        stage: &str,
+        batch: &BatchId,
+        part: u32,
+        verdict: &Mutex<Verdict>,
+    ) -> Result<u64, LoadError> {
+        let loaded = conn.query_drop(load).await;
+        let verdict = verdict.lock().expect("not poisoned").clone();
+        if let Some(bad) = verdict.bad_input {
+            return Err(LoadError::BadInput(bad));
+        }
+        loaded?;
+        let warnings: Vec<(String, u32, String)> = conn.query("SHOW WARNINGS LIMIT 3").await?;
+        if !warnings.is_empty() {
+            let text: Vec<String> = warnings
+                .iter()
+                .map(|(level, code, msg)| format!("{level} {code}: {msg}"))
+                .collect();
+            return Err(LoadError::Warnings(text.join("; ")));
+        }
+        let staged: Option<u64> = conn
+            .exec_first(
+                format!(
+                    "SELECT COUNT(*) FROM {stage} WHERE landfall_batch = ? AND landfall_part = ?"
+                ),
+                (batch.as_str(), part),
+            )
+            .await?;
+        let expected = verdict.rows.ok_or(LoadError::Incomplete)?;
+        let staged = staged.unwrap_or(0);
+        if staged != expected {
+            return Err(LoadError::CountMismatch { expected, staged });
+        }
+        Ok(staged)
+    }
+
+    /// Promotes every staged part of `batch` in one transaction with its ledger row.
+    pub async fn promote(
+        &self,
+        dataset: &Dataset,
+        batch: &BatchId,
+        parts: u32,
+        expected_rows: u64,
+        source: &Source,
+    ) -> Result<Promoted, LoadError> {
+        let mut conn = self.conn().await?;
+        conn.query_drop("START TRANSACTION").await?;
+        let result = self
+            .promote_in(&mut conn, dataset, batch, parts, expected_rows, source)
+            .await;
+        match result {
+            Ok(promoted) if !promoted.already_loaded => {
+                conn.query_drop("COMMIT").await?;
+                Ok(promoted)
+            }
+            other => {
+                let _ = conn.query_drop("ROLLBACK").await;
+                if matches!(
+                    other,
+                    Ok(Promoted {
+                        already_loaded: true,
+                        ..
+                    })
+                ) {
+                    // The stage rows of a duplicate delivery are not needed.
+                    conn.exec_drop(
+                        format!(
+                            "DELETE FROM {} WHERE landfall_batch = ?",
+                            dataset.stage_table.quoted()
+                        ),
+                        (batch.as_str(),),
+                    )
+                    .await?;
+                }
+                other
+            }
+        }
+    }
+
+    async fn promote_in(
+        &self,
+        conn: &mut Conn,
+        dataset: &Dataset,
+        batch: &BatchId,
+        parts: u32,
+        expected_rows: u64,
+        source: &Source,
+    ) -> Result<Promoted, LoadError> {
+        // The ledger row first: a concurrent delivery of the same object blocks here until
+        // this transaction ends, then sees the row and loads nothing.
+        let inserted = conn
+            .exec_drop(
+                "INSERT IGNORE INTO landfall_load_ledger (load_id, dataset, object_key, object_version, parts, rows_loaded) VALUES (?, ?, ?, ?, ?, ?)",
+                (batch.as_str(), &source.dataset, &source.key, &source.version, parts, expected_rows),
+            )
+            .await;
+        inserted?;
+        if conn.affected_rows() == 0 {
+            return Ok(Promoted {
+                rows: 0,
+                already_loaded: true,
+            });
+        }
+        let stage = dataset.stage_table.quoted();
+        let staged: Option<u64> = conn
+            .exec_first(
+                format!("SELECT COUNT(*) FROM {stage} WHERE landfall_batch = ?"),
+                (batch.as_str(),),
+            )
+            .await?;
+        let staged = staged.unwrap_or(0);
+        if staged != expected_rows {
+            return Err(LoadError::CountMismatch {
+                expected: expected_rows,
+                staged,
+            });
+        }
+        conn.exec_drop(
+            format!("CALL {}(?)", dataset.load_procedure.quoted()),
+            (batch.as_str(),),
+        )
+        .await?;
+        conn.exec_drop(
+            format!("DELETE FROM {stage} WHERE landfall_batch = ?"),
+            (batch.as_str(),),
+        )
+        .await?;
+        Ok(Promoted {
+            rows: staged,
+            already_loaded: false,
+        })
+    }
+
+    /// Runs the dataset's report procedures, all or none.
+    pub async fn run_reports(&self, dataset: &Dataset) -> Result<usize, LoadError> {
+        let mut conn = self.conn().await?;
+        conn.query_drop("START TRANSACTION").await?;
+        for procedure in &dataset.report_procedures {
+            if let Err(err) = conn
+                .query_drop(format!("CALL {}()", procedure.quoted()))
+                .await
+            {
+                let _ = conn.query_drop("ROLLBACK").await;
+                return Err(err.into());
+            }
+        }
+        conn.query_drop("COMMIT").await?;
+        Ok(dataset.report_procedures.len())
+    }
+}
+
+/// What the checker concluded about the stream it saw.
+#[derive(Debug, Clone, Default)]
+struct Verdict {
+    /// Data rows, once the whole file passed.
+    rows: Option<u64>,
+    bad_input: Option<BadInput>,
+}
+
+/// Passes `body` through `checker`; the first bad record ends the stream with an error
+/// and is kept in `verdict`, so the caller reports it rather than the driver's I/O error.
+fn checked_stream(
+    body: BoxStream<'static, std::io::Result<Bytes>>,
+    checker: CsvChecker,
+    verdict: Arc<Mutex<Verdict>>,
+) -> BoxStream<'static, std::io::Result<Bytes>> {
+    stream::unfold(Some((body, checker, verdict)), |state| async move {
+        let (mut body, mut checker, verdict) = state?;
+        let fail = |verdict: &Mutex<Verdict>, bad: BadInput| {
+            let message = bad.to_string();
+            verdict.lock().expect("not poisoned").bad_input = Some(bad);
+            std::io::Error::new(std::io::ErrorKind::InvalidData, message)
+        };
+        loop {
+            match body.next().await {
+                Some(Ok(chunk)) => match checker.feed(&chunk) {
+                    Ok(out) if out.is_empty() => continue,
+                    Ok(out) => return Some((Ok(Bytes::from(out)), Some((body, checker, verdict)))),
+                    Err(bad) => return Some((Err(fail(&verdict, bad)), None)),
+                },
+                Some(Err(err)) => return Some((Err(err), None)),
+                None => {
+                    return match checker.finish() {
+                        Ok(out) => {
+                            verdict.lock().expect("not poisoned").rows = Some(checker.rows());
+                            Some((Ok(Bytes::from(out)), None))
+                        }
+                        Err(bad) => Some((Err(fail(&verdict, bad)), None)),
+                    }
+                }
+            }
+        }
+    })
+    .boxed()
+}

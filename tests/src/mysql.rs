@@ -1,0 +1,86 @@
+//! A private MariaDB database per test, dropped afterwards.
+
+use anyhow::Result;
+use landfall_mysql_load::scripts;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts, OptsBuilder, Pool};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// `MYSQL_URL` (default: the local stack's root on 127.0.0.1:3306).
+pub fn server_url() -> String {
+    std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+}
+
+pub struct TestDatabase {
+    pub name: String,
+    pool: Pool,
+}
+
+impl TestDatabase {
+    pub async fn create() -> Result<TestDatabase> {
+        let name = format!(
+            "landfall_t{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let server = Opts::from_url(&server_url())?;
+        let mut admin = Conn::new(server.clone()).await?;
+        admin
+            .query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+            .await?;
+        admin
+            .query_drop(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+            .await?;
+        admin.disconnect().await?;
+        let pool = Pool::new(OptsBuilder::from_opts(server).db_name(Some(name.clone())));
+        Ok(TestDatabase { name, pool })
+    }
+
+    /// With every script in sql/mysql applied, as db-init does.
+    pub async fn create_with_scripts() -> Result<TestDatabase> {
+        let db = TestDatabase::create().await?;
+        let mut conn = db.conn().await?;
+        let mut paths: Vec<_> = std::fs::read_dir(crate::workspace_root().join("sql/mysql"))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            scripts::apply(&mut conn, &name, &std::fs::read_to_string(&path)?).await?;
+        }
+        Ok(db)
+    }
+
+    pub fn pool(&self) -> Pool {
+        self.pool.clone()
+    }
+
+    pub async fn conn(&self) -> Result<Conn> {
+        Ok(self.pool.get_conn().await?)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Best effort, off the test's runtime: a leftover test database harms nothing.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let mut admin = Conn::new(Opts::from_url(&server_url()).ok()?).await.ok()?;
+                admin
+                    .query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+                    .await
+                    .ok()?;
+                admin.disconnect().await.ok()
+            })
+        })
+        .join();
+    }
+}

@@ -1,0 +1,287 @@
+//! Staging, checking and promoting files into the real MariaDB.
+
+use anyhow::Result;
+use bytes::Bytes;
+use futures::stream::{self, BoxStream, StreamExt};
+use landfall_datasets::{Dataset, Datasets};
+use landfall_mysql_load::scripts::{self, Applied};
+use landfall_mysql_load::{BatchId, LoadError, Loader, Source};
+use landfall_tests::{mysql::TestDatabase, workspace_root};
+use mysql_async::prelude::Queryable;
+
+fn price_index() -> Dataset {
+    Datasets::load(&workspace_root().join("config/datasets.toml"))
+        .unwrap()
+        .get("price_index")
+        .unwrap()
+        .clone()
+}
+
+fn csv(rows: std::ops::Range<u32>) -> String {
+    let mut text = String::from("ref_date,geo,category,product,uom,price\n");
+    for i in rows {
+        text.push_str(&format!(
+            "2024-{:02},\"Geo, {}\",Food,Product {i},kg,{}.{:02}\n",
+            i % 12 + 1,
+            i % 7,
+            i % 100,
+            i % 100
+        ));
+    }
+    text
+}
+
+/// The file in small chunks, as S3 would deliver a large body.
+fn body(text: &str) -> BoxStream<'static, std::io::Result<Bytes>> {
+    let chunks: Vec<std::io::Result<Bytes>> = text
+        .as_bytes()
+        .chunks(1000)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    stream::iter(chunks).boxed()
+}
+
+fn source(key: &str) -> Source {
+    Source {
+        dataset: "price_index".into(),
+        key: key.into(),
+        version: "v1".into(),
+    }
+}
+
+async fn count(db: &TestDatabase, sql: &str) -> Result<u64> {
+    let mut conn = db.conn().await?;
+    Ok(conn.query_first::<u64, _>(sql).await?.unwrap_or(0))
+}
+
+#[tokio::test]
+async fn a_file_loads_once_and_a_redelivery_changes_nothing() -> Result<()> {
+    let db = TestDatabase::create_with_scripts().await?;
+    let loader = Loader::new(db.pool());
+    let dataset = price_index();
+    let batch = BatchId::for_object("landing", "mysql/price_index/a.csv", "v1");
+    let rows = loader
+        .stage(
+            &dataset,
+            &batch,
+            0,
+            "mysql/price_index/a.csv",
+            body(&csv(0..500)),
+        )
+        .await?;
+    assert_eq!(rows, 500);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM price_index").await?,
+        0,
+        "staged is not visible"
+    );
+
+    let promoted = loader
+        .promote(
+            &dataset,
+            &batch,
+            1,
+            rows,
+            &source("mysql/price_index/a.csv"),
+        )
+        .await?;
+    assert_eq!((promoted.rows, promoted.already_loaded), (500, false));
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 500);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
+        0
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM landfall_load_ledger").await?,
+        1
+    );
+    let price: Option<String> = db
+        .conn()
+        .await?
+        .query_first("SELECT CAST(price AS CHAR) FROM price_index WHERE product = 'Product 42'")
+        .await?;
+    assert_eq!(price.as_deref(), Some("42.42"), "exact decimals");
+
+    // Redelivery: stage again and promote again — the ledger answers, nothing doubles.
+    loader
+        .stage(
+            &dataset,
+            &batch,
+            0,
+            "mysql/price_index/a.csv",
+            body(&csv(0..500)),
+        )
+        .await?;
+    let again = loader
+        .promote(
+            &dataset,
+            &batch,
+            1,
+            rows,
+            &source("mysql/price_index/a.csv"),
+        )
+        .await?;
+    assert!(again.already_loaded);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 500);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
+        0
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_input_names_file_line_and_column_and_keeps_nothing() -> Result<()> {
+    let db = TestDatabase::create_with_scripts().await?;
+    let loader = Loader::new(db.pool());
+    let dataset = price_index();
+    let batch = BatchId::for_object("landing", "mysql/price_index/bad.csv", "v1");
+    // Line 301 is bad, long after the first chunks reached the server.
+    let mut text = csv(0..299);
+    text.push_str("2024-01,Canada,Food,Bread,kg,1.2.3\n");
+    text.push_str(&csv(300..400)["ref_date,geo,category,product,uom,price\n".len()..]);
+    let err = loader
+        .stage(
+            &dataset,
+            &batch,
+            0,
+            "mysql/price_index/bad.csv",
+            body(&text),
+        )
+        .await
+        .unwrap_err();
+    let LoadError::BadInput(bad) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!((bad.line, bad.column), (301, Some(6)));
+    assert_eq!(bad.file, "mysql/price_index/bad.csv");
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
+        0,
+        "rows sent before the bad line are rolled back"
+    );
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn parts_of_a_split_file_become_visible_together() -> Result<()> {
+    let db = TestDatabase::create_with_scripts().await?;
+    let loader = Loader::new(db.pool());
+    let dataset = price_index();
+    let batch = BatchId::for_object("landing", "mysql/price_index/big.csv", "v1");
+    let first = loader
+        .stage(&dataset, &batch, 0, "big.csv#0", body(&csv(0..300)))
+        .await?;
+    let second = loader
+        .stage(&dataset, &batch, 1, "big.csv#1", body(&csv(300..700)))
+        .await?;
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 0);
+
+    // A promote that expects more rows than were staged (a part missing) keeps nothing.
+    let err = loader
+        .promote(&dataset, &batch, 3, first + second + 10, &source("big.csv"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LoadError::CountMismatch { .. }), "{err}");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 0);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM landfall_load_ledger").await?,
+        0,
+        "the ledger row rolled back too"
+    );
+
+    let promoted = loader
+        .promote(&dataset, &batch, 2, first + second, &source("big.csv"))
+        .await?;
+    assert_eq!(promoted.rows, 700);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 700);
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_concurrent_promotions_load_once() -> Result<()> {
+    let db = TestDatabase::create_with_scripts().await?;
+    let loader = std::sync::Arc::new(Loader::new(db.pool()));
+    let dataset = price_index();
+    let batch = BatchId::for_object("landing", "mysql/price_index/twice.csv", "v1");
+    let rows = loader
+        .stage(&dataset, &batch, 0, "twice.csv", body(&csv(0..200)))
+        .await?;
+    let twice = source("twice.csv");
+    let (a, b) = tokio::join!(
+        loader.promote(&dataset, &batch, 1, rows, &twice),
+        loader.promote(&dataset, &batch, 1, rows, &twice),
+    );
+    let outcomes = [a?, b?];
+    assert_eq!(
+        outcomes.iter().filter(|p| !p.already_loaded).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 200);
+    Ok(())
+}
+
+#[tokio::test]
+async fn reports_are_built_by_the_report_procedures() -> Result<()> {
+    let db = TestDatabase::create_with_scripts().await?;
+    let loader = Loader::new(db.pool());
+    let dataset = price_index();
+    let batch = BatchId::for_object("landing", "mysql/price_index/r.csv", "v1");
+    let rows = loader
+        .stage(&dataset, &batch, 0, "r.csv", body(&csv(0..120)))
+        .await?;
+    loader
+        .promote(&dataset, &batch, 1, rows, &source("r.csv"))
+        .await?;
+    assert_eq!(loader.run_reports(&dataset).await?, 1);
+    let groups = count(&db, "SELECT COUNT(*) FROM price_index_report").await?;
+    let expected = count(
+        &db,
+        "SELECT COUNT(*) FROM (SELECT DISTINCT ref_date, geo, category FROM price_index) g",
+    )
+    .await?;
+    assert_eq!(groups, expected);
+    assert_eq!(
+        count(&db, "SELECT SUM(observations) FROM price_index_report").await?,
+        120
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn scripts_apply_once_and_refuse_silent_edits() -> Result<()> {
+    let db = TestDatabase::create().await?;
+    let mut conn = db.conn().await?;
+    let text = std::fs::read_to_string(workspace_root().join("sql/mysql/010_price_index.sql"))?;
+    assert!(matches!(
+        scripts::apply(&mut conn, "010_price_index.sql", &text).await?,
+        Applied::Ran { statements: 5 }
+    ));
+    assert_eq!(
+        scripts::apply(&mut conn, "010_price_index.sql", &text).await?,
+        Applied::AlreadyApplied
+    );
+    let edited = text.replace("Demo dataset", "Edited dataset");
+    let err = scripts::apply(&mut conn, "010_price_index.sql", &edited)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LoadError::ScriptChanged { .. }), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn load_data_local_serves_nothing_but_the_handlers_stream() -> Result<()> {
+    let db = TestDatabase::create_with_scripts().await?;
+    let mut conn = db.conn().await?;
+    let err = conn
+        .query_drop("LOAD DATA LOCAL INFILE '/etc/passwd' INTO TABLE price_index_stage")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("Handler is not specified"),
+        "{err}"
+    );
+    Ok(())
+}
