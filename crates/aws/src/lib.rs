@@ -9,6 +9,8 @@ use landfall_runtime::{ConfigError, Env};
 use std::time::Duration;
 
 mod classify;
+#[cfg(feature = "s3")]
+pub mod s3_stream;
 pub use classify::{describe, disposition_of, error_code, is_throttling};
 
 /// Attempts per SDK call (first try included) unless `AWS_MAX_ATTEMPTS` says otherwise.
@@ -18,7 +20,10 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 4;
 #[derive(Clone, Debug)]
 pub struct Aws {
     sdk: SdkConfig,
+    #[cfg_attr(not(feature = "s3"), allow(dead_code))]
     custom_s3_endpoint: bool,
+    #[cfg_attr(not(feature = "lambda"), allow(dead_code))]
+    custom_lambda_endpoint: bool,
 }
 
 impl Aws {
@@ -56,6 +61,8 @@ impl Aws {
         Ok(Aws {
             sdk,
             custom_s3_endpoint: env.is_set("AWS_ENDPOINT_URL") || env.is_set("AWS_ENDPOINT_URL_S3"),
+            custom_lambda_endpoint: env.is_set("AWS_ENDPOINT_URL")
+                || env.is_set("AWS_ENDPOINT_URL_LAMBDA"),
         })
     }
 
@@ -80,6 +87,28 @@ impl Aws {
     #[cfg(feature = "cloudfront")]
     pub fn cloudfront(&self) -> aws_sdk_cloudfront::Client {
         aws_sdk_cloudfront::Client::new(&self.sdk)
+    }
+
+    #[cfg(feature = "secretsmanager")]
+    pub fn secrets(&self) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::new(&self.sdk)
+    }
+
+    #[cfg(feature = "sesv2")]
+    pub fn ses(&self) -> aws_sdk_sesv2::Client {
+        aws_sdk_sesv2::Client::new(&self.sdk)
+    }
+
+    /// Invoking another function is not idempotent: against a local endpoint (where a
+    /// function error is an HTTP 500 the SDK would retry) only one attempt is made.
+    #[cfg(feature = "lambda")]
+    pub fn lambda(&self) -> aws_sdk_lambda::Client {
+        let mut config = aws_sdk_lambda::config::Builder::from(&self.sdk);
+        if self.custom_lambda_endpoint {
+            config = config
+                .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1));
+        }
+        aws_sdk_lambda::Client::from_conf(config.build())
     }
 }
 

@@ -52,6 +52,13 @@ fn database_disposition(err: &mysql_async::Error) -> Disposition {
     }
 }
 
+impl LoadError {
+    /// Access denied: the password may have been rotated since the secret was read.
+    pub fn is_access_denied(&self) -> bool {
+        matches!(self, LoadError::Database(mysql_async::Error::Server(e)) if e.code == 1045)
+    }
+}
+
 impl Classify for LoadError {
     fn disposition(&self) -> Disposition {
         match self {

@@ -24,6 +24,21 @@ use mysql_async::{Conn, Pool};
 use sha2::{Digest, Sha256};
 use std::sync::{Arc, Mutex};
 
+/// Connection options from Secrets Manager credentials; `database` when the secret names none.
+pub fn connect_options(
+    credentials: &landfall_secrets::DbCredentials,
+    database: Option<&str>,
+) -> mysql_async::Opts {
+    use secrecy::ExposeSecret;
+    mysql_async::OptsBuilder::default()
+        .ip_or_hostname(credentials.host.clone())
+        .tcp_port(credentials.port.unwrap_or(3306))
+        .user(Some(credentials.username.clone()))
+        .pass(Some(credentials.password.expose_secret().to_owned()))
+        .db_name(credentials.dbname.clone().or(database.map(str::to_owned)))
+        .into()
+}
+
 /// Identifies one object version everywhere: stage rows, ledger, logs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BatchId(String);

@@ -1,0 +1,230 @@
+//! mysql-loader: invoked by file-orchestrator (synchronously) with one task at a time:
+//! stage a file or one part of a split file, promote a staged file, or run the report
+//! procedures. Credentials come from Secrets Manager, never from the payload.
+
+use landfall_aws::Aws;
+use landfall_datasets::{Dataset, Datasets};
+use landfall_mysql_load::{connect_options, BatchId, LoadError, Loader, Promoted, Source};
+use landfall_runtime::{Classify, ConfigError, Disposition, Env, FunctionError};
+use landfall_secrets::{CredentialSource, SecretError};
+use serde::{Deserialize, Serialize};
+use tokio::sync::RwLock;
+
+/// The datasets file is compiled in, so the deployed zip is self-contained.
+const BUNDLED_DATASETS: &str = include_str!("../../../config/datasets.toml");
+
+/// The object a load is about.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ObjectRef {
+    pub bucket: String,
+    pub key: String,
+    /// Version id, or the ETag on an unversioned bucket.
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum Task {
+    /// Stage `part` (the file itself when it was not split) of `source`.
+    Stage {
+        dataset: String,
+        source: ObjectRef,
+        part_index: u32,
+        part: ObjectRef,
+    },
+    /// Promote every staged part of `source` in one transaction.
+    Promote {
+        dataset: String,
+        source: ObjectRef,
+        parts: u32,
+        rows: u64,
+    },
+    /// Rebuild the dataset's report tables.
+    Report { dataset: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Outcome {
+    pub rows: u64,
+    #[serde(default)]
+    pub already_loaded: bool,
+    #[serde(default)]
+    pub procedures: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("reading s3://{bucket}/{key}: {message}")]
+    Fetch {
+        bucket: String,
+        key: String,
+        disposition: Disposition,
+        message: String,
+    },
+    #[error(transparent)]
+    Load(#[from] LoadError),
+}
+
+impl Classify for Failure {
+    fn disposition(&self) -> Disposition {
+        match self {
+            Failure::Secret(e) => e.disposition(),
+            Failure::Fetch { disposition, .. } => *disposition,
+            Failure::Load(e) => e.disposition(),
+        }
+    }
+}
+
+pub struct App {
+    datasets: Datasets,
+    s3: aws_sdk_s3::Client,
+    credentials: CredentialSource,
+    database: Option<String>,
+    loader: RwLock<Option<Loader>>,
+}
+
+impl App {
+    pub async fn from_env(env: &Env) -> Result<App, ConfigError> {
+        let datasets = match env.optional("DATASETS_FILE") {
+            Some(path) => Datasets::load(std::path::Path::new(path)),
+            None => Datasets::parse("config/datasets.toml (bundled)", BUNDLED_DATASETS),
+        }
+        .map_err(|e| {
+            ConfigError::invalid(
+                "DATASETS_FILE",
+                env.optional("DATASETS_FILE").unwrap_or("(bundled)"),
+                e,
+            )
+        })?;
+        let aws = Aws::load(env).await?;
+        Ok(App {
+            datasets,
+            s3: aws.s3(),
+            credentials: CredentialSource::new(aws.secrets(), env.required("MYSQL_SECRET_ARN")?),
+            database: env.optional("MYSQL_DATABASE").map(str::to_owned),
+            loader: RwLock::new(None),
+        })
+    }
+
+    pub async fn handle(&self, task: Task) -> Result<Outcome, FunctionError> {
+        let dataset = self.dataset(match &task {
+            Task::Stage { dataset, .. }
+            | Task::Promote { dataset, .. }
+            | Task::Report { dataset } => dataset,
+        })?;
+        // Boxed: the SDK and driver futures together are too deep for the compiler's layout limit.
+        match Box::pin(self.run(dataset, &task)).await {
+            Err(Failure::Load(err)) if err.is_access_denied() => {
+                // The password may have been rotated: read the secret again, once.
+                self.credentials
+                    .refresh()
+                    .await
+                    .map_err(|e| FunctionError::from_error(&e))?;
+                *self.loader.write().await = None;
+                Box::pin(self.run(dataset, &task)).await
+            }
+            other => other,
+        }
+        .map_err(|err| FunctionError::from_error(&err))
+    }
+
+    fn dataset(&self, name: &str) -> Result<&Dataset, FunctionError> {
+        self.datasets
+            .get(name)
+            .ok_or_else(|| FunctionError::permanent(format!("unknown dataset {name:?}")))
+    }
+
+    async fn loader(&self) -> Result<tokio::sync::RwLockReadGuard<'_, Option<Loader>>, Failure> {
+        if self.loader.read().await.is_none() {
+            let credentials = self.credentials.get().await?;
+            let pool =
+                mysql_async::Pool::new(connect_options(&credentials, self.database.as_deref()));
+            *self.loader.write().await = Some(Loader::new(pool));
+        }
+        Ok(self.loader.read().await)
+    }
+
+    async fn run(&self, dataset: &Dataset, task: &Task) -> Result<Outcome, Failure> {
+        let guard = self.loader().await?;
+        let loader = guard.as_ref().expect("created above");
+        match task {
+            Task::Stage {
+                source,
+                part_index,
+                part,
+                ..
+            } => {
+                let batch = BatchId::for_object(&source.bucket, &source.key, &source.version);
+                let object = self
+                    .s3
+                    .get_object()
+                    .bucket(&part.bucket)
+                    .key(&part.key)
+                    .send()
+                    .await
+                    .map_err(|err| {
+                        let (disposition, message) = landfall_aws::describe(&err);
+                        Failure::Fetch {
+                            bucket: part.bucket.clone(),
+                            key: part.key.clone(),
+                            disposition,
+                            message,
+                        }
+                    })?;
+                let body = landfall_aws::s3_stream::body_stream(object.body);
+                let rows = loader
+                    .stage(dataset, &batch, *part_index, &part.key, body)
+                    .await?;
+                tracing::info!(
+                    key = part.key,
+                    part = part_index,
+                    rows,
+                    batch = batch.as_str(),
+                    "staged"
+                );
+                metrics::counter!("RowsStaged").increment(rows);
+                Ok(Outcome {
+                    rows,
+                    already_loaded: false,
+                    procedures: 0,
+                })
+            }
+            Task::Promote {
+                source,
+                parts,
+                rows,
+                dataset: name,
+            } => {
+                let batch = BatchId::for_object(&source.bucket, &source.key, &source.version);
+                let origin = Source {
+                    dataset: name.clone(),
+                    key: source.key.clone(),
+                    version: source.version.clone(),
+                };
+                let Promoted {
+                    rows,
+                    already_loaded,
+                } = loader
+                    .promote(dataset, &batch, *parts, *rows, &origin)
+                    .await?;
+                tracing::info!(key = source.key, rows, already_loaded, "promoted");
+                metrics::counter!("RowsLoaded").increment(rows);
+                Ok(Outcome {
+                    rows,
+                    already_loaded,
+                    procedures: 0,
+                })
+            }
+            Task::Report { .. } => {
+                let procedures = loader.run_reports(dataset).await?;
+                Ok(Outcome {
+                    rows: 0,
+                    already_loaded: false,
+                    procedures,
+                })
+            }
+        }
+    }
+}
