@@ -12,13 +12,17 @@ demo: ## the local stack and the pipelines on sample data, with a summary
 	@scripts/demo.sh
 
 .PHONY: test
-test: venv lint ## everything CI checks: format, clippy, template lint, unit, integration and end-to-end tests
+test: venv databases lint ## everything CI checks: format, clippy, template lint, unit, integration and end-to-end tests
 	cargo build --workspace --bins
 	cargo test --workspace --no-fail-fast
 
 .PHONY: venv
 venv: ## install the pinned Python tools (moto, cargo-lambda, cfn-lint, SAM CLI) into .venv*
 	@scripts/ensure-tools.sh
+
+.PHONY: databases
+databases: ## MariaDB and PostgreSQL on 127.0.0.1 (started if stopped, installed if missing)
+	@scripts/ensure-databases.sh
 
 .PHONY: build
 build: ## build every function and tool (debug)
@@ -46,7 +50,7 @@ tick: ## fire a function's schedule once: make tick FN=<function>
 
 .PHONY: lambda-build
 lambda-build: venv ## release build of every function for Lambda (arm64, provided.al2023)
-	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release --arm64
+	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release --arm64 $(patsubst functions/%,-p %,$(wildcard functions/*))
 
 .PHONY: deploy
 deploy: venv ## sam build + sam deploy (credentials from the environment, e.g. GitHub OIDC)
