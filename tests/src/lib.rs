@@ -43,6 +43,11 @@ pub struct LocalStack {
 impl LocalStack {
     /// moto started and template.yaml provisioned; functions start on first delivery.
     pub async fn start() -> Result<LocalStack> {
+        LocalStack::start_with_secrets(&[]).await
+    }
+
+    /// As `start`, with local values for secrets the template generates.
+    pub async fn start_with_secrets(secrets: &[(&str, String)]) -> Result<LocalStack> {
         let moto_bin = workspace_root().join(".venv/bin/moto_server");
         if !moto_bin.exists() {
             return Err(anyhow!(
@@ -64,6 +69,10 @@ impl LocalStack {
         let template = Template::load(&workspace_root().join("template.yaml"))?;
         let target = Target {
             region: REGION.into(),
+            secrets: secrets
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
             ..Target::default()
         };
         let stack = provision(&template, &target, &sdk).await?;

@@ -39,6 +39,9 @@ enum Command {
         /// Template parameter overrides, Name=Value.
         #[arg(long = "parameter", value_parser = parse_pair)]
         parameters: Vec<(String, String)>,
+        /// Local value of a secret the template declares, LogicalId=SecretString.
+        #[arg(long = "secret", value_parser = parse_pair)]
+        secrets: Vec<(String, String)>,
         /// Extra lines for the env file, NAME=VALUE (database URLs and the like).
         #[arg(long = "extra-env", value_parser = parse_pair)]
         extra_env: Vec<(String, String)>,
@@ -88,12 +91,14 @@ async fn main() -> Result<()> {
             region,
             invoke_address,
             parameters,
+            secrets,
             extra_env,
         } => {
             let template = Template::load(&template)?;
             let target = Target {
                 region: region.clone(),
                 parameters: parameters.into_iter().collect(),
+                secrets: secrets.into_iter().collect(),
                 ..Target::default()
             };
             let sdk = local_sdk_config(&endpoint, &region).await;

@@ -15,6 +15,9 @@ pub struct Target {
     pub region: String,
     pub account: String,
     pub parameters: BTreeMap<String, String>,
+    /// Local values for secrets the template generates (logical id → SecretString),
+    /// e.g. the local MariaDB's credentials for the MySQL secret.
+    pub secrets: BTreeMap<String, String>,
 }
 
 impl Default for Target {
@@ -25,6 +28,7 @@ impl Default for Target {
             // moto's fixed account id
             account: "123456789012".into(),
             parameters: BTreeMap::new(),
+            secrets: BTreeMap::new(),
         }
     }
 }
@@ -158,6 +162,8 @@ struct Clients {
     s3: aws_sdk_s3::Client,
     sqs: aws_sdk_sqs::Client,
     cloudfront: aws_sdk_cloudfront::Client,
+    secrets: aws_sdk_secretsmanager::Client,
+    ses: aws_sdk_sesv2::Client,
 }
 
 impl Clients {
@@ -169,6 +175,8 @@ impl Clients {
             s3: aws_sdk_s3::Client::from_conf(s3),
             sqs: aws_sdk_sqs::Client::new(aws),
             cloudfront: aws_sdk_cloudfront::Client::new(aws),
+            secrets: aws_sdk_secretsmanager::Client::new(aws),
+            ses: aws_sdk_sesv2::Client::new(aws),
         }
     }
 }
@@ -253,6 +261,37 @@ async fn create(
             attributes.push(("DomainName", domain));
             (dist_id, true)
         }
+        "AWS::SecretsManager::Secret" => {
+            let name = text(properties, "Name").unwrap_or_else(|| default_name(target, id));
+            let value = target
+                .secrets
+                .get(id)
+                .cloned()
+                .or_else(|| text(properties, "SecretString"))
+                .unwrap_or_else(|| generated_secret(properties));
+            let arn = put_secret(&clients.secrets, &name, &value).await?;
+            attributes.push(("Id", arn.clone()));
+            (arn, true)
+        }
+        "AWS::SES::EmailIdentity" => {
+            let identity = text(properties, "EmailIdentity")
+                .ok_or_else(|| anyhow!("EmailIdentity missing"))?;
+            let created = clients
+                .ses
+                .create_email_identity()
+                .email_identity(&identity)
+                .send()
+                .await;
+            if let Err(err) = created {
+                if !err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_already_exists_exception())
+                {
+                    return Err(err.into());
+                }
+            }
+            (identity, true)
+        }
         "AWS::Serverless::Function" => {
             let spec = function_spec(id, &resource.metadata, properties, scope)?;
             attributes.push((
@@ -299,6 +338,51 @@ async fn create(
         },
     );
     Ok(())
+}
+
+/// What CloudFormation would generate from GenerateSecretString, minus the randomness
+/// (a local stack needs no real secret unless the caller provides one).
+fn generated_secret(properties: &Value) -> String {
+    let spec = properties
+        .get("GenerateSecretString")
+        .cloned()
+        .unwrap_or(json!({}));
+    let mut value: serde_json::Map<String, Value> = text(&spec, "SecretStringTemplate")
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let key = text(&spec, "GenerateStringKey").unwrap_or_else(|| "password".into());
+    value.insert(key, Value::String("local-only".into()));
+    Value::Object(value).to_string()
+}
+
+async fn put_secret(
+    secrets: &aws_sdk_secretsmanager::Client,
+    name: &str,
+    value: &str,
+) -> Result<String> {
+    match secrets
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.arn().unwrap_or_default().to_owned()),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_exists_exception()) =>
+        {
+            let out = secrets
+                .put_secret_value()
+                .secret_id(name)
+                .secret_string(value)
+                .send()
+                .await?;
+            Ok(out.arn().unwrap_or_default().to_owned())
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str, properties: &Value) -> Result<String> {
