@@ -15,3 +15,109 @@ pub fn body_stream(
     })
     .boxed()
 }
+
+/// Writes an object of unknown length in parts as bytes arrive, so memory holds one part
+/// at most. S3 requires every part but the last to be at least 5 MiB.
+pub struct MultipartWriter {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+    upload_id: String,
+    completed: Vec<aws_sdk_s3::types::CompletedPart>,
+    buffer: Vec<u8>,
+    part_size: usize,
+}
+
+pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
+
+type S3Error = (landfall_runtime::Disposition, String);
+
+impl MultipartWriter {
+    pub async fn start(
+        s3: &aws_sdk_s3::Client,
+        bucket: &str,
+        key: &str,
+        part_size: usize,
+    ) -> Result<Self, S3Error> {
+        let created = s3
+            .create_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| crate::describe(&e))?;
+        Ok(MultipartWriter {
+            s3: s3.clone(),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            upload_id: created.upload_id().unwrap_or_default().to_owned(),
+            completed: Vec::new(),
+            buffer: Vec::with_capacity(part_size.max(MIN_PART_SIZE)),
+            part_size: part_size.max(MIN_PART_SIZE),
+        })
+    }
+
+    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), S3Error> {
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= self.part_size {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), S3Error> {
+        let number = self.completed.len() as i32 + 1;
+        let body = std::mem::replace(&mut self.buffer, Vec::with_capacity(self.part_size));
+        let uploaded = self
+            .s3
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .part_number(number)
+            .body(aws_sdk_s3::primitives::ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| crate::describe(&e))?;
+        self.completed.push(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(uploaded.e_tag().map(str::to_owned))
+                .build(),
+        );
+        Ok(())
+    }
+
+    /// Uploads what is buffered and completes the object.
+    pub async fn finish(mut self) -> Result<(), S3Error> {
+        if !self.buffer.is_empty() || self.completed.is_empty() {
+            self.flush().await?;
+        }
+        self.s3
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .multipart_upload(
+                aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                    .set_parts(Some(std::mem::take(&mut self.completed)))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| crate::describe(&e))?;
+        Ok(())
+    }
+
+    /// Gives up: S3 discards the parts uploaded so far.
+    pub async fn abort(self) {
+        let _ = self
+            .s3
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .send()
+            .await;
+    }
+}

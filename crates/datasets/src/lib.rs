@@ -5,6 +5,7 @@
 mod check;
 mod config;
 mod ident;
+pub mod split;
 
 pub use check::{BadInput, CsvChecker, LOAD_DATA_FORMAT};
 pub use config::{Column, ColumnType, ConfigError, Dataset, Datasets, Dialect};
