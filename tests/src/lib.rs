@@ -5,6 +5,7 @@
 pub mod mysql;
 
 use anyhow::{anyhow, Context, Result};
+use landfall_devstack::host::serve_invoke_api;
 use landfall_devstack::{
     deliver_once, local_aws_env, local_sdk_config, provision, Delivery, Host, Stack, Target,
     Template,
@@ -106,15 +107,22 @@ impl LocalStack {
         };
     }
 
+    /// The function host, with the Lambda Invoke API served for functions that invoke
+    /// other functions.
     pub fn host(&mut self) -> Host {
         if self.host.is_none() {
-            let base_env = local_aws_env(&self.endpoint, REGION);
-            self.host = Some(Host::new(
-                &self.stack,
-                binaries_dir(),
-                self.logs.clone(),
-                base_env,
-            ));
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+            let address = listener.local_addr().expect("bound");
+            listener.set_nonblocking(true).expect("nonblocking");
+            let mut base_env = local_aws_env(&self.endpoint, REGION);
+            base_env.insert(
+                "AWS_ENDPOINT_URL_LAMBDA".into(),
+                format!("http://{address}"),
+            );
+            let host = Host::new(&self.stack, binaries_dir(), self.logs.clone(), base_env);
+            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+            tokio::spawn(serve_invoke_api(host.clone(), listener));
+            self.host = Some(host);
         }
         self.host.clone().expect("set above")
     }
@@ -238,4 +246,48 @@ async fn wait_for_port(port: u16, limit: Duration) -> Result<()> {
     Err(anyhow!(
         "moto_server did not listen on {port} within {limit:?}"
     ))
+}
+
+impl LocalStack {
+    /// Emails SES accepted, as (to, subject, body), read from moto's state.
+    pub async fn sent_emails(&self) -> Result<Vec<(Vec<String>, String, String)>> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let address = self.endpoint.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(address).await?;
+        stream
+            .write_all(
+                format!("GET /moto-api/data.json HTTP/1.0\r\nHost: {address}\r\n\r\n").as_bytes(),
+            )
+            .await?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await?;
+        let text = String::from_utf8_lossy(&response);
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b)
+            .unwrap_or_default();
+        let state: serde_json::Value = serde_json::from_str(body)?;
+        let messages = state["ses"]["Message"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        Ok(messages
+            .iter()
+            .map(|m| {
+                let to = m["destinations"]["ToAddresses"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (
+                    to,
+                    m["subject"].as_str().unwrap_or_default().to_owned(),
+                    m["body"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect())
+    }
 }

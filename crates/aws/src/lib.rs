@@ -9,6 +9,8 @@ use landfall_runtime::{ConfigError, Env};
 use std::time::Duration;
 
 mod classify;
+#[cfg(feature = "lambda")]
+pub mod invoke;
 #[cfg(feature = "s3")]
 pub mod s3_stream;
 pub use classify::{describe, disposition_of, error_code, is_throttling};

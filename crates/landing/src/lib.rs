@@ -14,8 +14,16 @@ use serde::{Deserialize, Serialize};
 pub struct ObjectRef {
     pub bucket: String,
     pub key: String,
-    /// Version id, or the ETag on an unversioned bucket.
+    /// The version id; on an unversioned bucket `etag:<ETag>`; empty for derived objects
+    /// (split parts) that are never overwritten.
     pub version: String,
+}
+
+impl ObjectRef {
+    /// The S3 version id to read, if the object has one.
+    pub fn version_id(&self) -> Option<&str> {
+        Some(self.version.as_str()).filter(|v| !v.is_empty() && !v.starts_with("etag:"))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,7 +131,7 @@ pub async fn split_into_parts(
         .get_object()
         .bucket(&object.bucket)
         .key(&object.key)
-        .version_id(&object.version)
+        .set_version_id(object.version_id().map(str::to_owned))
         .send()
         .await
         .map_err(|e| s3_error(&object.bucket, &object.key, landfall_aws::describe(&e)))?;
@@ -226,7 +234,7 @@ pub async fn archive(
         .head_object()
         .bucket(&object.bucket)
         .key(&object.key)
-        .version_id(&object.version)
+        .set_version_id(object.version_id().map(str::to_owned))
         .send()
         .await
         .map_err(|e| s3_error(&object.bucket, &object.key, landfall_aws::describe(&e)))?;
@@ -264,7 +272,7 @@ pub async fn archive(
     s3.delete_object()
         .bucket(&object.bucket)
         .key(&object.key)
-        .version_id(&object.version)
+        .set_version_id(object.version_id().map(str::to_owned))
         .send()
         .await
         .map_err(|e| s3_error(&object.bucket, &object.key, landfall_aws::describe(&e)))?;

@@ -181,14 +181,14 @@ impl<'a> BatchOutcome<'a> {
 
 /// The common case: handle records independently, up to `concurrency` at a time
 /// (one at a time, in order, on FIFO queues).
-pub async fn process_each<F, Fut>(
-    event: &SqsEvent,
+pub async fn process_each<'a, F, Fut>(
+    event: &'a SqsEvent,
     dead_letters: Option<&DeadLetters>,
     concurrency: usize,
     handle: F,
 ) -> Result<SqsBatchResponse, FunctionError>
 where
-    F: Fn(usize, &SqsMessage) -> Fut,
+    F: Fn(usize, &'a SqsMessage) -> Fut,
     Fut: Future<Output = Result<(), FunctionError>>,
 {
     let mut outcome = BatchOutcome::new(event);

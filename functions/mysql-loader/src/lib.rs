@@ -4,6 +4,7 @@
 
 use landfall_aws::Aws;
 use landfall_datasets::{Dataset, Datasets};
+use landfall_landing::ObjectRef;
 use landfall_mysql_load::{connect_options, BatchId, LoadError, Loader, Promoted, Source};
 use landfall_runtime::{Classify, ConfigError, Disposition, Env, FunctionError};
 use landfall_secrets::{CredentialSource, SecretError};
@@ -12,15 +13,6 @@ use tokio::sync::RwLock;
 
 /// The datasets file is compiled in, so the deployed zip is self-contained.
 const BUNDLED_DATASETS: &str = include_str!("../../../config/datasets.toml");
-
-/// The object a load is about.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ObjectRef {
-    pub bucket: String,
-    pub key: String,
-    /// Version id, or the ETag on an unversioned bucket.
-    pub version: String,
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "mode", rename_all = "snake_case")]
@@ -162,6 +154,7 @@ impl App {
                     .get_object()
                     .bucket(&part.bucket)
                     .key(&part.key)
+                    .set_version_id(part.version_id().map(str::to_owned))
                     .send()
                     .await
                     .map_err(|err| {

@@ -195,7 +195,11 @@ fn env_file(state: &State, extra: &[(String, String)]) -> String {
 }
 
 async fn serve(state: State, binaries: PathBuf, logs: PathBuf) -> Result<()> {
-    let base_env = local_aws_env(&state.endpoint, &state.stack.region);
+    let mut base_env = local_aws_env(&state.endpoint, &state.stack.region);
+    base_env.insert(
+        "AWS_ENDPOINT_URL_LAMBDA".into(),
+        format!("http://{}", state.invoke_address),
+    );
     let host = Host::new(&state.stack, binaries, logs, base_env);
     let listener = tokio::net::TcpListener::bind(&state.invoke_address)
         .await

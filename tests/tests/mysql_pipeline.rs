@@ -1,0 +1,258 @@
+//! P1 end to end: a file dropped into the landing bucket → S3 notification → SQS →
+//! file-orchestrator → mysql-loader (stage, promote, report) → rows in MariaDB, the file
+//! archived, the outcome emailed; bad files in the DLQ with their reason.
+
+use anyhow::Result;
+use aws_sdk_s3::primitives::ByteStream;
+use landfall_tests::mysql::TestDatabase;
+use landfall_tests::LocalStack;
+use mysql_async::prelude::Queryable;
+use serde_json::json;
+
+const ORCHESTRATOR: &str = "file-orchestrator";
+const HEADER: &str = "ref_date,geo,category,product,uom,price\n";
+
+async fn pipeline() -> Result<(TestDatabase, LocalStack)> {
+    let db = TestDatabase::create_with_scripts().await?;
+    let secret = json!({"host": "127.0.0.1", "port": 3306, "username": "root", "password": "", "dbname": db.name}).to_string();
+    let stack = LocalStack::start_with_secrets(&[("MysqlSecret", secret)]).await?;
+    Ok((db, stack))
+}
+
+fn rows(range: std::ops::Range<u32>) -> String {
+    let mut text = String::from(HEADER);
+    for i in range {
+        text.push_str(&format!(
+            "2024-{:02},\"Region {}, North\",Food,\"Item {i}\",kg,{}.{:02}\n",
+            i % 12 + 1,
+            i % 5,
+            i % 50,
+            i % 100
+        ));
+    }
+    text
+}
+
+async fn drop_file(stack: &LocalStack, key: &str, body: &str) -> Result<()> {
+    stack
+        .s3()
+        .put_object()
+        .bucket(stack.resource("LandingBucket"))
+        .key(key)
+        .body(ByteStream::from(body.as_bytes().to_vec()))
+        .send()
+        .await?;
+    Ok(())
+}
+
+async fn count(db: &TestDatabase, sql: &str) -> Result<u64> {
+    Ok(db
+        .conn()
+        .await?
+        .query_first::<u64, _>(sql)
+        .await?
+        .unwrap_or(0))
+}
+
+async fn keys(stack: &LocalStack, bucket: &str, prefix: &str) -> Result<Vec<String>> {
+    let listed = stack
+        .s3()
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .send()
+        .await?;
+    Ok(listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect())
+}
+
+/// Delivers until the queue is empty (the first batch holds the TestEvent).
+async fn deliver_all(stack: &mut LocalStack) -> Result<Vec<landfall_devstack::Delivery>> {
+    let mut deliveries = Vec::new();
+    loop {
+        let delivery = stack.deliver(ORCHESTRATOR).await?;
+        if delivery.received == 0 {
+            return Ok(deliveries);
+        }
+        deliveries.push(delivery);
+    }
+}
+
+#[tokio::test]
+async fn a_landing_file_is_loaded_archived_reported_and_emailed() -> Result<()> {
+    let (db, mut stack) = pipeline().await?;
+    drop_file(&stack, "mysql/price_index/2024-prices.csv", &rows(0..250)).await?;
+    let deliveries = deliver_all(&mut stack).await?;
+    assert!(
+        deliveries
+            .iter()
+            .all(|d| d.failed.is_empty() && d.function_error.is_none()),
+        "{deliveries:?}\n{}\n{}",
+        stack.function_log(ORCHESTRATOR),
+        stack.function_log("mysql-loader")
+    );
+
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 250);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
+        0
+    );
+    assert!(count(&db, "SELECT COUNT(*) FROM price_index_report").await? > 0);
+    let landing = stack.resource("LandingBucket");
+    assert!(
+        keys(&stack, &landing, "mysql/").await?.is_empty(),
+        "the file left landing"
+    );
+    let archived = keys(&stack, &stack.resource("ArchiveBucket"), "price_index/").await?;
+    assert_eq!(archived.len(), 1);
+    assert!(archived[0].ends_with("/2024-prices.csv"), "{archived:?}");
+
+    let emails = stack.sent_emails().await?;
+    assert_eq!(emails.len(), 1, "{emails:?}");
+    let (to, subject, body) = &emails[0];
+    assert_eq!(to, &["data-team@example.com".to_owned()]);
+    assert!(
+        subject.contains("price_index: 250 rows loaded"),
+        "{subject}"
+    );
+    assert!(
+        body.contains("Rows loaded: 250") && body.contains("Archived to: s3://"),
+        "{body}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_big_file_is_split_and_becomes_visible_whole() -> Result<()> {
+    let (db, mut stack) = pipeline().await?;
+    stack.set_function_env(ORCHESTRATOR, "SPLIT_BYTES", Some("2000"));
+    let text = rows(0..400);
+    assert!(text.len() > 10 * 2000);
+    drop_file(&stack, "mysql/price_index/big.csv", &text).await?;
+    let deliveries = deliver_all(&mut stack).await?;
+    assert!(
+        deliveries.iter().all(|d| d.failed.is_empty()),
+        "{deliveries:?}\n{}",
+        stack.function_log(ORCHESTRATOR)
+    );
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 400);
+    let parts = count(&db, "SELECT parts FROM landfall_load_ledger").await?;
+    assert!(parts > 5, "split into {parts} parts");
+    assert!(
+        keys(&stack, &stack.resource("LandingBucket"), "parts/")
+            .await?
+            .is_empty(),
+        "parts cleaned up"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_bad_file_is_rejected_with_its_line_and_column_and_dead_lettered() -> Result<()> {
+    let (db, mut stack) = pipeline().await?;
+    let mut text = rows(0..10);
+    text.push_str("2024-02,Canada,Food,Bread,kg,1.2.3\n");
+    drop_file(&stack, "mysql/price_index/bad.csv", &text).await?;
+    let deliveries = deliver_all(&mut stack).await?;
+    assert!(
+        deliveries.iter().all(|d| d.failed.is_empty()),
+        "permanent: not retried: {deliveries:?}"
+    );
+
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM price_index").await?,
+        0,
+        "nothing promoted"
+    );
+    let dead = stack.peek(&stack.resource("MysqlFilesDLQ")).await?;
+    assert_eq!(dead.len(), 1);
+    let reason = dead[0]
+        .message_attributes()
+        .and_then(|a| a.get("landfall-error"))
+        .and_then(|v| v.string_value())
+        .unwrap_or_default();
+    assert!(
+        reason.contains("mysql/price_index/bad.csv: line 12, column 6 (price)"),
+        "{reason}"
+    );
+    assert_eq!(
+        keys(&stack, &stack.resource("LandingBucket"), "mysql/")
+            .await?
+            .len(),
+        1,
+        "the bad file stays in landing"
+    );
+
+    let emails = stack.sent_emails().await?;
+    assert_eq!(emails.len(), 1);
+    assert!(
+        emails[0].1.contains("FAILED price_index"),
+        "{:?}",
+        emails[0]
+    );
+    assert!(
+        emails[0].2.contains("line 12, column 6 (price)"),
+        "{}",
+        emails[0].2
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn unknown_keys_go_to_the_dlq_with_the_reason() -> Result<()> {
+    let (_db, mut stack) = pipeline().await?;
+    drop_file(&stack, "mysql/no_such_dataset/x.csv", "a\n1\n").await?;
+    deliver_all(&mut stack).await?;
+    let dead = stack.peek(&stack.resource("MysqlFilesDLQ")).await?;
+    assert_eq!(dead.len(), 1);
+    let reason = dead[0]
+        .message_attributes()
+        .and_then(|a| a.get("landfall-error"))
+        .and_then(|v| v.string_value())
+        .unwrap_or_default();
+    assert!(
+        reason.contains("no dataset \"no_such_dataset\""),
+        "{reason}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_redelivered_notification_loads_nothing_twice() -> Result<()> {
+    let (db, mut stack) = pipeline().await?;
+    drop_file(&stack, "mysql/price_index/once.csv", &rows(0..50)).await?;
+    let queue = stack.resource("MysqlFilesQueue");
+    // Keep a copy of the notification to deliver again after the file was processed.
+    let first = stack.peek(&queue).await?;
+    let notification = first
+        .iter()
+        .find(|m| m.body().unwrap_or_default().contains("once.csv"))
+        .expect("notification")
+        .body()
+        .unwrap_or_default()
+        .to_owned();
+    deliver_all(&mut stack).await?;
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 50);
+
+    stack
+        .sqs()
+        .send_message()
+        .queue_url(&queue)
+        .message_body(notification)
+        .send()
+        .await?;
+    let again = deliver_all(&mut stack).await?;
+    assert!(again.iter().all(|d| d.failed.is_empty()), "{again:?}");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 50);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM landfall_load_ledger").await?,
+        1
+    );
+    assert!(stack
+        .function_log(ORCHESTRATOR)
+        .contains("already loaded and archived"));
+    Ok(())
+}
