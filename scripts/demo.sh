@@ -13,3 +13,5 @@ fi
 set -a; source "$STATE/env"; set +a
 
 "$ROOT/.venv/bin/python" "$ROOT/scripts/demo/cdn_invalidation.py"
+echo
+"$ROOT/.venv/bin/python" "$ROOT/scripts/demo/mysql_pipeline.py"

@@ -22,9 +22,15 @@ up() {
     echo $! >"$STATE/moto.pid"
     wait_port "$MOTO_PORT" moto_server 30
   fi
+  # Local credentials go into the template's secrets, as they would be in AWS.
   "$DEVSTACK" provision --endpoint "http://127.0.0.1:$MOTO_PORT" --invoke-address "127.0.0.1:$LAMBDA_PORT" \
-    --extra-env "MYSQL_URL=mysql://root@127.0.0.1:3306" \
+    --secret "MysqlSecret={\"host\":\"127.0.0.1\",\"port\":3306,\"username\":\"root\",\"password\":\"\",\"dbname\":\"$MYSQL_DATABASE\"}" \
+    --extra-env "MYSQL_URL=mysql://root@127.0.0.1:3306/$MYSQL_DATABASE" \
     --extra-env "POSTGRES_URL=postgres://postgres@127.0.0.1:5432"
+  say "applying sql/mysql to the local MariaDB (db-init)"
+  ( set -a; source "$STATE/env"; set +a
+    MYSQL_SECRET_ARN="$MYSQL_SECRET" SCRIPTS_DIR="$ROOT/sql/mysql" "$ROOT/target/debug/db-init" >>"$STATE/logs/db-init.log" 2>&1 ) \
+    || die "db-init failed: see .devstack/logs/db-init.log"
   if pid_alive "$STATE/serve.pid"; then
     # New binaries or a changed template: restart so functions run what was just built.
     kill "$(cat "$STATE/serve.pid")" && sleep 0.5

@@ -1,0 +1,80 @@
+"""P1 demo: a price_index file dropped into the landing bucket ends up in MariaDB.
+
+The file is generated with a fixed seed; the pipeline (file-orchestrator -> mysql-loader)
+runs on the local stack. Reads MariaDB with the mariadb client and SES mail from moto.
+"""
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+import urllib.request
+
+import boto3
+
+landing = os.environ["LANDING_BUCKET"]
+archive = os.environ["ARCHIVE_BUCKET"]
+dlq = os.environ["MYSQL_FILES_DLQ"]
+database = os.environ.get("MYSQL_DATABASE", "landfall")
+s3 = boto3.client("s3")
+sqs = boto3.client("sqs")
+
+
+def price_index_csv(rows, seed=7):
+    rng = random.Random(seed)
+    geos = ["Canada", "Ontario", "Quebec", "British Columbia", "Alberta", "Nova Scotia"]
+    products = [("Food", "Bread, white", "675 g"), ("Food", "Milk", "1 L"), ("Food", "Eggs", "12"),
+                ("Energy", "Gasoline", "L"), ("Household", "Toilet tissue", "4 rolls"), ("Food", "Coffee", "340 g")]
+    lines = ["ref_date,geo,category,product,uom,price"]
+    for i in range(rows):
+        year, month = 2020 + (i // 72) % 5, (i // 6) % 12 + 1
+        category, product, uom = products[i % len(products)]
+        geo = geos[(i // 360) % len(geos)]
+        lines.append(f'{year}-{month:02d},{geo},{category},"{product} #{i // 2160}",{uom},{rng.uniform(1, 20):.2f}')
+    return "\n".join(lines) + "\n"
+
+
+def mariadb(sql):
+    out = subprocess.run(["mariadb", "-h", "127.0.0.1", "-u", "root", "-N", "-B", database, "-e", sql],
+                         check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def emails():
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    state = json.load(urllib.request.urlopen(f"{endpoint}/moto-api/data.json"))
+    return state.get("ses", {}).get("Message", [])
+
+
+print("P1 · landing bucket -> SQS -> file-orchestrator -> mysql-loader -> MariaDB -> archive -> email")
+key = f"mysql/price_index/demo-{int(time.time())}.csv"
+body = price_index_csv(20_000)
+mails_before = len(emails())
+s3.put_object(Bucket=landing, Key=key, Body=body.encode())
+print(f"  dropped s3://{landing}/{key} ({len(body):,} bytes, 20,000 rows)")
+
+deadline = time.time() + 120
+name = key.rsplit("/", 1)[1]
+while time.time() < deadline:
+    archived = [o["Key"] for o in s3.list_objects_v2(Bucket=archive, Prefix="price_index/").get("Contents", [])
+                if o["Key"].endswith(name)]
+    dead = int(sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
+               ["Attributes"]["ApproximateNumberOfMessages"])
+    if archived or dead:
+        break
+    time.sleep(0.5)
+else:
+    sys.exit("the file was not processed within 120 s: see .devstack/logs/file-orchestrator.log")
+if dead:
+    sys.exit("the file went to the dead-letter queue: see .devstack/logs/file-orchestrator.log")
+
+print(f"  rows in price_index: {mariadb('SELECT COUNT(*) FROM price_index')}")
+print(f"  ledger: {mariadb('SELECT object_key, parts, rows_loaded FROM landfall_load_ledger ORDER BY loaded_at DESC LIMIT 1')}")
+print(f"  archived to s3://{archive}/{archived[0]}")
+print("  report (average price by year, month, geo, category), first rows:")
+for line in mariadb("SELECT year, month, geo, category, avg_price FROM price_index_report "
+                    "ORDER BY year, month, geo, category LIMIT 3").splitlines():
+    print(f"       {line.replace(chr(9), ' | ')}")
+for mail in emails()[mails_before:]:
+    print(f"  email to {', '.join(mail['destinations']['ToAddresses'])}: {mail['subject']}")
