@@ -76,5 +76,10 @@ print("  report (average price by year, month, geo, category), first rows:")
 for line in mariadb("SELECT year, month, geo, category, avg_price FROM price_index_report "
                     "ORDER BY year, month, geo, category LIMIT 3").splitlines():
     print(f"       {line.replace(chr(9), ' | ')}")
+reports = os.environ["REPORTS_BUCKET"]
+exported = s3.list_objects_v2(Bucket=reports, Prefix="price_index/").get("Contents", [])
+latest = max(exported, key=lambda o: o["LastModified"]) if exported else None
+if latest:
+    print(f"  report exported to s3://{reports}/{latest['Key']} ({latest['Size']:,} bytes)")
 for mail in emails()[mails_before:]:
     print(f"  email to {', '.join(mail['destinations']['ToAddresses'])}: {mail['subject']}")

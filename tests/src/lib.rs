@@ -266,7 +266,12 @@ impl LocalStack {
             .split_once("\r\n\r\n")
             .map(|(_, b)| b)
             .unwrap_or_default();
-        let state: serde_json::Value = serde_json::from_str(body)?;
+        let state: serde_json::Value = serde_json::from_str(body).with_context(|| {
+            format!(
+                "moto's data.json: {}",
+                text.chars().take(300).collect::<String>()
+            )
+        })?;
         let messages = state["ses"]["Message"]
             .as_array()
             .cloned()

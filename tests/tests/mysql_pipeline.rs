@@ -110,9 +110,43 @@ async fn a_landing_file_is_loaded_archived_reported_and_emailed() -> Result<()> 
     assert_eq!(archived.len(), 1);
     assert!(archived[0].ends_with("/2024-prices.csv"), "{archived:?}");
 
+    // The report table, exported as CSV: a header and one line per report row.
+    let reports = keys(
+        &stack,
+        &stack.resource("ReportsBucket"),
+        "price_index/price_index_report/",
+    )
+    .await?;
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let csv = stack
+        .s3()
+        .get_object()
+        .bucket(stack.resource("ReportsBucket"))
+        .key(&reports[0])
+        .send()
+        .await?;
+    let csv = String::from_utf8(csv.body.collect().await?.into_bytes().to_vec())?;
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("year,month,geo,category,avg_price,observations")
+    );
+    assert_eq!(
+        lines.count() as u64,
+        count(&db, "SELECT COUNT(*) FROM price_index_report").await?
+    );
+    assert!(
+        csv.contains(",\"Region 1, North\",Food,"),
+        "quoted geo: {csv}"
+    );
+
     let emails = stack.sent_emails().await?;
     assert_eq!(emails.len(), 1, "{emails:?}");
     let (to, subject, body) = &emails[0];
+    assert!(
+        body.contains(&reports[0]),
+        "the email names the report: {body}"
+    );
     assert_eq!(to, &["data-team@example.com".to_owned()]);
     assert!(
         subject.contains("price_index: 250 rows loaded"),

@@ -17,12 +17,13 @@ pub fn body_stream(
 }
 
 /// Writes an object of unknown length in parts as bytes arrive, so memory holds one part
-/// at most. S3 requires every part but the last to be at least 5 MiB.
+/// at most. S3 requires every part but the last to be at least 5 MiB. The multipart
+/// upload starts only when a first part is full: a small object is one PutObject.
 pub struct MultipartWriter {
     s3: aws_sdk_s3::Client,
     bucket: String,
     key: String,
-    upload_id: String,
+    upload_id: Option<String>,
     completed: Vec<aws_sdk_s3::types::CompletedPart>,
     buffer: Vec<u8>,
     part_size: usize,
@@ -39,20 +40,13 @@ impl MultipartWriter {
         key: &str,
         part_size: usize,
     ) -> Result<Self, S3Error> {
-        let created = s3
-            .create_multipart_upload()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| crate::describe(&e))?;
         Ok(MultipartWriter {
             s3: s3.clone(),
             bucket: bucket.to_owned(),
             key: key.to_owned(),
-            upload_id: created.upload_id().unwrap_or_default().to_owned(),
+            upload_id: None,
             completed: Vec::new(),
-            buffer: Vec::with_capacity(part_size.max(MIN_PART_SIZE)),
+            buffer: Vec::new(),
             part_size: part_size.max(MIN_PART_SIZE),
         })
     }
@@ -65,15 +59,33 @@ impl MultipartWriter {
         Ok(())
     }
 
+    async fn upload_id(&mut self) -> Result<String, S3Error> {
+        if let Some(id) = &self.upload_id {
+            return Ok(id.clone());
+        }
+        let created = self
+            .s3
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .send()
+            .await
+            .map_err(|e| crate::describe(&e))?;
+        let id = created.upload_id().unwrap_or_default().to_owned();
+        self.upload_id = Some(id.clone());
+        Ok(id)
+    }
+
     async fn flush(&mut self) -> Result<(), S3Error> {
+        let upload_id = self.upload_id().await?;
         let number = self.completed.len() as i32 + 1;
-        let body = std::mem::replace(&mut self.buffer, Vec::with_capacity(self.part_size));
+        let body = std::mem::take(&mut self.buffer);
         let uploaded = self
             .s3
             .upload_part()
             .bucket(&self.bucket)
             .key(&self.key)
-            .upload_id(&self.upload_id)
+            .upload_id(upload_id)
             .part_number(number)
             .body(aws_sdk_s3::primitives::ByteStream::from(body))
             .send()
@@ -90,14 +102,27 @@ impl MultipartWriter {
 
     /// Uploads what is buffered and completes the object.
     pub async fn finish(mut self) -> Result<(), S3Error> {
-        if !self.buffer.is_empty() || self.completed.is_empty() {
+        let Some(upload_id) = self.upload_id.clone() else {
+            self.s3
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&self.key)
+                .body(aws_sdk_s3::primitives::ByteStream::from(std::mem::take(
+                    &mut self.buffer,
+                )))
+                .send()
+                .await
+                .map_err(|e| crate::describe(&e))?;
+            return Ok(());
+        };
+        if !self.buffer.is_empty() {
             self.flush().await?;
         }
         self.s3
             .complete_multipart_upload()
             .bucket(&self.bucket)
             .key(&self.key)
-            .upload_id(&self.upload_id)
+            .upload_id(upload_id)
             .multipart_upload(
                 aws_sdk_s3::types::CompletedMultipartUpload::builder()
                     .set_parts(Some(std::mem::take(&mut self.completed)))
@@ -111,13 +136,15 @@ impl MultipartWriter {
 
     /// Gives up: S3 discards the parts uploaded so far.
     pub async fn abort(self) {
-        let _ = self
-            .s3
-            .abort_multipart_upload()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .upload_id(&self.upload_id)
-            .send()
-            .await;
+        if let Some(upload_id) = &self.upload_id {
+            let _ = self
+                .s3
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(&self.key)
+                .upload_id(upload_id)
+                .send()
+                .await;
+        }
     }
 }

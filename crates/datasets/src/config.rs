@@ -142,7 +142,24 @@ impl Default for Dialect {
     }
 }
 
+/// `config/datasets.toml`, compiled in so that a deployed function is self-contained.
+pub const BUNDLED: &str = include_str!("../../../config/datasets.toml");
+
 impl Datasets {
+    /// `DATASETS_FILE` when set, else the bundled file. Fails the cold start when invalid.
+    pub fn from_env(
+        env: &landfall_runtime::Env,
+    ) -> Result<Datasets, landfall_runtime::ConfigError> {
+        let file = env.optional("DATASETS_FILE");
+        match file {
+            Some(path) => Datasets::load(std::path::Path::new(path)),
+            None => Datasets::parse("config/datasets.toml (bundled)", BUNDLED),
+        }
+        .map_err(|e| {
+            landfall_runtime::ConfigError::invalid("DATASETS_FILE", file.unwrap_or("(bundled)"), e)
+        })
+    }
+
     pub fn parse(path: &str, text: &str) -> Result<Datasets, ConfigError> {
         let invalid = |message: String| ConfigError::Invalid {
             path: path.to_owned(),

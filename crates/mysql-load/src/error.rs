@@ -28,6 +28,8 @@ pub enum LoadError {
     },
     #[error(transparent)]
     ScriptSyntax(#[from] landfall_sql_script::ScriptError),
+    #[error("writing the export: {0}")]
+    Export(String),
 }
 
 /// Server errors that a later attempt can get past (a restart, a lock, a full pool).
@@ -66,7 +68,7 @@ impl Classify for LoadError {
                 database_disposition(err)
             }
             // A stream cut short (S3 or network trouble) may well pass next time.
-            LoadError::Incomplete => Disposition::Retryable,
+            LoadError::Incomplete | LoadError::Export(_) => Disposition::Retryable,
             _ => Disposition::Permanent,
         }
     }

@@ -12,6 +12,7 @@
 //! 3. `run_reports`: the dataset's report procedures, in one transaction.
 
 mod error;
+pub mod export;
 pub mod scripts;
 
 pub use error::LoadError;
@@ -23,6 +24,49 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Pool};
 use sha2::{Digest, Sha256};
 use std::sync::{Arc, Mutex};
+
+/// The database as a function reaches it: credentials from Secrets Manager, one pool per
+/// container, rebuilt with fresh credentials after an authentication failure.
+pub struct Database {
+    credentials: landfall_secrets::CredentialSource,
+    default_database: Option<String>,
+    pool: tokio::sync::RwLock<Option<Pool>>,
+}
+
+impl Database {
+    pub fn new(
+        credentials: landfall_secrets::CredentialSource,
+        default_database: Option<String>,
+    ) -> Database {
+        Database {
+            credentials,
+            default_database,
+            pool: tokio::sync::RwLock::new(None),
+        }
+    }
+
+    pub async fn pool(&self) -> Result<Pool, landfall_secrets::SecretError> {
+        if let Some(pool) = self.pool.read().await.as_ref() {
+            return Ok(pool.clone());
+        }
+        let credentials = self.credentials.get().await?;
+        let pool = Pool::new(connect_options(
+            &credentials,
+            self.default_database.as_deref(),
+        ));
+        *self.pool.write().await = Some(pool.clone());
+        Ok(pool)
+    }
+
+    /// After "access denied": the password may have been rotated.
+    pub async fn reconnect_with_fresh_credentials(
+        &self,
+    ) -> Result<(), landfall_secrets::SecretError> {
+        self.credentials.refresh().await?;
+        *self.pool.write().await = None;
+        Ok(())
+    }
+}
 
 /// Connection options from Secrets Manager credentials; `database` when the secret names none.
 pub fn connect_options(

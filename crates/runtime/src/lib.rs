@@ -8,4 +8,4 @@ pub mod telemetry;
 
 pub use config::{ConfigError, Env};
 pub use failure::{Classify, Disposition, FunctionError};
-pub use telemetry::{run, Telemetry};
+pub use telemetry::{run, serve, Telemetry};

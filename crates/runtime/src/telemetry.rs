@@ -81,3 +81,32 @@ where
     }))
     .await
 }
+
+/// The whole `main` of a function: telemetry, configuration and clients built once from
+/// the environment (a failure ends the cold start with the reason logged), then the
+/// runtime loop handing each event's payload to `handle`. The app lives for the process,
+/// so handlers borrow it freely.
+pub async fn serve<A, E, R, I, IFut, H, HFut>(
+    function: &str,
+    init: I,
+    handle: H,
+) -> Result<(), lambda_runtime::Error>
+where
+    A: 'static,
+    I: FnOnce(crate::Env) -> IFut,
+    IFut: Future<Output = Result<A, crate::ConfigError>>,
+    E: DeserializeOwned + Send + 'static,
+    R: Serialize + Send + 'static,
+    H: Fn(&'static A, E) -> HFut,
+    HFut: Future<Output = Result<R, FunctionError>>,
+{
+    let telemetry = Telemetry::init(function);
+    let app = init(crate::Env::from_process()).await.inspect_err(|err| {
+        tracing::error!(error = %err, "cold start failed");
+    })?;
+    let app: &'static A = Box::leak(Box::new(app));
+    run(telemetry, |event: LambdaEvent<E>| {
+        handle(app, event.payload)
+    })
+    .await
+}

@@ -1,19 +1,12 @@
 use aws_lambda_events::sqs::SqsEvent;
 use cdn_invalidator::App;
-use lambda_runtime::LambdaEvent;
-use landfall_runtime::{Env, Telemetry};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let telemetry = Telemetry::init("cdn-invalidator");
-    let app = App::from_env(&Env::from_process())
-        .await
-        .inspect_err(|err| {
-            tracing::error!(error = %err, "cold start failed");
-        })?;
-    landfall_runtime::run(telemetry, |event: LambdaEvent<SqsEvent>| {
-        let app = &app;
-        async move { app.handle(&event.payload).await }
-    })
+    landfall_runtime::serve(
+        "cdn-invalidator",
+        |env| async move { App::from_env(&env).await },
+        |app, event: SqsEvent| async move { app.handle(&event).await },
+    )
     .await
 }

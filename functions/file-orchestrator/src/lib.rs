@@ -15,13 +15,13 @@ use landfall_sqs_batch::{process_each, DeadLetters};
 use serde_json::json;
 use std::time::Instant;
 
-const BUNDLED_DATASETS: &str = include_str!("../../../config/datasets.toml");
 /// Landing keys this pipeline owns.
 const PREFIX: &str = "mysql";
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub loader_function: String,
+    pub reporter_function: String,
     pub archive_bucket: String,
     /// Files larger than this are split into parts of about this size.
     pub split_bytes: u64,
@@ -48,23 +48,16 @@ struct Loaded {
     already_loaded: bool,
     archived_to: String,
     report_procedures: u64,
+    /// Report objects written: "s3://… (N rows)".
+    reports: Vec<String>,
 }
 
 impl App {
     pub async fn from_env(env: &Env) -> Result<App, ConfigError> {
-        let datasets = match env.optional("DATASETS_FILE") {
-            Some(path) => Datasets::load(std::path::Path::new(path)),
-            None => Datasets::parse("config/datasets.toml (bundled)", BUNDLED_DATASETS),
-        }
-        .map_err(|e| {
-            ConfigError::invalid(
-                "DATASETS_FILE",
-                env.optional("DATASETS_FILE").unwrap_or("(bundled)"),
-                e,
-            )
-        })?;
+        let datasets = Datasets::from_env(env)?;
         let settings = Settings {
             loader_function: env.required("LOADER_FUNCTION")?.to_owned(),
+            reporter_function: env.required("REPORTER_FUNCTION")?.to_owned(),
             archive_bucket: env.required("ARCHIVE_BUCKET")?.to_owned(),
             split_bytes: env.parse_or("SPLIT_BYTES", 256 * 1024 * 1024)?,
             stage_concurrency: env.parse_or("STAGE_CONCURRENCY", 4)?,
@@ -152,7 +145,7 @@ impl App {
                     loaded.rows, object.key
                 );
                 let body = format!(
-                    "Dataset: {dataset_name}\nFile: s3://{}/{} (version {})\nResult: {}\nRows loaded: {}\nRows rejected: 0\nParts: {}\nArchived to: {}\nReport procedures run: {}\nDuration: {seconds:.1} s\n",
+                    "Dataset: {dataset_name}\nFile: s3://{}/{} (version {})\nResult: {}\nRows loaded: {}\nRows rejected: 0\nParts: {}\nArchived to: {}\nReport procedures run: {}\nReports written:\n  {}\nDuration: {seconds:.1} s\n",
                     object.bucket,
                     object.key,
                     object.version,
@@ -161,6 +154,7 @@ impl App {
                     loaded.parts,
                     loaded.archived_to,
                     loaded.report_procedures,
+                    loaded.reports.join("\n  "),
                 );
                 self.email(dataset, &subject, &body).await;
                 Ok(())
@@ -301,7 +295,26 @@ impl App {
             &json!({"mode": "report", "dataset": name}),
         )
         .await?;
+        let exported = invoke_json(
+            &self.lambda,
+            &self.settings.reporter_function,
+            &json!({"dataset": name, "run": object.version}),
+        )
+        .await?;
+        let reports = exported["exports"]
+            .as_array()
+            .map(|exports| {
+                exports
+                    .iter()
+                    .map(|e| {
+                        let object = e["object"].as_str().unwrap_or_default();
+                        format!("{object} ({} rows)", e["rows"].as_u64().unwrap_or(0))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(Loaded {
+            reports,
             parts: parts.len(),
             rows: if already_loaded { 0 } else { rows },
             already_loaded,

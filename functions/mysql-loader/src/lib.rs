@@ -5,14 +5,10 @@
 use landfall_aws::Aws;
 use landfall_datasets::{Dataset, Datasets};
 use landfall_landing::ObjectRef;
-use landfall_mysql_load::{connect_options, BatchId, LoadError, Loader, Promoted, Source};
+use landfall_mysql_load::{BatchId, Database, LoadError, Loader, Promoted, Source};
 use landfall_runtime::{Classify, ConfigError, Disposition, Env, FunctionError};
 use landfall_secrets::{CredentialSource, SecretError};
 use serde::{Deserialize, Serialize};
-use tokio::sync::RwLock;
-
-/// The datasets file is compiled in, so the deployed zip is self-contained.
-const BUNDLED_DATASETS: &str = include_str!("../../../config/datasets.toml");
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "mode", rename_all = "snake_case")]
@@ -72,75 +68,50 @@ impl Classify for Failure {
 pub struct App {
     datasets: Datasets,
     s3: aws_sdk_s3::Client,
-    credentials: CredentialSource,
-    database: Option<String>,
-    loader: RwLock<Option<Loader>>,
+    database: Database,
 }
 
 impl App {
     pub async fn from_env(env: &Env) -> Result<App, ConfigError> {
-        let datasets = match env.optional("DATASETS_FILE") {
-            Some(path) => Datasets::load(std::path::Path::new(path)),
-            None => Datasets::parse("config/datasets.toml (bundled)", BUNDLED_DATASETS),
-        }
-        .map_err(|e| {
-            ConfigError::invalid(
-                "DATASETS_FILE",
-                env.optional("DATASETS_FILE").unwrap_or("(bundled)"),
-                e,
-            )
-        })?;
+        let datasets = Datasets::from_env(env)?;
         let aws = Aws::load(env).await?;
+        let credentials = CredentialSource::new(aws.secrets(), env.required("MYSQL_SECRET_ARN")?);
         Ok(App {
             datasets,
             s3: aws.s3(),
-            credentials: CredentialSource::new(aws.secrets(), env.required("MYSQL_SECRET_ARN")?),
-            database: env.optional("MYSQL_DATABASE").map(str::to_owned),
-            loader: RwLock::new(None),
+            database: Database::new(
+                credentials,
+                env.optional("MYSQL_DATABASE").map(str::to_owned),
+            ),
         })
     }
 
     pub async fn handle(&self, task: Task) -> Result<Outcome, FunctionError> {
-        let dataset = self.dataset(match &task {
+        let name = match &task {
             Task::Stage { dataset, .. }
             | Task::Promote { dataset, .. }
             | Task::Report { dataset } => dataset,
-        })?;
-        // Boxed: the SDK and driver futures together are too deep for the compiler's layout limit.
-        match Box::pin(self.run(dataset, &task)).await {
+        };
+        let dataset = self
+            .datasets
+            .get(name)
+            .ok_or_else(|| FunctionError::permanent(format!("unknown dataset {name:?}")))?;
+        // Boxed: the SDK and driver futures together are too deep for the layout limit.
+        let outcome = match Box::pin(self.run(dataset, &task)).await {
             Err(Failure::Load(err)) if err.is_access_denied() => {
-                // The password may have been rotated: read the secret again, once.
-                self.credentials
-                    .refresh()
+                self.database
+                    .reconnect_with_fresh_credentials()
                     .await
                     .map_err(|e| FunctionError::from_error(&e))?;
-                *self.loader.write().await = None;
                 Box::pin(self.run(dataset, &task)).await
             }
             other => other,
-        }
-        .map_err(|err| FunctionError::from_error(&err))
-    }
-
-    fn dataset(&self, name: &str) -> Result<&Dataset, FunctionError> {
-        self.datasets
-            .get(name)
-            .ok_or_else(|| FunctionError::permanent(format!("unknown dataset {name:?}")))
-    }
-
-    async fn loader(&self) -> Result<tokio::sync::RwLockReadGuard<'_, Option<Loader>>, Failure> {
-        if self.loader.read().await.is_none() {
-            let credentials = self.credentials.get().await?;
-            let pool =
-                mysql_async::Pool::new(connect_options(&credentials, self.database.as_deref()));
-            *self.loader.write().await = Some(Loader::new(pool));
-        }
-        Ok(self.loader.read().await)
+        };
+        outcome.map_err(|err| FunctionError::from_error(&err))
     }
 
     async fn run(&self, dataset: &Dataset, task: &Task) -> Result<Outcome, Failure> {
-        let guard = self.loader().await?;
-        let loader = guard.as_ref().expect("created above");
+        let loader = Loader::new(self.database.pool().await?);
         match task {
             Task::Stage {
                 source,

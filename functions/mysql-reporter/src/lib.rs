@@ -1,0 +1,120 @@
+//! mysql-reporter: for a dataset, every report table → one CSV object in the reports
+//! bucket, `<dataset>/<table>/<yyyy-mm-dd>/<table>-<run>.csv`, streamed from the server
+//! into a multipart upload (no MySQL command line, no /tmp file).
+
+use landfall_aws::s3_stream::MultipartWriter;
+use landfall_aws::Aws;
+use landfall_datasets::Datasets;
+use landfall_mysql_load::export::{table_csv, CsvSink};
+use landfall_mysql_load::Database;
+use landfall_runtime::{ConfigError, Env, FunctionError};
+use landfall_secrets::CredentialSource;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Request {
+    pub dataset: String,
+    /// Names the export (e.g. the loaded file's version), so a rerun overwrites it.
+    pub run: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Export {
+    pub table: String,
+    pub object: String,
+    pub rows: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Response {
+    pub exports: Vec<Export>,
+}
+
+pub struct App {
+    datasets: Datasets,
+    s3: aws_sdk_s3::Client,
+    reports_bucket: String,
+    database: Database,
+}
+
+struct Upload(Option<MultipartWriter>);
+
+impl CsvSink for Upload {
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let writer = self.0.as_mut().ok_or("the upload is closed")?;
+        writer.write(bytes).await.map_err(|(_, message)| message)
+    }
+}
+
+impl App {
+    pub async fn from_env(env: &Env) -> Result<App, ConfigError> {
+        let aws = Aws::load(env).await?;
+        let credentials = CredentialSource::new(aws.secrets(), env.required("MYSQL_SECRET_ARN")?);
+        Ok(App {
+            datasets: Datasets::from_env(env)?,
+            s3: aws.s3(),
+            reports_bucket: env.required("REPORTS_BUCKET")?.to_owned(),
+            database: Database::new(
+                credentials,
+                env.optional("MYSQL_DATABASE").map(str::to_owned),
+            ),
+        })
+    }
+
+    pub async fn handle(&self, request: Request) -> Result<Response, FunctionError> {
+        let dataset = self.datasets.get(&request.dataset).ok_or_else(|| {
+            FunctionError::permanent(format!("unknown dataset {:?}", request.dataset))
+        })?;
+        let run: String = request
+            .run
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .take(64)
+            .collect();
+        let today = time::OffsetDateTime::now_utc().date();
+        let pool = self
+            .database
+            .pool()
+            .await
+            .map_err(|e| FunctionError::from_error(&e))?;
+        let mut conn = pool
+            .get_conn()
+            .await
+            .map_err(|e| FunctionError::from_error(&landfall_mysql_load::LoadError::from(e)))?;
+        let mut exports = Vec::new();
+        for table in &dataset.report_tables {
+            let key = format!("{}/{table}/{today}/{table}-{run}.csv", request.dataset);
+            let writer = MultipartWriter::start(&self.s3, &self.reports_bucket, &key, 8 << 20)
+                .await
+                .map_err(|(disposition, message)| FunctionError {
+                    disposition,
+                    message,
+                })?;
+            let mut upload = Upload(Some(writer));
+            let rows = match Box::pin(table_csv(&mut conn, table, &mut upload)).await {
+                Ok(rows) => rows,
+                Err(err) => {
+                    if let Some(writer) = upload.0.take() {
+                        writer.abort().await;
+                    }
+                    return Err(FunctionError::from_error(&err));
+                }
+            };
+            let writer = upload.0.take().expect("open until finished");
+            writer
+                .finish()
+                .await
+                .map_err(|(disposition, message)| FunctionError {
+                    disposition,
+                    message,
+                })?;
+            tracing::info!(table = table.as_str(), rows, key, "report exported");
+            exports.push(Export {
+                table: table.to_string(),
+                object: format!("s3://{}/{key}", self.reports_bucket),
+                rows,
+            });
+        }
+        Ok(Response { exports })
+    }
+}
