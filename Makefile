@@ -48,6 +48,17 @@ tick: ## fire a function's schedule once: make tick FN=<function>
 	@test -n "$(FN)" || { echo "usage: make tick FN=<function>"; exit 2; }
 	@target/debug/devstack tick $(FN)
 
+.PHONY: bench-venv
+bench-venv:
+	@test -x bench/.venv/bin/python && cmp -s bench/requirements.txt bench/.venv/.installed-from || { \
+	  python3 -m venv bench/.venv && bench/.venv/bin/pip install -q --disable-pip-version-check -r bench/requirements.txt && \
+	  cp bench/requirements.txt bench/.venv/.installed-from; }
+
+.PHONY: bench-mysql
+bench-mysql: databases bench-venv ## loader vs mariadb LOAD DATA vs pandas.to_sql on a generated 1M-row price_index file
+	cargo build --release -p landfall-bench
+	bench/.venv/bin/python bench/python/mysql.py $(BENCH_ARGS)
+
 .PHONY: lambda-build
 lambda-build: venv ## release build of every function for Lambda (arm64, provided.al2023)
 	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release --arm64 $(patsubst functions/%,-p %,$(wildcard functions/*))

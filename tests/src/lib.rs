@@ -2,6 +2,7 @@
 //! template.yaml provisioned into it, and the real function binaries hosted behind the
 //! Lambda Runtime API — so tests run in parallel and never see each other's state.
 
+pub mod fault_proxy;
 pub mod mysql;
 
 use anyhow::{anyhow, Context, Result};

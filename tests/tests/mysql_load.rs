@@ -285,3 +285,72 @@ async fn load_data_local_serves_nothing_but_the_handlers_stream() -> Result<()> 
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_retry_after_a_crash_between_stage_and_promote_loads_once() -> Result<()> {
+    let db = TestDatabase::create_with_scripts().await?;
+    let loader = Loader::new(db.pool());
+    let dataset = price_index();
+    let batch = BatchId::for_object("landing", "mysql/price_index/crash.csv", "v1");
+    loader
+        .stage(&dataset, &batch, 0, "crash.csv", body(&csv(0..300)))
+        .await?;
+    // The function died here. SQS redelivers: the part is staged again, then promoted.
+    let rows = loader
+        .stage(&dataset, &batch, 0, "crash.csv", body(&csv(0..300)))
+        .await?;
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
+        300,
+        "re-staging replaces the part"
+    );
+    loader
+        .promote(&dataset, &batch, 1, rows, &source("crash.csv"))
+        .await?;
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 300);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_connection_dropped_mid_load_keeps_nothing_and_the_retry_loads_once() -> Result<()> {
+    let db = TestDatabase::create_with_scripts().await?;
+    let proxy = landfall_tests::fault_proxy::FaultProxy::start("127.0.0.1:3306").await?;
+    // prefer_socket=false: otherwise the driver switches to the local Unix socket, past the proxy.
+    let url = format!(
+        "mysql://root@127.0.0.1:{}/{}?prefer_socket=false",
+        proxy.port, db.name
+    );
+    let loader = Loader::new(mysql_async::Pool::new(mysql_async::Opts::from_url(&url)?));
+    let dataset = price_index();
+    let batch = BatchId::for_object("landing", "mysql/price_index/drop.csv", "v1");
+    let text = csv(0..5000);
+
+    proxy.cut_after(text.len() as u64 / 3); // the link dies a third of the way into the file
+    let err = loader
+        .stage(&dataset, &batch, 0, "drop.csv", body(&text))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        landfall_runtime::Classify::disposition(&err),
+        landfall_runtime::Disposition::Retryable,
+        "{err}"
+    );
+    // The server rolls back the transaction of a connection that died.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
+        0,
+        "nothing half-staged"
+    );
+
+    proxy.heal();
+    let loader = Loader::new(mysql_async::Pool::new(mysql_async::Opts::from_url(&url)?));
+    let rows = loader
+        .stage(&dataset, &batch, 0, "drop.csv", body(&text))
+        .await?;
+    loader
+        .promote(&dataset, &batch, 1, rows, &source("drop.csv"))
+        .await?;
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 5000);
+    Ok(())
+}

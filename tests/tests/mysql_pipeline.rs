@@ -290,3 +290,57 @@ async fn a_redelivered_notification_loads_nothing_twice() -> Result<()> {
         .contains("already loaded and archived"));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_crash_after_promote_before_archive_is_finished_by_the_retry() -> Result<()> {
+    let (db, mut stack) = pipeline().await?;
+    let key = "mysql/price_index/crash.csv";
+    drop_file(&stack, key, &rows(0..80)).await?;
+    // A first attempt promoted the file and died before archiving it.
+    let head = stack
+        .s3()
+        .head_object()
+        .bucket(stack.resource("LandingBucket"))
+        .key(key)
+        .send()
+        .await?;
+    let source = json!({"bucket": stack.resource("LandingBucket"), "key": key, "version": head.version_id()});
+    let host = stack.host();
+    let stage = json!({"mode": "stage", "dataset": "price_index", "source": source, "part_index": 0, "part": source});
+    assert!(host
+        .invoke("mysql-loader", stage.to_string().into())
+        .await?
+        .function_error
+        .is_none());
+    let promote = json!({"mode": "promote", "dataset": "price_index", "source": source, "parts": 1, "rows": 80});
+    assert!(host
+        .invoke("mysql-loader", promote.to_string().into())
+        .await?
+        .function_error
+        .is_none());
+
+    // The message comes back: the retry finds the ledger row, archives, reports, emails.
+    let deliveries = deliver_all(&mut stack).await?;
+    assert!(
+        deliveries.iter().all(|d| d.failed.is_empty()),
+        "{deliveries:?}"
+    );
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 80);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM landfall_load_ledger").await?,
+        1
+    );
+    assert_eq!(
+        keys(&stack, &stack.resource("ArchiveBucket"), "price_index/")
+            .await?
+            .len(),
+        1
+    );
+    let emails = stack.sent_emails().await?;
+    assert!(
+        emails[0].2.contains("already loaded earlier"),
+        "{}",
+        emails[0].2
+    );
+    Ok(())
+}

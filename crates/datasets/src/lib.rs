@@ -8,5 +8,5 @@ mod ident;
 pub mod split;
 
 pub use check::{BadInput, CsvChecker, LOAD_DATA_FORMAT};
-pub use config::{Column, ColumnType, ConfigError, Dataset, Datasets, Dialect};
+pub use config::{Column, ColumnType, ConfigError, Dataset, Datasets, Dialect, BUNDLED};
 pub use ident::Ident;

@@ -1,0 +1,135 @@
+"""make bench-mysql: a generated price_index CSV into MariaDB three ways, side by side.
+
+  loader  the project's path (stream -> checker -> LOAD DATA LOCAL -> count check -> promote)
+  floor   the mariadb client's own LOAD DATA LOCAL INFILE of the same file into the same table
+  python  pandas read_csv + to_sql(method="multi") over pymysql
+
+Each run starts from empty tables and is checked (row count and SUM(price)) so that a fast
+wrong answer cannot count. Reports medians and the loader's peak RSS, for a ~100 MB file
+and, unless --no-big, a ~1 GB one (memory must not grow with the file).
+"""
+import argparse
+import decimal
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DATABASE = "landfall_bench"
+GEOS = [f"Region {i}, {side}" for i in range(40) for side in ("North", "South")]
+PRODUCTS = [("Food", "Bread, white sliced", "675 g"), ("Food", "Milk, partly skimmed", "1 L"),
+            ("Energy", "Gasoline, regular unleaded", "L"), ("Household", "Toilet tissue", "4 rolls"),
+            ("Food", "Coffee, roasted", "340 g"), ("Clothing", "Shoes", "")]
+
+
+def generate(path, rows, seed=42):
+    """Unique (ref_date, geo, product) per row; returns SUM(price) as an exact Decimal."""
+    rng = random.Random(seed)
+    total = decimal.Decimal(0)
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        out.write("ref_date,geo,category,product,uom,price\n")
+        for i in range(rows):
+            category, product, uom = PRODUCTS[i % len(PRODUCTS)]
+            cents = rng.randrange(100, 100_000)
+            total += decimal.Decimal(cents) / 100
+            out.write(f'20{10 + i % 15}-{i % 12 + 1:02d},"{GEOS[(i // 12) % len(GEOS)]}",{category},'
+                      f'"{product} ""{i}""",{uom},{cents // 100}.{cents % 100:02d}\n')
+    return total
+
+
+def sql(statement, database=DATABASE):
+    args = ["mariadb", "-h", "127.0.0.1", "-u", "root", "-N", "-B"] + ([database] if database else [])
+    return subprocess.run(args + ["-e", statement], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def prepare():
+    sql(f"DROP DATABASE IF EXISTS {DATABASE}; CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4", None)
+    for name in sorted(os.listdir(os.path.join(ROOT, "sql/mysql"))):
+        with open(os.path.join(ROOT, "sql/mysql", name)) as script:
+            subprocess.run(["mariadb", "-h", "127.0.0.1", "-u", "root", DATABASE], stdin=script, check=True)
+
+
+def reset():
+    sql("TRUNCATE price_index; TRUNCATE price_index_stage; TRUNCATE landfall_load_ledger")
+
+
+def timed(command):
+    """Wall seconds and the child's peak RSS in MB."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    out, err = process.stdout.read(), process.stderr.read()
+    if status != 0:
+        sys.exit(f"{command[0]} failed:\n{out}\n{err}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def check(rows, total, name):
+    count, price_sum = sql("SELECT COUNT(*), SUM(price) FROM price_index").split("\t")
+    if int(count) != rows or decimal.Decimal(price_sum) != total:
+        sys.exit(f"{name}: wrong result: {count} rows, SUM(price)={price_sum}; expected {rows}, {total}")
+
+
+def run(name, command, rows, total):
+    reset()
+    seconds, rss = timed(command)
+    check(rows, total, name)
+    return seconds, rss
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--python-runs", type=int, default=1)
+    parser.add_argument("--no-big", action="store_true", help="skip the ~1 GB memory check")
+    parser.add_argument("--loader", default=os.path.join(ROOT, "target/release/bench-mysql-load"))
+    parser.add_argument("--python", default=os.path.join(ROOT, "bench/.venv/bin/python"))
+    args = parser.parse_args()
+    url = f"mysql://root@127.0.0.1:3306/{DATABASE}"
+    prepare()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "price_index.csv")
+        total = generate(path, args.rows)
+        size_mb = os.path.getsize(path) / 1e6
+        floor_sql = (f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE price_index CHARACTER SET utf8mb4 "
+                     "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' LINES TERMINATED BY '\\n' IGNORE 1 LINES "
+                     "(ref_date, geo, category, product, @uom, price) SET uom = NULLIF(@uom, '')")
+        variants = {
+            "loader": ([args.loader, path, url], args.runs),
+            "floor": (["mariadb", "--local-infile=1", "-h", "127.0.0.1", "-u", "root", DATABASE, "-e", floor_sql], args.runs),
+            "python": ([args.python, os.path.join(ROOT, "bench/python/pandas_to_sql.py"), path, url], args.python_runs),
+        }
+        results = {}
+        for name, (command, runs) in variants.items():
+            samples = [run(name, command, args.rows, total) for _ in range(runs)]
+            results[name] = (statistics.median(s for s, _ in samples), max(r for _, r in samples))
+        big_rss = None
+        if not args.no_big:
+            big = os.path.join(tmp, "price_index_big.csv")
+            big_rows = args.rows * 10
+            big_total = generate(big, big_rows, seed=43)
+            os.remove(path)
+            _, big_rss = run("loader (big)", [args.loader, big, url], big_rows, big_total)
+            big_mb = os.path.getsize(big) / 1e6
+
+    print(f"{'path':<8} {'median s':>9} {'rows/s':>11} {'peak RSS MB':>12}")
+    for name, (seconds, rss) in results.items():
+        print(f"{name:<8} {seconds:>9.2f} {args.rows / seconds:>11,.0f} {rss:>12.1f}")
+    print(f"input: {args.rows:,} rows, {size_mb:.0f} MB; checked: row count and SUM(price) after every run")
+    if big_rss is not None:
+        print(f"loader peak RSS: {results['loader'][1]:.1f} MB for {size_mb:.0f} MB, {big_rss:.1f} MB for {big_mb:.0f} MB")
+    loader_s, floor_s, python_s = results["loader"][0], results["floor"][0], results["python"][0]
+    print(f"bench-mysql: rows={args.rows} loader_s={loader_s:.2f} floor_s={floor_s:.2f} python_s={python_s:.2f} "
+          f"vs_floor={floor_s / loader_s:.2f} speedup_vs_python={python_s / loader_s:.1f} "
+          f"rss_mb={results['loader'][1]:.1f}" + (f" rss_mb_big={big_rss:.1f}" if big_rss is not None else ""))
+    sql(f"DROP DATABASE IF EXISTS {DATABASE}", None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+//! The loader path on one local file, for `make bench-mysql`: the same stream → checker →
+//! LOAD DATA LOCAL → count check → promote that mysql-loader runs on an S3 body. Reading
+//! the file instead of S3 keeps moto's speed out of the measurement.
+//!
+//! usage: bench-mysql-load <file.csv> <mysql-url-with-database>
+
+use anyhow::{Context, Result};
+use bytes::{Bytes, BytesMut};
+use futures::stream::{self, StreamExt};
+use landfall_datasets::Datasets;
+use landfall_mysql_load::{BatchId, Loader, Source};
+use tokio::io::AsyncReadExt;
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let (path, url) = match args.as_slice() {
+        [_, path, url] => (path.clone(), url.clone()),
+        _ => anyhow::bail!("usage: bench-mysql-load <file.csv> <mysql-url-with-database>"),
+    };
+    let datasets = Datasets::parse("config/datasets.toml (bundled)", landfall_datasets::BUNDLED)?;
+    let dataset = datasets.get("price_index").context("price_index dataset")?;
+    let pool = mysql_async::Pool::new(mysql_async::Opts::from_url(&url)?);
+    let loader = Loader::new(pool.clone());
+
+    let file = tokio::fs::File::open(&path)
+        .await
+        .with_context(|| format!("opening {path}"))?;
+    let body = stream::unfold(file, |mut file| async move {
+        let mut buffer = BytesMut::with_capacity(1 << 20);
+        match file.read_buf(&mut buffer).await {
+            Ok(0) => None,
+            Ok(_) => Some((Ok::<Bytes, std::io::Error>(buffer.freeze()), file)),
+            Err(err) => Some((Err(err), file)),
+        }
+    })
+    .boxed();
+
+    let started = std::time::Instant::now();
+    let batch = BatchId::for_object(
+        "bench",
+        &path,
+        &format!("{:?}", std::time::SystemTime::now()),
+    );
+    let rows = loader.stage(dataset, &batch, 0, &path, body).await?;
+    let source = Source {
+        dataset: "price_index".into(),
+        key: path.clone(),
+        version: batch.as_str().to_owned(),
+    };
+    let promoted = loader.promote(dataset, &batch, 1, rows, &source).await?;
+    println!(
+        "rows={} seconds={:.3}",
+        promoted.rows,
+        started.elapsed().as_secs_f64()
+    );
+    pool.disconnect().await?;
+    Ok(())
+}
