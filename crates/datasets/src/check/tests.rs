@@ -1,26 +1,9 @@
 use super::*;
 use crate::config::Datasets;
 
+/// The shipped configuration: price_index's columns are what these tests check against.
 fn datasets() -> Datasets {
-    Datasets::parse(
-        "datasets.toml",
-        r#"
-[datasets.price_index]
-table = "price_index"
-stage_table = "price_index_stage"
-key = ["ref_date", "geo", "product"]
-load_procedure = "load_price_index"
-columns = [
-  { name = "ref_date", type = "year_month" },
-  { name = "geo", type = "varchar(64)" },
-  { name = "category", type = "varchar(64)" },
-  { name = "product", type = "varchar(128)" },
-  { name = "uom", type = "varchar(32)", nullable = true },
-  { name = "price", type = "decimal(12,2)" },
-]
-"#,
-    )
-    .unwrap()
+    Datasets::parse("config/datasets.toml", crate::BUNDLED).unwrap()
 }
 
 const HEADER: &str = "ref_date,geo,category,product,uom,price\n";
