@@ -354,3 +354,63 @@ async fn a_connection_dropped_mid_load_keeps_nothing_and_the_retry_loads_once() 
     assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 5000);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_single_file_loads_in_one_transaction_through_a_temporary_stage() -> Result<()> {
+    let db = TestDatabase::create_with_scripts().await?;
+    let loader = Loader::new(db.pool());
+    let dataset = price_index();
+    let batch = BatchId::for_object("landing", "mysql/price_index/one.csv", "v1");
+    let promoted = loader
+        .load(
+            &dataset,
+            &batch,
+            "one.csv",
+            body(&csv(0..400)),
+            &source("one.csv"),
+        )
+        .await?;
+    assert_eq!((promoted.rows, promoted.already_loaded), (400, false));
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 400);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
+        0,
+        "the shared stage table is untouched"
+    );
+    let again = loader
+        .load(
+            &dataset,
+            &batch,
+            "one.csv",
+            body(&csv(0..400)),
+            &source("one.csv"),
+        )
+        .await?;
+    assert!(again.already_loaded);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 400);
+
+    let bad = BatchId::for_object("landing", "mysql/price_index/bad-one.csv", "v1");
+    let mut text = csv(1000..1100);
+    text.push_str("2024-01,Canada,Food,Bread,kg,NaN\n");
+    let err = loader
+        .load(
+            &dataset,
+            &bad,
+            "bad-one.csv",
+            body(&text),
+            &source("bad-one.csv"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LoadError::BadInput(_)), "{err}");
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM price_index").await?,
+        400,
+        "nothing of the bad file"
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM landfall_load_ledger").await?,
+        1
+    );
+    Ok(())
+}

@@ -149,24 +149,7 @@ impl Loader {
         )
         .await?;
 
-        let verdict = Arc::new(Mutex::new(Verdict::default()));
-        let checked = checked_stream(body, CsvChecker::new(dataset, file), verdict.clone());
-        // The handler future must be Sync; the stream inside is only Send.
-        let cell = Mutex::new(Some(checked));
-        conn.set_infile_handler(async move {
-            Ok(cell
-                .lock()
-                .expect("not poisoned")
-                .take()
-                .expect("used once"))
-        });
-
-        let columns: Vec<String> = dataset.columns.iter().map(|c| c.name.quoted()).collect();
-        let load = format!(
-            "LOAD DATA LOCAL INFILE 'landfall-stream' INTO TABLE {stage} CHARACTER SET utf8mb4 {LOAD_DATA_FORMAT} ({}) SET landfall_batch = '{}', landfall_part = {part}",
-            columns.join(", "),
-            batch.as_str(),
-        );
+        let (load, verdict) = load_statement(&mut conn, dataset, batch, part, file, body);
         conn.query_drop("START TRANSACTION").await?;
         let outcome = self
             .load_checked(&mut conn, &load, &stage, batch, part, &verdict)
@@ -182,6 +165,54 @@ impl Loader {
                 Err(err)
             }
         }
+    }
+
+    /// A file that was not split, in one transaction on one connection: staged into a
+    /// session-private temporary table that shadows the stage table for this connection
+    /// only (the load procedure reads it unchanged), checked, and promoted with its ledger
+    /// row. Each row is written twice instead of three times, and nothing is left to clean.
+    pub async fn load(
+        &self,
+        dataset: &Dataset,
+        batch: &BatchId,
+        file: &str,
+        body: BoxStream<'static, std::io::Result<Bytes>>,
+        source: &Source,
+    ) -> Result<Promoted, LoadError> {
+        let mut conn = self.conn().await?;
+        let stage = dataset.stage_table.quoted();
+        // MariaDB refuses `CREATE TEMPORARY TABLE t LIKE t`: create, then rename over it.
+        conn.query_drop(format!(
+            "DROP TEMPORARY TABLE IF EXISTS landfall_temporary_stage, {stage}; \
+             CREATE TEMPORARY TABLE landfall_temporary_stage LIKE {stage}; \
+             ALTER TABLE landfall_temporary_stage RENAME TO {stage}"
+        ))
+        .await?;
+        let (load, verdict) = load_statement(&mut conn, dataset, batch, 0, file, body);
+        conn.query_drop("START TRANSACTION").await?;
+        let result = async {
+            let rows = self
+                .load_checked(&mut conn, &load, &stage, batch, 0, &verdict)
+                .await?;
+            self.promote_in(&mut conn, dataset, batch, 1, rows, source, false)
+                .await
+        }
+        .await;
+        let outcome = match result {
+            Ok(promoted) if !promoted.already_loaded => conn
+                .query_drop("COMMIT")
+                .await
+                .map(|_| promoted)
+                .map_err(LoadError::from),
+            other => {
+                let _ = conn.query_drop("ROLLBACK").await;
+                other
+            }
+        };
+        let _ = conn
+            .query_drop(format!("DROP TEMPORARY TABLE IF EXISTS {stage}"))
+            .await;
+        outcome
     }
 
     async fn load_checked(
@@ -235,7 +266,15 @@ impl Loader {
         let mut conn = self.conn().await?;
         conn.query_drop("START TRANSACTION").await?;
         let result = self
-            .promote_in(&mut conn, dataset, batch, parts, expected_rows, source)
+            .promote_in(
+                &mut conn,
+                dataset,
+                batch,
+                parts,
+                expected_rows,
+                source,
+                true,
+            )
             .await;
         match result {
             Ok(promoted) if !promoted.already_loaded => {
@@ -274,6 +313,7 @@ impl Loader {
         parts: u32,
         expected_rows: u64,
         source: &Source,
+        clear_stage: bool,
     ) -> Result<Promoted, LoadError> {
         // The ledger row first: a concurrent delivery of the same object blocks here until
         // this transaction ends, then sees the row and loads nothing.
@@ -309,11 +349,13 @@ impl Loader {
             (batch.as_str(),),
         )
         .await?;
-        conn.exec_drop(
-            format!("DELETE FROM {stage} WHERE landfall_batch = ?"),
-            (batch.as_str(),),
-        )
-        .await?;
+        if clear_stage {
+            conn.exec_drop(
+                format!("DELETE FROM {stage} WHERE landfall_batch = ?"),
+                (batch.as_str(),),
+            )
+            .await?;
+        }
         Ok(Promoted {
             rows: staged,
             already_loaded: false,
@@ -336,6 +378,37 @@ impl Loader {
         conn.query_drop("COMMIT").await?;
         Ok(dataset.report_procedures.len())
     }
+}
+
+/// Installs the checked stream as the connection's one LOCAL INFILE source and returns
+/// the `LOAD DATA` statement for it, with the verdict the checker will fill in.
+fn load_statement(
+    conn: &mut Conn,
+    dataset: &Dataset,
+    batch: &BatchId,
+    part: u32,
+    file: &str,
+    body: BoxStream<'static, std::io::Result<Bytes>>,
+) -> (String, Arc<Mutex<Verdict>>) {
+    let verdict = Arc::new(Mutex::new(Verdict::default()));
+    let checked = checked_stream(body, CsvChecker::new(dataset, file), verdict.clone());
+    // The handler future must be Sync; the stream inside is only Send.
+    let cell = Mutex::new(Some(checked));
+    conn.set_infile_handler(async move {
+        Ok(cell
+            .lock()
+            .expect("not poisoned")
+            .take()
+            .expect("used once"))
+    });
+    let columns: Vec<String> = dataset.columns.iter().map(|c| c.name.quoted()).collect();
+    let load = format!(
+        "LOAD DATA LOCAL INFILE 'landfall-stream' INTO TABLE {} CHARACTER SET utf8mb4 {LOAD_DATA_FORMAT} ({}) SET landfall_batch = '{}', landfall_part = {part}",
+        dataset.stage_table.quoted(),
+        columns.join(", "),
+        batch.as_str(),
+    );
+    (load, verdict)
 }
 
 /// What the checker concluded about the stream it saw.

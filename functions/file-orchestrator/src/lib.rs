@@ -246,21 +246,27 @@ impl App {
             vec![object.clone()]
         };
 
-        let staged: Vec<u64> = stream::iter(parts.iter().enumerate())
-            .map(|(index, part)| {
-                let task = json!({"mode": "stage", "dataset": name, "source": object, "part_index": index, "part": part});
-                async move {
-                    let answer = invoke_json(&self.lambda, &self.settings.loader_function, &task).await?;
-                    Ok::<u64, FunctionError>(answer["rows"].as_u64().unwrap_or(0))
-                }
-            })
-            .buffered(self.settings.stage_concurrency.max(1))
-            .try_collect()
-            .await?;
-        let rows: u64 = staged.iter().sum();
-
-        let task = json!({"mode": "promote", "dataset": name, "source": object, "parts": parts.len(), "rows": rows});
-        let promoted = invoke_json(&self.lambda, &self.settings.loader_function, &task).await?;
+        let promoted = if parts.len() == 1 {
+            // Not split: one transaction on one connection, through a temporary stage table.
+            let task = json!({"mode": "load", "dataset": name, "source": object});
+            invoke_json(&self.lambda, &self.settings.loader_function, &task).await?
+        } else {
+            let staged: Vec<u64> = stream::iter(parts.iter().enumerate())
+                .map(|(index, part)| {
+                    let task = json!({"mode": "stage", "dataset": name, "source": object, "part_index": index, "part": part});
+                    async move {
+                        let answer = invoke_json(&self.lambda, &self.settings.loader_function, &task).await?;
+                        Ok::<u64, FunctionError>(answer["rows"].as_u64().unwrap_or(0))
+                    }
+                })
+                .buffered(self.settings.stage_concurrency.max(1))
+                .try_collect()
+                .await?;
+            let rows: u64 = staged.iter().sum();
+            let task = json!({"mode": "promote", "dataset": name, "source": object, "parts": parts.len(), "rows": rows});
+            invoke_json(&self.lambda, &self.settings.loader_function, &task).await?
+        };
+        let rows = promoted["rows"].as_u64().unwrap_or(0);
         let already_loaded = promoted["already_loaded"].as_bool().unwrap_or(false);
 
         let today = time::OffsetDateTime::now_utc().date();
@@ -316,7 +322,7 @@ impl App {
         Ok(Loaded {
             reports,
             parts: parts.len(),
-            rows: if already_loaded { 0 } else { rows },
+            rows,
             already_loaded,
             archived_to: format!("s3://{}/{}", archived.bucket, archived.key),
             report_procedures: reported["procedures"].as_u64().unwrap_or(0),

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "mode", rename_all = "snake_case")]
 pub enum Task {
+    /// A file that was not split: stage and promote in one transaction.
+    Load { dataset: String, source: ObjectRef },
     /// Stage `part` (the file itself when it was not split) of `source`.
     Stage {
         dataset: String,
@@ -88,7 +90,8 @@ impl App {
 
     pub async fn handle(&self, task: Task) -> Result<Outcome, FunctionError> {
         let name = match &task {
-            Task::Stage { dataset, .. }
+            Task::Load { dataset, .. }
+            | Task::Stage { dataset, .. }
             | Task::Promote { dataset, .. }
             | Task::Report { dataset } => dataset,
         };
@@ -110,9 +113,58 @@ impl App {
         outcome.map_err(|err| FunctionError::from_error(&err))
     }
 
+    async fn body(
+        &self,
+        object: &ObjectRef,
+    ) -> Result<futures::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>, Failure> {
+        let got = self
+            .s3
+            .get_object()
+            .bucket(&object.bucket)
+            .key(&object.key)
+            .set_version_id(object.version_id().map(str::to_owned))
+            .send()
+            .await
+            .map_err(|err| {
+                let (disposition, message) = landfall_aws::describe(&err);
+                Failure::Fetch {
+                    bucket: object.bucket.clone(),
+                    key: object.key.clone(),
+                    disposition,
+                    message,
+                }
+            })?;
+        Ok(landfall_aws::s3_stream::body_stream(got.body))
+    }
+
     async fn run(&self, dataset: &Dataset, task: &Task) -> Result<Outcome, Failure> {
         let loader = Loader::new(self.database.pool().await?);
         match task {
+            Task::Load {
+                source,
+                dataset: name,
+            } => {
+                let batch = BatchId::for_object(&source.bucket, &source.key, &source.version);
+                let body = self.body(source).await?;
+                let origin = Source {
+                    dataset: name.clone(),
+                    key: source.key.clone(),
+                    version: source.version.clone(),
+                };
+                let Promoted {
+                    rows,
+                    already_loaded,
+                } = loader
+                    .load(dataset, &batch, &source.key, body, &origin)
+                    .await?;
+                tracing::info!(key = source.key, rows, already_loaded, "loaded");
+                metrics::counter!("RowsLoaded").increment(rows);
+                Ok(Outcome {
+                    rows,
+                    already_loaded,
+                    procedures: 0,
+                })
+            }
             Task::Stage {
                 source,
                 part_index,
@@ -120,24 +172,7 @@ impl App {
                 ..
             } => {
                 let batch = BatchId::for_object(&source.bucket, &source.key, &source.version);
-                let object = self
-                    .s3
-                    .get_object()
-                    .bucket(&part.bucket)
-                    .key(&part.key)
-                    .set_version_id(part.version_id().map(str::to_owned))
-                    .send()
-                    .await
-                    .map_err(|err| {
-                        let (disposition, message) = landfall_aws::describe(&err);
-                        Failure::Fetch {
-                            bucket: part.bucket.clone(),
-                            key: part.key.clone(),
-                            disposition,
-                            message,
-                        }
-                    })?;
-                let body = landfall_aws::s3_stream::body_stream(object.body);
+                let body = self.body(part).await?;
                 let rows = loader
                     .stage(dataset, &batch, *part_index, &part.key, body)
                     .await?;
