@@ -37,7 +37,7 @@ def generate(path, rows, seed=42):
             cents = rng.randrange(100, 100_000)
             total += decimal.Decimal(cents) / 100
             out.write(f'20{10 + i % 15}-{i % 12 + 1:02d},"{GEOS[(i // 12) % len(GEOS)]}",{category},'
-                      f'"{product} ""{i}""",{uom},{cents // 100}.{cents % 100:02d}\n')
+                      f'"{product} ""{i}"", monthly survey",{uom},{cents // 100}.{cents % 100:02d}\n')
     return total
 
 

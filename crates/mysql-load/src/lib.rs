@@ -194,8 +194,7 @@ impl Loader {
             let rows = self
                 .load_checked(&mut conn, &load, &stage, batch, 0, &verdict)
                 .await?;
-            self.promote_in(&mut conn, dataset, batch, 1, rows, source, false)
-                .await
+            promote_in(&mut conn, dataset, batch, 1, rows, source, false).await
         }
         .await;
         let outcome = match result {
@@ -265,17 +264,16 @@ impl Loader {
     ) -> Result<Promoted, LoadError> {
         let mut conn = self.conn().await?;
         conn.query_drop("START TRANSACTION").await?;
-        let result = self
-            .promote_in(
-                &mut conn,
-                dataset,
-                batch,
-                parts,
-                expected_rows,
-                source,
-                true,
-            )
-            .await;
+        let result = promote_in(
+            &mut conn,
+            dataset,
+            batch,
+            parts,
+            expected_rows,
+            source,
+            true,
+        )
+        .await;
         match result {
             Ok(promoted) if !promoted.already_loaded => {
                 conn.query_drop("COMMIT").await?;
@@ -305,63 +303,6 @@ impl Loader {
         }
     }
 
-    async fn promote_in(
-        &self,
-        conn: &mut Conn,
-        dataset: &Dataset,
-        batch: &BatchId,
-        parts: u32,
-        expected_rows: u64,
-        source: &Source,
-        clear_stage: bool,
-    ) -> Result<Promoted, LoadError> {
-        // The ledger row first: a concurrent delivery of the same object blocks here until
-        // this transaction ends, then sees the row and loads nothing.
-        let inserted = conn
-            .exec_drop(
-                "INSERT IGNORE INTO landfall_load_ledger (load_id, dataset, object_key, object_version, parts, rows_loaded) VALUES (?, ?, ?, ?, ?, ?)",
-                (batch.as_str(), &source.dataset, &source.key, &source.version, parts, expected_rows),
-            )
-            .await;
-        inserted?;
-        if conn.affected_rows() == 0 {
-            return Ok(Promoted {
-                rows: 0,
-                already_loaded: true,
-            });
-        }
-        let stage = dataset.stage_table.quoted();
-        let staged: Option<u64> = conn
-            .exec_first(
-                format!("SELECT COUNT(*) FROM {stage} WHERE landfall_batch = ?"),
-                (batch.as_str(),),
-            )
-            .await?;
-        let staged = staged.unwrap_or(0);
-        if staged != expected_rows {
-            return Err(LoadError::CountMismatch {
-                expected: expected_rows,
-                staged,
-            });
-        }
-        conn.exec_drop(
-            format!("CALL {}(?)", dataset.load_procedure.quoted()),
-            (batch.as_str(),),
-        )
-        .await?;
-        if clear_stage {
-            conn.exec_drop(
-                format!("DELETE FROM {stage} WHERE landfall_batch = ?"),
-                (batch.as_str(),),
-            )
-            .await?;
-        }
-        Ok(Promoted {
-            rows: staged,
-            already_loaded: false,
-        })
-    }
-
     /// Runs the dataset's report procedures, all or none.
     pub async fn run_reports(&self, dataset: &Dataset) -> Result<usize, LoadError> {
         let mut conn = self.conn().await?;
@@ -378,6 +319,62 @@ impl Loader {
         conn.query_drop("COMMIT").await?;
         Ok(dataset.report_procedures.len())
     }
+}
+
+async fn promote_in(
+    conn: &mut Conn,
+    dataset: &Dataset,
+    batch: &BatchId,
+    parts: u32,
+    expected_rows: u64,
+    source: &Source,
+    clear_stage: bool,
+) -> Result<Promoted, LoadError> {
+    // The ledger row first: a concurrent delivery of the same object blocks here until
+    // this transaction ends, then sees the row and loads nothing.
+    let inserted = conn
+        .exec_drop(
+            "INSERT IGNORE INTO landfall_load_ledger (load_id, dataset, object_key, object_version, parts, rows_loaded) VALUES (?, ?, ?, ?, ?, ?)",
+            (batch.as_str(), &source.dataset, &source.key, &source.version, parts, expected_rows),
+        )
+        .await;
+    inserted?;
+    if conn.affected_rows() == 0 {
+        return Ok(Promoted {
+            rows: 0,
+            already_loaded: true,
+        });
+    }
+    let stage = dataset.stage_table.quoted();
+    let staged: Option<u64> = conn
+        .exec_first(
+            format!("SELECT COUNT(*) FROM {stage} WHERE landfall_batch = ?"),
+            (batch.as_str(),),
+        )
+        .await?;
+    let staged = staged.unwrap_or(0);
+    if staged != expected_rows {
+        return Err(LoadError::CountMismatch {
+            expected: expected_rows,
+            staged,
+        });
+    }
+    conn.exec_drop(
+        format!("CALL {}(?)", dataset.load_procedure.quoted()),
+        (batch.as_str(),),
+    )
+    .await?;
+    if clear_stage {
+        conn.exec_drop(
+            format!("DELETE FROM {stage} WHERE landfall_batch = ?"),
+            (batch.as_str(),),
+        )
+        .await?;
+    }
+    Ok(Promoted {
+        rows: staged,
+        already_loaded: false,
+    })
 }
 
 /// Installs the checked stream as the connection's one LOCAL INFILE source and returns
