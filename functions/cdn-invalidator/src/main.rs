@@ -1,3 +1,6 @@
+// The SDK and runtime futures nest deeper than the default layout limit.
+#![recursion_limit = "256"]
+
 use aws_lambda_events::sqs::SqsEvent;
 use cdn_invalidator::App;
 
