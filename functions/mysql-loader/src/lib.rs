@@ -144,26 +144,12 @@ impl App {
                 source,
                 dataset: name,
             } => {
-                let batch = BatchId::for_object(&source.bucket, &source.key, &source.version);
+                let (batch, origin) = identify(name, source);
                 let body = self.body(source).await?;
-                let origin = Source {
-                    dataset: name.clone(),
-                    key: source.key.clone(),
-                    version: source.version.clone(),
-                };
-                let Promoted {
-                    rows,
-                    already_loaded,
-                } = loader
+                let result = loader
                     .load(dataset, &batch, &source.key, body, &origin)
                     .await?;
-                tracing::info!(key = source.key, rows, already_loaded, "loaded");
-                metrics::counter!("RowsLoaded").increment(rows);
-                Ok(Outcome {
-                    rows,
-                    already_loaded,
-                    procedures: 0,
-                })
+                Ok(promoted(&source.key, result, "loaded"))
             }
             Task::Stage {
                 source,
@@ -196,25 +182,11 @@ impl App {
                 rows,
                 dataset: name,
             } => {
-                let batch = BatchId::for_object(&source.bucket, &source.key, &source.version);
-                let origin = Source {
-                    dataset: name.clone(),
-                    key: source.key.clone(),
-                    version: source.version.clone(),
-                };
-                let Promoted {
-                    rows,
-                    already_loaded,
-                } = loader
+                let (batch, origin) = identify(name, source);
+                let result = loader
                     .promote(dataset, &batch, *parts, *rows, &origin)
                     .await?;
-                tracing::info!(key = source.key, rows, already_loaded, "promoted");
-                metrics::counter!("RowsLoaded").increment(rows);
-                Ok(Outcome {
-                    rows,
-                    already_loaded,
-                    procedures: 0,
-                })
+                Ok(promoted(&source.key, result, "promoted"))
             }
             Task::Report { .. } => {
                 let procedures = loader.run_reports(dataset).await?;
@@ -225,5 +197,33 @@ impl App {
                 })
             }
         }
+    }
+}
+
+/// The batch a source object loads as, and how the ledger records it.
+fn identify(dataset: &str, object: &ObjectRef) -> (BatchId, Source) {
+    let batch = BatchId::for_object(&object.bucket, &object.key, &object.version);
+    let source = Source {
+        dataset: dataset.to_owned(),
+        key: object.key.clone(),
+        version: object.version.clone(),
+    };
+    (batch, source)
+}
+
+fn promoted(
+    key: &str,
+    Promoted {
+        rows,
+        already_loaded,
+    }: Promoted,
+    what: &str,
+) -> Outcome {
+    tracing::info!(key, rows, already_loaded, "{what}");
+    metrics::counter!("RowsLoaded").increment(rows);
+    Outcome {
+        rows,
+        already_loaded,
+        procedures: 0,
     }
 }
