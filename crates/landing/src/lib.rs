@@ -117,6 +117,22 @@ pub fn route(prefix: &str, key: &str, datasets: &Datasets) -> Result<Route, Land
     })
 }
 
+/// The object's body as a byte stream (its exact version when it has one).
+pub async fn open(
+    s3: &aws_sdk_s3::Client,
+    object: &ObjectRef,
+) -> Result<futures::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>, LandingError> {
+    let got = s3
+        .get_object()
+        .bucket(&object.bucket)
+        .key(&object.key)
+        .set_version_id(object.version_id().map(str::to_owned))
+        .send()
+        .await
+        .map_err(|e| s3_error(&object.bucket, &object.key, landfall_aws::describe(&e)))?;
+    Ok(body_stream(got.body))
+}
+
 /// Streams `object` into parts of about `part_bytes` under `parts/<batch>/`, each with the
 /// header; returns the parts in order. Memory: one multipart buffer.
 pub async fn split_into_parts(
@@ -127,15 +143,7 @@ pub async fn split_into_parts(
     has_header: bool,
     part_bytes: u64,
 ) -> Result<Vec<ObjectRef>, LandingError> {
-    let got = s3
-        .get_object()
-        .bucket(&object.bucket)
-        .key(&object.key)
-        .set_version_id(object.version_id().map(str::to_owned))
-        .send()
-        .await
-        .map_err(|e| s3_error(&object.bucket, &object.key, landfall_aws::describe(&e)))?;
-    let mut body = body_stream(got.body);
+    let mut body = open(s3, object).await?;
     let mut splitter = Splitter::new(quote, has_header, part_bytes);
     let part_key = |index: usize| format!("parts/{batch}/{index:05}.csv");
     let mut parts = vec![part_key(0)];

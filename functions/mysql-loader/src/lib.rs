@@ -46,13 +46,8 @@ pub struct Outcome {
 enum Failure {
     #[error(transparent)]
     Secret(#[from] SecretError),
-    #[error("reading s3://{bucket}/{key}: {message}")]
-    Fetch {
-        bucket: String,
-        key: String,
-        disposition: Disposition,
-        message: String,
-    },
+    #[error(transparent)]
+    Fetch(#[from] landfall_landing::LandingError),
     #[error(transparent)]
     Load(#[from] LoadError),
 }
@@ -61,7 +56,7 @@ impl Classify for Failure {
     fn disposition(&self) -> Disposition {
         match self {
             Failure::Secret(e) => e.disposition(),
-            Failure::Fetch { disposition, .. } => *disposition,
+            Failure::Fetch(e) => e.disposition(),
             Failure::Load(e) => e.disposition(),
         }
     }
@@ -113,30 +108,6 @@ impl App {
         outcome.map_err(|err| FunctionError::from_error(&err))
     }
 
-    async fn body(
-        &self,
-        object: &ObjectRef,
-    ) -> Result<futures::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>, Failure> {
-        let got = self
-            .s3
-            .get_object()
-            .bucket(&object.bucket)
-            .key(&object.key)
-            .set_version_id(object.version_id().map(str::to_owned))
-            .send()
-            .await
-            .map_err(|err| {
-                let (disposition, message) = landfall_aws::describe(&err);
-                Failure::Fetch {
-                    bucket: object.bucket.clone(),
-                    key: object.key.clone(),
-                    disposition,
-                    message,
-                }
-            })?;
-        Ok(landfall_aws::s3_stream::body_stream(got.body))
-    }
-
     async fn run(&self, dataset: &Dataset, task: &Task) -> Result<Outcome, Failure> {
         let loader = Loader::new(self.database.pool().await?);
         match task {
@@ -145,7 +116,7 @@ impl App {
                 dataset: name,
             } => {
                 let (batch, origin) = identify(name, source);
-                let body = self.body(source).await?;
+                let body = landfall_landing::open(&self.s3, source).await?;
                 let result = loader
                     .load(dataset, &batch, &source.key, body, &origin)
                     .await?;
@@ -158,7 +129,7 @@ impl App {
                 ..
             } => {
                 let batch = BatchId::for_object(&source.bucket, &source.key, &source.version);
-                let body = self.body(part).await?;
+                let body = landfall_landing::open(&self.s3, part).await?;
                 let rows = loader
                     .stage(dataset, &batch, *part_index, &part.key, body)
                     .await?;
