@@ -61,7 +61,14 @@ bench-mysql: databases bench-venv ## loader vs mariadb LOAD DATA vs pandas.to_sq
 
 .PHONY: lambda-build
 lambda-build: venv ## release build of every function for Lambda (arm64, provided.al2023)
-	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release --arm64 $(patsubst functions/%,-p %,$(wildcard functions/*))
+	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release --arm64 $(patsubst functions/%,-p %,$(wildcard functions/*)) $(patsubst tasks/%,-p %,$(wildcard tasks/*))
+
+.PHONY: task-image
+task-image: ## build and push the ECS task image (needs docker and the aws CLI; IMAGE=<stack repository URI>)
+	@test -n "$(IMAGE)" || { echo "set IMAGE=<account>.dkr.ecr.<region>.amazonaws.com/<stack>-tasks"; exit 2; }
+	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release --arm64 -p mysql-loader -p db-init
+	aws ecr get-login-password | docker login --username AWS --password-stdin "$${IMAGE%%/*}"
+	docker buildx build --platform linux/arm64 -t "$(IMAGE):$${TAG:-latest}" --push .
 
 .PHONY: deploy
 deploy: venv ## sam build + sam deploy (credentials from the environment, e.g. GitHub OIDC)

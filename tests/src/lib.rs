@@ -6,7 +6,7 @@ pub mod fault_proxy;
 pub mod mysql;
 
 use anyhow::{anyhow, Context, Result};
-use landfall_devstack::host::serve_invoke_api;
+use landfall_devstack::host::{serve_invoke_api, served_endpoints};
 use landfall_devstack::{
     deliver_once, local_aws_env, local_sdk_config, provision, Delivery, Host, Stack, Target,
     Template,
@@ -116,10 +116,7 @@ impl LocalStack {
             let address = listener.local_addr().expect("bound");
             listener.set_nonblocking(true).expect("nonblocking");
             let mut base_env = local_aws_env(&self.endpoint, REGION);
-            base_env.insert(
-                "AWS_ENDPOINT_URL_LAMBDA".into(),
-                format!("http://{address}"),
-            );
+            base_env.extend(served_endpoints(address));
             let host = Host::new(&self.stack, binaries_dir(), self.logs.clone(), base_env);
             let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
             tokio::spawn(serve_invoke_api(host.clone(), listener));

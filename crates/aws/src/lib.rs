@@ -101,6 +101,16 @@ impl Aws {
         aws_sdk_sesv2::Client::new(&self.sdk)
     }
 
+    #[cfg(feature = "ecs")]
+    pub fn ecs(&self) -> aws_sdk_ecs::Client {
+        aws_sdk_ecs::Client::new(&self.sdk)
+    }
+
+    #[cfg(feature = "ssm")]
+    pub fn ssm(&self) -> aws_sdk_ssm::Client {
+        aws_sdk_ssm::Client::new(&self.sdk)
+    }
+
     /// Invoking another function is not idempotent: against a local endpoint (where a
     /// function error is an HTTP 500 the SDK would retry) only one attempt is made.
     #[cfg(feature = "lambda")]

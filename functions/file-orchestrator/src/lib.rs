@@ -1,12 +1,15 @@
 //! file-orchestrator: the parent of the MySQL pipeline. For each landing file: route it by
-//! key, split it when it is big, have mysql-loader stage every part (in parallel, bounded)
-//! and promote them together, archive the file, rebuild the reports, and email the people
-//! in charge. Failures go back to SQS (retryable) or to the DLQ with their reason (permanent).
+//! key and size — a data file to mysql-loader (split into parts staged in parallel, bounded,
+//! and promoted together when it is big), a file too big for Lambda's 15 minutes to the same
+//! loader run as an ECS task, a `.sql` script to the db-init ECS task — then archive the
+//! file, rebuild the reports, and email the people in charge. Failures go back to SQS
+//! (retryable) or to the DLQ with their reason (permanent).
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use landfall_aws::{invoke::invoke_json, Aws};
 use landfall_datasets::{Dataset, Datasets};
+use landfall_ecs_task::{TaskSettings, Tasks, Work};
 use landfall_landing::{archive, archive_key, route, split_into_parts, ObjectRef, Route};
 use landfall_notify::Mailer;
 use landfall_runtime::{ConfigError, Disposition, Env, FunctionError};
@@ -17,6 +20,9 @@ use std::time::Instant;
 
 /// Landing keys this pipeline owns.
 const PREFIX: &str = "mysql";
+/// Container names in the task definitions (template.yaml).
+const LOADER_CONTAINER: &str = "mysql-loader";
+const DB_INIT_CONTAINER: &str = "db-init";
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -29,6 +35,13 @@ pub struct Settings {
     pub stage_concurrency: usize,
     /// The queue's maxReceiveCount: a retryable failure is emailed on the last attempt.
     pub max_receive_count: u32,
+    /// Files larger than this load in an ECS task: even split, they would not finish in
+    /// one Lambda invocation's 15 minutes.
+    pub task_bytes: u64,
+    pub loader_task_definition: String,
+    pub db_init_task_definition: String,
+    /// Who hears about database init scripts.
+    pub init_notify: Vec<String>,
 }
 
 pub struct App {
@@ -36,6 +49,7 @@ pub struct App {
     datasets: Datasets,
     s3: aws_sdk_s3::Client,
     lambda: aws_sdk_lambda::Client,
+    tasks: Tasks,
     mailer: Mailer,
     dead_letters: Option<DeadLetters>,
 }
@@ -44,6 +58,8 @@ pub struct App {
 #[derive(Debug)]
 struct Loaded {
     parts: usize,
+    /// "mysql-loader (Lambda)" or "mysql-loader (ECS task)".
+    loaded_by: &'static str,
     rows: u64,
     already_loaded: bool,
     archived_to: String,
@@ -62,9 +78,21 @@ impl App {
             split_bytes: env.parse_or("SPLIT_BYTES", 256 * 1024 * 1024)?,
             stage_concurrency: env.parse_or("STAGE_CONCURRENCY", 4)?,
             max_receive_count: env.parse_or("MAX_RECEIVE_COUNT", 5)?,
+            task_bytes: env.parse_or("TASK_BYTES", 4 * 1024 * 1024 * 1024)?,
+            loader_task_definition: env.required("LOADER_TASK_DEFINITION")?.to_owned(),
+            db_init_task_definition: env.required("DB_INIT_TASK_DEFINITION")?.to_owned(),
+            init_notify: env
+                .optional("INIT_NOTIFY")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned)
+                .collect(),
         };
         let aws = Aws::load(env).await?;
         Ok(App {
+            tasks: Tasks::new(aws.ecs(), aws.s3(), TaskSettings::from_env(env)?),
             mailer: Mailer::new(aws.ses(), env.required("SENDER_EMAIL")?),
             dead_letters: env
                 .optional("DEAD_LETTER_QUEUE_URL")
@@ -107,14 +135,11 @@ impl App {
 
     async fn file(&self, change: &ObjectChange, attempt: u32) -> Result<(), FunctionError> {
         let started = Instant::now();
-        let dataset_name = match route(PREFIX, &change.key, &self.datasets).map_err(|e| FunctionError::from_error(&e))? {
+        let dataset_name = match route(PREFIX, &change.key, &self.datasets)
+            .map_err(|e| FunctionError::from_error(&e))?
+        {
             Route::Data { dataset } => dataset,
-            Route::Init { script } => {
-                return Err(FunctionError::permanent(format!(
-                    "{}: database init scripts ({script}) run as the db-init task, which is not wired to this pipeline yet",
-                    change.key
-                )))
-            }
+            Route::Init { .. } => return self.init_script(change, attempt).await,
         };
         let dataset = self
             .datasets
@@ -145,13 +170,14 @@ impl App {
                     loaded.rows, object.key
                 );
                 let body = format!(
-                    "Dataset: {dataset_name}\nFile: s3://{}/{} (version {})\nResult: {}\nRows loaded: {}\nRows rejected: 0\nParts: {}\nArchived to: {}\nReport procedures run: {}\nReports written:\n  {}\nDuration: {seconds:.1} s\n",
+                    "Dataset: {dataset_name}\nFile: s3://{}/{} (version {})\nResult: {}\nRows loaded: {}\nRows rejected: 0\nParts: {}\nLoaded by: {}\nArchived to: {}\nReport procedures run: {}\nReports written:\n  {}\nDuration: {seconds:.1} s\n",
                     object.bucket,
                     object.key,
                     object.version,
                     if loaded.already_loaded { "already loaded earlier; nothing changed" } else { "loaded" },
                     loaded.rows,
                     loaded.parts,
+                    loaded.loaded_by,
                     loaded.archived_to,
                     loaded.report_procedures,
                     loaded.reports.join("\n  "),
@@ -224,7 +250,8 @@ impl App {
         object: &ObjectRef,
         size: u64,
     ) -> Result<Loaded, FunctionError> {
-        let parts = if size > self.settings.split_bytes {
+        let in_task = size > self.settings.task_bytes;
+        let parts = if !in_task && size > self.settings.split_bytes {
             let folder = format!(
                 "{}-{}",
                 name,
@@ -246,7 +273,18 @@ impl App {
             vec![object.clone()]
         };
 
-        let promoted = if parts.len() == 1 {
+        let promoted = if in_task {
+            // The same single-transaction load, in a task without the 15-minute limit.
+            let event = json!({"mode": "load", "dataset": name, "source": object});
+            self.tasks
+                .run(&Work {
+                    task_definition: &self.settings.loader_task_definition,
+                    container: LOADER_CONTAINER,
+                    id: &work_id(object),
+                    event,
+                })
+                .await?
+        } else if parts.len() == 1 {
             // Not split: one transaction on one connection, through a temporary stage table.
             let task = json!({"mode": "load", "dataset": name, "source": object});
             invoke_json(&self.lambda, &self.settings.loader_function, &task).await?
@@ -269,19 +307,7 @@ impl App {
         let rows = promoted["rows"].as_u64().unwrap_or(0);
         let already_loaded = promoted["already_loaded"].as_bool().unwrap_or(false);
 
-        let today = time::OffsetDateTime::now_utc().date();
-        let archived = ObjectRef {
-            bucket: self.settings.archive_bucket.clone(),
-            key: archive_key(
-                name,
-                &object.key,
-                (today.year(), today.month() as u32, today.day() as u32),
-            ),
-            version: String::new(),
-        };
-        archive(&self.s3, object, &archived)
-            .await
-            .map_err(|e| FunctionError::from_error(&e))?;
+        let archived_to = self.archive(object, name).await?;
         if parts.len() > 1 {
             for part in &parts {
                 // Best effort: the bucket's lifecycle rule expires parts/ anyway.
@@ -322,17 +348,126 @@ impl App {
         Ok(Loaded {
             reports,
             parts: parts.len(),
+            loaded_by: if in_task {
+                "mysql-loader (ECS task)"
+            } else {
+                "mysql-loader (Lambda)"
+            },
             rows,
             already_loaded,
-            archived_to: format!("s3://{}/{}", archived.bucket, archived.key),
+            archived_to,
             report_procedures: reported["procedures"].as_u64().unwrap_or(0),
         })
     }
 
+    /// A `mysql/init/*.sql` script: applied by the db-init task (schema changes can outlast
+    /// Lambda's 15 minutes), then archived under `init/`, and the outcome emailed.
+    async fn init_script(&self, change: &ObjectChange, attempt: u32) -> Result<(), FunctionError> {
+        let started = Instant::now();
+        let Some((object, _)) = self.current_version(change).await? else {
+            tracing::info!(
+                key = change.key,
+                "no longer in landing: already applied and archived"
+            );
+            return Ok(());
+        };
+        let applied = async {
+            let outcome = self
+                .tasks
+                .run(&Work {
+                    task_definition: &self.settings.db_init_task_definition,
+                    container: DB_INIT_CONTAINER,
+                    id: &work_id(&object),
+                    event: json!({ "script": object }),
+                })
+                .await?;
+            let archived = self.archive(&object, "init").await?;
+            Ok::<_, FunctionError>((outcome, archived))
+        }
+        .await;
+        let seconds = started.elapsed().as_secs_f64();
+        let file = format!(
+            "s3://{}/{} (version {})",
+            object.bucket, object.key, object.version
+        );
+        match &applied {
+            Ok((outcome, archived)) => {
+                let scripts = outcome["scripts"]
+                    .as_array()
+                    .map(|s| {
+                        s.iter()
+                            .map(|s| {
+                                format!(
+                                    "{}: {}",
+                                    s["name"].as_str().unwrap_or("?"),
+                                    s["outcome"].as_str().unwrap_or("?")
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join("\n  ")
+                    })
+                    .unwrap_or_default();
+                tracing::info!(key = object.key, seconds, "init script applied");
+                let body = format!("Script: {file}\nResult:\n  {scripts}\nArchived to: {archived}\nDuration: {seconds:.1} s\n");
+                self.email_to(
+                    &self.settings.init_notify,
+                    &format!("[landfall] database init: {}", object.key),
+                    &body,
+                )
+                .await;
+            }
+            Err(err)
+                if err.disposition == Disposition::Permanent
+                    || attempt >= self.settings.max_receive_count =>
+            {
+                let body = format!(
+                    "Script: {file}\nResult: not applied (each statement that ran before the error stays applied; the script is recorded only when all of it ran)\nError ({}): {}\nAttempt: {attempt}\nDuration: {seconds:.1} s\nThe message is in the dead-letter queue; see the runbook in README.md.\n",
+                    err.disposition, err.message
+                );
+                self.email_to(
+                    &self.settings.init_notify,
+                    &format!("[landfall] FAILED database init: {}", object.key),
+                    &body,
+                )
+                .await;
+            }
+            Err(_) => {}
+        }
+        applied.map(|_| ())
+    }
+
+    /// Backs `object` up under `<folder>/<date>/` in the archive bucket and removes it from
+    /// landing; gives the archive location.
+    async fn archive(&self, object: &ObjectRef, folder: &str) -> Result<String, FunctionError> {
+        let today = time::OffsetDateTime::now_utc().date();
+        let archived = ObjectRef {
+            bucket: self.settings.archive_bucket.clone(),
+            key: archive_key(
+                folder,
+                &object.key,
+                (today.year(), today.month() as u32, today.day() as u32),
+            ),
+            version: String::new(),
+        };
+        archive(&self.s3, object, &archived)
+            .await
+            .map_err(|e| FunctionError::from_error(&e))?;
+        Ok(format!("s3://{}/{}", archived.bucket, archived.key))
+    }
+
     /// An email that cannot be sent is logged, not retried: the data is loaded either way.
     async fn email(&self, dataset: &Dataset, subject: &str, body: &str) {
-        if let Err(err) = self.mailer.send(&dataset.notify, subject, body).await {
+        self.email_to(&dataset.notify, subject, body).await;
+    }
+
+    async fn email_to(&self, to: &[String], subject: &str, body: &str) {
+        if let Err(err) = self.mailer.send(to, subject, body).await {
             tracing::error!(error = %err, "could not email the outcome");
         }
     }
+}
+
+/// Names one object version as a unit of work (a task started for it is found again by it).
+fn work_id(object: &ObjectRef) -> String {
+    format!("s3://{}/{}#{}", object.bucket, object.key, object.version)
 }

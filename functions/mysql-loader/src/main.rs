@@ -5,7 +5,8 @@ use mysql_loader::{App, Task};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    landfall_runtime::serve(
+    // A Lambda function, or (with LANDFALL_TASK set) one load in an ECS task.
+    landfall_ecs_task::serve_or_run_once(
         "mysql-loader",
         |env| async move { App::from_env(&env).await },
         |app, task: Task| app.handle(task),

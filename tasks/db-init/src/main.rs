@@ -1,93 +1,135 @@
 //! db-init: applies MySQL scripts in file-name order, each once per content (see
 //! `landfall_mysql_load::scripts`). Runs as an ECS task — schema work can outlast
-//! Lambda's 15 minutes — and locally as a plain process (`make dev-up` uses it).
+//! Lambda's 15 minutes — started by file-orchestrator for a `mysql/init/*.sql` file
+//! dropped into landing (`LANDFALL_TASK` = `{"script": {bucket, key, version}}`), and
+//! locally as a plain process over a directory (`SCRIPTS_DIR`; `make dev-up` uses it).
 //!
-//! Scripts come from `SCRIPTS_DIR` (a directory of `.sql` files) or from one object,
-//! `SCRIPT_BUCKET` + `SCRIPT_KEY` (a `mysql/init/*.sql` file dropped into landing).
 //! Credentials: `MYSQL_SECRET_ARN`. The database the secret names is created if missing.
+//! The outcome goes where `LANDFALL_RESULT_URI` says, for the orchestrator to read.
 
-use anyhow::{Context, Result};
+use futures::TryStreamExt;
 use landfall_aws::Aws;
-use landfall_mysql_load::{connect_options, scripts};
-use landfall_runtime::Env;
+use landfall_ecs_task::{finish, TASK_VAR};
+use landfall_landing::ObjectRef;
+use landfall_mysql_load::{connect_options, scripts, LoadError};
+use landfall_runtime::{Env, FunctionError};
 use landfall_secrets::CredentialSource;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Deserialize)]
+struct Event {
+    script: ObjectRef,
+}
 
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt().json().with_target(false).init();
-    if let Err(err) = run(&Env::from_process()).await {
-        tracing::error!(error = format!("{err:#}"), "db-init failed");
-        std::process::exit(1);
-    }
+    let env = Env::from_process();
+    let result = run(&env).await;
+    std::process::exit(finish(&env, result).await);
 }
 
-async fn run(env: &Env) -> Result<()> {
-    let aws = Aws::load(env).await?;
-    let credentials = CredentialSource::new(aws.secrets(), env.required("MYSQL_SECRET_ARN")?)
+async fn run(env: &Env) -> Result<Value, FunctionError> {
+    let config =
+        |e: &dyn std::fmt::Display| FunctionError::permanent(format!("configuration: {e}"));
+    let aws = Aws::load(env).await.map_err(|e| config(&e))?;
+    let scripts = match (env.optional(TASK_VAR), env.optional("SCRIPTS_DIR")) {
+        (Some(event), _) => {
+            let event: Event = serde_json::from_str(event)
+                .map_err(|e| FunctionError::permanent(format!("{TASK_VAR}: {e}")))?;
+            vec![read_object(&aws.s3(), &event.script).await?]
+        }
+        (None, Some(dir)) => read_dir(dir)?,
+        (None, None) => return Err(config(&"set SCRIPTS_DIR, or LANDFALL_TASK")),
+    };
+    let secret = env.required("MYSQL_SECRET_ARN").map_err(|e| config(&e))?;
+    let credentials = CredentialSource::new(aws.secrets(), secret)
         .get()
-        .await?;
+        .await
+        .map_err(|e| FunctionError::from_error(&e))?;
+    let database_error = |e: mysql_async::Error| FunctionError::from_error(&LoadError::from(e));
     let options = connect_options(&credentials, None);
     if let Some(database) = options.db_name().map(str::to_owned) {
-        let mut server =
-            Conn::new(OptsBuilder::from_opts(options.clone()).db_name(None::<String>)).await?;
         // The name comes from the secret the operator wrote; quoted, backticks refused.
-        anyhow::ensure!(
-            !database.contains('`'),
-            "database name {database:?} contains a backtick"
-        );
+        if database.contains('`') {
+            return Err(config(&format!(
+                "database name {database:?} contains a backtick"
+            )));
+        }
+        let mut server = Conn::new(OptsBuilder::from_opts(options.clone()).db_name(None::<String>))
+            .await
+            .map_err(database_error)?;
         server
             .query_drop(format!(
                 "CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4"
             ))
-            .await?;
-        server.disconnect().await?;
+            .await
+            .map_err(database_error)?;
+        server.disconnect().await.map_err(database_error)?;
     }
-    let mut conn = Conn::new(options).await.context("connecting to MySQL")?;
-
-    let scripts: Vec<(String, String)> =
-        match (env.optional("SCRIPTS_DIR"), env.optional("SCRIPT_BUCKET")) {
-            (Some(dir), _) => {
-                let mut paths: Vec<_> = std::fs::read_dir(dir)
-                    .with_context(|| format!("reading {dir}"))?
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|x| x == "sql"))
-                    .collect();
-                paths.sort();
-                paths
-                    .into_iter()
-                    .map(|p| {
-                        Ok((
-                            p.file_name()
-                                .unwrap_or_default()
-                                .to_string_lossy()
-                                .into_owned(),
-                            std::fs::read_to_string(&p)?,
-                        ))
-                    })
-                    .collect::<Result<_>>()?
-            }
-            (None, Some(bucket)) => {
-                let key = env.required("SCRIPT_KEY")?;
-                let object = aws.s3().get_object().bucket(bucket).key(key).send().await?;
-                let bytes = object.body.collect().await?.into_bytes();
-                let name = key.rsplit('/').next().unwrap_or(key).to_owned();
-                vec![(
-                    name,
-                    String::from_utf8(bytes.to_vec())
-                        .with_context(|| format!("{key} is not UTF-8"))?,
-                )]
-            }
-            (None, None) => anyhow::bail!("set SCRIPTS_DIR, or SCRIPT_BUCKET and SCRIPT_KEY"),
-        };
+    let mut conn = Conn::new(options).await.map_err(database_error)?;
+    let mut outcomes = Vec::new();
     for (name, text) in &scripts {
         let applied = scripts::apply(&mut conn, name, text)
             .await
-            .with_context(|| format!("applying {name}"))?;
+            .map_err(|e| FunctionError::from_error(&e))?;
         tracing::info!(script = name, outcome = ?applied, "script");
+        let outcome = match applied {
+            scripts::Applied::Ran { statements } => format!("applied ({statements} statements)"),
+            scripts::Applied::AlreadyApplied => "already applied earlier".to_owned(),
+        };
+        outcomes.push(json!({ "name": name, "outcome": outcome }));
     }
-    conn.disconnect().await?;
+    conn.disconnect().await.map_err(database_error)?;
     tracing::info!(scripts = scripts.len(), "database initialised");
-    Ok(())
+    Ok(json!({ "scripts": outcomes }))
+}
+
+fn read_dir(dir: &str) -> Result<Vec<(String, String)>, FunctionError> {
+    let unreadable = |e: std::io::Error| FunctionError::permanent(format!("reading {dir}: {e}"));
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map_err(unreadable)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let name = p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            Ok((name, std::fs::read_to_string(&p).map_err(unreadable)?))
+        })
+        .collect()
+}
+
+/// A script in S3, the exact version the notification named.
+async fn read_object(
+    s3: &aws_sdk_s3::Client,
+    object: &ObjectRef,
+) -> Result<(String, String), FunctionError> {
+    let fetch = |e: &dyn std::fmt::Display| {
+        FunctionError::retryable(format!("s3://{}/{}: {e}", object.bucket, object.key))
+    };
+    let chunks: Vec<bytes::Bytes> = landfall_landing::open(s3, object)
+        .await
+        .map_err(|e| FunctionError::from_error(&e))?
+        .try_collect()
+        .await
+        .map_err(|e| fetch(&e))?;
+    let text = String::from_utf8(chunks.concat())
+        .map_err(|e| FunctionError::permanent(format!("{}: not UTF-8 ({e})", object.key)))?;
+    let name = object
+        .key
+        .rsplit('/')
+        .next()
+        .unwrap_or(&object.key)
+        .to_owned();
+    Ok((name, text))
 }

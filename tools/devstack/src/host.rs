@@ -9,6 +9,7 @@
 //! function error is HTTP 200 with `X-Amz-Function-Error`.
 
 use crate::provision::{FunctionSpec, Stack};
+use crate::tasks::TaskRunner;
 use anyhow::{anyhow, Context as _, Result};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -53,6 +54,7 @@ struct Inner {
     base_env: BTreeMap<String, String>,
     functions: HashMap<String, Arc<Slot>>,
     next_id: AtomicU64,
+    tasks: TaskRunner,
 }
 
 struct Slot {
@@ -109,8 +111,16 @@ impl Host {
                 )
             })
             .collect();
+        let tasks = TaskRunner::new(
+            &stack.task_definitions,
+            &stack.region,
+            binaries.clone(),
+            log_dir.clone(),
+            base_env.clone(),
+        );
         Host {
             inner: Arc::new(Inner {
+                tasks,
                 binaries,
                 log_dir,
                 base_env,
@@ -345,11 +355,22 @@ async fn init_error(State(state): State<Arc<RuntimeState>>, body: Bytes) -> Stat
     StatusCode::ACCEPTED
 }
 
-/// The Lambda Invoke API (`POST /2015-03-31/functions/{name}/invocations`) over the host,
-/// so the SDK's Lambda client works against the local stack as against AWS.
+/// Endpoint variables for the services the host serves itself at `address`: the Lambda
+/// Invoke API and ECS (`serve_invoke_api`).
+pub fn served_endpoints(address: impl std::fmt::Display) -> BTreeMap<String, String> {
+    ["AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL_ECS"]
+        .into_iter()
+        .map(|name| (name.to_owned(), format!("http://{address}")))
+        .collect()
+}
+
+/// The Lambda Invoke API (`POST /2015-03-31/functions/{name}/invocations`) and the ECS
+/// task API (`POST /` with `X-Amz-Target`) over the host, so the SDK's Lambda and ECS
+/// clients work against the local stack as against AWS.
 pub async fn serve_invoke_api(host: Host, listener: TcpListener) -> Result<()> {
     let app = Router::new()
         .route("/2015-03-31/functions/{name}/invocations", post(invoke_api))
+        .route("/", post(ecs_api))
         .with_state(host);
     axum::serve(listener, app).await?;
     Ok(())
@@ -397,4 +418,26 @@ async fn invoke_api(
         )
             .into_response(),
     }
+}
+
+async fn ecs_api(State(host): State<Host>, headers: HeaderMap, body: Bytes) -> Response {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let (status, answer) = match host.inner.tasks.call(&target, &request).await {
+        Ok(answer) => (StatusCode::OK, answer),
+        Err(err) => (
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({ "__type": err.kind, "message": err.message }),
+        ),
+    };
+    (
+        status,
+        [("content-type", "application/x-amz-json-1.1")],
+        answer.to_string(),
+    )
+        .into_response()
 }

@@ -6,6 +6,7 @@
 pub mod host;
 pub mod provision;
 pub mod pump;
+pub mod tasks;
 pub mod template;
 
 pub use host::{Host, Invoked};

@@ -196,10 +196,7 @@ fn env_file(state: &State, extra: &[(String, String)]) -> String {
 
 async fn serve(state: State, binaries: PathBuf, logs: PathBuf) -> Result<()> {
     let mut base_env = local_aws_env(&state.endpoint, &state.stack.region);
-    base_env.insert(
-        "AWS_ENDPOINT_URL_LAMBDA".into(),
-        format!("http://{}", state.invoke_address),
-    );
+    base_env.extend(host::served_endpoints(&state.invoke_address));
     let host = Host::new(&state.stack, binaries, logs, base_env);
     let listener = tokio::net::TcpListener::bind(&state.invoke_address)
         .await

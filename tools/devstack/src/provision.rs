@@ -40,6 +40,20 @@ pub struct Stack {
     /// Logical id → what `Ref` gives (bucket name, queue URL, distribution id, …).
     pub resources: BTreeMap<String, Provisioned>,
     pub functions: BTreeMap<String, FunctionSpec>,
+    /// ECS task definitions by family, run by the local task runner.
+    #[serde(default)]
+    pub task_definitions: BTreeMap<String, TaskDefinitionSpec>,
+}
+
+/// The one container of an ECS task definition, as the local task runner needs it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TaskDefinitionSpec {
+    pub family: String,
+    pub container: String,
+    /// The container command's program: a workspace binary of the same name.
+    pub binary: String,
+    pub arguments: Vec<String>,
+    pub environment: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -304,6 +318,36 @@ async fn create(
             let binary = spec.binary.clone();
             stack.functions.insert(binary.clone(), spec);
             (binary, true)
+        }
+        "AWS::ECS::TaskDefinition" => {
+            let spec = task_definition_spec(id, properties)?;
+            let arn = format!(
+                "arn:aws:ecs:{}:{}:task-definition/{}:1",
+                target.region, target.account, spec.family
+            );
+            attributes.push(("TaskDefinitionArn", arn.clone()));
+            stack.task_definitions.insert(spec.family.clone(), spec);
+            (arn, true)
+        }
+        // Images are not needed locally (tasks run the workspace binaries); the URI is.
+        "AWS::ECR::Repository" => {
+            let name =
+                text(properties, "RepositoryName").unwrap_or_else(|| default_name(target, id));
+            attributes.push((
+                "RepositoryUri",
+                format!(
+                    "{}.dkr.ecr.{}.amazonaws.com/{name}",
+                    target.account, target.region
+                ),
+            ));
+            attributes.push((
+                "Arn",
+                format!(
+                    "arn:aws:ecr:{}:{}:repository/{name}",
+                    target.region, target.account
+                ),
+            ));
+            (name, false)
         }
         // IAM, policies, alarms, log groups, OAC: nothing to emulate locally, but other
         // resources may still reference them.
@@ -704,6 +748,38 @@ fn function_spec(
     })
 }
 
+fn task_definition_spec(logical_id: &str, properties: &Value) -> Result<TaskDefinitionSpec> {
+    let family = text(properties, "Family")
+        .ok_or_else(|| anyhow!("task definition {logical_id} has no Family"))?;
+    let container = properties
+        .pointer("/ContainerDefinitions/0")
+        .ok_or_else(|| anyhow!("task definition {logical_id} has no container"))?;
+    let command: Vec<String> = container
+        .get("Command")
+        .and_then(Value::as_array)
+        .map(|c| c.iter().map(scalar_text).collect())
+        .unwrap_or_default();
+    let (program, arguments) = command
+        .split_first()
+        .ok_or_else(|| anyhow!("task definition {logical_id}: the container has no Command"))?;
+    let environment = container
+        .get("Environment")
+        .and_then(Value::as_array)
+        .map(|vars| {
+            vars.iter()
+                .filter_map(|kv| Some((text(kv, "Name")?, kv.get("Value").map(scalar_text)?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(TaskDefinitionSpec {
+        family,
+        container: text(container, "Name").unwrap_or_else(|| "main".into()),
+        binary: program.rsplit('/').next().unwrap_or(program).to_owned(),
+        arguments: arguments.to_vec(),
+        environment,
+    })
+}
+
 /// The URL of the queue behind an ARN, from what provisioning recorded.
 fn queue_url_of(scope: &Scope, arn: &str) -> Result<String> {
     scope
@@ -736,6 +812,28 @@ pub fn env_name(logical_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn task_definitions_run_the_container_command_as_a_workspace_binary() {
+        let properties = json!({
+            "Family": "landfall-db-init",
+            "ContainerDefinitions": [{
+                "Name": "db-init",
+                "Image": "123.dkr.ecr.eu-west-2.amazonaws.com/landfall-tasks:latest",
+                "Command": ["/usr/local/bin/db-init", "--verbose"],
+                "Environment": [{"Name": "MYSQL_SECRET_ARN", "Value": "arn:secret"}, {"Name": "N", "Value": 3}]
+            }]
+        });
+        let spec = task_definition_spec("DbInitTaskDefinition", &properties).unwrap();
+        assert_eq!(spec.family, "landfall-db-init");
+        assert_eq!(spec.container, "db-init");
+        assert_eq!(spec.binary, "db-init");
+        assert_eq!(spec.arguments, vec!["--verbose".to_owned()]);
+        assert_eq!(spec.environment["MYSQL_SECRET_ARN"], "arn:secret");
+        assert_eq!(spec.environment["N"], "3");
+        let no_command = json!({"Family": "f", "ContainerDefinitions": [{"Name": "c"}]});
+        assert!(task_definition_spec("X", &no_command).is_err());
+    }
 
     #[test]
     fn function_wiring_comes_from_the_template() {

@@ -1,0 +1,477 @@
+//! Work too long for Lambda's 15 minutes, run as an ECS (Fargate) task by the same binary.
+//!
+//! The parent function ([`Tasks::run`]) starts the task with the work in a container
+//! environment override (never credentials: the task reads those from Secrets Manager as the
+//! function does), waits for it to stop, and reads the report the task wrote to S3 — ECS
+//! keeps only an exit code, and the parent needs the outcome and, on failure, whether a
+//! retry can help.
+//!
+//! A parent that runs out of time returns a retryable error; its redelivery finds the task
+//! still running by `startedBy` (derived from the work's id) and waits for it instead of
+//! starting a second one. A second run of finished work is harmless anyway: the work itself
+//! is idempotent (the load ledger, the script ledger), so adoption only saves the time.
+//!
+//! The task side is [`serve_or_run_once`]: with `LANDFALL_TASK` set the binary handles that
+//! one event and exits, otherwise it is an ordinary Lambda function.
+
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, ContainerOverride, DesiredStatus, KeyValuePair,
+    LaunchType, NetworkConfiguration, Task, TaskOverride,
+};
+use landfall_runtime::{ConfigError, Disposition, Env, FunctionError, Telemetry};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// The event a task handles, as JSON.
+pub const TASK_VAR: &str = "LANDFALL_TASK";
+/// Where a task writes its [`Report`]: `s3://bucket/key`.
+pub const RESULT_VAR: &str = "LANDFALL_RESULT_URI";
+
+/// Where tasks run and how long a parent waits for one.
+#[derive(Debug, Clone)]
+pub struct TaskSettings {
+    pub cluster: String,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub assign_public_ip: bool,
+    /// Bucket for task reports, under `tasks/`.
+    pub results_bucket: String,
+    /// Longest pause between two DescribeTasks calls.
+    pub poll: Duration,
+    /// How long one parent invocation waits before handing over to its redelivery.
+    pub wait: Duration,
+}
+
+impl TaskSettings {
+    pub fn from_env(env: &Env) -> Result<TaskSettings, ConfigError> {
+        let list = |name: &str| -> Vec<String> {
+            env.optional(name)
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        Ok(TaskSettings {
+            cluster: env.required("ECS_CLUSTER")?.to_owned(),
+            subnets: list("TASK_SUBNETS"),
+            security_groups: list("TASK_SECURITY_GROUPS"),
+            assign_public_ip: env.parse_or("TASK_ASSIGN_PUBLIC_IP", false)?,
+            results_bucket: env.required("TASK_RESULTS_BUCKET")?.to_owned(),
+            poll: Duration::from_secs(env.parse_or("TASK_POLL_SECONDS", 10)?),
+            wait: Duration::from_secs(env.parse_or("TASK_WAIT_SECONDS", 840)?),
+        })
+    }
+}
+
+/// One piece of work for one container of a task definition.
+#[derive(Debug, Clone)]
+pub struct Work<'a> {
+    pub task_definition: &'a str,
+    pub container: &'a str,
+    /// Names the work (e.g. a batch id): the same work adopts the same running task.
+    pub id: &'a str,
+    /// The event, handed to the task as `LANDFALL_TASK`.
+    pub event: Value,
+}
+
+impl Work<'_> {
+    /// ECS `startedBy`: at most 128 of `[A-Za-z0-9_-]`, so a digest of the id.
+    pub fn started_by(&self) -> String {
+        let digest = Sha256::digest(self.id.as_bytes());
+        format!("landfall-{}", &hex::encode(digest)[..32])
+    }
+
+    fn report_key(&self) -> String {
+        format!("tasks/{}.json", self.started_by())
+    }
+}
+
+/// What a task leaves for its parent.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Report {
+    Succeeded { outcome: Value },
+    Failed { error_type: String, message: String },
+}
+
+impl Report {
+    fn from_result(result: Result<Value, FunctionError>) -> Report {
+        match result {
+            Ok(outcome) => Report::Succeeded { outcome },
+            Err(err) => Report::Failed {
+                error_type: err.disposition.as_str().to_owned(),
+                message: err.message,
+            },
+        }
+    }
+
+    fn into_result(self) -> Result<Value, FunctionError> {
+        match self {
+            Report::Succeeded { outcome } => Ok(outcome),
+            Report::Failed {
+                error_type,
+                message,
+            } => Err(FunctionError {
+                disposition: if error_type == Disposition::Permanent.as_str() {
+                    Disposition::Permanent
+                } else {
+                    Disposition::Retryable
+                },
+                message,
+            }),
+        }
+    }
+}
+
+/// The parent side: start or adopt a task, wait, read its report.
+pub struct Tasks {
+    ecs: aws_sdk_ecs::Client,
+    s3: aws_sdk_s3::Client,
+    settings: TaskSettings,
+}
+
+impl Tasks {
+    pub fn new(ecs: aws_sdk_ecs::Client, s3: aws_sdk_s3::Client, settings: TaskSettings) -> Tasks {
+        Tasks { ecs, s3, settings }
+    }
+
+    pub async fn run(&self, work: &Work<'_>) -> Result<Value, FunctionError> {
+        let started_by = work.started_by();
+        let task_arn = match self.running(&started_by).await? {
+            Some(arn) => {
+                tracing::info!(
+                    task = arn,
+                    work = work.id,
+                    "adopting the task already running"
+                );
+                arn
+            }
+            None => self.start(work, &started_by).await?,
+        };
+        let task = self.wait(&task_arn).await?;
+        let exit_code = task
+            .containers()
+            .iter()
+            .find(|c| c.name() == Some(work.container))
+            .and_then(|c| c.exit_code());
+        let report = self.report(&work.report_key()).await?;
+        tracing::info!(task = task_arn, exit_code, "task stopped");
+        match (report, exit_code) {
+            (Some(report), _) => report.into_result(),
+            // No report: the task died before it could write one (out of memory, image
+            // pull, capacity, a crash). Nothing says retrying cannot help.
+            (None, code) => Err(FunctionError::retryable(format!(
+                "task {task_arn} ({}) stopped without a report: exit code {code:?}, {}",
+                work.task_definition,
+                stop_reason(&task)
+            ))),
+        }
+    }
+
+    async fn running(&self, started_by: &str) -> Result<Option<String>, FunctionError> {
+        let listed = self
+            .ecs
+            .list_tasks()
+            .cluster(&self.settings.cluster)
+            .started_by(started_by)
+            .desired_status(DesiredStatus::Running)
+            .send()
+            .await
+            .map_err(|e| sdk_failure("listing tasks", &e))?;
+        Ok(listed.task_arns().first().cloned())
+    }
+
+    async fn start(&self, work: &Work<'_>, started_by: &str) -> Result<String, FunctionError> {
+        let key = work.report_key();
+        // A report left by an earlier run of the same work must not pass for this one's.
+        self.s3
+            .delete_object()
+            .bucket(&self.settings.results_bucket)
+            .key(&key)
+            .send()
+            .await
+            .map_err(|e| sdk_failure("clearing the task report", &e))?;
+        let variable =
+            |name: &str, value: String| KeyValuePair::builder().name(name).value(value).build();
+        let overrides = TaskOverride::builder()
+            .container_overrides(
+                ContainerOverride::builder()
+                    .name(work.container)
+                    .environment(variable(TASK_VAR, work.event.to_string()))
+                    .environment(variable(
+                        RESULT_VAR,
+                        format!("s3://{}/{key}", self.settings.results_bucket),
+                    ))
+                    .build(),
+            )
+            .build();
+        let mut run = self
+            .ecs
+            .run_task()
+            .cluster(&self.settings.cluster)
+            .task_definition(work.task_definition)
+            .launch_type(LaunchType::Fargate)
+            .started_by(started_by)
+            .overrides(overrides);
+        if !self.settings.subnets.is_empty() {
+            let vpc = AwsVpcConfiguration::builder()
+                .set_subnets(Some(self.settings.subnets.clone()))
+                .set_security_groups(Some(self.settings.security_groups.clone()))
+                .assign_public_ip(if self.settings.assign_public_ip {
+                    AssignPublicIp::Enabled
+                } else {
+                    AssignPublicIp::Disabled
+                })
+                .build()
+                .map_err(|e| FunctionError::permanent(format!("task network: {e}")))?;
+            run = run.network_configuration(
+                NetworkConfiguration::builder()
+                    .awsvpc_configuration(vpc)
+                    .build(),
+            );
+        }
+        let started = run
+            .send()
+            .await
+            .map_err(|e| sdk_failure("starting a task", &e))?;
+        if let Some(failure) = started.failures().first() {
+            // Capacity and placement failures pass; the next delivery tries again.
+            return Err(FunctionError::retryable(format!(
+                "{} did not start: {} {}",
+                work.task_definition,
+                failure.reason().unwrap_or("unknown reason"),
+                failure.detail().unwrap_or_default()
+            )));
+        }
+        let arn = started
+            .tasks()
+            .first()
+            .and_then(|t| t.task_arn())
+            .ok_or_else(|| FunctionError::retryable("RunTask answered without a task"))?
+            .to_owned();
+        tracing::info!(
+            task = arn,
+            definition = work.task_definition,
+            work = work.id,
+            "task started"
+        );
+        Ok(arn)
+    }
+
+    async fn wait(&self, task_arn: &str) -> Result<Task, FunctionError> {
+        let started = Instant::now();
+        let mut pause = Duration::from_secs(1);
+        loop {
+            let described = self
+                .ecs
+                .describe_tasks()
+                .cluster(&self.settings.cluster)
+                .tasks(task_arn)
+                .send()
+                .await
+                .map_err(|e| sdk_failure("describing a task", &e))?;
+            let task = described
+                .tasks()
+                .first()
+                .cloned()
+                .ok_or_else(|| FunctionError::retryable(format!("task {task_arn} is gone")))?;
+            if task.last_status() == Some("STOPPED") {
+                return Ok(task);
+            }
+            if started.elapsed() + pause > self.settings.wait {
+                return Err(FunctionError::retryable(format!(
+                    "task {task_arn} still running after {} s; the next delivery waits for it",
+                    started.elapsed().as_secs()
+                )));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(self.settings.poll.max(Duration::from_secs(1)));
+        }
+    }
+
+    async fn report(&self, key: &str) -> Result<Option<Report>, FunctionError> {
+        let object = match self
+            .s3
+            .get_object()
+            .bucket(&self.settings.results_bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(object) => object,
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                return Ok(None)
+            }
+            Err(err) => return Err(sdk_failure("reading the task report", &err)),
+        };
+        let bytes = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| FunctionError::retryable(format!("reading the task report: {e}")))?
+            .into_bytes();
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| FunctionError::retryable(format!("task report {key}: {e}")))
+    }
+}
+
+fn stop_reason(task: &Task) -> String {
+    let container = task
+        .containers()
+        .iter()
+        .filter_map(|c| c.reason())
+        .collect::<Vec<_>>()
+        .join("; ");
+    format!(
+        "{:?} {} {container}",
+        task.stop_code(),
+        task.stopped_reason().unwrap_or_default()
+    )
+}
+
+fn sdk_failure<E>(
+    doing: &str,
+    err: &aws_sdk_ecs::error::SdkError<E, aws_sdk_ecs::config::http::HttpResponse>,
+) -> FunctionError
+where
+    E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let (disposition, message) = landfall_aws::describe(err);
+    FunctionError {
+        disposition,
+        message: format!("{doing}: {message}"),
+    }
+}
+
+/// The whole `main` of a binary that is both a Lambda function and an ECS task: with
+/// `LANDFALL_TASK` set it handles that one event, writes the report and exits (0 on
+/// success, 1 on failure); otherwise it serves Lambda invocations with the same handler.
+pub async fn serve_or_run_once<A, E, R, I, IFut, H, HFut>(
+    function: &str,
+    init: I,
+    handle: H,
+) -> Result<(), lambda_runtime::Error>
+where
+    A: 'static,
+    I: FnOnce(Env) -> IFut,
+    IFut: Future<Output = Result<A, ConfigError>>,
+    E: DeserializeOwned + Send + 'static,
+    R: Serialize + Send + 'static,
+    H: Fn(&'static A, E) -> HFut,
+    HFut: Future<Output = Result<R, FunctionError>>,
+{
+    let env = Env::from_process();
+    let Some(event) = env.optional(TASK_VAR).map(str::to_owned) else {
+        return landfall_runtime::serve(function, init, handle).await;
+    };
+    let telemetry = Telemetry::init(function);
+    let result = async {
+        let app = init(env.clone())
+            .await
+            .map_err(|e| FunctionError::permanent(format!("configuration: {e}")))?;
+        let app: &'static A = Box::leak(Box::new(app));
+        let event: E = serde_json::from_str(&event).map_err(|e| {
+            FunctionError::permanent(format!("{TASK_VAR} is not a valid event: {e}"))
+        })?;
+        let outcome = handle(app, event).await?;
+        serde_json::to_value(outcome).map_err(|e| FunctionError::permanent(format!("outcome: {e}")))
+    }
+    .await;
+    telemetry.flush("task");
+    std::process::exit(finish(&env, result).await)
+}
+
+/// Logs the result, writes the report where `LANDFALL_RESULT_URI` says (when it is set),
+/// and gives the process exit code.
+pub async fn finish(env: &Env, result: Result<Value, FunctionError>) -> i32 {
+    let code = match &result {
+        Ok(_) => {
+            tracing::info!("task succeeded");
+            0
+        }
+        Err(err) => {
+            tracing::error!(
+                error_type = err.disposition.as_str(),
+                error = err.message,
+                "task failed"
+            );
+            1
+        }
+    };
+    if let Some(uri) = env.optional(RESULT_VAR) {
+        if let Err(err) = write_report(env, uri, &Report::from_result(result)).await {
+            // The parent then treats the task as died without a report: retryable.
+            tracing::error!(error = err, uri, "could not write the task report");
+            return 2;
+        }
+    }
+    code
+}
+
+async fn write_report(env: &Env, uri: &str, report: &Report) -> Result<(), String> {
+    let (bucket, key) = uri
+        .strip_prefix("s3://")
+        .and_then(|rest| rest.split_once('/'))
+        .ok_or_else(|| format!("{RESULT_VAR} {uri:?} is not s3://bucket/key"))?;
+    let aws = landfall_aws::Aws::load(env)
+        .await
+        .map_err(|e| e.to_string())?;
+    let body = serde_json::to_vec(report).map_err(|e| e.to_string())?;
+    aws.s3()
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type("application/json")
+        .body(body.into())
+        .send()
+        .await
+        .map_err(|e| landfall_aws::describe(&e).1)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn started_by_is_a_valid_ecs_tag_and_names_the_work() {
+        let work = |id| Work {
+            task_definition: "loader",
+            container: "loader",
+            id,
+            event: json!({}),
+        };
+        let a = work("batch-a").started_by();
+        assert!(a.len() <= 128);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        assert_eq!(a, work("batch-a").started_by());
+        assert_ne!(a, work("batch-b").started_by());
+        assert_eq!(work("batch-a").report_key(), format!("tasks/{a}.json"));
+    }
+
+    #[test]
+    fn reports_carry_the_disposition_across() {
+        let permanent = Report::from_result(Err(FunctionError::permanent("bad line 3")));
+        let text = serde_json::to_string(&permanent).unwrap();
+        let back: Report = serde_json::from_str(&text).unwrap();
+        let err = back.into_result().unwrap_err();
+        assert_eq!(err.disposition, Disposition::Permanent);
+        assert_eq!(err.message, "bad line 3");
+
+        let retryable = Report::from_result(Err(FunctionError::retryable("db down")));
+        assert_eq!(
+            retryable.into_result().unwrap_err().disposition,
+            Disposition::Retryable
+        );
+        let ok = Report::from_result(Ok(json!({"rows": 3})));
+        assert_eq!(ok.into_result().unwrap(), json!({"rows": 3}));
+    }
+}
