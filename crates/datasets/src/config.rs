@@ -1,4 +1,4 @@
-use crate::ident::Ident;
+use crate::Ident;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::str::FromStr;

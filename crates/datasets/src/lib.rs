@@ -4,9 +4,8 @@
 
 mod check;
 mod config;
-mod ident;
 pub mod split;
 
 pub use check::{BadInput, CsvChecker, LOAD_DATA_FORMAT};
 pub use config::{Column, ColumnType, ConfigError, Dataset, Datasets, Dialect, BUNDLED};
-pub use ident::Ident;
+pub use landfall_sql_ident::Ident;

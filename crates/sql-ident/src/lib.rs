@@ -33,6 +33,11 @@ impl Ident {
     pub fn quoted(&self) -> String {
         format!("`{}`", self.0)
     }
+
+    /// Double-quoted for PostgreSQL (so `"transaction"` works); the allowlist excludes `"`.
+    pub fn pg_quoted(&self) -> String {
+        format!("\"{}\"", self.0)
+    }
 }
 
 impl TryFrom<String> for Ident {
@@ -56,6 +61,7 @@ mod tests {
     fn allowlist() {
         for good in ["price_index", "_x", "T1"] {
             assert_eq!(Ident::new(good).unwrap().quoted(), format!("`{good}`"));
+            assert_eq!(Ident::new(good).unwrap().pg_quoted(), format!("\"{good}\""));
         }
         for bad in [
             "",
@@ -63,6 +69,7 @@ mod tests {
             "a-b",
             "a b",
             "x`; DROP TABLE y; --",
+            "t\"; DROP TABLE y; --",
             "naïve",
             &"a".repeat(65),
         ] {
