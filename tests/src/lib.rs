@@ -4,6 +4,7 @@
 
 pub mod fault_proxy;
 pub mod mysql;
+pub mod postgres;
 
 use anyhow::{anyhow, Context, Result};
 use landfall_devstack::host::{serve_invoke_api, served_endpoints};

@@ -108,7 +108,9 @@ mod tests {
         assert!(err.contains("TABLES"), "{err}");
 
         let twice = "[[tables]]\nname = \"a\"\n[[tables]]\nname = \"a\"\n";
-        assert!(ExtractConfig::parse(twice, "x").unwrap_err().contains("twice"));
+        assert!(ExtractConfig::parse(twice, "x")
+            .unwrap_err()
+            .contains("twice"));
     }
 
     #[test]

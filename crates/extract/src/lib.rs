@@ -86,9 +86,7 @@ impl Classify for ExtractError {
             ExtractError::MissingTable { .. } => Disposition::Permanent,
             ExtractError::Database { source, .. } => match source {
                 // permission denied, undefined objects, syntax: the same next time
-                sqlx::Error::Database(e)
-                    if e.code().is_some_and(|c| c.starts_with("42")) =>
-                {
+                sqlx::Error::Database(e) if e.code().is_some_and(|c| c.starts_with("42")) => {
                     Disposition::Permanent
                 }
                 _ => Disposition::Retryable,
@@ -187,12 +185,13 @@ impl Extractor {
     ) -> Result<Extracted, ExtractError> {
         let name = table.name.as_str();
         let db = ExtractError::database(name);
-        let locked: bool =
-            sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('landfall-extract'), hashtext($1))")
-                .bind(name)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(&db)?;
+        let locked: bool = sqlx::query_scalar(
+            "SELECT pg_try_advisory_lock(hashtext('landfall-extract'), hashtext($1))",
+        )
+        .bind(name)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(&db)?;
         if !locked {
             return Ok(Extracted::Busy);
         }
@@ -296,7 +295,11 @@ impl Extractor {
                 let chunk = std::mem::take(gzip.get_mut());
                 let writer = match &mut writer {
                     Some(w) => w,
-                    None => writer.insert(self.start_object(&run.key).await.map_err(|(d, m)| upload(d, m))?),
+                    None => writer.insert(
+                        self.start_object(&run.key)
+                            .await
+                            .map_err(|(d, m)| upload(d, m))?,
+                    ),
                 };
                 writer.write(&chunk).await.map_err(|(d, m)| upload(d, m))?;
             }
@@ -310,7 +313,10 @@ impl Extractor {
                 .map_err(|e| upload(Disposition::Retryable, e.to_string()))?;
             let mut writer = match writer {
                 Some(w) => w,
-                None => self.start_object(&run.key).await.map_err(|(d, m)| upload(d, m))?,
+                None => self
+                    .start_object(&run.key)
+                    .await
+                    .map_err(|(d, m)| upload(d, m))?,
             };
             writer.write(&tail).await.map_err(|(d, m)| upload(d, m))?;
             writer.finish().await.map_err(|(d, m)| upload(d, m))?;
@@ -370,7 +376,9 @@ fn lag_seconds(now: &str, watermark: Option<&str>) -> f64 {
     let parse = |t: &str| {
         time::PrimitiveDateTime::parse(
             t,
-            time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond]"),
+            time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond]"
+            ),
         )
         .ok()
     };
@@ -387,7 +395,10 @@ mod tests {
     #[test]
     fn keys_name_table_date_and_padded_sequence_and_parse_back() {
         let key = object_key("transaction", "2024-11-14T15:34:09.845", 42);
-        assert_eq!(key, "transaction/2024-11-14/transaction-0000000042.jsonl.gz");
+        assert_eq!(
+            key,
+            "transaction/2024-11-14/transaction-0000000042.jsonl.gz"
+        );
         assert_eq!(parse_object_key(&key), Some(("transaction", 42)));
         assert_eq!(
             parse_object_key("sales_order/2024-01-01/sales_order-0000000001.jsonl.gz"),

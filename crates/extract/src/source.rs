@@ -50,7 +50,10 @@ fn value_expression(column: &Column) -> String {
     match t {
         "integer" | "smallint" | "bigint" | "boolean" | "json" | "jsonb" => c,
         "date" => format!("to_char({c}, 'YYYY-MM-DD')"),
-        _ if t.starts_with("timestamp") && t.ends_with("with time zone") && !t.ends_with("without time zone") => {
+        _ if t.starts_with("timestamp")
+            && t.ends_with("with time zone")
+            && !t.ends_with("without time zone") =>
+        {
             format!("to_char({c} AT TIME ZONE 'UTC', '{TIMESTAMP_FORMAT}\"Z\"')")
         }
         _ if t.starts_with("timestamp") => format!("to_char({c}, '{TIMESTAMP_FORMAT}')"),

@@ -60,13 +60,9 @@ impl StateStore {
         };
         match self.ssm.get_parameter().name(&parameter).send().await {
             Ok(out) => {
-                let value = out
-                    .parameter()
-                    .and_then(|p| p.value())
-                    .unwrap_or_default();
-                serde_json::from_str(value).map_err(|e| {
-                    fail(Disposition::Permanent, format!("not a table state ({e})"))
-                })
+                let value = out.parameter().and_then(|p| p.value()).unwrap_or_default();
+                serde_json::from_str(value)
+                    .map_err(|e| fail(Disposition::Permanent, format!("not a table state ({e})")))
             }
             Err(err)
                 if err

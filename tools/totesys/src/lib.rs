@@ -40,9 +40,16 @@ const FIRST: PrimitiveDateTime = datetime!(2022-11-03 14:20:52.186);
 const LAST: PrimitiveDateTime = datetime!(2024-11-14 15:34:09.845);
 
 /// Creates (or re-creates) `database` with the schema and generated rows.
-pub async fn seed(server: &PgConnectOptions, database: &str, volumes: Volumes, seed: u64) -> Result<()> {
+pub async fn seed(
+    server: &PgConnectOptions,
+    database: &str,
+    volumes: Volumes,
+    seed: u64,
+) -> Result<()> {
     anyhow::ensure!(
-        database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        database
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_'),
         "database name {database:?}: letters, digits and _ only"
     );
     let mut admin = PgConnection::connect_with(&server.clone().database("postgres")).await?;
@@ -55,7 +62,10 @@ pub async fn seed(server: &PgConnectOptions, database: &str, volumes: Volumes, s
     admin.close().await?;
 
     let mut conn = PgConnection::connect_with(&server.clone().database(database)).await?;
-    sqlx::raw_sql(SCHEMA).execute(&mut conn).await.context("applying the totesys schema")?;
+    sqlx::raw_sql(SCHEMA)
+        .execute(&mut conn)
+        .await
+        .context("applying the totesys schema")?;
     let mut g = Generator::new(seed);
     g.fill(&mut conn, volumes).await?;
     conn.close().await?;
@@ -64,7 +74,12 @@ pub async fn seed(server: &PgConnectOptions, database: &str, volumes: Volumes, s
 
 /// New sales orders (with their transactions and payments) and updates to existing rows,
 /// stamped with the database's clock.
-pub async fn churn(conn: &mut PgConnection, seed: u64, new_orders: u32, updates: u32) -> Result<()> {
+pub async fn churn(
+    conn: &mut PgConnection,
+    seed: u64,
+    new_orders: u32,
+    updates: u32,
+) -> Result<()> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut tx = conn.begin().await?;
     for _ in 0..new_orders {
@@ -197,11 +212,24 @@ fn day(t: PrimitiveDateTime) -> String {
 }
 
 const CITIES: [&str; 10] = [
-    "Leeds", "Manchester", "New Patienceburgh", "Aliso Viejo", "Lake Charles", "Utica",
-    "Pricetown", "Fresno", "Sayreville", "Olsonside",
+    "Leeds",
+    "Manchester",
+    "New Patienceburgh",
+    "Aliso Viejo",
+    "Lake Charles",
+    "Utica",
+    "Pricetown",
+    "Fresno",
+    "Sayreville",
+    "Olsonside",
 ];
 const COUNTRIES: [&str; 6] = [
-    "United Kingdom", "Austria", "Turkey", "Democratic People's Republic of Korea", "Peru", "San Marino",
+    "United Kingdom",
+    "Austria",
+    "Turkey",
+    "Democratic People's Republic of Korea",
+    "Peru",
+    "San Marino",
 ];
 const DEPARTMENT_NAMES: [(&str, &str); 8] = [
     ("Sales", "Manchester"),
@@ -214,14 +242,26 @@ const DEPARTMENT_NAMES: [(&str, &str); 8] = [
     ("HR", "Leeds"),
 ];
 const NAMES: [&str; 12] = [
-    "Jeremie", "Deron", "Jeanette", "Ana", "Magdalena", "Korey", "Raphael", "Oswaldo",
-    "Brody", "Jazmyn", "Meda", "Imani",
+    "Jeremie",
+    "Deron",
+    "Jeanette",
+    "Ana",
+    "Magdalena",
+    "Korey",
+    "Raphael",
+    "Oswaldo",
+    "Brody",
+    "Jazmyn",
+    "Meda",
+    "Imani",
 ];
 const SURNAMES: [&str; 10] = [
-    "Franey", "Beier", "Erdman", "Glover", "Zieme", "Kreiger", "Rippin", "Bergnaum", "Ratke", "Cremin",
+    "Franey", "Beier", "Erdman", "Glover", "Zieme", "Kreiger", "Rippin", "Bergnaum", "Ratke",
+    "Cremin",
 ];
 const WORDS: [&str; 10] = [
-    "Wooden", "Steel", "Granite", "Bronze", "Soft", "Frozen", "Fresh", "Concrete", "Rubber", "Plastic",
+    "Wooden", "Steel", "Granite", "Bronze", "Soft", "Frozen", "Fresh", "Concrete", "Rubber",
+    "Plastic",
 ];
 
 impl Generator {
@@ -254,41 +294,88 @@ impl Generator {
         let currency = ["GBP", "USD", "EUR"]
             .iter()
             .enumerate()
-            .map(|(i, code)| Row::new().field(i + 1).field(code).field(&fixed).field(&fixed))
+            .map(|(i, code)| {
+                Row::new()
+                    .field(i + 1)
+                    .field(code)
+                    .field(&fixed)
+                    .field(&fixed)
+            })
             .collect();
-        copy(conn, "currency (currency_id, currency_code, created_at, last_updated)", currency).await?;
+        copy(
+            conn,
+            "currency (currency_id, currency_code, created_at, last_updated)",
+            currency,
+        )
+        .await?;
 
-        let payment_types = ["SALES_RECEIPT", "SALES_REFUND", "PURCHASE_PAYMENT", "PURCHASE_REFUND"]
-            .iter()
-            .enumerate()
-            .map(|(i, name)| Row::new().field(i + 1).field(name).field(&fixed).field(&fixed))
-            .collect();
-        copy(conn, "payment_type (payment_type_id, payment_type_name, created_at, last_updated)", payment_types).await?;
+        let payment_types = [
+            "SALES_RECEIPT",
+            "SALES_REFUND",
+            "PURCHASE_PAYMENT",
+            "PURCHASE_REFUND",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            Row::new()
+                .field(i + 1)
+                .field(name)
+                .field(&fixed)
+                .field(&fixed)
+        })
+        .collect();
+        copy(
+            conn,
+            "payment_type (payment_type_id, payment_type_name, created_at, last_updated)",
+            payment_types,
+        )
+        .await?;
 
         let departments = DEPARTMENT_NAMES
             .iter()
             .enumerate()
             .map(|(i, (name, location))| {
                 let manager = format!("{} {}", self.pick(&NAMES), self.pick(&SURNAMES));
-                Row::new().field(i + 1).field(name).field(location).field(manager).field(&fixed).field(&fixed)
+                Row::new()
+                    .field(i + 1)
+                    .field(name)
+                    .field(location)
+                    .field(manager)
+                    .field(&fixed)
+                    .field(&fixed)
             })
             .collect();
         copy(conn, "department (department_id, department_name, location, manager, created_at, last_updated)", departments).await?;
 
         let mut addresses = Vec::new();
         for id in 1..=ADDRESSES {
-            let line_2 = (self.rng.random_range(0..2) == 0).then(|| format!("{} Court", self.pick(&SURNAMES)));
-            let district = (self.rng.random_range(0..3) == 0).then(|| format!("{}shire", self.pick(&WORDS)));
+            let line_2 = (self.rng.random_range(0..2) == 0)
+                .then(|| format!("{} Court", self.pick(&SURNAMES)));
+            let district =
+                (self.rng.random_range(0..3) == 0).then(|| format!("{}shire", self.pick(&WORDS)));
             addresses.push(
                 Row::new()
                     .field(id)
-                    .field(format!("{} {} Street", self.rng.random_range(1..999), self.pick(&SURNAMES)))
+                    .field(format!(
+                        "{} {} Street",
+                        self.rng.random_range(1..999),
+                        self.pick(&SURNAMES)
+                    ))
                     .nullable(line_2)
                     .nullable(district)
                     .field(self.pick(&CITIES))
-                    .field(format!("{:05}-{:04}", self.rng.random_range(0..99_999), self.rng.random_range(0..9_999)))
+                    .field(format!(
+                        "{:05}-{:04}",
+                        self.rng.random_range(0..99_999),
+                        self.rng.random_range(0..9_999)
+                    ))
                     .field(self.pick(&COUNTRIES))
-                    .field(format!("{:04} {:06}", self.rng.random_range(1000..9999), self.rng.random_range(0..999_999)))
+                    .field(format!(
+                        "{:04} {:06}",
+                        self.rng.random_range(1000..9999),
+                        self.rng.random_range(0..999_999)
+                    ))
                     .field(&fixed)
                     .field(&fixed),
             );
@@ -300,7 +387,12 @@ impl Generator {
             counterparties.push(
                 Row::new()
                     .field(id)
-                    .field(format!("{}, {} and {}", self.pick(&SURNAMES), self.pick(&SURNAMES), self.pick(&SURNAMES)))
+                    .field(format!(
+                        "{}, {} and {}",
+                        self.pick(&SURNAMES),
+                        self.pick(&SURNAMES),
+                        self.pick(&SURNAMES)
+                    ))
                     .field(self.rng.random_range(1..=ADDRESSES))
                     .field(format!("{} {}", self.pick(&NAMES), self.pick(&SURNAMES)))
                     .field(format!("{} {}", self.pick(&NAMES), self.pick(&SURNAMES)))
@@ -320,11 +412,20 @@ impl Generator {
                     .field(stamp(created))
                     .field(name)
                     .field(format!("/usr/share/{}", name.to_lowercase()))
-                    .field(format!("{}-{:08x}.json", name.to_lowercase(), self.rng.random::<u32>()))
+                    .field(format!(
+                        "{}-{:08x}.json",
+                        name.to_lowercase(),
+                        self.rng.random::<u32>()
+                    ))
                     .field(stamp(updated)),
             );
         }
-        copy(conn, "design (design_id, created_at, design_name, file_location, file_name, last_updated)", designs).await?;
+        copy(
+            conn,
+            "design (design_id, created_at, design_name, file_location, file_name, last_updated)",
+            designs,
+        )
+        .await?;
 
         let mut staff = Vec::new();
         for id in 1..=STAFF {
@@ -335,7 +436,11 @@ impl Generator {
                     .field(first)
                     .field(last)
                     .field(self.rng.random_range(1..=DEPARTMENTS))
-                    .field(format!("{}.{}@terrifictotes.com", first.to_lowercase(), last.to_lowercase()))
+                    .field(format!(
+                        "{}.{}@terrifictotes.com",
+                        first.to_lowercase(),
+                        last.to_lowercase()
+                    ))
                     .field(&fixed)
                     .field(&fixed),
             );
@@ -346,7 +451,11 @@ impl Generator {
         let mut transaction_id = 0u32;
         let (mut orders, mut transactions, mut payments) = (Vec::new(), Vec::new(), Vec::new());
         for kind in ["SALE", "PURCHASE"] {
-            let count = if kind == "SALE" { volumes.sales_orders } else { volumes.purchase_orders };
+            let count = if kind == "SALE" {
+                volumes.sales_orders
+            } else {
+                volumes.purchase_orders
+            };
             for id in 1..=count {
                 let (created, updated) = self.moment();
                 let delivery = day(created + Duration::days(self.rng.random_range(1..10)));
@@ -356,9 +465,15 @@ impl Generator {
                 let staff = self.rng.random_range(1..=STAFF);
                 let location = self.rng.random_range(1..=ADDRESSES);
                 let (quantity, cents) = if kind == "SALE" {
-                    (self.rng.random_range(1000..=100_000u64), self.rng.random_range(200..=400u64))
+                    (
+                        self.rng.random_range(1000..=100_000u64),
+                        self.rng.random_range(200..=400u64),
+                    )
                 } else {
-                    (self.rng.random_range(1..=1000u64), self.rng.random_range(100..=100_000u64))
+                    (
+                        self.rng.random_range(1..=1000u64),
+                        self.rng.random_range(100..=100_000u64),
+                    )
                 };
                 let price = format!("{}.{:02}", cents / 100, cents % 100);
                 let amount_cents = quantity * cents;
@@ -394,7 +509,11 @@ impl Generator {
                 };
                 orders.push(order);
                 transaction_id += 1;
-                let (sale, purchase) = if kind == "SALE" { (Some(id), None) } else { (None, Some(id)) };
+                let (sale, purchase) = if kind == "SALE" {
+                    (Some(id), None)
+                } else {
+                    (None, Some(id))
+                };
                 transactions.push(
                     Row::new()
                         .field(transaction_id)
@@ -446,6 +565,8 @@ async fn copy(conn: &mut PgConnection, table: &str, rows: Vec<Row>) -> Result<()
         .await
         .with_context(|| format!("COPY {table}"))?;
     copy.send(text.into_bytes()).await?;
-    copy.finish().await.with_context(|| format!("COPY {table}"))?;
+    copy.finish()
+        .await
+        .with_context(|| format!("COPY {table}"))?;
     Ok(())
 }

@@ -61,7 +61,10 @@ async fn main() -> Result<()> {
         } => {
             let mut conn = PgConnection::connect_with(&server.database(&cli.database)).await?;
             churn(&mut conn, cli.seed, new_orders, updates).await?;
-            println!("churned {}: {new_orders} new sales orders, {updates} updates", cli.database);
+            println!(
+                "churned {}: {new_orders} new sales orders, {updates} updates",
+                cli.database
+            );
         }
     }
     Ok(())

@@ -1,0 +1,175 @@
+//! db-extract: the scheduled dispatcher and the per-table worker in one function (the
+//! original design's "recursive Lambda"). The schedule invokes it with `{"mode":"dispatch"}`;
+//! it invokes itself asynchronously once per configured table with `{"mode":"extract",
+//! "table", "run"}` — a table name and a run id, never credentials or SQL — so each table has
+//! its own 15 minutes and one failing table does not stop the others (it is retried by
+//! Lambda's async retries and by the next schedule). The worker is `landfall_extract`.
+
+use landfall_aws::Aws;
+use landfall_extract::{ExtractConfig, Extracted, Extractor, Settings, StateStore};
+use landfall_runtime::{ConfigError, Env, FunctionError};
+use landfall_secrets::CredentialSource;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum Event {
+    Dispatch,
+    Extract { table: String, run: String },
+}
+
+pub struct App {
+    config: ExtractConfig,
+    extractor: Extractor,
+    lambda: aws_sdk_lambda::Client,
+    /// This function's own name, for the per-table invocations.
+    function_name: String,
+}
+
+impl App {
+    pub async fn from_env(env: &Env) -> Result<App, ConfigError> {
+        let config = ExtractConfig::from_env(env)?;
+        let aws = Aws::load(env).await?;
+        let ssl_mode = env
+            .optional("SOURCE_SSL_MODE")
+            .unwrap_or("prefer")
+            .parse()
+            .map_err(|e| {
+                ConfigError::invalid(
+                    "SOURCE_SSL_MODE",
+                    env.optional("SOURCE_SSL_MODE").unwrap_or_default(),
+                    e,
+                )
+            })?;
+        let settings = Settings {
+            bucket: env.required("INGESTION_BUCKET")?.to_owned(),
+            settle: Duration::from_secs(env.parse_or("SETTLE_SECONDS", 120)?),
+            gzip_level: env.parse_or("GZIP_LEVEL", 6)?,
+            ssl_mode,
+        };
+        let state = StateStore::new(aws.ssm(), env.required("STATE_PARAMETER_PREFIX")?);
+        let credentials = CredentialSource::new(aws.secrets(), env.required("SOURCE_SECRET_ARN")?);
+        Ok(App {
+            config,
+            extractor: Extractor::new(aws.s3(), state, credentials, settings),
+            lambda: aws.lambda(),
+            function_name: env.required("AWS_LAMBDA_FUNCTION_NAME")?.to_owned(),
+        })
+    }
+
+    pub async fn handle(&self, event: Event) -> Result<Value, FunctionError> {
+        match event {
+            Event::Dispatch => self.dispatch().await,
+            Event::Extract { table, run } => self.extract(&table, &run).await,
+        }
+    }
+
+    async fn dispatch(&self) -> Result<Value, FunctionError> {
+        let run = format!(
+            "{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis()
+        );
+        let mut failed = Vec::new();
+        for table in &self.config.tables {
+            let payload = json!({"mode": "extract", "table": table.name.as_str(), "run": run});
+            let sent = self
+                .lambda
+                .invoke()
+                .function_name(&self.function_name)
+                .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+                .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()))
+                .send()
+                .await;
+            if let Err(err) = sent {
+                // The other tables still go; this one waits for the next schedule.
+                let (_, message) = landfall_aws::describe(&err);
+                tracing::error!(
+                    table = table.name.as_str(),
+                    run,
+                    error = message,
+                    "could not dispatch"
+                );
+                failed.push(table.name.as_str());
+            }
+        }
+        tracing::info!(
+            run,
+            tables = self.config.tables.len(),
+            failed = failed.len(),
+            "dispatched"
+        );
+        if !failed.is_empty() {
+            return Err(FunctionError::retryable(format!(
+                "could not dispatch {}",
+                failed.join(", ")
+            )));
+        }
+        Ok(json!({"run": run, "tables": self.config.tables.len()}))
+    }
+
+    async fn extract(&self, table: &str, run: &str) -> Result<Value, FunctionError> {
+        // Only configured tables: the name in the event is looked up, never used as SQL.
+        let spec = self.config.table(table).ok_or_else(|| {
+            FunctionError::permanent(format!("{table:?} is not a configured table"))
+        })?;
+        let started = Instant::now();
+        let outcome = self.extractor.extract(spec).await;
+        let seconds = started.elapsed().as_secs_f64();
+        match outcome {
+            Ok(Extracted::Busy) => {
+                tracing::info!(
+                    table,
+                    run,
+                    "another worker is extracting this table; stepping aside"
+                );
+                Ok(json!({"table": table, "busy": true}))
+            }
+            Ok(Extracted::Done {
+                rows,
+                key,
+                sequence,
+                lower,
+                upper,
+                lag_seconds,
+            }) => {
+                tracing::info!(
+                    table,
+                    run,
+                    rows,
+                    sequence,
+                    key,
+                    watermark_from = lower,
+                    watermark_to = upper,
+                    seconds,
+                    "table extracted"
+                );
+                metrics::counter!("RowsExtracted", "table" => table.to_owned()).increment(rows);
+                if lag_seconds.is_finite() {
+                    metrics::gauge!("ExtractLagSeconds", "table" => table.to_owned())
+                        .set(lag_seconds);
+                }
+                Ok(
+                    json!({"table": table, "rows": rows, "key": key, "sequence": sequence, "watermark": upper}),
+                )
+            }
+            Err(err) => {
+                let failure = FunctionError::from_error(&err);
+                tracing::error!(
+                    table,
+                    run,
+                    seconds,
+                    error_type = failure.disposition.as_str(),
+                    error = failure.message,
+                    "table failed"
+                );
+                metrics::counter!("ExtractFailures", "table" => table.to_owned()).increment(1);
+                Err(failure)
+            }
+        }
+    }
+}
