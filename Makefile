@@ -35,6 +35,15 @@ lint: venv ## cargo fmt --check, clippy -D warnings, cfn-lint, sam validate --li
 	.venv/bin/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam validate --lint --region eu-west-2
 
+.PHONY: totesys-seed totesys-churn
+totesys-seed: databases ## (re)create the local totesys source database with generated rows (P4)
+	cargo build --quiet -p landfall-totesys
+	PGHOST=$${PGHOST:-127.0.0.1} PGUSER=$${PGUSER:-postgres} target/debug/totesys seed
+
+totesys-churn: databases ## new orders and updated rows in the local totesys, as the live database sees
+	cargo build --quiet -p landfall-totesys
+	PGHOST=$${PGHOST:-127.0.0.1} PGUSER=$${PGUSER:-postgres} target/debug/totesys churn --seed $$RANDOM
+
 .PHONY: dev-up dev-down dev-status
 dev-up: ## start the local stack (MariaDB, PostgreSQL, moto, functions); idempotent
 	@scripts/devstack.sh up

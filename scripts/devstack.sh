@@ -25,6 +25,8 @@ up() {
   # Local credentials go into the template's secrets, as they would be in AWS.
   "$DEVSTACK" provision --endpoint "http://127.0.0.1:$MOTO_PORT" --invoke-address "127.0.0.1:$LAMBDA_PORT" \
     --secret "MysqlSecret={\"host\":\"127.0.0.1\",\"port\":3306,\"username\":\"root\",\"password\":\"\",\"dbname\":\"$MYSQL_DATABASE\"}" \
+    --secret "TotesysSecret={\"host\":\"127.0.0.1\",\"port\":5432,\"username\":\"postgres\",\"password\":\"\",\"dbname\":\"totesys\"}" \
+    --parameter ExtractSettleSeconds=2 \
     --extra-env "MYSQL_URL=mysql://root@127.0.0.1:3306/$MYSQL_DATABASE" \
     --extra-env "POSTGRES_URL=postgres://postgres@127.0.0.1:5432"
   say "applying sql/mysql to the local MariaDB (db-init)"
