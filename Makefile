@@ -68,6 +68,11 @@ bench-mysql: databases bench-venv ## loader vs mariadb LOAD DATA vs pandas.to_sq
 	cargo build --release -p landfall-bench
 	bench/.venv/bin/python bench/python/mysql.py $(BENCH_ARGS)
 
+.PHONY: bench-extract
+bench-extract: databases venv bench-venv ## db-extract vs psql \copy row_to_json | gzip vs pandas, 2M-row table, 10% changed
+	cargo build --release -p landfall-bench -p landfall-totesys
+	bench/.venv/bin/python bench/python/extract.py $(BENCH_ARGS)
+
 .PHONY: lambda-build
 lambda-build: venv ## release build of every function for Lambda (arm64, provided.al2023)
 	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release --arm64 $(patsubst functions/%,-p %,$(wildcard functions/*)) $(patsubst tasks/%,-p %,$(wildcard tasks/*))

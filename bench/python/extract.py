@@ -1,0 +1,136 @@
+"""make bench-extract: a 2M-row sales_order table with 10% changed since the watermark, to
+gzipped JSON lines, three ways side by side.
+
+  rust    the project's path: landfall_extract::Extractor (lock, SSM state, snapshot,
+          server-rendered JSON, gzip, upload to S3 — moto here)
+  floor   psql \\copy (SELECT row_to_json(t) ... WHERE last_updated > watermark) | gzip
+  python  psycopg2 + pandas read_sql + to_json(lines=True) + gzip
+
+Every output is checked: row count and the sum of sales_order_id must match the source.
+Medians of several runs; the Rust path's peak RSS is shown for 10% and for 100% of the rows.
+"""
+import argparse
+import gzip
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DATABASE = "totesys_bench"
+WATERMARK = "2025-01-01T00:00:00.000"
+PG = dict(os.environ, PGHOST="127.0.0.1", PGUSER=os.environ.get("PGUSER", "postgres"))
+
+
+def psql(sql):
+    return subprocess.run(["psql", "-X", "-q", "-t", "-A", "-d", DATABASE, "-c", sql],
+                          check=True, capture_output=True, text=True, env=PG).stdout.strip()
+
+
+def timed(command, env=None, shell=False):
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=env, shell=shell, executable="/bin/bash" if shell else None)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    out, err = process.stdout.read(), process.stderr.read()
+    if status != 0:
+        sys.exit(f"{command} failed:\n{out}\n{err}")
+    return seconds, usage.ru_maxrss / 1024, out
+
+
+def check_file(path, name, expected):
+    rows, id_sum = 0, 0
+    with gzip.open(path, "rt") as lines:
+        for line in lines:
+            rows += 1
+            id_sum += int(json.loads(line)["sales_order_id"])
+    if (rows, id_sum) != expected:
+        sys.exit(f"{name}: wrong result {rows} rows, id sum {id_sum}; expected {expected}")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--python", default=os.path.join(ROOT, "bench/.venv/bin/python"))
+    args = parser.parse_args()
+
+    print(f"seeding {DATABASE} with {args.rows:,} sales orders ...", file=sys.stderr)
+    subprocess.run([os.path.join(ROOT, "target/release/totesys"), "--database", DATABASE, "seed",
+                    "--sales-orders", str(args.rows), "--purchase-orders", "10"], check=True, env=PG,
+                   stdout=subprocess.DEVNULL)
+    psql("UPDATE sales_order SET last_updated = TIMESTAMP '2025-06-01' + (sales_order_id % 86400) * interval '1 second' "
+         "WHERE sales_order_id % 10 = 0; VACUUM ANALYZE sales_order")
+    count, id_sum = psql(f"SELECT COUNT(*), SUM(sales_order_id) FROM sales_order WHERE last_updated > '{WATERMARK}'").split("|")
+    expected = (int(count), int(id_sum))
+    all_rows = psql("SELECT COUNT(*) FROM sales_order")
+
+    port = free_port()
+    moto = subprocess.Popen([os.path.join(ROOT, ".venv/bin/moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    aws = dict(os.environ, AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_REGION="eu-west-2",
+               AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    rust = os.path.join(ROOT, "target/release/bench-extract")
+    results = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            samples = []
+            for _ in range(args.runs):
+                _, rss, out = timed([rust, DATABASE, "sales_order", "sales_order_id", WATERMARK], env=aws)
+                answer = json.loads(out)
+                if (answer["rows"], answer["id_sum"]) != expected:
+                    sys.exit(f"rust: wrong result {answer}; expected {expected}")
+                samples.append((answer["seconds"], rss))
+            results["rust"] = (statistics.median(s for s, _ in samples), max(r for _, r in samples))
+            _, rss_all, out = timed([rust, DATABASE, "sales_order", "sales_order_id", "2000-01-01T00:00:00.000"], env=aws)
+            if json.loads(out)["rows"] != int(all_rows):
+                sys.exit(f"rust (all rows): wrong row count {out}")
+
+            floor_out = os.path.join(tmp, "floor.jsonl.gz")
+            floor = (f"set -o pipefail; psql -X -q -d {DATABASE} -c \"\\copy (SELECT row_to_json(t) FROM sales_order t "
+                     f"WHERE last_updated > '{WATERMARK}') TO STDOUT\" | gzip > {floor_out}")
+            samples = [timed(floor, env=PG, shell=True)[:2] for _ in range(args.runs)]
+            check_file(floor_out, "floor", expected)
+            results["floor"] = (statistics.median(s for s, _ in samples), max(r for _, r in samples))
+
+            python_out = os.path.join(tmp, "python.jsonl.gz")
+            command = [args.python, os.path.join(ROOT, "bench/python/pandas_extract.py"), DATABASE, WATERMARK, python_out]
+            samples = [timed(command, env=PG)[:2] for _ in range(args.runs)]
+            check_file(python_out, "python", expected)
+            results["python"] = (statistics.median(s for s, _ in samples), max(r for _, r in samples))
+    finally:
+        moto.kill()
+        subprocess.run(["psql", "-X", "-q", "-d", "postgres", "-c", f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"],
+                       env=PG, check=False)
+
+    print(f"{'path':<8} {'median s':>9} {'rows/s':>11} {'peak RSS MB':>12}")
+    for name, (seconds, rss) in results.items():
+        print(f"{name:<8} {seconds:>9.2f} {expected[0] / seconds:>11,.0f} {rss:>12.1f}")
+    print(f"input: {int(all_rows):,} rows, {expected[0]:,} changed since the watermark; "
+          f"checked: row count and SUM(sales_order_id) of every output")
+    print(f"rust peak RSS: {results['rust'][1]:.1f} MB for {expected[0]:,} rows, {rss_all:.1f} MB for {int(all_rows):,} rows")
+    rust_s, floor_s, python_s = results["rust"][0], results["floor"][0], results["python"][0]
+    print(f"bench-extract: rows={expected[0]} rust_s={rust_s:.2f} floor_s={floor_s:.2f} python_s={python_s:.2f} "
+          f"vs_floor={floor_s / rust_s:.2f} speedup_vs_python={python_s / rust_s:.1f} "
+          f"rss_mb={results['rust'][1]:.1f} rss_mb_all_rows={rss_all:.1f}")
+
+
+if __name__ == "__main__":
+    main()
