@@ -3,6 +3,22 @@
 //! Lambda Runtime API — so tests run in parallel and never see each other's state.
 
 pub mod fault_proxy;
+
+/// Runs `cleanup` to completion on a runtime of its own, from a `Drop` (the test's runtime
+/// may be gone or busy). Best effort: a leftover test database harms nothing.
+pub fn clean_up_detached<F>(cleanup: impl FnOnce() -> F + Send + 'static)
+where
+    F: std::future::Future<Output = Option<()>>,
+{
+    let _ = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?
+            .block_on(cleanup())
+    })
+    .join();
+}
 pub mod mysql;
 pub mod postgres;
 
@@ -194,6 +210,23 @@ impl LocalStack {
             .send()
             .await?;
         Ok(out.messages.unwrap_or_default())
+    }
+
+    /// The `landfall-error` reason of every message in the dead-letter queue `dlq` (a
+    /// template logical id), without consuming them.
+    pub async fn dead_letter_reasons(&self, dlq: &str) -> Result<Vec<String>> {
+        Ok(self
+            .peek(&self.resource(dlq))
+            .await?
+            .iter()
+            .map(|m| {
+                m.message_attributes()
+                    .and_then(|a| a.get("landfall-error"))
+                    .and_then(|v| v.string_value())
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect())
     }
 
     pub async fn queue_depth(&self, queue_url: &str) -> Result<usize> {

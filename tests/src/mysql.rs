@@ -66,21 +66,13 @@ impl TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let name = self.name.clone();
-        // Best effort, off the test's runtime: a leftover test database harms nothing.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
+        crate::clean_up_detached(move || async move {
+            let mut admin = Conn::new(Opts::from_url(&server_url()).ok()?).await.ok()?;
+            admin
+                .query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+                .await
                 .ok()?;
-            runtime.block_on(async {
-                let mut admin = Conn::new(Opts::from_url(&server_url()).ok()?).await.ok()?;
-                admin
-                    .query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
-                    .await
-                    .ok()?;
-                admin.disconnect().await.ok()
-            })
-        })
-        .join();
+            admin.disconnect().await.ok()
+        });
     }
 }

@@ -46,23 +46,15 @@ impl TotesysDatabase {
 impl Drop for TotesysDatabase {
     fn drop(&mut self) {
         let name = self.name.clone();
-        // Best effort, off the test's runtime: a leftover test database harms nothing.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
+        crate::clean_up_detached(move || async move {
+            let mut admin = PgConnection::connect_with(&server().database("postgres"))
+                .await
                 .ok()?;
-            runtime.block_on(async {
-                let mut admin = PgConnection::connect_with(&server().database("postgres"))
-                    .await
-                    .ok()?;
-                admin
-                    .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
-                    .await
-                    .ok()?;
-                admin.close().await.ok()
-            })
-        })
-        .join();
+            admin
+                .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+                .await
+                .ok()?;
+            admin.close().await.ok()
+        });
     }
 }

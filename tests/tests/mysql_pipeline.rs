@@ -201,13 +201,9 @@ async fn a_bad_file_is_rejected_with_its_line_and_column_and_dead_lettered() -> 
         0,
         "nothing promoted"
     );
-    let dead = stack.peek(&stack.resource("MysqlFilesDLQ")).await?;
-    assert_eq!(dead.len(), 1);
-    let reason = dead[0]
-        .message_attributes()
-        .and_then(|a| a.get("landfall-error"))
-        .and_then(|v| v.string_value())
-        .unwrap_or_default();
+    let dead = stack.dead_letter_reasons("MysqlFilesDLQ").await?;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let reason = &dead[0];
     assert!(
         reason.contains("mysql/price_index/bad.csv: line 12, column 6 (price)"),
         "{reason}"
@@ -240,13 +236,9 @@ async fn unknown_keys_go_to_the_dlq_with_the_reason() -> Result<()> {
     let (_db, mut stack) = pipeline().await?;
     drop_file(&stack, "mysql/no_such_dataset/x.csv", "a\n1\n").await?;
     deliver_all(&mut stack).await?;
-    let dead = stack.peek(&stack.resource("MysqlFilesDLQ")).await?;
-    assert_eq!(dead.len(), 1);
-    let reason = dead[0]
-        .message_attributes()
-        .and_then(|a| a.get("landfall-error"))
-        .and_then(|v| v.string_value())
-        .unwrap_or_default();
+    let dead = stack.dead_letter_reasons("MysqlFilesDLQ").await?;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let reason = &dead[0];
     assert!(
         reason.contains("no dataset \"no_such_dataset\""),
         "{reason}"
@@ -416,13 +408,9 @@ async fn a_bad_file_in_a_task_is_rejected_permanently_with_its_line() -> Result<
         "the task's permanent failure is not retried: {deliveries:?}"
     );
     assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 0);
-    let dead = stack.peek(&stack.resource("MysqlFilesDLQ")).await?;
-    assert_eq!(dead.len(), 1);
-    let reason = dead[0]
-        .message_attributes()
-        .and_then(|a| a.get("landfall-error"))
-        .and_then(|v| v.string_value())
-        .unwrap_or_default();
+    let dead = stack.dead_letter_reasons("MysqlFilesDLQ").await?;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let reason = &dead[0];
     assert!(
         reason.contains("huge-bad.csv: line 7, column 1 (ref_date)"),
         "{reason}"
@@ -499,13 +487,9 @@ async fn a_failing_init_script_is_dead_lettered_with_its_line() -> Result<()> {
         deliveries.iter().all(|d| d.failed.is_empty()),
         "a syntax error is permanent: {deliveries:?}"
     );
-    let dead = stack.peek(&stack.resource("MysqlFilesDLQ")).await?;
-    assert_eq!(dead.len(), 1);
-    let reason = dead[0]
-        .message_attributes()
-        .and_then(|a| a.get("landfall-error"))
-        .and_then(|v| v.string_value())
-        .unwrap_or_default();
+    let dead = stack.dead_letter_reasons("MysqlFilesDLQ").await?;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let reason = &dead[0];
     assert!(
         reason.contains("030_broken.sql") && reason.contains("line 3"),
         "{reason}"

@@ -26,8 +26,20 @@ async fn main() -> Result<()> {
     let _ = aws.s3().create_bucket().bucket(bucket).send().await;
     let secret = serde_json::json!({"host": "127.0.0.1", "port": 5432, "username": "postgres", "password": "", "dbname": database});
     let secrets = aws.secrets();
-    if secrets.create_secret().name("bench/totesys").secret_string(secret.to_string()).send().await.is_err() {
-        secrets.put_secret_value().secret_id("bench/totesys").secret_string(secret.to_string()).send().await?;
+    if secrets
+        .create_secret()
+        .name("bench/totesys")
+        .secret_string(secret.to_string())
+        .send()
+        .await
+        .is_err()
+    {
+        secrets
+            .put_secret_value()
+            .secret_id("bench/totesys")
+            .secret_string(secret.to_string())
+            .send()
+            .await?;
     }
     let state = serde_json::json!({"watermark": watermark, "sequence": 0});
     aws.ssm()
@@ -56,10 +68,21 @@ async fn main() -> Result<()> {
     let extracted = extractor.extract(&config.tables[0]).await?;
     let seconds = started.elapsed().as_secs_f64();
 
-    let Extracted::Done { key: Some(key), rows, .. } = extracted else {
+    let Extracted::Done {
+        key: Some(key),
+        rows,
+        ..
+    } = extracted
+    else {
         anyhow::bail!("nothing extracted: {extracted:?}");
     };
-    let object = aws.s3().get_object().bucket(bucket).key(&key).send().await?;
+    let object = aws
+        .s3()
+        .get_object()
+        .bucket(bucket)
+        .key(&key)
+        .send()
+        .await?;
     let bytes = object.body.collect().await?.into_bytes();
     let (mut lines, mut id_sum) = (0u64, 0i64);
     for line in BufReader::new(GzDecoder::new(&bytes[..])).lines() {
@@ -67,7 +90,13 @@ async fn main() -> Result<()> {
         lines += 1;
         id_sum += row[id_column.as_str()].as_i64().context("an integer id")?;
     }
-    anyhow::ensure!(lines == rows, "object has {lines} lines, extractor said {rows}");
-    println!("{{\"seconds\": {seconds}, \"rows\": {rows}, \"id_sum\": {id_sum}, \"gzip_bytes\": {}}}", bytes.len());
+    anyhow::ensure!(
+        lines == rows,
+        "object has {lines} lines, extractor said {rows}"
+    );
+    println!(
+        "{{\"seconds\": {seconds}, \"rows\": {rows}, \"id_sum\": {id_sum}, \"gzip_bytes\": {}}}",
+        bytes.len()
+    );
     Ok(())
 }

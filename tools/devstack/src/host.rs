@@ -8,6 +8,7 @@
 //! template.yaml. The Invoke API on top (`serve_invoke_api`) answers the way AWS does: a
 //! function error is HTTP 200 with `X-Amz-Function-Error`.
 
+use crate::process::{local_process, LocalProcess};
 use crate::provision::{FunctionSpec, Stack};
 use crate::tasks::TaskRunner;
 use anyhow::{anyhow, Context as _, Result};
@@ -19,12 +20,11 @@ use axum::routing::{get, post};
 use axum::Router;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinHandle;
 
@@ -203,14 +203,17 @@ impl Host {
     }
 
     async fn start(&self, spec: &FunctionSpec) -> Result<Instance> {
-        let binary = self.inner.binaries.join(&spec.binary);
-        if !binary.exists() {
-            return Err(anyhow!(
-                "{} is not built: run `cargo build -p {}` (make build does every function)",
-                binary.display(),
-                spec.binary
-            ));
-        }
+        let LocalProcess {
+            mut command,
+            binary,
+            log: log_path,
+        } = local_process(
+            &self.inner.binaries,
+            &spec.binary,
+            &self.inner.log_dir,
+            &spec.binary,
+            &self.inner.base_env,
+        )?;
         let (queue, next) = mpsc::channel(16);
         let runtime = Arc::new(RuntimeState {
             function_arn: format!("arn:aws:lambda:local:123456789012:function:{}", spec.binary),
@@ -236,19 +239,7 @@ impl Host {
             let _ = axum::serve(listener, app).await;
         });
 
-        std::fs::create_dir_all(&self.inner.log_dir)?;
-        let log_path = self.inner.log_dir.join(format!("{}.log", spec.binary));
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)?;
-        let mut command = Command::new(&binary);
         command
-            .env_clear()
-            .envs(std::env::vars().filter(|(k, _)| {
-                k == "PATH" || k == "HOME" || k == "RUST_LOG" || k == "RUST_BACKTRACE"
-            }))
-            .envs(&self.inner.base_env)
             .envs(&spec.environment)
             .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", &spec.binary)
@@ -262,9 +253,6 @@ impl Host {
                 format!("/aws/lambda/{}", spec.binary),
             )
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
             .kill_on_drop(true);
         let child = command
             .spawn()

@@ -4,6 +4,7 @@
 //! tests use it as a library.
 
 pub mod host;
+mod process;
 pub mod provision;
 pub mod pump;
 pub mod tasks;

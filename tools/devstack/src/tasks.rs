@@ -5,16 +5,15 @@
 //! moto accepts RunTask but runs nothing and never stops a task, so a parent waiting for
 //! a task would wait forever; this runs the same binary the image would.
 
+use crate::process::{local_process, LocalProcess};
 use crate::provision::TaskDefinitionSpec;
-use anyhow::{anyhow, Context as _, Result};
+use anyhow::{Context as _, Result};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
-use tokio::process::Command;
 
 #[derive(Clone)]
 pub struct TaskRunner {
@@ -161,35 +160,21 @@ impl TaskRunner {
         definition: &TaskDefinitionSpec,
         overrides: &BTreeMap<String, String>,
     ) -> Result<Option<u32>> {
-        let binary = self.inner.binaries.join(&definition.binary);
-        if !binary.exists() {
-            return Err(anyhow!(
-                "{} is not built: run `cargo build -p {}`",
-                binary.display(),
-                definition.binary
-            ));
-        }
-        std::fs::create_dir_all(&self.inner.log_dir)?;
-        let log_path = self
-            .inner
-            .log_dir
-            .join(format!("{}-task.log", definition.binary));
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)?;
-        let mut child = Command::new(&binary)
+        let LocalProcess {
+            mut command,
+            binary,
+            log: log_path,
+        } = local_process(
+            &self.inner.binaries,
+            &definition.binary,
+            &self.inner.log_dir,
+            &format!("{}-task", definition.binary),
+            &self.inner.base_env,
+        )?;
+        let mut child = command
             .args(&definition.arguments)
-            .env_clear()
-            .envs(std::env::vars().filter(|(k, _)| {
-                k == "PATH" || k == "HOME" || k == "RUST_LOG" || k == "RUST_BACKTRACE"
-            }))
-            .envs(&self.inner.base_env)
             .envs(&definition.environment)
             .envs(overrides)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
         let pid = child.id();
