@@ -505,3 +505,62 @@ async fn a_failing_init_script_is_dead_lettered_with_its_line() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_redelivery_adopts_the_task_still_running_instead_of_starting_another() -> Result<()> {
+    let (db, mut stack) = pipeline().await?;
+    // The orchestrator gives up waiting after a second; the script takes three.
+    stack.set_function_env(ORCHESTRATOR, "TASK_WAIT_SECONDS", Some("1"));
+    drop_file(
+        &stack,
+        "mysql/init/040_slow.sql",
+        "DO SLEEP(3);\nCREATE TABLE IF NOT EXISTS slow_done (id INT);\n",
+    )
+    .await?;
+    let queue = stack.resource("MysqlFilesQueue");
+    let notification = stack
+        .peek(&queue)
+        .await?
+        .iter()
+        .find(|m| m.body().unwrap_or_default().contains("040_slow.sql"))
+        .and_then(|m| m.body().map(str::to_owned))
+        .expect("notification");
+    let first = deliver_all(&mut stack).await?;
+    assert!(
+        first.iter().any(|d| !d.failed.is_empty()),
+        "the first attempt hands over: {first:?}"
+    );
+    // Each redelivery (here: the same notification sent again) waits for the same task.
+    let mut succeeded = false;
+    for _ in 0..10 {
+        stack
+            .sqs()
+            .send_message()
+            .queue_url(&queue)
+            .message_body(&notification)
+            .send()
+            .await?;
+        let again = deliver_all(&mut stack).await?;
+        if again.iter().all(|d| d.failed.is_empty()) {
+            succeeded = true;
+            break;
+        }
+    }
+    let log = stack.function_log(ORCHESTRATOR);
+    assert!(succeeded, "{log}");
+    assert_eq!(
+        log.matches("\"task started\"").count(),
+        1,
+        "one task only: {log}"
+    );
+    assert!(log.contains("adopting the task already running"), "{log}");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM landfall_applied_scripts WHERE name = '040_slow.sql'"
+        )
+        .await?,
+        1
+    );
+    Ok(())
+}

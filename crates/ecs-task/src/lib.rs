@@ -143,7 +143,7 @@ impl Tasks {
 
     pub async fn run(&self, work: &Work<'_>) -> Result<Value, FunctionError> {
         let started_by = work.started_by();
-        let task_arn = match self.running(&started_by).await? {
+        let task_arn = match self.listed(&started_by, DesiredStatus::Running).await? {
             Some(arn) => {
                 tracing::info!(
                     task = arn,
@@ -152,7 +152,12 @@ impl Tasks {
                 );
                 arn
             }
-            None => self.start(work, &started_by).await?,
+            None => {
+                if let Some(outcome) = self.finished_unwatched(work, &started_by).await? {
+                    return Ok(outcome);
+                }
+                self.start(work, &started_by).await?
+            }
         };
         let task = self.wait(&task_arn).await?;
         let exit_code = task
@@ -174,13 +179,40 @@ impl Tasks {
         }
     }
 
-    async fn running(&self, started_by: &str) -> Result<Option<String>, FunctionError> {
+    /// A task for the same work that succeeded after its parent stopped waiting (ECS lists
+    /// stopped tasks for about an hour): its outcome stands. A failed one is run again.
+    async fn finished_unwatched(
+        &self,
+        work: &Work<'_>,
+        started_by: &str,
+    ) -> Result<Option<Value>, FunctionError> {
+        let Some(arn) = self.listed(started_by, DesiredStatus::Stopped).await? else {
+            return Ok(None);
+        };
+        match self.report(&work.report_key()).await? {
+            Some(Report::Succeeded { outcome }) => {
+                tracing::info!(
+                    task = arn,
+                    work = work.id,
+                    "the task finished while no one was waiting; using its report"
+                );
+                Ok(Some(outcome))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn listed(
+        &self,
+        started_by: &str,
+        status: DesiredStatus,
+    ) -> Result<Option<String>, FunctionError> {
         let listed = self
             .ecs
             .list_tasks()
             .cluster(&self.settings.cluster)
             .started_by(started_by)
-            .desired_status(DesiredStatus::Running)
+            .desired_status(status)
             .send()
             .await
             .map_err(|e| sdk_failure("listing tasks", &e))?;
