@@ -12,7 +12,7 @@ pub struct Money(pub i64);
 
 impl Money {
     /// Precision 10, scale 2: at most 8 digits before the point.
-    pub const MAX: i64 = 99_999_999_99;
+    pub const MAX: i64 = 9_999_999_999;
 
     pub fn parse(text: &str) -> Option<Money> {
         let (negative, digits) = match text.strip_prefix('-') {
