@@ -64,12 +64,16 @@ def main():
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--python", default=os.path.join(ROOT, "bench/.venv/bin/python"))
-    args = parser.parse_args()
 
-    print(f"seeding {DATABASE} with {args.rows:,} sales orders ...", file=sys.stderr)
-    subprocess.run([os.path.join(ROOT, "target/release/totesys"), "--database", DATABASE, "seed",
-                    "--sales-orders", str(args.rows), "--purchase-orders", "10"], check=True, env=PG,
-                   stdout=subprocess.DEVNULL)
+    parser.add_argument("--keep", action="store_true", help="keep the seeded database for the next run")
+    args = parser.parse_args()
+    existing = subprocess.run(["psql", "-X", "-q", "-t", "-A", "-d", DATABASE, "-c", "SELECT COUNT(*) FROM sales_order"],
+                              capture_output=True, text=True, env=PG).stdout.strip()
+    if existing != str(args.rows):
+        print(f"seeding {DATABASE} with {args.rows:,} sales orders ...", file=sys.stderr)
+        subprocess.run([os.path.join(ROOT, "target/release/totesys"), "--database", DATABASE, "seed",
+                        "--sales-orders", str(args.rows), "--purchase-orders", "10"], check=True, env=PG,
+                       stdout=subprocess.DEVNULL)
     psql("UPDATE sales_order SET last_updated = TIMESTAMP '2025-06-01' + (sales_order_id % 86400) * interval '1 second' "
          "WHERE sales_order_id % 10 = 0")
     psql("VACUUM ANALYZE sales_order")
@@ -94,15 +98,17 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             samples = []
             for _ in range(args.runs):
-                _, rss, out = timed([rust, DATABASE, "sales_order", "sales_order_id", WATERMARK], env=aws)
+                _, _, out = timed([rust, DATABASE, "sales_order", "sales_order_id", WATERMARK], env=aws)
                 answer = json.loads(out)
+                rss = answer["peak_rss_mb"]
                 if (answer["rows"], answer["id_sum"]) != expected:
                     sys.exit(f"rust: wrong result {answer}; expected {expected}")
                 samples.append((answer["seconds"], rss))
             results["rust"] = (statistics.median(s for s, _ in samples), max(r for _, r in samples))
-            _, rss_all, out = timed([rust, DATABASE, "sales_order", "sales_order_id", "2000-01-01T00:00:00.000"], env=aws)
+            _, _, out = timed([rust, DATABASE, "sales_order", "sales_order_id", "2000-01-01T00:00:00.000"], env=aws)
             if json.loads(out)["rows"] != int(all_rows):
                 sys.exit(f"rust (all rows): wrong row count {out}")
+            rss_all = json.loads(out)["peak_rss_mb"]
 
             floor_out = os.path.join(tmp, "floor.jsonl.gz")
             floor = (f"set -o pipefail; psql -X -q -d {DATABASE} -c \"\\copy (SELECT row_to_json(t) FROM sales_order t "
@@ -118,8 +124,9 @@ def main():
             results["python"] = (statistics.median(s for s, _ in samples), max(r for _, r in samples))
     finally:
         moto.kill()
-        subprocess.run(["psql", "-X", "-q", "-d", "postgres", "-c", f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"],
-                       env=PG, check=False)
+        if not args.keep:
+            subprocess.run(["psql", "-X", "-q", "-d", "postgres", "-c", f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"],
+                           env=PG, check=False)
 
     print(f"{'path':<8} {'median s':>9} {'rows/s':>11} {'peak RSS MB':>12}")
     for name, (seconds, rss) in results.items():

@@ -23,7 +23,28 @@ async fn main() -> Result<()> {
     let env = Env::from_process();
     let aws = Aws::load(&env).await?;
     let bucket = "bench-ingestion";
-    let _ = aws.s3().create_bucket().bucket(bucket).send().await;
+    let region = aws_sdk_s3::types::BucketLocationConstraint::from(
+        aws.sdk_config().region().map(|r| r.as_ref()).unwrap_or("eu-west-2"),
+    );
+    let created = aws
+        .s3()
+        .create_bucket()
+        .bucket(bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(region)
+                .build(),
+        )
+        .send()
+        .await;
+    if let Err(err) = created {
+        if !err
+            .as_service_error()
+            .is_some_and(|e| e.is_bucket_already_owned_by_you())
+        {
+            return Err(err.into());
+        }
+    }
     let secret = serde_json::json!({"host": "127.0.0.1", "port": 5432, "username": "postgres", "password": "", "dbname": database});
     let secrets = aws.secrets();
     if secrets
@@ -59,7 +80,10 @@ async fn main() -> Result<()> {
         Settings {
             bucket: bucket.into(),
             settle: Duration::ZERO,
-            gzip_level: 6,
+            gzip_level: std::env::var("GZIP_LEVEL")
+                .ok()
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(landfall_extract::DEFAULT_GZIP_LEVEL),
             ssl_mode: sqlx::postgres::PgSslMode::Disable,
         },
     );
@@ -67,6 +91,13 @@ async fn main() -> Result<()> {
     let started = Instant::now();
     let extracted = extractor.extract(&config.tables[0]).await?;
     let seconds = started.elapsed().as_secs_f64();
+    // Peak memory of the extract itself, before the check below reads the object back whole.
+    let peak_rss_mb = std::fs::read_to_string("/proc/self/status")?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN);
 
     let Extracted::Done {
         key: Some(key),
@@ -95,7 +126,7 @@ async fn main() -> Result<()> {
         "object has {lines} lines, extractor said {rows}"
     );
     println!(
-        "{{\"seconds\": {seconds}, \"rows\": {rows}, \"id_sum\": {id_sum}, \"gzip_bytes\": {}}}",
+        "{{\"seconds\": {seconds}, \"rows\": {rows}, \"id_sum\": {id_sum}, \"gzip_bytes\": {}, \"peak_rss_mb\": {peak_rss_mb}}}",
         bytes.len()
     );
     Ok(())

@@ -46,7 +46,7 @@ impl App {
         let settings = Settings {
             bucket: env.required("INGESTION_BUCKET")?.to_owned(),
             settle: Duration::from_secs(env.parse_or("SETTLE_SECONDS", 120)?),
-            gzip_level: env.parse_or("GZIP_LEVEL", 6)?,
+            gzip_level: env.parse_or("GZIP_LEVEL", landfall_extract::DEFAULT_GZIP_LEVEL)?,
             ssl_mode,
         };
         let state = StateStore::new(aws.ssm(), env.required("STATE_PARAMETER_PREFIX")?);
