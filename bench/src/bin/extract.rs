@@ -24,7 +24,10 @@ async fn main() -> Result<()> {
     let aws = Aws::load(&env).await?;
     let bucket = "bench-ingestion";
     let region = aws_sdk_s3::types::BucketLocationConstraint::from(
-        aws.sdk_config().region().map(|r| r.as_ref()).unwrap_or("eu-west-2"),
+        aws.sdk_config()
+            .region()
+            .map(|r| r.as_ref())
+            .unwrap_or("eu-west-2"),
     );
     let created = aws
         .s3()

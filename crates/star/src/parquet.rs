@@ -28,7 +28,7 @@ pub fn write<T: WarehouseTable, W: std::io::Write + Send>(
 ) -> Result<(), ParquetError> {
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .set_max_row_group_size(ROW_GROUP_ROWS)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .build();
     let mut writer = ArrowWriter::try_new(out, T::schema(), Some(properties))?;
     for chunk in rows.chunks(ROW_GROUP_ROWS) {
@@ -42,8 +42,7 @@ pub fn write<T: WarehouseTable, W: std::io::Write + Send>(
 mod kind {
     use super::*;
     use arrow_array::{
-        BooleanArray, Date32Array, Decimal128Array, Int32Array, StringArray,
-        Time32MillisecondArray,
+        BooleanArray, Date32Array, Decimal128Array, Int32Array, StringArray, Time32MillisecondArray,
     };
     use arrow_schema::{DataType, TimeUnit};
     use time::{Date, Time};
@@ -99,7 +98,9 @@ mod kind {
         pub fn array<'a>(
             values: impl Iterator<Item = &'a Option<String>>,
         ) -> Result<ArrayRef, ArrowError> {
-            Ok(Arc::new(values.map(|v| v.as_deref()).collect::<StringArray>()))
+            Ok(Arc::new(
+                values.map(|v| v.as_deref()).collect::<StringArray>(),
+            ))
         }
     }
 
