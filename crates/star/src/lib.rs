@@ -8,6 +8,7 @@ mod iso4217;
 pub mod model;
 pub mod parquet;
 pub mod row;
+pub mod transform;
 
 pub use model::*;
 pub use row::{FieldError, Money, SourceRow};
