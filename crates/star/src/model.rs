@@ -642,3 +642,29 @@ pub fn dim_dates(first: Date, last: Date) -> impl Iterator<Item = DimDate> {
         .filter(move |d| *d <= last)
         .map(dim_date)
 }
+
+/// The dim_date rows to add when the facts need `needed` and `covered` is already in the
+/// warehouse: the range only grows, to one contiguous span, so dim_date never has a gap.
+/// Gives the rows and the new covered span.
+pub fn extend_dates(
+    covered: Option<(Date, Date)>,
+    needed: (Date, Date),
+) -> (Vec<DimDate>, (Date, Date)) {
+    let Some((first, last)) = covered else {
+        return (dim_dates(needed.0, needed.1).collect(), needed);
+    };
+    let mut rows = Vec::new();
+    if needed.0 < first {
+        rows.extend(dim_dates(
+            needed.0,
+            first.previous_day().expect("after the minimum date"),
+        ));
+    }
+    if needed.1 > last {
+        rows.extend(dim_dates(
+            last.next_day().expect("before the maximum date"),
+            needed.1,
+        ));
+    }
+    (rows, (first.min(needed.0), last.max(needed.1)))
+}

@@ -293,3 +293,23 @@ fn bad_rows_name_their_column() {
         "money must arrive as text, never a float"
     );
 }
+
+#[test]
+fn dim_date_grows_without_gaps() {
+    let (rows, span) = extend_dates(None, (date!(2024 - 01 - 10), date!(2024 - 01 - 12)));
+    assert_eq!(
+        (rows.len(), span),
+        (3, (date!(2024 - 01 - 10), date!(2024 - 01 - 12)))
+    );
+    // Needs inside the span: nothing to add.
+    assert!(
+        extend_dates(Some(span), (date!(2024 - 01 - 11), date!(2024 - 01 - 11)))
+            .0
+            .is_empty()
+    );
+    // A later and an earlier date: the gaps between are filled too.
+    let (rows, span) = extend_dates(Some(span), (date!(2024 - 01 - 07), date!(2024 - 01 - 15)));
+    let days: Vec<u8> = rows.iter().map(|d| d.date_id.day()).collect();
+    assert_eq!(days, [7, 8, 9, 13, 14, 15]);
+    assert_eq!(span, (date!(2024 - 01 - 07), date!(2024 - 01 - 15)));
+}
