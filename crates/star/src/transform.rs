@@ -442,3 +442,53 @@ impl Lookup for MemoryLookup {
             .collect()
     }
 }
+
+/// A bad line of an ingestion object, named the way an operator finds it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{table} sequence {sequence}, {error}")]
+pub struct ObjectError {
+    pub table: &'static str,
+    pub sequence: u64,
+    pub error: RecordError,
+}
+
+/// The records of one ingestion object (JSON lines, already decompressed), numbered from 1.
+pub fn read_lines(
+    table: SourceTable,
+    sequence: u64,
+    lines: impl std::io::BufRead,
+) -> Result<Vec<(usize, Record)>, ObjectError> {
+    let fail = |line: usize, column: String, reason: String| ObjectError {
+        table: table.name(),
+        sequence,
+        error: RecordError {
+            line,
+            column,
+            reason,
+            retryable: false,
+        },
+    };
+    let mut records = Vec::new();
+    for (index, line) in lines.lines().enumerate() {
+        let number = index + 1;
+        let line = line.map_err(|e| fail(number, "-".into(), format!("unreadable: {e}")))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record = crate::row::SourceRow::parse(&line)
+            .and_then(|row| Record::parse(table, &row))
+            .map_err(|e| fail(number, e.column, e.reason))?;
+        records.push((number, record));
+    }
+    Ok(records)
+}
+
+/// The sequence ids skipped between the last one processed and this one (the extract never
+/// skips one, so a gap means a lost or not yet delivered object; out-of-order delivery shows
+/// as a gap that the late object then fills).
+pub fn missing_sequences(last_processed: Option<u64>, sequence: u64) -> Vec<u64> {
+    match last_processed {
+        Some(last) if sequence > last + 1 => (last + 1..sequence).collect(),
+        _ => Vec::new(),
+    }
+}

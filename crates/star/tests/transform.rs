@@ -347,3 +347,35 @@ fn facts_cover_their_dates() {
         ))
     );
 }
+
+#[test]
+fn objects_are_read_with_errors_naming_table_sequence_line_and_column() {
+    use landfall_star::transform::{missing_sequences, read_lines};
+    let text = format!(
+        "{}\n{}\n",
+        r#"{"currency_id": 1, "currency_code": "GBP", "created_at": "2022-11-03T14:20:49.962", "last_updated": "2022-11-03T14:20:49.962"}"#,
+        r#"{"currency_id": 2, "created_at": "2022-11-03T14:20:49.962", "last_updated": "2022-11-03T14:20:49.962"}"#
+    );
+    let err = read_lines(SourceTable::Currency, 12, text.as_bytes()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "currency sequence 12, line 2, column currency_code: missing"
+    );
+    let good = read_lines(
+        SourceTable::Currency,
+        12,
+        text.lines().next().unwrap().as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(good.len(), 1);
+    assert_eq!(good[0].0, 1);
+
+    assert_eq!(missing_sequences(Some(3), 4), Vec::<u64>::new());
+    assert_eq!(missing_sequences(Some(3), 7), vec![4, 5, 6]);
+    assert_eq!(
+        missing_sequences(Some(7), 5),
+        Vec::<u64>::new(),
+        "a late object fills a gap"
+    );
+    assert_eq!(missing_sequences(None, 1), Vec::<u64>::new());
+}
