@@ -21,18 +21,63 @@ pub trait WarehouseTable: Sized {
     fn batch(rows: &[Self]) -> Result<RecordBatch, ArrowError>;
 }
 
+fn properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .build()
+}
+
 /// Writes `rows` as one Parquet file into `out`.
 pub fn write<T: WarehouseTable, W: std::io::Write + Send>(
     rows: &[T],
     out: W,
 ) -> Result<(), ParquetError> {
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .build();
-    let mut writer = ArrowWriter::try_new(out, T::schema(), Some(properties))?;
+    let mut writer = ArrowWriter::try_new(out, T::schema(), Some(properties()))?;
     for chunk in rows.chunks(ROW_GROUP_ROWS) {
         writer.write(&T::batch(chunk)?)?;
+    }
+    writer.close()?;
+    Ok(())
+}
+
+/// Columns the loader reads to keep the newest version of a dimension row (not loaded into
+/// the dimension itself): the row's own `last_updated`, and that of the row it joins.
+pub const VERSION_COLUMNS: [&str; 2] = ["source_last_updated", "joined_last_updated"];
+
+/// Writes dimension rows with their `DimVersion` as the two `VERSION_COLUMNS`.
+pub fn write_versioned<T: WarehouseTable + Clone, W: std::io::Write + Send>(
+    rows: &[(crate::transform::DimVersion, T)],
+    out: W,
+) -> Result<(), ParquetError> {
+    use arrow_array::TimestampMillisecondArray;
+    use arrow_schema::{DataType, TimeUnit};
+    let millis = |(date, time): &Stamp| {
+        i64::from(kind::days(date)) * 86_400_000 + i64::from(kind::millis(time))
+    };
+    let timestamp = DataType::Timestamp(TimeUnit::Millisecond, None);
+    let mut fields: Vec<Field> = T::schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new(VERSION_COLUMNS[0], timestamp.clone(), false));
+    fields.push(Field::new(VERSION_COLUMNS[1], timestamp, true));
+    let schema: SchemaRef = Arc::new(Schema::new(fields));
+    let mut writer = ArrowWriter::try_new(out, schema.clone(), Some(properties()))?;
+    for chunk in rows.chunks(ROW_GROUP_ROWS) {
+        let plain: Vec<T> = chunk.iter().map(|(_, row)| row.clone()).collect();
+        let mut columns: Vec<ArrayRef> = T::batch(&plain)?.columns().to_vec();
+        columns.push(Arc::new(TimestampMillisecondArray::from_iter_values(
+            chunk.iter().map(|((own, _), _)| millis(own)),
+        )));
+        columns.push(Arc::new(
+            chunk
+                .iter()
+                .map(|((_, joined), _)| joined.as_ref().map(millis))
+                .collect::<TimestampMillisecondArray>(),
+        ));
+        writer.write(&RecordBatch::try_new(schema.clone(), columns)?)?;
     }
     writer.close()?;
     Ok(())

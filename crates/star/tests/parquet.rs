@@ -198,3 +198,47 @@ fn every_table_has_the_warehouse_columns_in_order() {
         "552548.62"
     );
 }
+
+#[test]
+fn dimension_rows_carry_their_versions_for_the_loader() {
+    use arrow_array::types::TimestampMillisecondType;
+    use landfall_star::parquet::{write_versioned, VERSION_COLUMNS};
+    let row = DimPaymentType {
+        payment_type_id: 1,
+        payment_type_name: "SALES_RECEIPT".into(),
+    };
+    let rows = [
+        (
+            ((date!(1970 - 01 - 02), time!(00:00:01.500)), None),
+            row.clone(),
+        ),
+        (
+            (
+                (date!(1970 - 01 - 01), time!(00:00:00.000)),
+                Some((date!(1970 - 01 - 01), time!(00:00:00.007))),
+            ),
+            row,
+        ),
+    ];
+    let mut buffer = Vec::new();
+    write_versioned(&rows, &mut buffer).unwrap();
+    let batch = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(buffer))
+        .unwrap()
+        .build()
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(batch.num_columns(), 4);
+    let own = batch
+        .column_by_name(VERSION_COLUMNS[0])
+        .unwrap()
+        .as_primitive::<TimestampMillisecondType>();
+    assert_eq!(own.values(), &[86_401_500, 0]);
+    let joined = batch.column_by_name(VERSION_COLUMNS[1]).unwrap();
+    assert!(joined.is_null(0));
+    assert_eq!(
+        joined.as_primitive::<TimestampMillisecondType>().value(1),
+        7
+    );
+}
