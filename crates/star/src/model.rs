@@ -293,6 +293,57 @@ impl Record {
         })
     }
 
+    /// A fact's foreign keys (column, table, id): every one must name a row the transform
+    /// has seen, or the fact would dangle in the warehouse. Dimensions resolve their own joins.
+    pub fn references(&self) -> Vec<(&'static str, SourceTable, i32)> {
+        match self {
+            Record::SalesOrder(o) => vec![
+                ("staff_id", SourceTable::Staff, o.staff_id),
+                (
+                    "counterparty_id",
+                    SourceTable::Counterparty,
+                    o.counterparty_id,
+                ),
+                ("currency_id", SourceTable::Currency, o.currency_id),
+                ("design_id", SourceTable::Design, o.design_id),
+                (
+                    "agreed_delivery_location_id",
+                    SourceTable::Address,
+                    o.agreed_delivery_location_id,
+                ),
+            ],
+            Record::PurchaseOrder(o) => vec![
+                ("staff_id", SourceTable::Staff, o.staff_id),
+                (
+                    "counterparty_id",
+                    SourceTable::Counterparty,
+                    o.counterparty_id,
+                ),
+                ("currency_id", SourceTable::Currency, o.currency_id),
+                (
+                    "agreed_delivery_location_id",
+                    SourceTable::Address,
+                    o.agreed_delivery_location_id,
+                ),
+            ],
+            Record::Payment(p) => vec![
+                ("transaction_id", SourceTable::Transaction, p.transaction_id),
+                (
+                    "counterparty_id",
+                    SourceTable::Counterparty,
+                    p.counterparty_id,
+                ),
+                ("currency_id", SourceTable::Currency, p.currency_id),
+                (
+                    "payment_type_id",
+                    SourceTable::PaymentType,
+                    p.payment_type_id,
+                ),
+            ],
+            _ => Vec::new(),
+        }
+    }
+
     /// The natural key and version: two records with the same are exact duplicates.
     pub fn version(&self) -> (SourceTable, i32, Stamp) {
         match self {

@@ -207,7 +207,7 @@ fn missing(line: usize, column: &str, table: SourceTable, id: i32) -> RecordErro
 fn require<L: Lookup>(
     state: &Overlay<'_, L>,
     line: usize,
-    references: &[(&str, SourceTable, i32)],
+    references: &[(&'static str, SourceTable, i32)],
 ) -> Result<(), RecordError> {
     for &(column, table, id) in references {
         if !state.knows(table, id) {
@@ -310,25 +310,7 @@ fn apply<L: Lookup>(
             }
         }
         Record::SalesOrder(o) => {
-            require(
-                state,
-                line,
-                &[
-                    ("staff_id", SourceTable::Staff, o.staff_id),
-                    (
-                        "counterparty_id",
-                        SourceTable::Counterparty,
-                        o.counterparty_id,
-                    ),
-                    ("currency_id", SourceTable::Currency, o.currency_id),
-                    ("design_id", SourceTable::Design, o.design_id),
-                    (
-                        "agreed_delivery_location_id",
-                        SourceTable::Address,
-                        o.agreed_delivery_location_id,
-                    ),
-                ],
-            )?;
+            require(state, line, &record.references())?;
             if state.first_time(record.version()) {
                 let fact = fact_sales_order(o);
                 out.cover(&fact.dates());
@@ -336,24 +318,7 @@ fn apply<L: Lookup>(
             }
         }
         Record::PurchaseOrder(o) => {
-            require(
-                state,
-                line,
-                &[
-                    ("staff_id", SourceTable::Staff, o.staff_id),
-                    (
-                        "counterparty_id",
-                        SourceTable::Counterparty,
-                        o.counterparty_id,
-                    ),
-                    ("currency_id", SourceTable::Currency, o.currency_id),
-                    (
-                        "agreed_delivery_location_id",
-                        SourceTable::Address,
-                        o.agreed_delivery_location_id,
-                    ),
-                ],
-            )?;
+            require(state, line, &record.references())?;
             if state.first_time(record.version()) {
                 let fact = fact_purchase_order(o);
                 out.cover(&fact.dates());
@@ -361,24 +326,7 @@ fn apply<L: Lookup>(
             }
         }
         Record::Payment(p) => {
-            require(
-                state,
-                line,
-                &[
-                    ("transaction_id", SourceTable::Transaction, p.transaction_id),
-                    (
-                        "counterparty_id",
-                        SourceTable::Counterparty,
-                        p.counterparty_id,
-                    ),
-                    ("currency_id", SourceTable::Currency, p.currency_id),
-                    (
-                        "payment_type_id",
-                        SourceTable::PaymentType,
-                        p.payment_type_id,
-                    ),
-                ],
-            )?;
+            require(state, line, &record.references())?;
             if state.first_time(record.version()) {
                 let fact = fact_payment(p);
                 out.cover(&fact.dates());
