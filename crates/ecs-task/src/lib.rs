@@ -48,19 +48,10 @@ pub struct TaskSettings {
 
 impl TaskSettings {
     pub fn from_env(env: &Env) -> Result<TaskSettings, ConfigError> {
-        let list = |name: &str| -> Vec<String> {
-            env.optional(name)
-                .unwrap_or_default()
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        };
         Ok(TaskSettings {
             cluster: env.required("ECS_CLUSTER")?.to_owned(),
-            subnets: list("TASK_SUBNETS"),
-            security_groups: list("TASK_SECURITY_GROUPS"),
+            subnets: env.list("TASK_SUBNETS"),
+            security_groups: env.list("TASK_SECURITY_GROUPS"),
             assign_public_ip: env.parse_or("TASK_ASSIGN_PUBLIC_IP", false)?,
             results_bucket: env.required("TASK_RESULTS_BUCKET")?.to_owned(),
             poll: Duration::from_secs(env.parse_or("TASK_POLL_SECONDS", 10)?),

@@ -60,9 +60,9 @@ impl ExtractConfig {
         };
         if let Some(only) = env.optional("TABLES") {
             let mut tables = Vec::new();
-            for name in only.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            for name in env.list("TABLES") {
                 let ident =
-                    Ident::new(name).map_err(|e| ConfigError::invalid("TABLES", only, e))?;
+                    Ident::new(&name).map_err(|e| ConfigError::invalid("TABLES", only, e))?;
                 tables.push(
                     config
                         .table(ident.as_str())

@@ -93,6 +93,17 @@ impl Env {
     pub fn is_set(&self, name: &str) -> bool {
         self.optional(name).is_some()
     }
+
+    /// A comma-separated list, items trimmed, empty items dropped; unset is empty.
+    pub fn list(&self, name: &str) -> Vec<String> {
+        self.optional(name)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -130,5 +141,12 @@ mod tests {
         let env = Env::from_pairs([("A", "7")]);
         assert_eq!(env.parse_or("A", 1u32), Ok(7));
         assert_eq!(env.parse_or("B", 1u32), Ok(1));
+    }
+
+    #[test]
+    fn lists_are_trimmed_and_skip_empty_items() {
+        let env = Env::from_pairs([("L", " a, b ,,c ")]);
+        assert_eq!(env.list("L"), ["a", "b", "c"]);
+        assert!(env.list("UNSET").is_empty());
     }
 }

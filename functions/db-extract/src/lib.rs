@@ -6,7 +6,7 @@
 //! Lambda's async retries and by the next schedule). The worker is `landfall_extract`.
 
 use landfall_aws::Aws;
-use landfall_extract::{ExtractConfig, Extracted, Extractor, Settings, StateStore};
+use landfall_extract::{ExtractConfig, Extracted, Extractor, PgSslMode, Settings, StateStore};
 use landfall_runtime::{ConfigError, Env, FunctionError};
 use landfall_secrets::CredentialSource;
 use serde::{Deserialize, Serialize};
@@ -32,22 +32,11 @@ impl App {
     pub async fn from_env(env: &Env) -> Result<App, ConfigError> {
         let config = ExtractConfig::from_env(env)?;
         let aws = Aws::load(env).await?;
-        let ssl_mode = env
-            .optional("SOURCE_SSL_MODE")
-            .unwrap_or("prefer")
-            .parse()
-            .map_err(|e| {
-                ConfigError::invalid(
-                    "SOURCE_SSL_MODE",
-                    env.optional("SOURCE_SSL_MODE").unwrap_or_default(),
-                    e,
-                )
-            })?;
         let settings = Settings {
             bucket: env.required("INGESTION_BUCKET")?.to_owned(),
             settle: Duration::from_secs(env.parse_or("SETTLE_SECONDS", 120)?),
+            ssl_mode: env.parse_or("SOURCE_SSL_MODE", PgSslMode::Prefer)?,
             gzip_level: env.parse_or("GZIP_LEVEL", landfall_extract::DEFAULT_GZIP_LEVEL)?,
-            ssl_mode,
         };
         let state = StateStore::new(aws.ssm(), env.required("STATE_PARAMETER_PREFIX")?);
         let credentials = CredentialSource::new(aws.secrets(), env.required("SOURCE_SECRET_ARN")?);
@@ -67,13 +56,11 @@ impl App {
     }
 
     async fn dispatch(&self) -> Result<Value, FunctionError> {
-        let run = format!(
-            "{}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_millis()
-        );
+        let run = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis()
+            .to_string();
         let mut failed = Vec::new();
         for table in &self.config.tables {
             let payload = json!({"mode": "extract", "table": table.name.as_str(), "run": run});

@@ -81,14 +81,7 @@ impl App {
             task_bytes: env.parse_or("TASK_BYTES", 4 * 1024 * 1024 * 1024)?,
             loader_task_definition: env.required("LOADER_TASK_DEFINITION")?.to_owned(),
             db_init_task_definition: env.required("DB_INIT_TASK_DEFINITION")?.to_owned(),
-            init_notify: env
-                .optional("INIT_NOTIFY")
-                .unwrap_or_default()
-                .split(',')
-                .map(str::trim)
-                .filter(|a| !a.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            init_notify: env.list("INIT_NOTIFY"),
         };
         let aws = Aws::load(env).await?;
         Ok(App {
