@@ -116,7 +116,10 @@ async fn state(stack: &LocalStack, table: &str) -> Result<Value> {
 
 fn key_of(table: &str, keys: &[String], sequence: u64) -> Option<String> {
     keys.iter()
-        .find(|k| landfall_extract::parse_object_key(k) == Some((table, sequence)))
+        .find(|k| {
+            landfall_extract::parse_object_key(k).map(|n| (n.table, n.sequence))
+                == Some((table, sequence))
+        })
         .cloned()
 }
 
@@ -207,9 +210,9 @@ async fn seeded_tables_are_extracted_then_only_the_changes_arrive() -> Result<()
     let mut changed: Vec<&str> = second
         .iter()
         .map(|k| landfall_extract::parse_object_key(k).expect("an ingestion key"))
-        .map(|(table, sequence)| {
-            assert_eq!(sequence, 2, "{table}: the next sequence id");
-            table
+        .map(|name| {
+            assert_eq!(name.sequence, 2, "{}: the next sequence id", name.table);
+            name.table
         })
         .collect();
     changed.sort_unstable();

@@ -11,6 +11,8 @@ use std::time::Duration;
 mod classify;
 #[cfg(feature = "lambda")]
 pub mod invoke;
+#[cfg(feature = "ssm")]
+pub mod parameters;
 #[cfg(feature = "s3")]
 pub mod s3_stream;
 pub use classify::{describe, disposition_of, error_code, is_throttling};

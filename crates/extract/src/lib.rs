@@ -21,7 +21,9 @@ pub mod source;
 pub mod state;
 
 pub use config::{ExtractConfig, TableSpec};
-pub use state::{PendingRun, StateError, StateStore, TableState};
+pub use landfall_aws::parameters::{JsonParameters as StateStore, ParameterError as StateError};
+pub use landfall_ingestion::{object_key, parse_object_key};
+pub use state::{PendingRun, TableState};
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -201,7 +203,7 @@ impl Extractor {
             return Ok(Extracted::Busy);
         }
 
-        let mut state = self.state.load(name).await?;
+        let mut state: TableState = self.state.load(name).await?;
         let mut tx = conn.begin().await.map_err(&db)?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
@@ -362,21 +364,6 @@ impl Extractor {
     }
 }
 
-/// `<table>/<yyyy-mm-dd of the run's upper bound>/<table>-<sequence, 10 digits>.jsonl.gz`:
-/// sorted by sequence within a table, and the same for a retried run.
-pub fn object_key(table: &str, upper: &str, sequence: u64) -> String {
-    let date = upper.get(..10).unwrap_or("unknown");
-    format!("{table}/{date}/{table}-{sequence:010}.jsonl.gz")
-}
-
-/// The (table, sequence id) an ingestion key names, for consumers.
-pub fn parse_object_key(key: &str) -> Option<(&str, u64)> {
-    let file = key.rsplit('/').next()?;
-    let stem = file.strip_suffix(".jsonl.gz")?;
-    let (table, sequence) = stem.rsplit_once('-')?;
-    Some((table, sequence.parse().ok()?))
-}
-
 fn lag_seconds(now: &str, watermark: Option<&str>) -> f64 {
     let parse = |t: &str| {
         time::PrimitiveDateTime::parse(
@@ -396,21 +383,6 @@ fn lag_seconds(now: &str, watermark: Option<&str>) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_name_table_date_and_padded_sequence_and_parse_back() {
-        let key = object_key("transaction", "2024-11-14T15:34:09.845", 42);
-        assert_eq!(
-            key,
-            "transaction/2024-11-14/transaction-0000000042.jsonl.gz"
-        );
-        assert_eq!(parse_object_key(&key), Some(("transaction", 42)));
-        assert_eq!(
-            parse_object_key("sales_order/2024-01-01/sales_order-0000000001.jsonl.gz"),
-            Some(("sales_order", 1))
-        );
-        assert_eq!(parse_object_key("x/readme.txt"), None);
-    }
 
     #[test]
     fn lag_is_measured_on_the_source_clock() {

@@ -7,7 +7,10 @@ use time::{Date, Time};
 /// `last_updated` (or `created_at`) split as the warehouse stores it.
 pub type Stamp = (Date, Time);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum SourceTable {
     Address,
     Counterparty,
@@ -58,7 +61,7 @@ impl SourceTable {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Address {
     pub address_id: i32,
     pub address_line_1: String,
@@ -71,7 +74,7 @@ pub struct Address {
     pub last_updated: Stamp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counterparty {
     pub counterparty_id: i32,
     pub counterparty_legal_name: String,
@@ -79,14 +82,14 @@ pub struct Counterparty {
     pub last_updated: Stamp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Currency {
     pub currency_id: i32,
     pub currency_code: String,
     pub last_updated: Stamp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Department {
     pub department_id: i32,
     pub department_name: String,
@@ -94,7 +97,7 @@ pub struct Department {
     pub last_updated: Stamp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Design {
     pub design_id: i32,
     pub design_name: String,
@@ -103,7 +106,7 @@ pub struct Design {
     pub last_updated: Stamp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Staff {
     pub staff_id: i32,
     pub first_name: String,
@@ -113,14 +116,14 @@ pub struct Staff {
     pub last_updated: Stamp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PaymentType {
     pub payment_type_id: i32,
     pub payment_type_name: String,
     pub last_updated: Stamp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Transaction {
     pub transaction_id: i32,
     pub transaction_type: String,
@@ -129,7 +132,7 @@ pub struct Transaction {
     pub last_updated: Stamp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SalesOrder {
     pub sales_order_id: i32,
     pub created_at: Stamp,
@@ -145,7 +148,7 @@ pub struct SalesOrder {
     pub agreed_delivery_location_id: i32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PurchaseOrder {
     pub purchase_order_id: i32,
     pub created_at: Stamp,
@@ -161,7 +164,7 @@ pub struct PurchaseOrder {
     pub agreed_delivery_location_id: i32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Payment {
     pub payment_id: i32,
     pub created_at: Stamp,
@@ -176,7 +179,8 @@ pub struct Payment {
 }
 
 /// One version of one source row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "table", rename_all = "snake_case")]
 pub enum Record {
     Address(Address),
     Counterparty(Counterparty),

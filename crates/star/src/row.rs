@@ -7,7 +7,9 @@ use time::macros::format_description;
 use time::{Date, PrimitiveDateTime, Time};
 
 /// numeric(10,2) exactly, as hundredths: money never passes through a binary float.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Money(pub i64);
 
 impl Money {

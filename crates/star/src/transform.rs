@@ -337,14 +337,52 @@ fn apply<L: Lookup>(
     Ok(())
 }
 
-/// The state in memory: for tests, benchmarks, and as the shape a durable store follows.
-#[derive(Debug, Default, Clone)]
+/// The state in memory. Serialisable: star-transform keeps it as one S3 object that it
+/// replaces atomically (see `landfall_transform::state`).
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(from = "StoredLookup", into = "StoredLookup")]
 pub struct MemoryLookup {
     latest: std::collections::HashMap<(SourceTable, i32), Record>,
     facts: HashSet<(SourceTable, i32, Stamp)>,
 }
 
+/// `MemoryLookup` as stored: lists in a stable order (JSON object keys must be strings).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredLookup {
+    rows: Vec<Record>,
+    facts: Vec<(SourceTable, i32, Stamp)>,
+}
+
+impl From<MemoryLookup> for StoredLookup {
+    fn from(state: MemoryLookup) -> StoredLookup {
+        let mut rows: Vec<_> = state.latest.into_iter().collect();
+        rows.sort_by_key(|(key, _)| *key);
+        let mut facts: Vec<_> = state.facts.into_iter().collect();
+        facts.sort();
+        StoredLookup {
+            rows: rows.into_iter().map(|(_, record)| record).collect(),
+            facts,
+        }
+    }
+}
+
+impl From<StoredLookup> for MemoryLookup {
+    fn from(stored: StoredLookup) -> MemoryLookup {
+        let mut state = MemoryLookup::default();
+        state.apply(&Changes {
+            records: stored.rows,
+            facts: stored.facts,
+        });
+        state
+    }
+}
+
 impl MemoryLookup {
+    /// How many row versions and fact versions it holds.
+    pub fn sizes(&self) -> (usize, usize) {
+        (self.latest.len(), self.facts.len())
+    }
+
     /// Applies an object's changes (after its output was stored).
     pub fn apply(&mut self, changes: &Changes) {
         for record in &changes.records {

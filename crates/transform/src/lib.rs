@@ -1,0 +1,422 @@
+//! star-transform's work on one ingestion object (db-extract's gzip JSON lines):
+//!
+//! 1. note its sequence id against the last one processed for its table (SSM) and warn about
+//!    skipped ids — then process it anyway;
+//! 2. read its versions (`landfall_star::transform::read_lines`: a bad line fails the object
+//!    naming table, sequence id, line and column);
+//! 3. transform them against the durable state (`state`), write one Parquet file per
+//!    warehouse table touched and a pending manifest, and commit the new state with a
+//!    conditional write — a lost race redoes the object on the winner's state;
+//! 4. publish the manifest under `ready/` for the warehouse loader.
+
+pub mod outputs;
+pub mod state;
+
+use landfall_aws::parameters::{JsonParameters, ParameterError};
+use landfall_runtime::{Classify, Disposition};
+use landfall_star::transform::{missing_sequences, read_lines, transform, ObjectError};
+use landfall_star::{extend_dates, SourceTable};
+use outputs::{Manifest, Output, PENDING_PREFIX, READY_PREFIX};
+use state::{Absorbed, Commit, StateError, StateObject};
+use std::io::BufReader;
+
+/// Commit attempts per object before it goes back to the queue (each lost attempt means
+/// another object committed, so the pipeline as a whole made progress).
+pub const DEFAULT_COMMIT_ATTEMPTS: u32 = 8;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub processed_bucket: String,
+    /// The state object's key in the processed bucket.
+    pub state_key: String,
+    pub commit_attempts: u32,
+}
+
+/// One version of one ingestion object, as its notification names it.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: Option<String>,
+    pub etag: Option<String>,
+}
+
+impl Source {
+    /// What tells two writes of the same key apart: the S3 version, else the ETag.
+    fn version(&self) -> &str {
+        self.version_id
+            .as_deref()
+            .or(self.etag.as_deref())
+            .unwrap_or("unversioned")
+    }
+
+    fn url(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Transformed {
+        table: &'static str,
+        sequence: u64,
+        versions: usize,
+        manifest: String,
+        outputs: Vec<Output>,
+        /// Sequence ids skipped since the last one processed (a warning, not an error).
+        missing: Vec<u64>,
+        /// Commits lost to concurrent transforms before this one won.
+        conflicts: u32,
+    },
+    /// This object version was committed before (a redelivery); its manifest is published.
+    AlreadyDone { manifest: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransformError {
+    #[error(
+        "{url}: not an ingestion object (<table>/<date>/<table>-<10-digit sequence>.jsonl.gz)"
+    )]
+    NotIngestion { url: String },
+    #[error("{url}: {table:?} is not a source table of the star schema")]
+    UnknownTable { url: String, table: String },
+    #[error("{url}: {message}")]
+    Read {
+        url: String,
+        disposition: Disposition,
+        message: String,
+    },
+    #[error("{url}: {source}")]
+    Rows {
+        url: String,
+        #[source]
+        source: ObjectError,
+    },
+    #[error("{url}: encoding {table} as Parquet: {message}")]
+    Encode {
+        url: String,
+        table: &'static str,
+        message: String,
+    },
+    #[error("writing s3://{bucket}/{key}: {message}")]
+    Write {
+        bucket: String,
+        key: String,
+        disposition: Disposition,
+        message: String,
+    },
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("last sequence id: {0}")]
+    Sequence(#[from] ParameterError),
+    #[error(
+        "{url}: the transform state changed under each of {attempts} attempts; trying again later"
+    )]
+    Contended { url: String, attempts: u32 },
+}
+
+impl Classify for TransformError {
+    fn disposition(&self) -> Disposition {
+        match self {
+            TransformError::NotIngestion { .. }
+            | TransformError::UnknownTable { .. }
+            | TransformError::Encode { .. } => Disposition::Permanent,
+            // A foreign key to a row not seen yet passes once the other object arrives.
+            TransformError::Rows { source, .. } if source.error.retryable => Disposition::Retryable,
+            TransformError::Rows { .. } => Disposition::Permanent,
+            TransformError::Read { disposition, .. }
+            | TransformError::Write { disposition, .. } => *disposition,
+            TransformError::State(e) => e.disposition,
+            TransformError::Sequence(e) => e.disposition,
+            TransformError::Contended { .. } => Disposition::Retryable,
+        }
+    }
+}
+
+pub struct Transformer {
+    s3: aws_sdk_s3::Client,
+    settings: Settings,
+    state: StateObject,
+    sequences: JsonParameters,
+}
+
+impl Transformer {
+    /// `sequences`: where the last sequence id processed per table is kept.
+    pub fn new(s3: aws_sdk_s3::Client, sequences: JsonParameters, settings: Settings) -> Self {
+        Transformer {
+            state: StateObject::new(s3.clone(), &settings.processed_bucket, &settings.state_key),
+            s3,
+            settings,
+            sequences,
+        }
+    }
+
+    pub async fn process(&self, source: &Source) -> Result<Outcome, TransformError> {
+        let url = source.url();
+        let name = landfall_ingestion::parse_object_key(&source.key)
+            .ok_or_else(|| TransformError::NotIngestion { url: url.clone() })?;
+        let table =
+            SourceTable::from_name(name.table).ok_or_else(|| TransformError::UnknownTable {
+                url: url.clone(),
+                table: name.table.to_owned(),
+            })?;
+
+        // Concurrent objects of one table may both read the old value; the worst case is a
+        // spurious gap warning, never a lost object (the sequence id only drives warnings).
+        let last: Option<u64> = self.sequences.load(name.table).await?;
+        let missing = missing_sequences(last, name.sequence);
+        if !missing.is_empty() {
+            tracing::warn!(
+                table = name.table,
+                sequence = name.sequence,
+                last_processed = last,
+                missing = ?missing,
+                "sequence ids skipped: objects lost or not delivered yet; processing this one anyway"
+            );
+            metrics::counter!("MissingSequences", "table" => name.table.to_owned())
+                .increment(missing.len() as u64);
+        }
+
+        let body = self.read(source).await?;
+        let records = read_lines(
+            table,
+            name.sequence,
+            BufReader::new(flate2::read::GzDecoder::new(&body[..])),
+        )
+        .map_err(|source| TransformError::Rows {
+            url: url.clone(),
+            source,
+        })?;
+        drop(body);
+
+        let id = format!("{}@{}", source.key, source.version());
+        let mut conflicts = 0;
+        while conflicts < self.settings.commit_attempts {
+            let loaded = self.state.load().await?;
+            if let Some(absorbed) = loaded.snapshot.absorbed.get(&id) {
+                let manifest = self.publish(name.stem, &absorbed.tag).await?;
+                tracing::info!(
+                    key = source.key,
+                    manifest,
+                    "already transformed; manifest published"
+                );
+                return Ok(Outcome::AlreadyDone { manifest });
+            }
+            let tag = outputs::attempt_tag(source.version(), loaded.etag.as_deref());
+            let (emitted, changes) = transform(records.iter().cloned(), &loaded.snapshot.lookup)
+                .map_err(|error| TransformError::Rows {
+                    url: url.clone(),
+                    source: ObjectError {
+                        table: table.name(),
+                        sequence: name.sequence,
+                        error,
+                    },
+                })?;
+            let (date_rows, dates) = match emitted.dates {
+                Some(needed) => {
+                    let (rows, span) = extend_dates(loaded.snapshot.dates, needed);
+                    (rows, Some(span))
+                }
+                None => (Vec::new(), None),
+            };
+            let encoded = outputs::encode(&emitted, &date_rows).map_err(|(table, e)| {
+                TransformError::Encode {
+                    url: url.clone(),
+                    table,
+                    message: e.to_string(),
+                }
+            })?;
+            drop(emitted);
+            let manifest = Manifest {
+                source: url.clone(),
+                source_version: source.version().to_owned(),
+                table: name.table.to_owned(),
+                sequence: name.sequence,
+                outputs: encoded
+                    .iter()
+                    .map(|e| Output {
+                        table: e.table.to_owned(),
+                        key: outputs::output_key(e.table, name.stem, &tag),
+                        rows: e.rows,
+                    })
+                    .collect(),
+            };
+            let writes = encoded
+                .into_iter()
+                .zip(&manifest.outputs)
+                .map(|(e, out)| self.put(&out.key, e.bytes, "application/vnd.apache.parquet"));
+            futures::future::try_join_all(writes).await?;
+            let pending = outputs::manifest_key(PENDING_PREFIX, name.stem, &tag);
+            let json = serde_json::to_vec_pretty(&manifest).expect("a manifest serialises");
+            self.put(&pending, json, "application/json").await?;
+
+            let next = loaded.snapshot.absorb(
+                &changes,
+                dates,
+                id.clone(),
+                Absorbed {
+                    tag: tag.clone(),
+                    at: unix_now(),
+                },
+            );
+            match self.state.commit(loaded.etag.as_deref(), &next).await? {
+                Commit::Committed => {
+                    let ready = self.publish(name.stem, &tag).await?;
+                    if last.is_none_or(|last| name.sequence > last) {
+                        self.sequences
+                            .save(name.table, &Some(name.sequence))
+                            .await?;
+                    }
+                    return Ok(Outcome::Transformed {
+                        table: table.name(),
+                        sequence: name.sequence,
+                        versions: records.len(),
+                        manifest: ready,
+                        outputs: manifest.outputs,
+                        missing,
+                        conflicts,
+                    });
+                }
+                Commit::Conflict => {
+                    conflicts += 1;
+                    metrics::counter!("StateConflicts").increment(1);
+                    tracing::info!(
+                        key = source.key,
+                        conflicts,
+                        "another transform committed first; redoing this object on its state"
+                    );
+                    // This attempt's files are listed nowhere; remove them (best effort).
+                    for key in manifest.outputs.iter().map(|o| &o.key).chain([&pending]) {
+                        let _ = self
+                            .s3
+                            .delete_object()
+                            .bucket(&self.settings.processed_bucket)
+                            .key(key)
+                            .send()
+                            .await;
+                    }
+                }
+            }
+        }
+        Err(TransformError::Contended {
+            url,
+            attempts: conflicts,
+        })
+    }
+
+    async fn read(&self, source: &Source) -> Result<bytes::Bytes, TransformError> {
+        let fail = |disposition, message| TransformError::Read {
+            url: source.url(),
+            disposition,
+            message,
+        };
+        let out = self
+            .s3
+            .get_object()
+            .bucket(&source.bucket)
+            .key(&source.key)
+            .set_version_id(source.version_id.clone())
+            .send()
+            .await
+            .map_err(|err| match err.as_service_error() {
+                Some(e) if e.is_no_such_key() => fail(
+                    Disposition::Permanent,
+                    "the object (or this version of it) no longer exists".into(),
+                ),
+                _ => {
+                    let (disposition, message) = landfall_aws::describe(&err);
+                    fail(disposition, message)
+                }
+            })?;
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| fail(Disposition::Retryable, format!("reading: {e}")))?;
+        Ok(body.into_bytes())
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), TransformError> {
+        self.s3
+            .put_object()
+            .bucket(&self.settings.processed_bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(body.into())
+            .send()
+            .await
+            .map_err(|err| {
+                let (disposition, message) = landfall_aws::describe(&err);
+                TransformError::Write {
+                    bucket: self.settings.processed_bucket.clone(),
+                    key: key.to_owned(),
+                    disposition,
+                    message,
+                }
+            })?;
+        Ok(())
+    }
+
+    /// Copies the committed attempt's pending manifest to `ready/` (idempotent: a second call
+    /// finds the ready one already there).
+    async fn publish(&self, stem: &str, tag: &str) -> Result<String, TransformError> {
+        let bucket = &self.settings.processed_bucket;
+        let pending = outputs::manifest_key(PENDING_PREFIX, stem, tag);
+        let ready = outputs::manifest_key(READY_PREFIX, stem, tag);
+        let copied = self
+            .s3
+            .copy_object()
+            .bucket(bucket)
+            .key(&ready)
+            // Our keys are URL-safe ([a-z0-9_/.-]), so the copy source needs no encoding.
+            .copy_source(format!("{bucket}/{pending}"))
+            .send()
+            .await;
+        let write_error = |disposition, message| TransformError::Write {
+            bucket: bucket.clone(),
+            key: ready.clone(),
+            disposition,
+            message,
+        };
+        match copied {
+            Ok(_) => {
+                // The pending copy has done its job; a leftover is harmless.
+                let _ = self
+                    .s3
+                    .delete_object()
+                    .bucket(bucket)
+                    .key(&pending)
+                    .send()
+                    .await;
+            }
+            Err(err) => {
+                // Published already (an earlier call copied it and removed the pending one)?
+                let exists = self
+                    .s3
+                    .head_object()
+                    .bucket(bucket)
+                    .key(&ready)
+                    .send()
+                    .await
+                    .is_ok();
+                if !exists {
+                    let (disposition, message) = landfall_aws::describe(&err);
+                    return Err(write_error(disposition, message));
+                }
+            }
+        }
+        Ok(ready)
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}

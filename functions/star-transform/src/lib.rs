@@ -1,0 +1,119 @@
+//! star-transform: each ingestion object named by an S3 notification (via SQS) becomes the
+//! star schema's rows as Parquet in the processed bucket (`landfall_transform`). Records are
+//! processed one after another — every object commits the shared state, so running them side
+//! by side would only make them race for it — and each fails alone (partial batch response):
+//! a retryable failure (a foreign key whose row has not arrived yet, S3 unavailable) returns
+//! to the queue, a permanent one (a bad line) goes to the DLQ at once with its reason.
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use landfall_aws::{parameters::JsonParameters, Aws};
+use landfall_runtime::{ConfigError, Env, FunctionError};
+use landfall_s3_events::{ChangeKind, Notification};
+use landfall_sqs_batch::{process_each, DeadLetters};
+use landfall_transform::{Outcome, Settings, Source, Transformer};
+
+pub struct App {
+    transformer: Transformer,
+    dead_letters: Option<DeadLetters>,
+}
+
+impl App {
+    pub async fn from_env(env: &Env) -> Result<App, ConfigError> {
+        let aws = Aws::load(env).await?;
+        let settings = Settings {
+            processed_bucket: env.required("PROCESSED_BUCKET")?.to_owned(),
+            state_key: env
+                .optional("STATE_KEY")
+                .unwrap_or("state/transform.json.gz")
+                .to_owned(),
+            commit_attempts: env.parse_or(
+                "COMMIT_ATTEMPTS",
+                landfall_transform::DEFAULT_COMMIT_ATTEMPTS,
+            )?,
+        };
+        let sequences = JsonParameters::new(aws.ssm(), env.required("SEQUENCE_PARAMETER_PREFIX")?);
+        Ok(App {
+            transformer: Transformer::new(aws.s3(), sequences, settings),
+            dead_letters: env
+                .optional("DEAD_LETTER_QUEUE_URL")
+                .map(|url| DeadLetters::new(aws.sqs(), url)),
+        })
+    }
+
+    pub async fn handle(&self, event: &SqsEvent) -> Result<SqsBatchResponse, FunctionError> {
+        process_each(event, self.dead_letters.as_ref(), 1, |_, record| {
+            self.record(record)
+        })
+        .await
+    }
+
+    async fn record(&self, record: &SqsMessage) -> Result<(), FunctionError> {
+        let body = record.body.as_deref().unwrap_or_default();
+        let changes =
+            match landfall_s3_events::parse(body).map_err(|e| FunctionError::from_error(&e))? {
+                Notification::Test { .. } => return Ok(()),
+                Notification::Changes(changes) => changes,
+            };
+        for change in changes {
+            if change.kind != ChangeKind::Created {
+                // Expired ingestion objects were transformed long ago.
+                continue;
+            }
+            let source = Source {
+                bucket: change.bucket,
+                key: change.key,
+                version_id: change.version_id,
+                etag: change.etag,
+            };
+            match self.transformer.process(&source).await {
+                Ok(Outcome::Transformed {
+                    table,
+                    sequence,
+                    versions,
+                    manifest,
+                    outputs,
+                    missing,
+                    conflicts,
+                }) => {
+                    let rows: usize = outputs.iter().map(|o| o.rows).sum();
+                    tracing::info!(
+                        key = source.key,
+                        table,
+                        sequence,
+                        versions,
+                        rows,
+                        tables = ?outputs.iter().map(|o| o.table.as_str()).collect::<Vec<_>>(),
+                        manifest,
+                        missing_sequences = ?missing,
+                        conflicts,
+                        "object transformed"
+                    );
+                    metrics::counter!("VersionsRead", "table" => table).increment(versions as u64);
+                    for output in &outputs {
+                        metrics::counter!("RowsWritten", "table" => output.table.clone())
+                            .increment(output.rows as u64);
+                    }
+                }
+                Ok(Outcome::AlreadyDone { manifest }) => {
+                    tracing::info!(
+                        key = source.key,
+                        manifest,
+                        "redelivery of a transformed object"
+                    );
+                }
+                Err(err) => {
+                    let failure = FunctionError::from_error(&err);
+                    tracing::error!(
+                        key = source.key,
+                        error_type = failure.disposition.as_str(),
+                        error = failure.message,
+                        "object not transformed"
+                    );
+                    metrics::counter!("TransformFailures").increment(1);
+                    return Err(failure);
+                }
+            }
+        }
+        Ok(())
+    }
+}
