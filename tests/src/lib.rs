@@ -21,6 +21,7 @@ where
 }
 pub mod mysql;
 pub mod postgres;
+pub mod star;
 
 use anyhow::{anyhow, Context, Result};
 use landfall_devstack::host::{serve_invoke_api, served_endpoints};

@@ -202,7 +202,7 @@ impl Transformer {
                 );
                 return Ok(Outcome::AlreadyDone { manifest });
             }
-            let tag = outputs::attempt_tag(source.version(), loaded.etag.as_deref());
+            let tag = outputs::attempt_tag();
             let (emitted, changes) = transform(records.iter().cloned(), &loaded.snapshot.lookup)
                 .map_err(|error| TransformError::Rows {
                     url: url.clone(),

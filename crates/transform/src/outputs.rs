@@ -62,17 +62,21 @@ pub fn encode(emitted: &Emitted, dates: &[DimDate]) -> Result<Vec<Encoded>, Enco
     Ok(out)
 }
 
-/// Names one attempt at one source object version: a digest of the version and of the state
-/// it was transformed against. Attempts never overwrite each other's files, so the manifest of
-/// the attempt that committed lists exactly what that attempt wrote.
-pub fn attempt_tag(version: &str, state_etag: Option<&str>) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::new()
-        .chain_update(version)
-        .chain_update([0])
-        .chain_update(state_etag.unwrap_or("-"))
-        .finalize();
-    hex::encode(&digest[..6])
+/// Names one attempt at one object: unique per attempt, so attempts never overwrite (or, when
+/// they lose the commit, delete) each other's files — two deliveries of one object can run at
+/// once from the same state — and the manifest of the attempt that committed lists exactly
+/// what that attempt wrote.
+pub fn attempt_tag() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded from the OS's randomness: 48 random bits without a crate.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    format!("{:012x}", hasher.finish() & 0xffff_ffff_ffff)
 }
 
 /// `<warehouse table>/<source key without .jsonl.gz>-<tag>.parquet`: the table and the source
@@ -107,4 +111,49 @@ pub struct Output {
     pub table: String,
     pub key: String,
     pub rows: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_name_the_table_and_the_source_object() {
+        let stem = "sales_order/2024-01-02/sales_order-0000000003";
+        assert_eq!(
+            output_key("fact_sales_order", stem, "00ab"),
+            "fact_sales_order/sales_order/2024-01-02/sales_order-0000000003-00ab.parquet"
+        );
+        assert_eq!(
+            manifest_key(READY_PREFIX, stem, "00ab"),
+            "ready/sales_order/2024-01-02/sales_order-0000000003-00ab.json"
+        );
+    }
+
+    #[test]
+    fn every_attempt_has_its_own_tag() {
+        let tags: std::collections::HashSet<String> = (0..1000).map(|_| attempt_tag()).collect();
+        assert_eq!(tags.len(), 1000);
+    }
+
+    #[test]
+    fn only_touched_tables_are_encoded_dates_first_facts_last() {
+        let date = time::macros::date!(2024 - 01 - 01);
+        let emitted = Emitted {
+            dim_design: vec![(
+                ((date, time::Time::MIDNIGHT), None),
+                landfall_star::DimDesign {
+                    design_id: 1,
+                    design_name: "d".into(),
+                    file_location: "/l".into(),
+                    file_name: "f".into(),
+                },
+            )],
+            ..Emitted::default()
+        };
+        let encoded = encode(&emitted, &[landfall_star::dim_date(date)]).unwrap();
+        let tables: Vec<_> = encoded.iter().map(|e| (e.table, e.rows)).collect();
+        assert_eq!(tables, [("dim_date", 1), ("dim_design", 1)]);
+        assert!(encoded.iter().all(|e| e.bytes.starts_with(b"PAR1")));
+    }
 }

@@ -199,3 +199,70 @@ impl StateObject {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use landfall_star::transform::{transform, Lookup};
+    use landfall_star::{Record, SourceRow, SourceTable};
+
+    fn record(table: SourceTable, line: &str) -> Record {
+        Record::parse(table, &SourceRow::parse(line).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_snapshot_survives_encoding_with_rows_facts_dates_and_absorbed_objects() {
+        let address = record(
+            SourceTable::Address,
+            r#"{"address_id":5,"address_line_1":"1 A St","address_line_2":null,"district":null,"city":"C","postal_code":"P","country":"X","phone":"1","created_at":"2024-01-01T00:00:00.000","last_updated":"2024-01-01T10:00:00.125"}"#,
+        );
+        let (_, changes) = transform([(1, address.clone())], &MemoryLookup::default()).unwrap();
+        let dates = Some((
+            time::macros::date!(2024 - 01 - 01),
+            time::macros::date!(2024 - 02 - 01),
+        ));
+        let mut changes = changes;
+        let fact = (SourceTable::SalesOrder, 7, address.version().2);
+        changes.facts.push(fact);
+        let snapshot = Snapshot::default().absorb(
+            &changes,
+            dates,
+            "address/x.jsonl.gz@v1".into(),
+            Absorbed {
+                tag: "t".into(),
+                at: 1_000_000,
+            },
+        );
+        let back = Snapshot::decode(&snapshot.encode()).unwrap();
+        assert_eq!(back.lookup.latest(SourceTable::Address, 5), Some(address));
+        assert!(back.lookup.fact_seen(fact));
+        assert_eq!(back.dates, dates);
+        assert_eq!(back.absorbed, snapshot.absorbed);
+    }
+
+    #[test]
+    fn absorbed_entries_expire_after_the_retention_and_dates_never_shrink_to_none() {
+        let dates = Some((
+            time::macros::date!(2024 - 01 - 01),
+            time::macros::date!(2024 - 01 - 02),
+        ));
+        let entry = |at| Absorbed {
+            tag: "t".into(),
+            at,
+        };
+        let old = Snapshot::default().absorb(&Default::default(), dates, "a@1".into(), entry(10));
+        let later = old.absorb(
+            &Default::default(),
+            None,
+            "b@1".into(),
+            entry(10 + ABSORBED_RETENTION_SECONDS + 1),
+        );
+        assert_eq!(later.absorbed.keys().collect::<Vec<_>>(), ["b@1"]);
+        assert_eq!(later.dates, dates);
+    }
+
+    #[test]
+    fn an_unreadable_state_is_an_error_not_an_empty_state() {
+        assert!(Snapshot::decode(b"not gzip").is_err());
+    }
+}

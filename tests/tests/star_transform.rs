@@ -1,0 +1,310 @@
+//! P4 part 2 on the local stack: a seeded totesys → db-extract (real binary) → ingestion
+//! objects → star-transform (real binary, or its crate in-process where the test must control
+//! concurrency) → Parquet in the processed bucket, read back with the parquet crate and
+//! compared with SQL written independently against the source tables (`landfall_tests::star`).
+
+use anyhow::{anyhow, Result};
+use futures::stream::{self, StreamExt};
+use landfall_aws::parameters::JsonParameters;
+use landfall_tests::postgres::TotesysDatabase;
+use landfall_tests::star::{assert_same, expected, from_processed};
+use landfall_tests::LocalStack;
+use landfall_totesys::Volumes;
+use landfall_transform::{Outcome, Settings, Source, Transformer};
+use serde_json::json;
+use std::io::Write;
+use std::time::Duration;
+
+const EXTRACT: &str = "db-extract";
+const TRANSFORM: &str = "star-transform";
+
+/// Smaller than the live volumes, so debug builds stay quick; every table still has rows.
+const VOLUMES: Volumes = Volumes {
+    sales_orders: 1500,
+    purchase_orders: 600,
+};
+
+async fn stack_for(db: &TotesysDatabase) -> Result<LocalStack> {
+    let mut stack = LocalStack::start_with_secrets(&[("TotesysSecret", db.secret())]).await?;
+    stack.set_function_env(EXTRACT, "SETTLE_SECONDS", Some("0"));
+    Ok(stack)
+}
+
+/// Runs db-extract's dispatcher and waits for every table's worker.
+async fn extract_all(stack: &mut LocalStack) -> Result<()> {
+    let done = |log: &str| {
+        log.matches("\"table extracted\"").count() + log.matches("\"table failed\"").count()
+    };
+    let before = done(&stack.function_log(EXTRACT));
+    let answer = stack
+        .host()
+        .invoke(EXTRACT, json!({"mode": "dispatch"}).to_string().into())
+        .await?;
+    assert!(answer.function_error.is_none(), "{:?}", answer.json());
+    for _ in 0..600 {
+        if done(&stack.function_log(EXTRACT)) >= before + 11 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(anyhow!("extract workers did not finish"))
+}
+
+/// Retried messages come back after a second instead of the template's 30 minutes.
+async fn short_visibility(stack: &LocalStack) -> Result<()> {
+    stack
+        .sqs()
+        .set_queue_attributes()
+        .queue_url(stack.resource("IngestionQueue"))
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "1",
+        )
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// Delivers the ingestion queue to star-transform until it is empty.
+async fn drain(stack: &mut LocalStack) -> Result<()> {
+    let queue = stack.resource("IngestionQueue");
+    for _ in 0..200 {
+        let delivery = stack.deliver(TRANSFORM).await?;
+        if delivery.received == 0 {
+            if stack.queue_depth(&queue).await? == 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    Err(anyhow!(
+        "the ingestion queue did not drain:\n{}",
+        stack.function_log(TRANSFORM)
+    ))
+}
+
+#[tokio::test]
+async fn totesys_becomes_the_star_schema_then_changes_follow() -> Result<()> {
+    let db = TotesysDatabase::seeded(VOLUMES).await?;
+    let mut stack = stack_for(&db).await?;
+    short_visibility(&stack).await?;
+    let processed = stack.resource("ProcessedBucket");
+
+    extract_all(&mut stack).await?;
+    drain(&mut stack).await?;
+    let mut conn = db.conn().await?;
+    let first = expected(&mut conn, None).await?;
+    assert_same(&from_processed(&stack.s3(), &processed).await?, &first);
+    assert!(first["fact_sales_order"].len() == VOLUMES.sales_orders as usize);
+
+    // New orders, and updates to address, staff and sales_order: changed dims, new fact
+    // versions next to the old ones, counterparties showing their changed address.
+    landfall_totesys::churn(&mut conn, 7, 25, 6).await?;
+    extract_all(&mut stack).await?;
+    drain(&mut stack).await?;
+    let second = expected(&mut conn, Some(&first)).await?;
+    assert_same(&from_processed(&stack.s3(), &processed).await?, &second);
+    assert!(second["fact_sales_order"].len() > first["fact_sales_order"].len() + 25);
+    assert_ne!(
+        first["dim_counterparty"], second["dim_counterparty"],
+        "the churn changed a counterparty's legal address, so the cascade is tested"
+    );
+
+    let log = stack.function_log(TRANSFORM);
+    assert!(!log.contains("sequence ids skipped"), "{log}");
+    assert!(stack.dead_letter_reasons("IngestionDLQ").await?.is_empty());
+    Ok(())
+}
+
+async fn ingestion_sources(stack: &LocalStack) -> Result<Vec<Source>> {
+    let bucket = stack.resource("IngestionBucket");
+    let listed = stack
+        .s3()
+        .list_object_versions()
+        .bucket(&bucket)
+        .send()
+        .await?;
+    Ok(listed
+        .versions()
+        .iter()
+        .map(|v| Source {
+            bucket: bucket.clone(),
+            key: v.key().unwrap_or_default().to_owned(),
+            version_id: v.version_id().map(str::to_owned),
+            etag: v.e_tag().map(str::to_owned),
+        })
+        .collect())
+}
+
+#[tokio::test]
+async fn out_of_order_duplicate_and_concurrent_deliveries_give_the_in_order_warehouse() -> Result<()>
+{
+    let db = TotesysDatabase::seeded(VOLUMES).await?;
+    let mut stack = stack_for(&db).await?;
+    extract_all(&mut stack).await?;
+    let mut sources = ingestion_sources(&stack).await?;
+    assert_eq!(sources.len(), 11);
+
+    // Reverse order (facts before the rows they refer to), every object twice, four at a
+    // time against one shared state: the transform crate in-process, with moto's S3 and SSM.
+    sources.sort_by(|a, b| b.key.cmp(&a.key));
+    let transformer = Transformer::new(
+        stack.s3(),
+        JsonParameters::new(aws_sdk_ssm::Client::new(&stack.sdk), "/test/star-transform"),
+        Settings {
+            processed_bucket: stack.resource("ProcessedBucket"),
+            state_key: "state/transform.json.gz".into(),
+            commit_attempts: 50,
+        },
+    );
+    let mut pending: Vec<Source> = sources.iter().chain(sources.iter()).cloned().collect();
+    let (mut transformed, mut repeated, mut waited) = (0, 0, 0);
+    for _round in 0..12 {
+        let results: Vec<_> = stream::iter(pending.drain(..))
+            .map(|source| {
+                let transformer = &transformer;
+                async move { (transformer.process(&source).await, source) }
+            })
+            .buffer_unordered(4)
+            .collect()
+            .await;
+        for (result, source) in results {
+            match result {
+                Ok(Outcome::Transformed { .. }) => transformed += 1,
+                Ok(Outcome::AlreadyDone { .. }) => repeated += 1,
+                Err(err) => {
+                    use landfall_runtime::{Classify, Disposition};
+                    assert_eq!(err.disposition(), Disposition::Retryable, "{err}");
+                    assert!(err.to_string().contains("has not arrived yet"), "{err}");
+                    waited += 1;
+                    pending.push(source);
+                }
+            }
+        }
+        if pending.is_empty() {
+            break;
+        }
+    }
+    assert!(pending.is_empty(), "objects still failing: {pending:?}");
+    assert_eq!((transformed, repeated), (11, 11));
+    assert!(
+        waited > 0,
+        "reverse order must make facts wait for their dims"
+    );
+
+    let mut conn = db.conn().await?;
+    assert_same(
+        &from_processed(&stack.s3(), &stack.resource("ProcessedBucket")).await?,
+        &expected(&mut conn, None).await?,
+    );
+    Ok(())
+}
+
+fn gzip(lines: &[serde_json::Value]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    for line in lines {
+        writeln!(gz, "{line}").unwrap();
+    }
+    gz.finish().unwrap()
+}
+
+async fn put(stack: &LocalStack, key: &str, lines: &[serde_json::Value]) -> Result<()> {
+    stack
+        .s3()
+        .put_object()
+        .bucket(stack.resource("IngestionBucket"))
+        .key(key)
+        .body(gzip(lines).into())
+        .send()
+        .await?;
+    Ok(())
+}
+
+fn currency(id: i32, code: &str) -> serde_json::Value {
+    json!({"currency_id": id, "currency_code": code,
+           "created_at": "2024-01-02T03:04:05.678", "last_updated": "2024-01-02T03:04:05.678"})
+}
+
+#[tokio::test]
+async fn bad_rows_dead_letter_at_once_and_missing_rows_after_the_retries() -> Result<()> {
+    let mut stack = LocalStack::start().await?;
+    short_visibility(&stack).await?;
+
+    // Sequence 1, then 3: a gap is a warning, and the object is still transformed.
+    put(
+        &stack,
+        "currency/2024-01-02/currency-0000000001.jsonl.gz",
+        &[currency(1, "GBP")],
+    )
+    .await?;
+    drain(&mut stack).await?;
+    put(
+        &stack,
+        "currency/2024-01-02/currency-0000000003.jsonl.gz",
+        &[currency(2, "EUR")],
+    )
+    .await?;
+    drain(&mut stack).await?;
+    let log = stack.function_log(TRANSFORM);
+    assert!(log.contains("sequence ids skipped"), "{log}");
+    assert!(log.contains("\"missing\":\"[2]\""), "{log}");
+    let last: Option<u64> = JsonParameters::new(
+        aws_sdk_ssm::Client::new(&stack.sdk),
+        "/landfall/star-transform",
+    )
+    .load("currency")
+    .await?;
+    assert_eq!(last, Some(3));
+
+    // Not ISO 4217: permanent, in the DLQ after one delivery, naming table, sequence, line, column.
+    put(
+        &stack,
+        "currency/2024-01-02/currency-0000000004.jsonl.gz",
+        &[currency(3, "USD"), currency(4, "ZZZ")],
+    )
+    .await?;
+    let delivery = stack.deliver(TRANSFORM).await?;
+    assert_eq!(delivery.received, 1);
+    let reasons = stack.dead_letter_reasons("IngestionDLQ").await?;
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(
+        reasons[0].contains("currency sequence 4, line 2, column currency_code")
+            && reasons[0].contains("ZZZ"),
+        "{reasons:?}"
+    );
+
+    // A sales order whose staff, counterparty, design … never arrived: retried, then
+    // dead-lettered by the queue's redrive policy (maxReceiveCount 5), never half-written.
+    put(
+        &stack,
+        "sales_order/2024-01-02/sales_order-0000000001.jsonl.gz",
+        &[
+            json!({"sales_order_id": 1, "created_at": "2024-01-02T03:04:05.678",
+                 "last_updated": "2024-01-02T03:04:05.678", "design_id": 9, "staff_id": 9,
+                 "counterparty_id": 9, "units_sold": 10, "unit_price": "2.50", "currency_id": 1,
+                 "agreed_delivery_date": "2024-01-05", "agreed_payment_date": "2024-01-06",
+                 "agreed_delivery_location_id": 9}),
+        ],
+    )
+    .await?;
+    for attempt in 1..=5 {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let delivery = stack.deliver(TRANSFORM).await?;
+        assert_eq!(delivery.received, 1, "attempt {attempt}");
+        assert_eq!(delivery.failed.len(), 1, "attempt {attempt}");
+        assert_eq!(stack.dead_letter_reasons("IngestionDLQ").await?.len(), 1);
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(stack.deliver(TRANSFORM).await?.received, 0);
+    assert_eq!(stack.peek(&stack.resource("IngestionDLQ")).await?.len(), 2);
+    let log = stack.function_log(TRANSFORM);
+    assert!(
+        log.contains("sales_order sequence 1, line 1, column ")
+            && log.contains("which has not arrived yet"),
+        "{log}"
+    );
+    let processed = from_processed(&stack.s3(), &stack.resource("ProcessedBucket")).await?;
+    assert!(processed["fact_sales_order"].is_empty());
+    assert_eq!(processed["dim_currency"].len(), 2, "{processed:?}");
+    Ok(())
+}
