@@ -68,6 +68,11 @@ bench-mysql: databases bench-venv ## loader vs mariadb LOAD DATA vs pandas.to_sq
 	cargo build --release -p landfall-bench
 	bench/.venv/bin/python bench/python/mysql.py $(BENCH_ARGS)
 
+.PHONY: bench-transform
+bench-transform: bench-venv ## star-transform vs pyarrow read+write (no transform) vs pandas vs polars, 1M sales orders
+	cargo build --release -p landfall-bench
+	bench/.venv/bin/python bench/python/transform.py $(BENCH_ARGS)
+
 .PHONY: bench-extract
 bench-extract: databases venv bench-venv ## db-extract vs psql \copy row_to_json | gzip vs pandas, 2M-row table, 10% changed
 	cargo build --release -p landfall-bench -p landfall-totesys

@@ -17,3 +17,4 @@ echo
 "$ROOT/.venv/bin/python" "$ROOT/scripts/demo/mysql_pipeline.py"
 echo
 ROOT="$ROOT" "$ROOT/.venv/bin/python" "$ROOT/scripts/demo/totesys_extract.py"
+"$ROOT/.venv/bin/python" "$ROOT/scripts/demo/totesys_transform.py"

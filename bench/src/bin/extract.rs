@@ -95,12 +95,7 @@ async fn main() -> Result<()> {
     let extracted = extractor.extract(&config.tables[0]).await?;
     let seconds = started.elapsed().as_secs_f64();
     // Peak memory of the extract itself, before the check below reads the object back whole.
-    let peak_rss_mb = std::fs::read_to_string("/proc/self/status")?
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN);
+    let peak_rss_mb = landfall_bench::peak_rss_mb();
 
     let Extracted::Done {
         key: Some(key),

@@ -1,7 +1,9 @@
 //! One source row from a JSON line, read field by field so that every problem names its
 //! column: a missing column, a wrong type, a malformed date or amount.
 
-use serde_json::{Map, Value};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::fmt;
 use time::macros::format_description;
 use time::{Date, PrimitiveDateTime, Time};
@@ -55,15 +57,40 @@ pub struct FieldError {
     pub reason: String,
 }
 
-pub struct SourceRow(Map<String, Value>);
+/// One JSON line's fields, borrowed from the line: each value is kept as its raw JSON text
+/// and converted only when its column is read (no `Value` tree, no allocation per field —
+/// the transform reads millions of these).
+pub struct SourceRow<'a>(Vec<(&'a str, &'a RawValue)>);
 
-impl SourceRow {
-    pub fn parse(line: &str) -> Result<SourceRow, FieldError> {
-        match serde_json::from_str(line) {
-            Ok(Value::Object(map)) => Ok(SourceRow(map)),
-            Ok(_) => Err(FieldError {
+struct Fields<'a>(Vec<(&'a str, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> Visitor<'de> for Visit {
+            type Value = Fields<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Fields<'de>, M::Error> {
+                let mut fields = Vec::with_capacity(16);
+                while let Some(entry) = map.next_entry::<&'de str, &'de RawValue>()? {
+                    fields.push(entry);
+                }
+                Ok(Fields(fields))
+            }
+        }
+        deserializer.deserialize_map(Visit)
+    }
+}
+
+impl<'a> SourceRow<'a> {
+    pub fn parse(line: &'a str) -> Result<SourceRow<'a>, FieldError> {
+        match serde_json::from_str::<Fields<'a>>(line) {
+            Ok(Fields(fields)) => Ok(SourceRow(fields)),
+            Err(e) if e.is_data() => Err(FieldError {
                 column: "-".into(),
-                reason: "the line is not a JSON object".into(),
+                reason: format!("the line is not a JSON object of plain column names ({e})"),
             }),
             Err(e) => Err(FieldError {
                 column: "-".into(),
@@ -72,28 +99,42 @@ impl SourceRow {
         }
     }
 
-    fn field(&self, column: &str) -> Result<&Value, FieldError> {
-        self.0.get(column).ok_or_else(|| bad(column, "missing"))
+    fn field(&self, column: &str) -> Result<&'a RawValue, FieldError> {
+        self.0
+            .iter()
+            .find(|(name, _)| *name == column)
+            .map(|(_, value)| *value)
+            .ok_or_else(|| bad(column, "missing"))
     }
 
-    fn present(&self, column: &str) -> Result<Option<&Value>, FieldError> {
-        match self.field(column)? {
-            Value::Null => Ok(None),
+    fn present(&self, column: &str) -> Result<Option<&'a str>, FieldError> {
+        match self.field(column)?.get() {
+            "null" => Ok(None),
             value => Ok(Some(value)),
         }
     }
 
-    fn required(&self, column: &str) -> Result<&Value, FieldError> {
+    fn required(&self, column: &str) -> Result<&'a str, FieldError> {
         self.present(column)?
             .ok_or_else(|| bad(column, "null where the schema says NOT NULL"))
+    }
+
+    /// A JSON string's text: borrowed unless it has escapes.
+    fn str(&self, column: &str) -> Result<Cow<'a, str>, FieldError> {
+        let raw = self.required(column)?;
+        match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+            Some(inner) if !inner.contains('\\') => Ok(Cow::Borrowed(inner)),
+            _ => serde_json::from_str::<String>(raw)
+                .map(Cow::Owned)
+                .map_err(|_| bad(column, format!("not text: {raw}"))),
+        }
     }
 
     pub fn int(&self, column: &str) -> Result<i32, FieldError> {
         let value = self.required(column)?;
         value
-            .as_i64()
-            .and_then(|n| i32::try_from(n).ok())
-            .ok_or_else(|| bad(column, format!("not a 32-bit integer: {value}")))
+            .parse::<i32>()
+            .map_err(|_| bad(column, format!("not a 32-bit integer: {value}")))
     }
 
     pub fn int_opt(&self, column: &str) -> Result<Option<i32>, FieldError> {
@@ -104,11 +145,7 @@ impl SourceRow {
     }
 
     pub fn text(&self, column: &str) -> Result<String, FieldError> {
-        let value = self.required(column)?;
-        value
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| bad(column, format!("not text: {value}")))
+        self.str(column).map(Cow::into_owned)
     }
 
     pub fn text_opt(&self, column: &str) -> Result<Option<String>, FieldError> {
@@ -119,20 +156,24 @@ impl SourceRow {
     }
 
     pub fn boolean(&self, column: &str) -> Result<bool, FieldError> {
-        let value = self.required(column)?;
-        value
-            .as_bool()
-            .ok_or_else(|| bad(column, format!("not a boolean: {value}")))
+        match self.required(column)? {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            value => Err(bad(column, format!("not a boolean: {value}"))),
+        }
     }
 
     pub fn money(&self, column: &str) -> Result<Money, FieldError> {
-        let text = self.text(column)?;
+        let text = self.str(column)?;
         Money::parse(&text).ok_or_else(|| bad(column, format!("not a numeric(10,2): {text:?}")))
     }
 
     /// `YYYY-MM-DDTHH:MM:SS.mmm` (timezone-less, as the source keeps it).
     pub fn timestamp(&self, column: &str) -> Result<(Date, Time), FieldError> {
-        let text = self.text(column)?;
+        let text = self.str(column)?;
+        if let Some(stamp) = fixed_timestamp(&text) {
+            return Ok(stamp);
+        }
         let parsed = PrimitiveDateTime::parse(
             &text,
             format_description!(
@@ -150,10 +191,46 @@ impl SourceRow {
 
     /// `YYYY-MM-DD` (the source's TEXT dates).
     pub fn date(&self, column: &str) -> Result<Date, FieldError> {
-        let text = self.text(column)?;
+        let text = self.str(column)?;
+        if let Some(date) = fixed_date(text.as_bytes()) {
+            return Ok(date);
+        }
         Date::parse(&text, format_description!("[year]-[month]-[day]"))
             .map_err(|e| bad(column, format!("not a date YYYY-MM-DD: {text:?} ({e})")))
     }
+}
+
+/// The fast path for the one layout db-extract writes (`time`'s general parser is the
+/// hot spot at millions of rows); anything else, including invalid dates, goes to the
+/// general parser, which also words the error.
+fn fixed_timestamp(text: &str) -> Option<(Date, Time)> {
+    let b = text.as_bytes();
+    if b.len() != 23 || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'.' {
+        return None;
+    }
+    let date = fixed_date(&b[..10])?;
+    let time = Time::from_hms_milli(
+        digits(&b[11..13])? as u8,
+        digits(&b[14..16])? as u8,
+        digits(&b[17..19])? as u8,
+        digits(&b[20..23])? as u16,
+    )
+    .ok()?;
+    Some((date, time))
+}
+
+fn fixed_date(b: &[u8]) -> Option<Date> {
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let month = time::Month::try_from(digits(&b[5..7])? as u8).ok()?;
+    Date::from_calendar_date(digits(&b[..4])? as i32, month, digits(&b[8..10])? as u8).ok()
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    b.iter().try_fold(0u32, |n, &d| {
+        d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+    })
 }
 
 fn bad(column: &str, reason: impl Into<String>) -> FieldError {

@@ -17,7 +17,8 @@
 //! unordered), and the redelivery finds it.
 
 use crate::model::*;
-use std::collections::HashSet;
+// Keys are small integers and timestamps of our own data, so a fast non-keyed hash is right.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use time::Date;
 
 /// Orders emitted versions of one dimension row: the row's own `last_updated`, then that of
@@ -30,6 +31,10 @@ pub type DimVersion = (Stamp, Option<Stamp>);
 pub trait Lookup {
     /// The latest version of a dimension-joined row.
     fn latest(&self, table: SourceTable, id: i32) -> Option<Record>;
+    /// Whether a version of the row is known (`latest` without the copy).
+    fn knows(&self, table: SourceTable, id: i32) -> bool {
+        self.latest(table, id).is_some()
+    }
     /// Whether a fact version was emitted before.
     fn fact_seen(&self, version: (SourceTable, i32, Stamp)) -> bool;
     fn counterparties_at(&self, address_id: i32) -> Vec<Counterparty>;
@@ -47,7 +52,7 @@ pub struct Changes {
 /// The base state with this object's changes on top.
 struct Overlay<'a, L> {
     base: &'a L,
-    records: std::collections::HashMap<(SourceTable, i32), Record>,
+    records: HashMap<(SourceTable, i32), Record>,
     facts: HashSet<(SourceTable, i32, Stamp)>,
 }
 
@@ -60,7 +65,7 @@ impl<L: Lookup> Overlay<'_, L> {
     }
 
     fn knows(&self, table: SourceTable, id: i32) -> bool {
-        self.latest(table, id).is_some()
+        self.records.contains_key(&(table, id)) || self.base.knows(table, id)
     }
 
     /// Keeps `record` when it is newer than the latest known version; true when kept.
@@ -174,18 +179,18 @@ pub fn transform(
     records: impl IntoIterator<Item = (usize, Record)>,
     state: &impl Lookup,
 ) -> Result<(Emitted, Changes), RecordError> {
+    let records = records.into_iter();
     let mut out = Emitted::default();
     let mut overlay = Overlay {
         base: state,
-        records: std::collections::HashMap::new(),
-        facts: HashSet::new(),
+        records: HashMap::default(),
+        // Sized up front: an object of facts records one version per line.
+        facts: HashSet::with_capacity_and_hasher(records.size_hint().0, Default::default()),
     };
-    let mut seen = HashSet::new();
+    // An overlapping extract repeats versions; the same version twice is one: a repeated dim
+    // version is not newer than itself (`remember`), a repeated fact version is not new
+    // (`first_time`).
     for (line, record) in records {
-        // An overlapping extract repeats versions: the same version twice is one.
-        if !seen.insert(record.version()) {
-            continue;
-        }
         apply(line, &record, &mut overlay, &mut out)?;
     }
     let changes = Changes {
@@ -342,7 +347,7 @@ fn apply<L: Lookup>(
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(from = "StoredLookup", into = "StoredLookup")]
 pub struct MemoryLookup {
-    latest: std::collections::HashMap<(SourceTable, i32), Record>,
+    latest: HashMap<(SourceTable, i32), Record>,
     facts: HashSet<(SourceTable, i32, Stamp)>,
 }
 
@@ -404,6 +409,10 @@ impl Lookup for MemoryLookup {
         self.latest.get(&(table, id)).cloned()
     }
 
+    fn knows(&self, table: SourceTable, id: i32) -> bool {
+        self.latest.contains_key(&(table, id))
+    }
+
     fn fact_seen(&self, version: (SourceTable, i32, Stamp)) -> bool {
         self.facts.contains(&version)
     }
@@ -438,12 +447,38 @@ pub struct ObjectError {
     pub error: RecordError,
 }
 
+/// Lines handed to a parsing thread at a time.
+const BATCH_LINES: usize = 4096;
+
+/// One batch of lines: its first line's number and the lines, concatenated.
+struct Batch {
+    index: usize,
+    first_line: usize,
+    text: String,
+}
+
 /// The records of one ingestion object (JSON lines, already decompressed), numbered from 1.
 pub fn read_lines(
     table: SourceTable,
     sequence: u64,
-    lines: impl std::io::BufRead,
+    lines: impl std::io::BufRead + Send,
 ) -> Result<Vec<(usize, Record)>, ObjectError> {
+    with_lines(table, sequence, lines, |records| records.collect())
+}
+
+/// Hands an object's records, in line order, to `consume` while later lines are still being
+/// read and parsed: one thread reads (and decompresses), the others parse batches of lines,
+/// and the caller's thread consumes — so a transform overlaps with its own input, and memory
+/// holds a few batches rather than the whole object. A bad line ends the records early and
+/// fails the object naming the first bad line, whatever `consume` returned.
+pub fn with_lines<T>(
+    table: SourceTable,
+    sequence: u64,
+    mut lines: impl std::io::BufRead + Send,
+    consume: impl FnOnce(&mut dyn Iterator<Item = (usize, Record)>) -> T,
+) -> Result<T, ObjectError> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc::sync_channel;
     let fail = |line: usize, column: String, reason: String| ObjectError {
         table: table.name(),
         sequence,
@@ -454,19 +489,149 @@ pub fn read_lines(
             retryable: false,
         },
     };
-    let mut records = Vec::new();
-    for (index, line) in lines.lines().enumerate() {
-        let number = index + 1;
-        let line = line.map_err(|e| fail(number, "-".into(), format!("unreadable: {e}")))?;
-        if line.trim().is_empty() {
-            continue;
+    let parse_batch = |batch: &Batch| {
+        let mut records = Vec::with_capacity(BATCH_LINES);
+        for (offset, line) in batch.text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let number = batch.first_line + offset;
+            let record = crate::row::SourceRow::parse(line)
+                .and_then(|row| Record::parse(table, &row))
+                .map_err(|e| fail(number, e.column, e.reason))?;
+            records.push((number, record));
         }
-        let record = crate::row::SourceRow::parse(&line)
-            .and_then(|row| Record::parse(table, &row))
-            .map_err(|e| fail(number, e.column, e.reason))?;
-        records.push((number, record));
+        Ok(records)
+    };
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (to_parse, batches) = sync_channel::<Batch>(workers * 2);
+    let batches = std::sync::Mutex::new(batches);
+    let (to_consume, parsed) = sync_channel::<Parsed>(workers * 2);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let to_consume = to_consume.clone();
+            let (batches, parse_batch) = (&batches, &parse_batch);
+            scope.spawn(move || {
+                let mut consumer_gone = false;
+                loop {
+                    let next = batches.lock().map(|b| b.recv());
+                    let Ok(Ok(batch)) = next else { break };
+                    // Once the consumer is gone, keep taking batches (unparsed) so the
+                    // reader is never left blocked on a full channel.
+                    consumer_gone = consumer_gone
+                        || to_consume.send((batch.index, parse_batch(&batch))).is_err();
+                }
+            });
+        }
+        let stopping = &stop;
+        // Moves `to_parse` in: the parsers end when the reader does.
+        let reader = scope.spawn(move || {
+            let mut number = 1;
+            for index in 0.. {
+                if stopping.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                let mut text = String::new();
+                let first_line = number;
+                let mut unreadable = None;
+                while number - first_line < BATCH_LINES {
+                    match lines.read_line(&mut text) {
+                        Ok(0) => break,
+                        Ok(_) => number += 1,
+                        Err(e) => {
+                            unreadable = Some(fail(number, "-".into(), format!("unreadable: {e}")));
+                            break;
+                        }
+                    }
+                }
+                let last = number - first_line < BATCH_LINES || unreadable.is_some();
+                let batch = Batch {
+                    index,
+                    first_line,
+                    text,
+                };
+                if !batch.text.is_empty() && to_parse.send(batch).is_err() {
+                    return Ok(());
+                }
+                if let Some(err) = unreadable {
+                    return Err((index + 1, err));
+                }
+                if last {
+                    return Ok(());
+                }
+            }
+            Ok(())
+        });
+        drop(to_consume);
+        let mut records = InOrder {
+            parsed: &parsed,
+            waiting: std::collections::BTreeMap::new(),
+            next: 0,
+            current: Vec::new().into_iter(),
+            failed: None,
+        };
+        let consumed = consume(&mut records);
+        let failed = records.failed.take();
+        // Stop the reader and the parsers if `consume` finished early.
+        stop.store(true, Ordering::Relaxed);
+        drop(records);
+        drop(parsed);
+        let read = reader.join().expect("the reading thread panicked");
+        match (failed, read) {
+            (Some(err), _) => Err(err),
+            (None, Err((_, err))) => Err(err),
+            (None, Ok(())) => Ok(consumed),
+        }
+    })
+}
+
+/// A batch's records (or its first bad line), by batch index.
+type Parsed = (usize, ParsedBatch);
+type ParsedBatch = Result<Vec<(usize, Record)>, ObjectError>;
+
+/// Parsed batches back in line order.
+struct InOrder<'a> {
+    parsed: &'a std::sync::mpsc::Receiver<Parsed>,
+    waiting: std::collections::BTreeMap<usize, ParsedBatch>,
+    next: usize,
+    current: std::vec::IntoIter<(usize, Record)>,
+    failed: Option<ObjectError>,
+}
+
+impl Iterator for InOrder<'_> {
+    type Item = (usize, Record);
+
+    fn next(&mut self) -> Option<(usize, Record)> {
+        loop {
+            if let Some(record) = self.current.next() {
+                return Some(record);
+            }
+            if self.failed.is_some() {
+                return None;
+            }
+            let batch = loop {
+                if let Some(batch) = self.waiting.remove(&self.next) {
+                    break batch;
+                }
+                match self.parsed.recv() {
+                    Ok((index, batch)) => {
+                        self.waiting.insert(index, batch);
+                    }
+                    // Every parser is done: no more batches.
+                    Err(_) => return None,
+                }
+            };
+            self.next += 1;
+            match batch {
+                Ok(records) => self.current = records.into_iter(),
+                Err(err) => {
+                    self.failed = Some(err);
+                    return None;
+                }
+            }
+        }
     }
-    Ok(records)
 }
 
 /// The sequence ids skipped between the last one processed and this one (the extract never

@@ -379,3 +379,58 @@ fn objects_are_read_with_errors_naming_table_sequence_line_and_column() {
     );
     assert_eq!(missing_sequences(None, 1), Vec::<u64>::new());
 }
+
+#[test]
+fn big_objects_keep_line_numbers_and_report_their_first_bad_line() {
+    use landfall_star::transform::read_lines;
+    let line = |id: usize| {
+        format!(
+            r#"{{"design_id": {id}, "design_name": "Wooden \"oak\"", "file_location": "/d", "file_name": "d.json", "created_at": "2022-11-03T14:20:49.962", "last_updated": "2022-11-03T14:20:49.962"}}"#
+        )
+    };
+    // Past several parsing batches, with blank lines that still count as lines.
+    let mut text = String::new();
+    for id in 1..=20_000 {
+        text.push_str(&if id % 5000 == 0 {
+            String::new()
+        } else {
+            line(id)
+        });
+        text.push('\n');
+    }
+    let records = read_lines(SourceTable::Design, 3, text.as_bytes()).unwrap();
+    assert_eq!(records.len(), 20_000 - 4);
+    assert!(records.windows(2).all(|w| w[0].0 < w[1].0));
+    match &records[9_000] {
+        (9_002, Record::Design(d)) => {
+            assert_eq!(d.design_id, 9_002);
+            assert_eq!(d.design_name, "Wooden \"oak\"", "escaped text is decoded");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let mut broken: Vec<String> = text.lines().map(str::to_owned).collect();
+    broken[17_999] = broken[17_999].replace("\"design_name\"", "\"name\"");
+    broken[12_344] = broken[12_344].replace("2022-11-03T", "2022-13-03T");
+    let err = read_lines(SourceTable::Design, 3, broken.join("\n").as_bytes()).unwrap_err();
+    assert_eq!(
+        err.error.line, 12_345,
+        "the first bad line, not the first batch to fail"
+    );
+    assert_eq!(err.error.column, "last_updated");
+}
+
+#[test]
+fn a_consumer_that_stops_early_stops_the_reading() {
+    use landfall_star::transform::with_lines;
+    let line = r#"{"currency_id": 1, "currency_code": "GBP", "created_at": "2022-11-03T14:20:49.962", "last_updated": "2022-11-03T14:20:49.962"}"#;
+    let text = format!("{line}\n").repeat(50_000);
+    let taken = with_lines(SourceTable::Currency, 1, text.as_bytes(), |records| {
+        records
+            .take(10)
+            .map(|(number, _)| number)
+            .collect::<Vec<_>>()
+    })
+    .unwrap();
+    assert_eq!(taken, (1..=10).collect::<Vec<_>>());
+}

@@ -2,9 +2,9 @@
 //!
 //! 1. note its sequence id against the last one processed for its table (SSM) and warn about
 //!    skipped ids — then process it anyway;
-//! 2. read its versions (`landfall_star::transform::read_lines`: a bad line fails the object
-//!    naming table, sequence id, line and column);
-//! 3. transform them against the durable state (`state`), write one Parquet file per
+//! 2. stream its versions (`landfall_star::transform::with_lines`: a bad line fails the object
+//!    naming table, sequence id, line and column) into
+//! 3. the transform against the durable state (`state`), write one Parquet file per
 //!    warehouse table touched and a pending manifest, and commit the new state with a
 //!    conditional write — a lost race redoes the object on the winner's state;
 //! 4. publish the manifest under `ready/` for the warehouse loader.
@@ -14,7 +14,7 @@ pub mod state;
 
 use landfall_aws::parameters::{JsonParameters, ParameterError};
 use landfall_runtime::{Classify, Disposition};
-use landfall_star::transform::{missing_sequences, read_lines, transform, ObjectError};
+use landfall_star::transform::{missing_sequences, transform, with_lines, ObjectError};
 use landfall_star::{extend_dates, SourceTable};
 use outputs::{Manifest, Output, PENDING_PREFIX, READY_PREFIX};
 use state::{Absorbed, Commit, StateError, StateObject};
@@ -177,17 +177,12 @@ impl Transformer {
                 .increment(missing.len() as u64);
         }
 
+        // Kept compressed: each attempt streams it through the transform again.
         let body = self.read(source).await?;
-        let records = read_lines(
-            table,
-            name.sequence,
-            BufReader::new(flate2::read::GzDecoder::new(&body[..])),
-        )
-        .map_err(|source| TransformError::Rows {
+        let rows_error = |source| TransformError::Rows {
             url: url.clone(),
             source,
-        })?;
-        drop(body);
+        };
 
         let id = format!("{}@{}", source.key, source.version());
         let mut conflicts = 0;
@@ -203,15 +198,19 @@ impl Transformer {
                 return Ok(Outcome::AlreadyDone { manifest });
             }
             let tag = outputs::attempt_tag();
-            let (emitted, changes) = transform(records.iter().cloned(), &loaded.snapshot.lookup)
-                .map_err(|error| TransformError::Rows {
-                    url: url.clone(),
-                    source: ObjectError {
-                        table: table.name(),
-                        sequence: name.sequence,
-                        error,
-                    },
-                })?;
+            let mut versions = 0;
+            let lines = BufReader::new(flate2::read::GzDecoder::new(&body[..]));
+            let (emitted, changes) = with_lines(table, name.sequence, lines, |records| {
+                transform(records.inspect(|_| versions += 1), &loaded.snapshot.lookup)
+            })
+            .map_err(rows_error)?
+            .map_err(|error| {
+                rows_error(ObjectError {
+                    table: table.name(),
+                    sequence: name.sequence,
+                    error,
+                })
+            })?;
             let (date_rows, dates) = match emitted.dates {
                 Some(needed) => {
                     let (rows, span) = extend_dates(loaded.snapshot.dates, needed);
@@ -270,7 +269,7 @@ impl Transformer {
                     return Ok(Outcome::Transformed {
                         table: table.name(),
                         sequence: name.sequence,
-                        versions: records.len(),
+                        versions,
                         manifest: ready,
                         outputs: manifest.outputs,
                         missing,
