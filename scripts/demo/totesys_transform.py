@@ -25,6 +25,7 @@ def keys(bucket, prefix=""):
     return out
 
 
+print()
 print("P4 · ingestion bucket -> SQS -> star-transform -> star schema Parquet (processed bucket)")
 sources = keys(ingestion)
 for _ in range(600):
