@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 
+from benchlib import timed
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DATABASE = "totesys_bench"
 WATERMARK = "2025-01-01T00:00:00.000"
@@ -29,18 +31,6 @@ PG = dict(os.environ, PGHOST="127.0.0.1", PGUSER=os.environ.get("PGUSER", "postg
 def psql(sql):
     return subprocess.run(["psql", "-X", "-q", "-t", "-A", "-d", DATABASE, "-c", sql],
                           check=True, capture_output=True, text=True, env=PG).stdout.strip()
-
-
-def timed(command, env=None, shell=False):
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=env, shell=shell, executable="/bin/bash" if shell else None)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    out, err = process.stdout.read(), process.stderr.read()
-    if status != 0:
-        sys.exit(f"{command} failed:\n{out}\n{err}")
-    return seconds, usage.ru_maxrss / 1024, out
 
 
 def check_file(path, name, expected):

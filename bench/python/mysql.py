@@ -16,7 +16,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
+
+from benchlib import timed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DATABASE = "landfall_bench"
@@ -57,18 +58,6 @@ def reset():
     sql("TRUNCATE price_index; TRUNCATE price_index_stage; TRUNCATE landfall_load_ledger")
 
 
-def timed(command):
-    """Wall seconds and the child's peak RSS in MB."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    out, err = process.stdout.read(), process.stderr.read()
-    if status != 0:
-        sys.exit(f"{command[0]} failed:\n{out}\n{err}")
-    return seconds, usage.ru_maxrss / 1024
-
-
 def check(rows, total, name):
     count, price_sum = sql("SELECT COUNT(*), SUM(price) FROM price_index").split("\t")
     if int(count) != rows or decimal.Decimal(price_sum) != total:
@@ -77,7 +66,7 @@ def check(rows, total, name):
 
 def run(name, command, rows, total):
     reset()
-    seconds, rss = timed(command)
+    seconds, rss, _ = timed(command)
     check(rows, total, name)
     return seconds, rss
 

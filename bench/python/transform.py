@@ -11,34 +11,23 @@ pandas and polars outputs, and the floor wrote every input row. Medians of sever
 """
 import argparse
 import collections
+import gzip
 import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
 import pyarrow.parquet as pq
 
+from benchlib import timed
 from transform_inputs import generate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.dirname(os.path.abspath(__file__))
 TABLES = ["dim_date", "dim_location", "dim_counterparty", "dim_staff", "dim_currency", "dim_design",
           "fact_sales_order"]
-
-
-def run(command):
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    out, err = process.stdout.read(), process.stderr.read()
-    if status != 0:
-        sys.exit(f"{command[0]} failed:\n{out}\n{err}")
-    return out, usage.ru_maxrss / 1024, wall
 
 
 def contents(directory):
@@ -65,7 +54,6 @@ def main():
         generate(inputs, args.rows)
     input_rows = {}
     for name in os.listdir(inputs):
-        import gzip
         with gzip.open(os.path.join(inputs, name), "rb") as f:
             input_rows[name.replace(".jsonl.gz", "")] = sum(1 for _ in f)
 
@@ -82,7 +70,7 @@ def main():
             for _ in range(args.runs):
                 target = os.path.join(tmp, name)
                 shutil.rmtree(target, ignore_errors=True)
-                out, peak, _ = run(command + [inputs, target])
+                _, peak, out = timed(command + [inputs, target])
                 if name == "rust":
                     answer = json.loads(out)
                     seconds.append(answer["seconds"])

@@ -95,7 +95,10 @@ async fn totesys_becomes_the_star_schema_then_changes_follow() -> Result<()> {
     let mut conn = db.conn().await?;
     let first = expected(&mut conn, None).await?;
     assert_same(&from_processed(&stack.s3(), &processed).await?, &first);
-    assert!(first["fact_sales_order"].len() == VOLUMES.sales_orders as usize);
+    assert_eq!(
+        first["fact_sales_order"].len(),
+        VOLUMES.sales_orders as usize
+    );
 
     // New orders, and updates to address, staff and sales_order: changed dims, new fact
     // versions next to the old ones, counterparties showing their changed address.

@@ -555,7 +555,7 @@ pub fn with_lines<T>(
                     return Ok(());
                 }
                 if let Some(err) = unreadable {
-                    return Err((index + 1, err));
+                    return Err(err);
                 }
                 if last {
                     return Ok(());
@@ -580,7 +580,7 @@ pub fn with_lines<T>(
         let read = reader.join().expect("the reading thread panicked");
         match (failed, read) {
             (Some(err), _) => Err(err),
-            (None, Err((_, err))) => Err(err),
+            (None, Err(err)) => Err(err),
             (None, Ok(())) => Ok(consumed),
         }
     })
