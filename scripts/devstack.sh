@@ -26,9 +26,13 @@ up() {
   "$DEVSTACK" provision --endpoint "http://127.0.0.1:$MOTO_PORT" --invoke-address "127.0.0.1:$LAMBDA_PORT" \
     --secret "MysqlSecret={\"host\":\"127.0.0.1\",\"port\":3306,\"username\":\"root\",\"password\":\"\",\"dbname\":\"$MYSQL_DATABASE\"}" \
     --secret "TotesysSecret={\"host\":\"127.0.0.1\",\"port\":5432,\"username\":\"postgres\",\"password\":\"\",\"dbname\":\"totesys\"}" \
+    --secret "WarehouseSecret={\"host\":\"127.0.0.1\",\"port\":5432,\"username\":\"postgres\",\"password\":\"\",\"dbname\":\"$WAREHOUSE_DATABASE\"}" \
     --parameter ExtractSettleSeconds=2 \
     --extra-env "MYSQL_URL=mysql://root@127.0.0.1:3306/$MYSQL_DATABASE" \
     --extra-env "POSTGRES_URL=postgres://postgres@127.0.0.1:5432"
+  # The loader applies the warehouse migrations itself; the database must exist.
+  psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$WAREHOUSE_DATABASE'" | grep -q 1 \
+    || { say "creating the local warehouse database ($WAREHOUSE_DATABASE)"; createdb -h 127.0.0.1 -U postgres "$WAREHOUSE_DATABASE"; }
   say "applying sql/mysql to the local MariaDB (db-init)"
   ( set -a; source "$STATE/env"; set +a
     MYSQL_SECRET_ARN="$MYSQL_SECRET" SCRIPTS_DIR="$ROOT/sql/mysql" "$ROOT/target/debug/db-init" >>"$STATE/logs/db-init.log" 2>&1 ) \

@@ -5,6 +5,7 @@ STATE="$ROOT/.devstack"
 MOTO_PORT="${MOTO_PORT:-5000}"
 LAMBDA_PORT="${LAMBDA_PORT:-9000}"
 MYSQL_DATABASE="${MYSQL_DATABASE:-landfall}"
+WAREHOUSE_DATABASE="${WAREHOUSE_DATABASE:-warehouse}"
 export SAM_CLI_TELEMETRY=0
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }

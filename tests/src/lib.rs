@@ -20,6 +20,7 @@ where
     .join();
 }
 pub mod mysql;
+pub mod pipeline;
 pub mod postgres;
 pub mod star;
 

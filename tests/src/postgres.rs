@@ -1,4 +1,5 @@
-//! A private totesys database per test (the spec's schema, generated rows), dropped afterwards.
+//! Private databases per test — totesys (the spec's schema, generated rows) and an empty
+//! warehouse — dropped afterwards.
 
 use anyhow::Result;
 use landfall_totesys::Volumes;
@@ -24,11 +25,7 @@ pub struct TotesysDatabase {
 
 impl TotesysDatabase {
     pub async fn seeded(volumes: Volumes) -> Result<TotesysDatabase> {
-        let name = format!(
-            "totesys_t{}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
+        let name = unique_name("totesys");
         landfall_totesys::seed(&server(), &name, volumes, 42).await?;
         Ok(TotesysDatabase { name })
     }
@@ -39,22 +36,70 @@ impl TotesysDatabase {
 
     /// The RDS-shaped secret db-extract reads.
     pub fn secret(&self) -> String {
-        serde_json::json!({"host": "127.0.0.1", "port": 5432, "username": "postgres", "password": "", "dbname": self.name}).to_string()
+        local_secret(&self.name)
     }
+}
+
+fn unique_name(kind: &str) -> String {
+    format!(
+        "{kind}_t{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The RDS-shaped secret the functions read, for a local database.
+fn local_secret(database: &str) -> String {
+    serde_json::json!({"host": "127.0.0.1", "port": 5432, "username": "postgres", "password": "", "dbname": database}).to_string()
+}
+
+fn drop_database(name: String) {
+    crate::clean_up_detached(move || async move {
+        let mut admin = PgConnection::connect_with(&server().database("postgres"))
+            .await
+            .ok()?;
+        admin
+            .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+            .await
+            .ok()?;
+        admin.close().await.ok()
+    });
 }
 
 impl Drop for TotesysDatabase {
     fn drop(&mut self) {
-        let name = self.name.clone();
-        crate::clean_up_detached(move || async move {
-            let mut admin = PgConnection::connect_with(&server().database("postgres"))
-                .await
-                .ok()?;
-            admin
-                .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
-                .await
-                .ok()?;
-            admin.close().await.ok()
-        });
+        drop_database(self.name.clone());
+    }
+}
+
+/// A private, empty warehouse database per test (the loader applies the migrations),
+/// dropped afterwards.
+pub struct WarehouseDatabase {
+    pub name: String,
+}
+
+impl WarehouseDatabase {
+    pub async fn empty() -> Result<WarehouseDatabase> {
+        let name = unique_name("warehouse");
+        let mut admin = PgConnection::connect_with(&server().database("postgres")).await?;
+        admin
+            .execute(format!("CREATE DATABASE \"{name}\"").as_str())
+            .await?;
+        admin.close().await?;
+        Ok(WarehouseDatabase { name })
+    }
+
+    pub async fn conn(&self) -> Result<PgConnection> {
+        Ok(PgConnection::connect_with(&server().database(&self.name)).await?)
+    }
+
+    pub fn secret(&self) -> String {
+        local_secret(&self.name)
+    }
+}
+
+impl Drop for WarehouseDatabase {
+    fn drop(&mut self) {
+        drop_database(self.name.clone());
     }
 }

@@ -6,7 +6,9 @@
 //!   parquet crate, merged the way the warehouse will (dims: newest version per key wins;
 //!   facts: appended; dim_date: union).
 //!
-//! Both give every table as sorted rows of text cells, so a difference prints readably.
+//! - `from_warehouse`: what the PostgreSQL warehouse holds.
+//!
+//! All give every table as sorted rows of text cells, so a difference prints readably.
 
 use anyhow::{anyhow, Context, Result};
 use arrow_array::{
@@ -267,6 +269,34 @@ pub async fn expected(conn: &mut PgConnection, earlier: Option<&Tables>) -> Resu
     Ok(tables)
 }
 
+/// Every warehouse table as PostgreSQL holds it (record ids left out), formatted like the
+/// source SQL above: every row, duplicates included.
+pub async fn from_warehouse(conn: &mut PgConnection) -> Result<Tables> {
+    let mut tables = Tables::new();
+    for (table, cols) in COLUMNS {
+        let mut select = Vec::new();
+        for col in cols {
+            let data_type: String = sqlx::query_scalar(
+                "SELECT data_type FROM information_schema.columns WHERE table_name = $1 AND column_name = $2",
+            )
+            .bind(table)
+            .bind(col)
+            .fetch_one(&mut *conn)
+            .await
+            .with_context(|| format!("{table}.{col}"))?;
+            select.push(match data_type.as_str() {
+                "date" => format!("to_char({col}, {DAY})"),
+                t if t.starts_with("time") => format!("to_char({col}, {MILLIS})"),
+                "boolean" => format!("CASE WHEN {col} THEN 'true' ELSE 'false' END"),
+                _ => format!("coalesce({col}::text, 'NULL')"),
+            });
+        }
+        let sql = format!("SELECT {} FROM {table}", select.join(", "));
+        tables.insert(table.to_owned(), rows(conn, &sql).await?);
+    }
+    Ok(tables)
+}
+
 /// One Parquet cell as text, formatted like the SQL above.
 fn cell(array: &dyn Array, row: usize) -> Result<String> {
     if array.is_null(row) {
@@ -354,24 +384,27 @@ type Versioned = ((i64, i64), Vec<String>);
 pub async fn from_processed(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Tables> {
     let mut dims: BTreeMap<String, BTreeMap<String, Versioned>> = BTreeMap::new();
     let mut facts: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
+    // Committed manifests: ready, or loaded into the warehouse since.
     let mut manifests = Vec::new();
-    let mut pages = s3
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix("ready/")
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        manifests.extend(
-            page?
-                .contents()
-                .iter()
-                .filter_map(|o| o.key().map(str::to_owned)),
-        );
+    for prefix in ["ready/", "loaded/"] {
+        let mut pages = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            manifests.extend(
+                page?
+                    .contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
+        }
     }
     for manifest in manifests {
         let body = get(s3, bucket, &manifest).await?;
-        let manifest: landfall_transform::outputs::Manifest = serde_json::from_slice(&body)?;
+        let manifest: landfall_processed::Manifest = serde_json::from_slice(&body)?;
         for output in manifest.outputs {
             let cols = columns(&output.table);
             let batches = read_parquet(get(s3, bucket, &output.key).await?)

@@ -3,9 +3,10 @@
 //! concurrency) → Parquet in the processed bucket, read back with the parquet crate and
 //! compared with SQL written independently against the source tables (`landfall_tests::star`).
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use futures::stream::{self, StreamExt};
 use landfall_aws::parameters::JsonParameters;
+use landfall_tests::pipeline::{self, drain, extract_all, short_visibility, TRANSFORM};
 use landfall_tests::postgres::TotesysDatabase;
 use landfall_tests::star::{assert_same, expected, from_processed};
 use landfall_tests::LocalStack;
@@ -15,9 +16,6 @@ use serde_json::json;
 use std::io::Write;
 use std::time::Duration;
 
-const EXTRACT: &str = "db-extract";
-const TRANSFORM: &str = "star-transform";
-
 /// Smaller than the live volumes, so debug builds stay quick; every table still has rows.
 const VOLUMES: Volumes = Volumes {
     sales_orders: 1500,
@@ -25,62 +23,7 @@ const VOLUMES: Volumes = Volumes {
 };
 
 async fn stack_for(db: &TotesysDatabase) -> Result<LocalStack> {
-    let mut stack = LocalStack::start_with_secrets(&[("TotesysSecret", db.secret())]).await?;
-    stack.set_function_env(EXTRACT, "SETTLE_SECONDS", Some("0"));
-    Ok(stack)
-}
-
-/// Runs db-extract's dispatcher and waits for every table's worker.
-async fn extract_all(stack: &mut LocalStack) -> Result<()> {
-    let done = |log: &str| {
-        log.matches("\"table extracted\"").count() + log.matches("\"table failed\"").count()
-    };
-    let before = done(&stack.function_log(EXTRACT));
-    let answer = stack
-        .host()
-        .invoke(EXTRACT, json!({"mode": "dispatch"}).to_string().into())
-        .await?;
-    assert!(answer.function_error.is_none(), "{:?}", answer.json());
-    for _ in 0..600 {
-        if done(&stack.function_log(EXTRACT)) >= before + 11 {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Err(anyhow!("extract workers did not finish"))
-}
-
-/// Retried messages come back after a second instead of the template's 30 minutes.
-async fn short_visibility(stack: &LocalStack) -> Result<()> {
-    stack
-        .sqs()
-        .set_queue_attributes()
-        .queue_url(stack.resource("IngestionQueue"))
-        .attributes(
-            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-            "1",
-        )
-        .send()
-        .await?;
-    Ok(())
-}
-
-/// Delivers the ingestion queue to star-transform until it is empty.
-async fn drain(stack: &mut LocalStack) -> Result<()> {
-    let queue = stack.resource("IngestionQueue");
-    for _ in 0..200 {
-        let delivery = stack.deliver(TRANSFORM).await?;
-        if delivery.received == 0 {
-            if stack.queue_depth(&queue).await? == 0 {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-    }
-    Err(anyhow!(
-        "the ingestion queue did not drain:\n{}",
-        stack.function_log(TRANSFORM)
-    ))
+    pipeline::stack(db.secret(), None).await
 }
 
 #[tokio::test]

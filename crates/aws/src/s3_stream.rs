@@ -27,6 +27,7 @@ pub struct MultipartWriter {
     completed: Vec<aws_sdk_s3::types::CompletedPart>,
     buffer: Vec<u8>,
     part_size: usize,
+    metadata: Option<std::collections::HashMap<String, String>>,
 }
 
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
@@ -48,7 +49,16 @@ impl MultipartWriter {
             completed: Vec::new(),
             buffer: Vec::new(),
             part_size: part_size.max(MIN_PART_SIZE),
+            metadata: None,
         })
+    }
+
+    /// User metadata (`x-amz-meta-<name>`) the finished object carries.
+    pub fn with_metadata(mut self, name: &str, value: &str) -> Self {
+        self.metadata
+            .get_or_insert_with(Default::default)
+            .insert(name.to_owned(), value.to_owned());
+        self
     }
 
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), S3Error> {
@@ -68,6 +78,7 @@ impl MultipartWriter {
             .create_multipart_upload()
             .bucket(&self.bucket)
             .key(&self.key)
+            .set_metadata(self.metadata.clone())
             .send()
             .await
             .map_err(|e| crate::describe(&e))?;
@@ -107,6 +118,7 @@ impl MultipartWriter {
                 .put_object()
                 .bucket(&self.bucket)
                 .key(&self.key)
+                .set_metadata(self.metadata.take())
                 .body(aws_sdk_s3::primitives::ByteStream::from(std::mem::take(
                     &mut self.buffer,
                 )))

@@ -30,9 +30,8 @@ use flate2::Compression;
 use futures::TryStreamExt;
 use landfall_aws::s3_stream::MultipartWriter;
 use landfall_runtime::{Classify, Disposition};
-use landfall_secrets::{CredentialSource, DbCredentials, SecretError};
-use secrecy::ExposeSecret;
-use sqlx::postgres::PgConnectOptions;
+use landfall_secrets::postgres::ConnectError;
+use landfall_secrets::{CredentialSource, SecretError};
 pub use sqlx::postgres::PgSslMode;
 use sqlx::{Connection, PgConnection};
 use std::io::Write;
@@ -75,12 +74,6 @@ impl ExtractError {
             table: table.to_owned(),
             source,
         }
-    }
-
-    /// Wrong user or password: the secret may have been rotated since it was cached.
-    pub fn is_authentication(&self) -> bool {
-        matches!(self, ExtractError::Database { source: sqlx::Error::Database(e), .. }
-            if matches!(e.code().as_deref(), Some("28P01") | Some("28000")))
     }
 }
 
@@ -149,40 +142,26 @@ impl Extractor {
         }
     }
 
-    /// One run for `table`, refreshing the credentials once after an authentication failure.
+    /// One run for `table` (credentials refreshed once after an authentication failure).
     pub async fn extract(&self, table: &TableSpec) -> Result<Extracted, ExtractError> {
         let name = table.name.as_str();
-        let mut conn = match self.connect(name, &self.credentials.get().await?).await {
-            Err(err) if err.is_authentication() => {
-                let fresh = self.credentials.refresh().await?;
-                self.connect(name, &fresh).await?
-            }
-            other => other?,
-        };
+        let mut conn = landfall_secrets::postgres::connect(
+            &self.credentials,
+            self.settings.ssl_mode,
+            "landfall-db-extract",
+        )
+        .await
+        .map_err(|err| match err {
+            ConnectError::Secret(e) => ExtractError::Secret(e),
+            ConnectError::Database(source) => ExtractError::Database {
+                table: name.to_owned(),
+                source,
+            },
+        })?;
         let outcome = self.run(&mut conn, table).await;
         // Closing the session also releases the advisory lock.
         let _ = conn.close().await;
         outcome
-    }
-
-    async fn connect(
-        &self,
-        table: &str,
-        credentials: &DbCredentials,
-    ) -> Result<PgConnection, ExtractError> {
-        let mut options = PgConnectOptions::new()
-            .host(&credentials.host)
-            .port(credentials.port.unwrap_or(5432))
-            .username(&credentials.username)
-            .password(credentials.password.expose_secret())
-            .ssl_mode(self.settings.ssl_mode)
-            .application_name("landfall-db-extract");
-        if let Some(database) = &credentials.dbname {
-            options = options.database(database);
-        }
-        PgConnection::connect_with(&options)
-            .await
-            .map_err(ExtractError::database(table))
     }
 
     async fn run(
@@ -303,7 +282,7 @@ impl Extractor {
                 let writer = match &mut writer {
                     Some(w) => w,
                     None => writer.insert(
-                        self.start_object(&run.key)
+                        self.start_object(&run.key, &run.upper)
                             .await
                             .map_err(|(d, m)| upload(d, m))?,
                     ),
@@ -321,7 +300,7 @@ impl Extractor {
             let mut writer = match writer {
                 Some(w) => w,
                 None => self
-                    .start_object(&run.key)
+                    .start_object(&run.key, &run.upper)
                     .await
                     .map_err(|(d, m)| upload(d, m))?,
             };
@@ -349,8 +328,14 @@ impl Extractor {
         })
     }
 
-    async fn start_object(&self, key: &str) -> Result<MultipartWriter, (Disposition, String)> {
-        MultipartWriter::start(&self.s3, &self.settings.bucket, key, UPLOAD_CHUNK).await
+    async fn start_object(
+        &self,
+        key: &str,
+        upper: &str,
+    ) -> Result<MultipartWriter, (Disposition, String)> {
+        let writer =
+            MultipartWriter::start(&self.s3, &self.settings.bucket, key, UPLOAD_CHUNK).await?;
+        Ok(writer.with_metadata(landfall_ingestion::UPPER_METADATA, upper))
     }
 
     async fn exists(&self, key: &str) -> bool {

@@ -12,6 +12,11 @@ pub fn object_key(table: &str, upper: &str, sequence: u64) -> String {
 
 const SUFFIX: &str = ".jsonl.gz";
 
+/// The object's user metadata naming its run's upper bound: every source row of the table
+/// with `last_updated` at or before it is in this object or an earlier one. Downstream, it
+/// says how fresh the warehouse is once the object is loaded.
+pub const UPPER_METADATA: &str = "landfall-upper";
+
 /// The parts of an ingestion key a reader needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ObjectName<'a> {

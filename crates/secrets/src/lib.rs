@@ -3,6 +3,9 @@
 //! cached; `refresh` fetches again after an authentication failure (a rotated password).
 //! The password is a `SecretString`: its `Debug` prints nothing, and nothing here logs it.
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
+
 use landfall_runtime::{Classify, Disposition};
 use secrecy::SecretString;
 use serde::Deserialize;

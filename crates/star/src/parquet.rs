@@ -45,25 +45,26 @@ pub fn write<T: WarehouseTable, W: std::io::Write + Send>(
 /// the dimension itself): the row's own `last_updated`, and that of the row it joins.
 pub const VERSION_COLUMNS: [&str; 2] = ["source_last_updated", "joined_last_updated"];
 
+/// A dimension's schema followed by the two `VERSION_COLUMNS` (timestamps, milliseconds).
+pub fn versioned_schema(schema: &SchemaRef) -> SchemaRef {
+    use arrow_schema::{DataType, TimeUnit};
+    let timestamp = DataType::Timestamp(TimeUnit::Millisecond, None);
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new(VERSION_COLUMNS[0], timestamp.clone(), false));
+    fields.push(Field::new(VERSION_COLUMNS[1], timestamp, true));
+    Arc::new(Schema::new(fields))
+}
+
 /// Writes dimension rows with their `DimVersion` as the two `VERSION_COLUMNS`.
 pub fn write_versioned<T: WarehouseTable + Clone, W: std::io::Write + Send>(
     rows: &[(crate::transform::DimVersion, T)],
     out: W,
 ) -> Result<(), ParquetError> {
     use arrow_array::TimestampMillisecondArray;
-    use arrow_schema::{DataType, TimeUnit};
     let millis = |(date, time): &Stamp| {
         i64::from(kind::days(date)) * 86_400_000 + i64::from(kind::millis(time))
     };
-    let timestamp = DataType::Timestamp(TimeUnit::Millisecond, None);
-    let mut fields: Vec<Field> = T::schema()
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
-    fields.push(Field::new(VERSION_COLUMNS[0], timestamp.clone(), false));
-    fields.push(Field::new(VERSION_COLUMNS[1], timestamp, true));
-    let schema: SchemaRef = Arc::new(Schema::new(fields));
+    let schema = versioned_schema(&T::schema());
     let mut writer = ArrowWriter::try_new(out, schema.clone(), Some(properties()))?;
     for chunk in rows.chunks(ROW_GROUP_ROWS) {
         let plain: Vec<T> = chunk.iter().map(|(_, row)| row.clone()).collect();

@@ -13,10 +13,13 @@ pub mod outputs;
 pub mod state;
 
 use landfall_aws::parameters::{JsonParameters, ParameterError};
+use landfall_processed::{
+    manifest_key, output_key, restage, Manifest, Output, LOADED_PREFIX, PENDING_PREFIX,
+    READY_PREFIX,
+};
 use landfall_runtime::{Classify, Disposition};
 use landfall_star::transform::{missing_sequences, transform, with_lines, ObjectError};
 use landfall_star::{extend_dates, SourceTable};
-use outputs::{Manifest, Output, PENDING_PREFIX, READY_PREFIX};
 use state::{Absorbed, Commit, StateError, StateObject};
 use std::io::BufReader;
 
@@ -178,7 +181,7 @@ impl Transformer {
         }
 
         // Kept compressed: each attempt streams it through the transform again.
-        let body = self.read(source).await?;
+        let (body, upper) = self.read(source).await?;
         let rows_error = |source| TransformError::Rows {
             url: url.clone(),
             source,
@@ -231,11 +234,12 @@ impl Transformer {
                 source_version: source.version().to_owned(),
                 table: name.table.to_owned(),
                 sequence: name.sequence,
+                upper: upper.clone(),
                 outputs: encoded
                     .iter()
                     .map(|e| Output {
                         table: e.table.to_owned(),
-                        key: outputs::output_key(e.table, name.stem, &tag),
+                        key: output_key(e.table, name.stem, &tag),
                         rows: e.rows,
                     })
                     .collect(),
@@ -245,7 +249,7 @@ impl Transformer {
                 .zip(&manifest.outputs)
                 .map(|(e, out)| self.put(&out.key, e.bytes, "application/vnd.apache.parquet"));
             futures::future::try_join_all(writes).await?;
-            let pending = outputs::manifest_key(PENDING_PREFIX, name.stem, &tag);
+            let pending = manifest_key(PENDING_PREFIX, name.stem, &tag);
             let json = serde_json::to_vec_pretty(&manifest).expect("a manifest serialises");
             self.put(&pending, json, "application/json").await?;
 
@@ -303,7 +307,11 @@ impl Transformer {
         })
     }
 
-    async fn read(&self, source: &Source) -> Result<bytes::Bytes, TransformError> {
+    /// The object's body and its run's upper bound (db-extract's metadata).
+    async fn read(
+        &self,
+        source: &Source,
+    ) -> Result<(bytes::Bytes, Option<String>), TransformError> {
         let fail = |disposition, message| TransformError::Read {
             url: source.url(),
             disposition,
@@ -327,12 +335,16 @@ impl Transformer {
                     fail(disposition, message)
                 }
             })?;
+        let upper = out
+            .metadata()
+            .and_then(|m| m.get(landfall_ingestion::UPPER_METADATA))
+            .cloned();
         let body = out
             .body
             .collect()
             .await
             .map_err(|e| fail(Disposition::Retryable, format!("reading: {e}")))?;
-        Ok(body.into_bytes())
+        Ok((body.into_bytes(), upper))
     }
 
     async fn put(
@@ -362,11 +374,11 @@ impl Transformer {
     }
 
     /// Copies the committed attempt's pending manifest to `ready/` (idempotent: a second call
-    /// finds the ready one already there).
+    /// finds the ready one already there, or moved on to `loaded/`).
     async fn publish(&self, stem: &str, tag: &str) -> Result<String, TransformError> {
         let bucket = &self.settings.processed_bucket;
-        let pending = outputs::manifest_key(PENDING_PREFIX, stem, tag);
-        let ready = outputs::manifest_key(READY_PREFIX, stem, tag);
+        let pending = manifest_key(PENDING_PREFIX, stem, tag);
+        let ready = manifest_key(READY_PREFIX, stem, tag);
         let copied = self
             .s3
             .copy_object()
@@ -394,15 +406,21 @@ impl Transformer {
                     .await;
             }
             Err(err) => {
-                // Published already (an earlier call copied it and removed the pending one)?
-                let exists = self
-                    .s3
-                    .head_object()
-                    .bucket(bucket)
-                    .key(&ready)
-                    .send()
-                    .await
-                    .is_ok();
+                // Published already (an earlier call copied it and removed the pending one),
+                // and perhaps loaded and moved on by the warehouse loader since?
+                let loaded = restage(&ready, READY_PREFIX, LOADED_PREFIX).expect("a ready key");
+                let mut exists = false;
+                for key in [&ready, &loaded] {
+                    exists = exists
+                        || self
+                            .s3
+                            .head_object()
+                            .bucket(bucket)
+                            .key(key)
+                            .send()
+                            .await
+                            .is_ok();
+                }
                 if !exists {
                     let (disposition, message) = landfall_aws::describe(&err);
                     return Err(write_error(disposition, message));

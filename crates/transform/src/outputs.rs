@@ -1,10 +1,9 @@
 //! One object's warehouse rows as Parquet files (one per warehouse table it touches) and the
-//! ready marker (manifest) that lists them for the warehouse loader.
+//! tag that names each attempt (the layout is `landfall_processed`).
 
 use landfall_star::parquet::{write, write_versioned, ParquetError, WarehouseTable};
 use landfall_star::transform::{DimVersion, Emitted};
 use landfall_star::DimDate;
-use serde::{Deserialize, Serialize};
 
 /// One Parquet file of one warehouse table.
 pub struct Encoded {
@@ -79,56 +78,9 @@ pub fn attempt_tag() -> String {
     format!("{:012x}", hasher.finish() & 0xffff_ffff_ffff)
 }
 
-/// `<warehouse table>/<source key without .jsonl.gz>-<tag>.parquet`: the table and the source
-/// object it came from.
-pub fn output_key(table: &str, stem: &str, tag: &str) -> String {
-    format!("{table}/{stem}-{tag}.parquet")
-}
-
-/// Ready markers: the loader lists this prefix. Written only after the state commit.
-pub const READY_PREFIX: &str = "ready/";
-/// The same manifest before its attempt commits.
-pub const PENDING_PREFIX: &str = "pending/";
-
-pub fn manifest_key(prefix: &str, stem: &str, tag: &str) -> String {
-    format!("{prefix}{stem}-{tag}.json")
-}
-
-/// A ready marker: written after the state commit, so everything it lists is final.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Manifest {
-    /// The ingestion object (`s3://bucket/key`) and its version.
-    pub source: String,
-    pub source_version: String,
-    pub table: String,
-    pub sequence: u64,
-    /// In the order the loader must load them: dim_date, the other dims, then the facts.
-    pub outputs: Vec<Output>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Output {
-    pub table: String,
-    pub key: String,
-    pub rows: usize,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_name_the_table_and_the_source_object() {
-        let stem = "sales_order/2024-01-02/sales_order-0000000003";
-        assert_eq!(
-            output_key("fact_sales_order", stem, "00ab"),
-            "fact_sales_order/sales_order/2024-01-02/sales_order-0000000003-00ab.parquet"
-        );
-        assert_eq!(
-            manifest_key(READY_PREFIX, stem, "00ab"),
-            "ready/sales_order/2024-01-02/sales_order-0000000003-00ab.json"
-        );
-    }
 
     #[test]
     fn every_attempt_has_its_own_tag() {

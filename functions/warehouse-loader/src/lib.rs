@@ -1,0 +1,60 @@
+//! warehouse-loader: each scheduled run loads every ready manifest of the processed bucket
+//! into the warehouse (`landfall_warehouse`) and reports the pipeline lag.
+
+use landfall_aws::Aws;
+use landfall_extract::StateStore;
+use landfall_runtime::{ConfigError, Env, FunctionError};
+use landfall_secrets::CredentialSource;
+use landfall_warehouse::{Loader, PgSslMode, Settings};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+pub struct App {
+    loader: Loader,
+}
+
+impl App {
+    pub async fn from_env(env: &Env) -> Result<App, ConfigError> {
+        let aws = Aws::load(env).await?;
+        let settings = Settings {
+            processed_bucket: env.required("PROCESSED_BUCKET")?.to_owned(),
+            ssl_mode: env.parse_or("WAREHOUSE_SSL_MODE", PgSslMode::Prefer)?,
+            migrate: env.parse_or("MIGRATE", true)?,
+            time_budget: Duration::from_secs(env.parse_or("TIME_BUDGET_SECONDS", 600)?),
+        };
+        let credentials =
+            CredentialSource::new(aws.secrets(), env.required("WAREHOUSE_SECRET_ARN")?);
+        let extract_state = StateStore::new(aws.ssm(), env.required("EXTRACT_STATE_PREFIX")?);
+        Ok(App {
+            loader: Loader::new(aws.s3(), credentials, extract_state, settings),
+        })
+    }
+
+    pub async fn handle(&self) -> Result<Value, FunctionError> {
+        let started = Instant::now();
+        let report = self
+            .loader
+            .run()
+            .await
+            .map_err(|err| FunctionError::from_error(&err))?;
+        let rows: u64 = report
+            .loaded
+            .iter()
+            .flat_map(|m| m.rows.iter().map(|(_, n)| n))
+            .sum();
+        let lag = report.freshness.as_ref().and_then(|f| f.lag_seconds());
+        tracing::info!(
+            busy = report.busy,
+            loaded = report.loaded.len(),
+            rows,
+            already_loaded = report.already_loaded,
+            waiting = report.waiting.len(),
+            rejected = report.rejected.len(),
+            deferred = report.deferred,
+            lag_seconds = lag,
+            seconds = started.elapsed().as_secs_f64(),
+            "run finished"
+        );
+        Ok(json!(report))
+    }
+}

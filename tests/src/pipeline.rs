@@ -1,0 +1,93 @@
+//! The totesys pipeline on the local stack, step by step as its schedules and queues would
+//! drive it: db-extract's dispatcher (every table's worker), the ingestion queue delivered to
+//! star-transform until empty, a warehouse-loader run.
+
+use crate::LocalStack;
+use anyhow::{anyhow, Result};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+pub const EXTRACT: &str = "db-extract";
+pub const TRANSFORM: &str = "star-transform";
+pub const LOADER: &str = "warehouse-loader";
+
+/// A stack whose db-extract reads `totesys` (secret JSON) with no settle window (nothing
+/// writes to a test's database while it is extracted), and whose warehouse-loader writes
+/// `warehouse` when given.
+pub async fn stack(totesys: String, warehouse: Option<String>) -> Result<LocalStack> {
+    let mut secrets = vec![("TotesysSecret", totesys)];
+    secrets.extend(warehouse.map(|w| ("WarehouseSecret", w)));
+    let mut stack = LocalStack::start_with_secrets(&secrets).await?;
+    stack.set_function_env(EXTRACT, "SETTLE_SECONDS", Some("0"));
+    Ok(stack)
+}
+
+/// Runs db-extract's dispatcher and waits for every table's worker.
+pub async fn extract_all(stack: &mut LocalStack) -> Result<()> {
+    let done = |log: &str| {
+        log.matches("\"table extracted\"").count() + log.matches("\"table failed\"").count()
+    };
+    let before = done(&stack.function_log(EXTRACT));
+    let answer = stack
+        .host()
+        .invoke(EXTRACT, json!({"mode": "dispatch"}).to_string().into())
+        .await?;
+    assert!(answer.function_error.is_none(), "{:?}", answer.json());
+    for _ in 0..600 {
+        if done(&stack.function_log(EXTRACT)) >= before + 11 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(anyhow!("extract workers did not finish"))
+}
+
+/// Retried messages come back after a second instead of the template's 30 minutes.
+pub async fn short_visibility(stack: &LocalStack) -> Result<()> {
+    stack
+        .sqs()
+        .set_queue_attributes()
+        .queue_url(stack.resource("IngestionQueue"))
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "1",
+        )
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// Delivers the ingestion queue to star-transform until it is empty.
+pub async fn drain(stack: &mut LocalStack) -> Result<()> {
+    let queue = stack.resource("IngestionQueue");
+    for _ in 0..200 {
+        let delivery = stack.deliver(TRANSFORM).await?;
+        if delivery.received == 0 {
+            if stack.queue_depth(&queue).await? == 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    Err(anyhow!(
+        "the ingestion queue did not drain:\n{}",
+        stack.function_log(TRANSFORM)
+    ))
+}
+
+/// One warehouse-loader run, as its schedule fires it; its report.
+pub async fn load(stack: &mut LocalStack) -> Result<Value> {
+    let event = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+    let answer = stack
+        .host()
+        .invoke(LOADER, event.to_string().into())
+        .await?;
+    if answer.function_error.is_some() {
+        return Err(anyhow!(
+            "warehouse-loader failed: {:?}\n{}",
+            answer.json(),
+            stack.function_log(LOADER)
+        ));
+    }
+    answer.json()
+}

@@ -1,0 +1,440 @@
+//! P4 end to end on the local stack: a seeded totesys → db-extract → star-transform →
+//! warehouse-loader (real binaries) → the PostgreSQL warehouse, compared table by table,
+//! column by column, with SQL written independently against the source
+//! (`landfall_tests::star::expected`) — after the first cycle and again after churn.
+//! Then the faults: a loader killed mid-object, two loaders at once, facts whose dimension
+//! has not arrived, a malformed Parquet object.
+
+use anyhow::{anyhow, Result};
+use landfall_processed::{Manifest, FAILED_PREFIX, LOADED_PREFIX, READY_PREFIX};
+use landfall_tests::pipeline::{self, drain, extract_all, load, LOADER};
+use landfall_tests::postgres::{TotesysDatabase, WarehouseDatabase};
+use landfall_tests::star::{assert_same, expected, from_warehouse, Tables};
+use landfall_tests::LocalStack;
+use landfall_totesys::Volumes;
+use landfall_warehouse::{Loaded, Loader, PgSslMode, RunReport, Settings};
+use serde_json::Value;
+use sqlx::PgConnection;
+use std::time::Duration;
+
+const VOLUMES: Volumes = Volumes {
+    sales_orders: 1500,
+    purchase_orders: 600,
+};
+
+/// A seeded source, an empty warehouse, and the stack with every object transformed.
+struct Pipeline {
+    totesys: TotesysDatabase,
+    warehouse: WarehouseDatabase,
+    stack: LocalStack,
+}
+
+impl Pipeline {
+    async fn transformed() -> Result<Pipeline> {
+        let totesys = TotesysDatabase::seeded(VOLUMES).await?;
+        let warehouse = WarehouseDatabase::empty().await?;
+        let mut stack = pipeline::stack(totesys.secret(), Some(warehouse.secret())).await?;
+        extract_all(&mut stack).await?;
+        drain(&mut stack).await?;
+        Ok(Pipeline {
+            totesys,
+            warehouse,
+            stack,
+        })
+    }
+
+    async fn expected(&self, earlier: Option<&Tables>) -> Result<Tables> {
+        expected(&mut self.totesys.conn().await?, earlier).await
+    }
+
+    async fn warehouse(&self) -> Result<Tables> {
+        from_warehouse(&mut self.warehouse.conn().await?).await
+    }
+
+    fn processed(&self) -> String {
+        self.stack.resource("ProcessedBucket")
+    }
+
+    /// The loader crate in-process, against the same moto and database as the function,
+    /// reaching PostgreSQL through the secret `secret_arn`.
+    fn loader(&self, secret_arn: &str) -> Loader {
+        let env = &self.stack.stack.functions[LOADER].environment;
+        Loader::new(
+            self.stack.s3(),
+            landfall_secrets::CredentialSource::new(
+                aws_sdk_secretsmanager::Client::new(&self.stack.sdk),
+                secret_arn,
+            ),
+            landfall_extract::StateStore::new(
+                aws_sdk_ssm::Client::new(&self.stack.sdk),
+                &env["EXTRACT_STATE_PREFIX"],
+            ),
+            Settings {
+                processed_bucket: self.processed(),
+                ssl_mode: PgSslMode::Disable,
+                migrate: true,
+                time_budget: Duration::from_secs(600),
+            },
+        )
+    }
+
+    async fn keys(&self, prefix: &str) -> Result<Vec<String>> {
+        let listed = self
+            .stack
+            .s3()
+            .list_objects_v2()
+            .bucket(self.processed())
+            .prefix(prefix)
+            .send()
+            .await?;
+        Ok(listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect())
+    }
+
+    async fn get(&self, key: &str) -> Result<bytes::Bytes> {
+        Ok(self
+            .stack
+            .s3()
+            .get_object()
+            .bucket(self.processed())
+            .key(key)
+            .send()
+            .await?
+            .body
+            .collect()
+            .await?
+            .into_bytes())
+    }
+
+    async fn put(&self, key: &str, body: bytes::Bytes) -> Result<()> {
+        self.stack
+            .s3()
+            .put_object()
+            .bucket(self.processed())
+            .key(key)
+            .body(body.into())
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    async fn rename(&self, from: &str, to: &str) -> Result<()> {
+        self.put(to, self.get(from).await?).await?;
+        self.stack
+            .s3()
+            .delete_object()
+            .bucket(self.processed())
+            .key(from)
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// The ready manifest of a source table (exactly one expected).
+    async fn ready_manifest(&self, source_table: &str) -> Result<(String, Manifest)> {
+        for key in self.keys(READY_PREFIX).await? {
+            let manifest: Manifest = serde_json::from_slice(&self.get(&key).await?)?;
+            if manifest.table == source_table {
+                return Ok((key, manifest));
+            }
+        }
+        Err(anyhow!("no ready manifest of {source_table}"))
+    }
+}
+
+fn loaded_manifests(report: &Value) -> usize {
+    report["loaded"].as_array().map_or(0, Vec::len)
+}
+
+async fn count(conn: &mut PgConnection, sql: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar(sql).fetch_one(conn).await?)
+}
+
+#[tokio::test]
+async fn totesys_reaches_the_warehouse_and_changes_follow() -> Result<()> {
+    let mut p = Pipeline::transformed().await?;
+    let report = load(&mut p.stack).await?;
+    assert_eq!(loaded_manifests(&report), 11, "{report}");
+    let first = p.expected(None).await?;
+    assert_same(&p.warehouse().await?, &first);
+    assert_same(&first, &p.warehouse().await?);
+    assert!(p.keys(READY_PREFIX).await?.is_empty());
+    assert_eq!(p.keys(LOADED_PREFIX).await?.len(), 11);
+    // Every table is visible up to db-extract's watermark: the lag is this test's age.
+    let lag = report["freshness"]["tables"].as_array().unwrap();
+    assert_eq!(lag.len(), 11, "{report}");
+    assert!(
+        lag.iter()
+            .all(|t| t["lag_seconds"].as_f64().is_some_and(|s| s < 600.0)),
+        "{report}"
+    );
+
+    // New orders (new fact versions next to the old ones), changed addresses (dim_location
+    // and every counterparty using them), staff and their departments.
+    landfall_totesys::churn(&mut p.totesys.conn().await?, 7, 25, 6).await?;
+    extract_all(&mut p.stack).await?;
+    drain(&mut p.stack).await?;
+    let report = load(&mut p.stack).await?;
+    assert!(loaded_manifests(&report) >= 5, "{report}");
+    let second = p.expected(Some(&first)).await?;
+    assert_ne!(first["dim_counterparty"], second["dim_counterparty"]);
+    assert!(second["fact_sales_order"].len() > first["fact_sales_order"].len() + 25);
+    let now = p.warehouse().await?;
+    assert_same(&now, &second);
+    assert_same(&second, &now);
+
+    // Record ids are the warehouse's: one per fact row, no gaps from a retried load.
+    let mut conn = p.warehouse.conn().await?;
+    let (rows, ids, top) = sqlx::query_as::<_, (i64, i64, i32)>(
+        "SELECT count(*), count(DISTINCT sales_record_id), max(sales_record_id) FROM fact_sales_order",
+    )
+    .fetch_one(&mut conn)
+    .await?;
+    assert_eq!((rows, ids), (second["fact_sales_order"].len() as i64, rows));
+    assert_eq!(i64::from(top), rows);
+
+    // A third run finds nothing new and changes nothing.
+    let report = load(&mut p.stack).await?;
+    assert_eq!(loaded_manifests(&report), 0, "{report}");
+    assert_same(&p.warehouse().await?, &second);
+    Ok(())
+}
+
+const CUT_AFTER_BYTES: u64 = 680_000;
+
+#[tokio::test]
+async fn a_loader_killed_mid_object_leaves_nothing_half_loaded_and_the_rerun_completes(
+) -> Result<()> {
+    let p = Pipeline::transformed().await?;
+    let proxy = landfall_tests::fault_proxy::FaultProxy::start("127.0.0.1:5432").await?;
+    let secret = aws_sdk_secretsmanager::Client::new(&p.stack.sdk)
+        .create_secret()
+        .name("warehouse-through-proxy")
+        .secret_string(
+            serde_json::json!({"host": "127.0.0.1", "port": proxy.port, "username": "postgres",
+                               "password": "", "dbname": p.warehouse.name})
+            .to_string(),
+        )
+        .send()
+        .await?;
+    let loader = p.loader(secret.arn().unwrap());
+
+    // The session dies part-way through the run's COPY traffic (about 600 KB in all): the
+    // seeded data and the load order are deterministic, so this lands inside a fact file.
+    proxy.cut_after(CUT_AFTER_BYTES);
+    let err = loader.run().await.expect_err("the connection was cut");
+    use landfall_runtime::{Classify, Disposition};
+    assert_eq!(err.disposition(), Disposition::Retryable, "{err}");
+
+    // Mid-object: the session died inside a COPY.
+    assert!(err.to_string().contains(" COPY: "), "{err}");
+
+    // Exactly the manifests in the ledger are in the warehouse, nothing of the one cut: in a
+    // first cycle every row of every file is new, so each table holds the sum of its files.
+    let mut conn = p.warehouse.conn().await?;
+    let ledger: Vec<String> = sqlx::query_scalar("SELECT manifest FROM landfall.load_ledger")
+        .fetch_all(&mut conn)
+        .await?;
+    assert!(ledger.len() < 11, "the cut came before the end: {ledger:?}");
+    let mut committed: std::collections::BTreeMap<String, i64> = Default::default();
+    for key in &ledger {
+        // Loaded manifests move on to loaded/ once their transaction committed.
+        let moved = key.replacen(READY_PREFIX, LOADED_PREFIX, 1);
+        let body = match p.get(&moved).await {
+            Ok(body) => body,
+            Err(_) => p.get(key).await?,
+        };
+        let manifest: Manifest = serde_json::from_slice(&body)?;
+        for output in manifest.outputs {
+            *committed.entry(output.table).or_default() += output.rows as i64;
+        }
+    }
+    for (table, _) in landfall_tests::star::COLUMNS {
+        let sql = format!("SELECT count(*) FROM {table}");
+        let want = committed.get(table).copied().unwrap_or(0);
+        assert_eq!(count(&mut conn, &sql).await?, want, "{table}");
+    }
+    assert!(
+        committed.keys().any(|t| t.starts_with("fact_")),
+        "a fact manifest committed before the cut: {committed:?}"
+    );
+
+    proxy.heal();
+    let report = loader.run().await?;
+    assert_eq!(report.loaded.len() + ledger.len(), 11, "{report:?}");
+    assert_same(&p.warehouse().await?, &p.expected(None).await?);
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_loaders_at_once_load_every_object_once() -> Result<()> {
+    let p = Pipeline::transformed().await?;
+    let secret = p.stack.resource("WarehouseSecret");
+    let (a, b) = (p.loader(&secret), p.loader(&secret));
+    let (ra, rb) = tokio::join!(a.run(), b.run());
+    let (ra, rb): (RunReport, RunReport) = (ra?, rb?);
+    assert_eq!(ra.loaded.len() + rb.loaded.len(), 11, "{ra:?}\n{rb:?}");
+    assert_same(&p.warehouse().await?, &p.expected(None).await?);
+
+    // Without the run lock, the ledger row alone decides: two sessions loading the same
+    // manifest at once write it once.
+    let mut conn = p.warehouse.conn().await?;
+    sqlx::query("TRUNCATE landfall.load_ledger, fact_sales_order")
+        .execute(&mut conn)
+        .await?;
+    let key = p
+        .keys(LOADED_PREFIX)
+        .await?
+        .into_iter()
+        .find(|k| k.contains("/sales_order-"))
+        .unwrap();
+    let manifest: Manifest = serde_json::from_slice(&p.get(&key).await?)?;
+    let mut files = Vec::new();
+    for output in &manifest.outputs {
+        files.push(landfall_warehouse::load::File {
+            table: output.table.clone(),
+            key: output.key.clone(),
+            rows: output.rows,
+            bytes: p.get(&output.key).await?,
+        });
+    }
+    let (mut one, mut two) = (p.warehouse.conn().await?, p.warehouse.conn().await?);
+    let (x, y) = tokio::join!(
+        landfall_warehouse::load::load_manifest(&mut one, &key, &manifest, &files),
+        landfall_warehouse::load::load_manifest(&mut two, &key, &manifest, &files)
+    );
+    let mut outcomes = [x?, y?];
+    outcomes.sort_by_key(|o| matches!(o, Loaded::Already));
+    assert!(matches!(outcomes[0], Loaded::Rows(_)), "{outcomes:?}");
+    assert_eq!(outcomes[1], Loaded::Already);
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM fact_sales_order").await?,
+        VOLUMES.sales_orders as i64
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn facts_wait_for_a_dimension_that_has_not_arrived() -> Result<()> {
+    let mut p = Pipeline::transformed().await?;
+    // staff's manifest is not ready yet (its transform is late): both order facts refer to it.
+    let (staff, _) = p.ready_manifest("staff").await?;
+    p.rename(&staff, "held/staff.json").await?;
+
+    let report = load(&mut p.stack).await?;
+    // Every dimension-only manifest loads; the three fact manifests wait: sales orders for
+    // their staff, the other two for the days the sales orders' manifest brings to dim_date.
+    assert_eq!(loaded_manifests(&report), 7, "{report}");
+    let waiting: Vec<&str> = report["waiting"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w[1].as_str().unwrap())
+        .collect();
+    assert_eq!(waiting.len(), 3, "{report}");
+    assert!(
+        waiting
+            .iter()
+            .all(|why| why.contains("violates foreign key constraint")
+                && why.contains("is not present in table")),
+        "{waiting:?}"
+    );
+    assert!(
+        waiting
+            .iter()
+            .any(|why| why.contains("(sales_staff_id)=") && why.contains("\"dim_staff\"")),
+        "{waiting:?}"
+    );
+    let mut conn = p.warehouse.conn().await?;
+    for table in [
+        "fact_sales_order",
+        "fact_purchase_orders",
+        "fact_payment",
+        "dim_staff",
+    ] {
+        let sql = format!("SELECT count(*) FROM {table}");
+        assert_eq!(count(&mut conn, &sql).await?, 0, "{table}");
+    }
+    assert!(count(&mut conn, "SELECT count(*) FROM dim_transaction").await? > 0);
+    // Freshness knows nothing of the waiting tables is visible yet.
+    let unknown: Vec<&str> = report["freshness"]["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["visible_through"].is_null())
+        .map(|t| t["table"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        unknown,
+        ["staff", "sales_order", "purchase_order", "payment"]
+    );
+    let log = p.stack.function_log(LOADER);
+    assert!(
+        log.contains("waiting for dimension rows; retried next run"),
+        "{log}"
+    );
+
+    p.rename("held/staff.json", &staff).await?;
+    let report = load(&mut p.stack).await?;
+    assert_eq!(loaded_manifests(&report), 4, "{report}");
+    assert_same(&p.warehouse().await?, &p.expected(None).await?);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_malformed_parquet_object_is_quarantined_and_the_others_load() -> Result<()> {
+    let mut p = Pipeline::transformed().await?;
+    let (key, manifest) = p.ready_manifest("transaction").await?;
+    let file = &manifest.outputs[0];
+    assert_eq!(file.table, "dim_transaction");
+    let good = p.get(&file.key).await?;
+    p.put(
+        &file.key,
+        bytes::Bytes::from_static(b"PAR1 this is not parquet PAR1"),
+    )
+    .await?;
+
+    let report = load(&mut p.stack).await?;
+    let rejected = report["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1, "{report}");
+    let reason = rejected[0][1].as_str().unwrap();
+    assert!(
+        reason.contains(&key)
+            && reason.contains(&file.key)
+            && reason.contains("not a readable Parquet file"),
+        "{reason}"
+    );
+    let failed = key.replacen(READY_PREFIX, FAILED_PREFIX, 1);
+    assert_eq!(p.keys(FAILED_PREFIX).await?, std::slice::from_ref(&failed));
+    let head = p
+        .stack
+        .s3()
+        .head_object()
+        .bucket(p.processed())
+        .key(&failed)
+        .send()
+        .await?;
+    assert!(head.metadata().unwrap()["reason"].contains("not a readable Parquet file"));
+    // Payments refer to the quarantined transactions and wait; everything else loaded.
+    assert_eq!(report["waiting"].as_array().unwrap().len(), 1, "{report}");
+    let want = p.expected(None).await?;
+    let got = p.warehouse().await?;
+    for (table, rows) in &want {
+        if table == "dim_transaction" || table == "fact_payment" {
+            assert!(got[table].is_empty(), "{table}");
+        } else {
+            assert_eq!(&got[table], rows, "{table}");
+        }
+    }
+
+    // The runbook's redrive: fix the object, move the manifest back to ready/.
+    p.put(&file.key, good).await?;
+    p.rename(&failed, &key).await?;
+    let report = load(&mut p.stack).await?;
+    assert_eq!(loaded_manifests(&report), 2, "{report}");
+    assert_same(&p.warehouse().await?, &want);
+    Ok(())
+}
