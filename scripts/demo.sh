@@ -18,3 +18,4 @@ echo
 echo
 ROOT="$ROOT" "$ROOT/.venv/bin/python" "$ROOT/scripts/demo/totesys_extract.py"
 "$ROOT/.venv/bin/python" "$ROOT/scripts/demo/totesys_transform.py"
+ROOT="$ROOT" "$ROOT/.venv/bin/python" "$ROOT/scripts/demo/totesys_warehouse.py"

@@ -1,10 +1,13 @@
 """P4 demo, part 1: totesys (PostgreSQL) -> db-extract -> gzipped JSON lines in the ingestion bucket.
 
 Seeds the local totesys with the generator, fires db-extract's schedule (dispatcher -> one
-worker per table), churns the database as the live one does, and fires it again: the second
-run carries only the changes, under the next sequence id.
+worker per table); the objects flow through star-transform on their own (the queue) and
+warehouse-loader's schedule is fired once they are ready — the first cycle. Then it churns
+the database as the live one does and fires db-extract again: the second run carries only
+the changes, under the next sequence id (parts 2 and 3 follow it through).
 """
 import gzip
+import json
 import os
 import subprocess
 import sys
@@ -42,6 +45,20 @@ def tick_and_wait(before):
     sys.exit("db-extract workers did not finish: see .devstack/logs/db-extract.log")
 
 
+def load_when_transformed(count):
+    processed = os.environ["PROCESSED_BUCKET"]
+    for _ in range(600):
+        listed = s3.list_objects_v2(Bucket=processed, Prefix="ready/").get("KeyCount", 0)
+        if listed >= count:
+            break
+        time.sleep(0.2)
+    else:
+        sys.exit("objects not transformed: see .devstack/logs/star-transform.log")
+    out = subprocess.run([f"{root}/target/debug/devstack", "tick", "warehouse-loader"],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
 def objects():
     out = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
@@ -59,6 +76,9 @@ first = objects()
 print(f"  first run: {len(first)} objects, {sum(first.values()):,} rows")
 for key, rows in sorted(first.items()):
     print(f"    s3://{bucket}/{key}  {rows:,} rows")
+report = load_when_transformed(len(first))
+rows = sum(n for m in report["loaded"] for _, n in m["rows"])
+print(f"  transformed and loaded (first cycle): {len(report['loaded'])} manifests, {rows:,} warehouse rows")
 time.sleep(2)
 run(f"{root}/target/debug/totesys", "churn", "--seed", "11", env=pg_env)
 print("  churned: 25 new sales orders (+ transactions, payments), 6 updates")

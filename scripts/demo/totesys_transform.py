@@ -29,7 +29,8 @@ print()
 print("P4 · ingestion bucket -> SQS -> star-transform -> star schema Parquet (processed bucket)")
 sources = keys(ingestion)
 for _ in range(600):
-    manifests = keys(processed, "ready/")
+    # The first cycle's manifests have been loaded into the warehouse (moved to loaded/).
+    manifests = keys(processed, "ready/") + keys(processed, "loaded/")
     if len(manifests) >= len(sources):
         break
     time.sleep(0.2)
@@ -45,5 +46,5 @@ for sequence, tables in sorted(by_run.items()):
     label = "first run" if sequence == 1 else f"run {sequence}"
     print(f"  {label}: " + ", ".join(f"{t} {n:,}" for t, n in sorted(tables.items())))
 state = s3.head_object(Bucket=processed, Key="state/transform.json.gz")
-print(f"  {len(manifests)} ready manifests under s3://{processed}/ready/; "
+print(f"  {len(manifests)} manifests under s3://{processed}/ready/ and loaded/; "
       f"state: s3://{processed}/state/transform.json.gz ({state['ContentLength'] / 1e6:.1f} MB gzip)")
