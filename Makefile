@@ -78,6 +78,11 @@ bench-extract: databases venv bench-venv ## db-extract vs psql \copy row_to_json
 	cargo build --release -p landfall-bench -p landfall-totesys
 	bench/.venv/bin/python bench/python/extract.py $(BENCH_ARGS)
 
+.PHONY: bench-warehouse
+bench-warehouse: databases bench-venv ## warehouse-loader vs psql \copy + the same merge vs pandas copy_expert vs to_sql, 1M sales orders
+	cargo build --release -p landfall-bench
+	bench/.venv/bin/python bench/python/warehouse.py $(BENCH_ARGS)
+
 .PHONY: lambda-build
 lambda-build: venv ## release build of every function for Lambda (arm64, provided.al2023)
 	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release --arm64 $(patsubst functions/%,-p %,$(wildcard functions/*)) $(patsubst tasks/%,-p %,$(wildcard tasks/*))

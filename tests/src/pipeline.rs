@@ -19,7 +19,14 @@ pub async fn stack(totesys: String, warehouse: Option<String>) -> Result<LocalSt
     secrets.extend(warehouse.map(|w| ("WarehouseSecret", w)));
     let mut stack = LocalStack::start_with_secrets(&secrets).await?;
     stack.set_function_env(EXTRACT, "SETTLE_SECONDS", Some("0"));
+    fast_retries(&mut stack);
     Ok(stack)
+}
+
+/// star-transform's retries come back after a second (the template says a minute).
+pub fn fast_retries(stack: &mut LocalStack) {
+    stack.set_function_env(TRANSFORM, "RETRY_FIRST_SECONDS", Some("1"));
+    stack.set_function_env(TRANSFORM, "RETRY_MAX_SECONDS", Some("1"));
 }
 
 /// Runs db-extract's dispatcher and waits for every table's worker.
@@ -42,7 +49,8 @@ pub async fn extract_all(stack: &mut LocalStack) -> Result<()> {
     Err(anyhow!("extract workers did not finish"))
 }
 
-/// Retried messages come back after a second instead of the template's 30 minutes.
+/// Messages received and not answered come back after a second instead of the template's
+/// 30 minutes.
 pub async fn short_visibility(stack: &LocalStack) -> Result<()> {
     stack
         .sqs()

@@ -174,7 +174,7 @@ fn currency(id: i32, code: &str) -> serde_json::Value {
 #[tokio::test]
 async fn bad_rows_dead_letter_at_once_and_missing_rows_after_the_retries() -> Result<()> {
     let mut stack = LocalStack::start().await?;
-    short_visibility(&stack).await?;
+    pipeline::fast_retries(&mut stack);
 
     // Sequence 1, then 3: a gap is a warning, and the object is still transformed.
     put(

@@ -6,7 +6,10 @@
 //! - FIFO queues: processing stops at the first failure and every later record is reported
 //!   too, so no message overtakes one of its group;
 //! - a permanent failure (retrying cannot help) is sent to the dead-letter queue at once with
-//!   its reason, instead of burning `maxReceiveCount` receives first.
+//!   its reason, instead of burning `maxReceiveCount` receives first;
+//! - optionally, a retryable failure comes back after a backoff that doubles per receive
+//!   instead of the queue's whole visibility timeout (which must cover the function's timeout
+//!   and is far longer than, say, waiting for a sibling object to arrive).
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::MessageAttributeValue;
@@ -14,11 +17,20 @@ use futures::stream::{self, StreamExt};
 use landfall_runtime::{failure::error_chain, Disposition, FunctionError};
 use std::future::Future;
 
-/// Where permanent failures go: the source queue's DLQ (`DEAD_LETTER_QUEUE_URL`).
+/// Where permanent failures go: the source queue's DLQ (`DEAD_LETTER_QUEUE_URL`); and,
+/// with `with_retry_backoff`, when retryable ones come back.
 #[derive(Clone, Debug)]
 pub struct DeadLetters {
     client: aws_sdk_sqs::Client,
     queue_url: String,
+    backoff: Option<Backoff>,
+}
+
+#[derive(Clone, Debug)]
+struct Backoff {
+    source_queue_url: String,
+    first: std::time::Duration,
+    max: std::time::Duration,
 }
 
 impl DeadLetters {
@@ -26,6 +38,48 @@ impl DeadLetters {
         DeadLetters {
             client,
             queue_url: queue_url.into(),
+            backoff: None,
+        }
+    }
+
+    /// A retryable failure on the `receive`-th receive becomes visible on `source_queue_url`
+    /// again after `first × 2^(receive − 1)`, at most `max`.
+    pub fn with_retry_backoff(
+        mut self,
+        source_queue_url: impl Into<String>,
+        first: std::time::Duration,
+        max: std::time::Duration,
+    ) -> Self {
+        self.backoff = Some(Backoff {
+            source_queue_url: source_queue_url.into(),
+            first,
+            max,
+        });
+        self
+    }
+
+    /// Shortens the record's visibility to its backoff (best effort: if this fails, the
+    /// message returns after the queue's visibility timeout, as it would anyway).
+    async fn back_off(&self, record: &SqsMessage) {
+        let (Some(backoff), Some(receipt)) = (&self.backoff, &record.receipt_handle) else {
+            return;
+        };
+        let receives: u32 = record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        let delay = retry_delay(backoff.first, backoff.max, receives);
+        let changed = self
+            .client
+            .change_message_visibility()
+            .queue_url(&backoff.source_queue_url)
+            .receipt_handle(receipt)
+            .visibility_timeout(delay.as_secs().min(43_200) as i32)
+            .send()
+            .await;
+        if let Err(err) = changed {
+            tracing::warn!(message_id = record.message_id, error = %error_chain(&err), "could not shorten the retry delay");
         }
     }
 
@@ -154,6 +208,9 @@ impl<'a> BatchOutcome<'a> {
             metrics::counter!("RecordsFailed", "disposition" => error.disposition.as_str())
                 .increment(1);
             if !sent_to_dlq {
+                if let Some(failures) = dead_letters {
+                    failures.back_off(record).await;
+                }
                 let mut failure = BatchItemFailure::default();
                 failure.item_identifier = message_id;
                 reported.push(failure);
@@ -177,6 +234,17 @@ impl<'a> BatchOutcome<'a> {
         response.batch_item_failures = reported;
         Ok(response)
     }
+}
+
+/// `first × 2^(receive − 1)`, capped at `max`.
+pub fn retry_delay(
+    first: std::time::Duration,
+    max: std::time::Duration,
+    receive: u32,
+) -> std::time::Duration {
+    first
+        .saturating_mul(1 << receive.saturating_sub(1).min(20))
+        .min(max)
 }
 
 /// The common case: handle records independently, up to `concurrency` at a time

@@ -106,3 +106,16 @@ async fn permanent_failure_without_dead_letter_queue_is_reported_for_redrive() {
     let response = outcome.finish(None).await.unwrap();
     assert_eq!(failed_ids(&response), ["a"]);
 }
+
+#[test]
+fn retry_delays_double_per_receive_up_to_the_cap() {
+    use std::time::Duration;
+    let delays: Vec<u64> = (1..=6)
+        .map(|n| retry_delay(Duration::from_secs(60), Duration::from_secs(900), n).as_secs())
+        .collect();
+    assert_eq!(delays, [60, 120, 240, 480, 900, 900]);
+    assert_eq!(
+        retry_delay(Duration::from_secs(60), Duration::from_secs(900), 0).as_secs(),
+        60
+    );
+}

@@ -252,42 +252,14 @@ async fn load_file(tx: &mut PgConnection, table: &Table, file: &File) -> Result<
         .build()
         .map_err(|e| bad("not a readable Parquet file", &e))?;
 
-    let columns: Vec<Ident> = expected
-        .fields()
-        .iter()
-        .map(|f| Ident::new(f.name()).expect("contract column names are plain identifiers"))
-        .collect();
-    let data_columns: Vec<&Ident> = columns
-        .iter()
-        .filter(|c| !VERSION_COLUMNS.contains(&c.as_str()))
-        .collect();
-    let list = |cols: &[&Ident], prefix: &str| -> String {
-        cols.iter()
-            .map(|c| format!("{prefix}{}", c.pg_quoted()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let target = Ident::new(table.name).expect("allowlisted").pg_quoted();
-    let data = list(&data_columns, "");
-
-    let mut create = format!(
-        "CREATE TEMPORARY TABLE {STAGE} ON COMMIT DROP AS SELECT {data} FROM {target} WITH NO DATA"
-    );
-    if matches!(table.kind, Kind::Dimension { .. }) {
-        create = format!(
-            "CREATE TEMPORARY TABLE {STAGE} ON COMMIT DROP AS SELECT {data}, \
-             NULL::timestamp(3) AS source_last_updated, NULL::timestamp(3) AS joined_last_updated \
-             FROM {target} WITH NO DATA"
-        );
-    }
-    sqlx::raw_sql(&create)
+    let sql = Statements::of(table);
+    sqlx::raw_sql(&sql.create_stage)
         .execute(&mut *tx)
         .await
         .map_err(|e| FileFailure::Sql("creating the stage", e))?;
 
-    let all: Vec<&Ident> = columns.iter().collect();
     let mut copy = tx
-        .copy_in_raw(&format!("COPY {STAGE} ({}) FROM STDIN", list(&all, "")))
+        .copy_in_raw(&sql.copy)
         .await
         .map_err(|e| FileFailure::Sql("COPY", e))?;
     let mut buffer = Vec::with_capacity(COPY_CHUNK + 64 * 1024);
@@ -321,30 +293,67 @@ async fn load_file(tx: &mut PgConnection, table: &Table, file: &File) -> Result<
         .await
         .map_err(|e| FileFailure::Sql("COPY", e))?;
 
-    let merge = merge_sql(table, &target, &data_columns);
-    let mut query = sqlx::query(&merge);
-    if matches!(table.kind, Kind::Dimension { .. }) {
-        query = query.bind(table.name);
-    }
-    let merged = query
+    let merged = sqlx::query(&sql.merge)
         .execute(&mut *tx)
         .await
         .map_err(|e| FileFailure::Sql("merging", e))?
         .rows_affected();
-    sqlx::raw_sql(&format!("DROP TABLE {STAGE}"))
+    sqlx::raw_sql(&sql.drop_stage)
         .execute(&mut *tx)
         .await
         .map_err(|e| FileFailure::Sql("dropping the stage", e))?;
     Ok(merged)
 }
 
-/// The statement that moves the stage into `target` (dimensions bind $1 to the table's name).
-fn merge_sql(table: &Table, target: &str, columns: &[&Ident]) -> String {
-    let list = columns
-        .iter()
-        .map(|c| c.pg_quoted())
-        .collect::<Vec<_>>()
-        .join(", ");
+/// The SQL that loads one file of `table`: a temporary stage shaped like the file, COPY
+/// into it (the file's column order, text format), the merge, and the stage dropped. Every
+/// identifier comes from the allowlist (`schema::TABLES`); there are no values to bind.
+#[derive(Debug, Clone)]
+pub struct Statements {
+    pub create_stage: String,
+    pub copy: String,
+    pub merge: String,
+    pub drop_stage: String,
+}
+
+impl Statements {
+    pub fn of(table: &Table) -> Statements {
+        let quoted = |name: &str| {
+            Ident::new(name)
+                .expect("contract names are plain identifiers")
+                .pg_quoted()
+        };
+        let file = table.file_schema();
+        let all: Vec<String> = file.fields().iter().map(|f| quoted(f.name())).collect();
+        let data: Vec<String> = file
+            .fields()
+            .iter()
+            .filter(|f| !VERSION_COLUMNS.contains(&f.name().as_str()))
+            .map(|f| quoted(f.name()))
+            .collect();
+        let list = data.join(", ");
+        let target = quoted(table.name);
+        let versions = match table.kind {
+            Kind::Dimension { .. } => {
+                ", NULL::timestamp(3) AS source_last_updated, \
+                                      NULL::timestamp(3) AS joined_last_updated"
+            }
+            _ => "",
+        };
+        Statements {
+            create_stage: format!(
+                "CREATE TEMPORARY TABLE {STAGE} ON COMMIT DROP AS \
+                 SELECT {list}{versions} FROM {target} WITH NO DATA"
+            ),
+            copy: format!("COPY {STAGE} ({}) FROM STDIN", all.join(", ")),
+            merge: merge_sql(table, &target, &data),
+            drop_stage: format!("DROP TABLE {STAGE}"),
+        }
+    }
+}
+
+fn merge_sql(table: &Table, target: &str, columns: &[String]) -> String {
+    let list = columns.join(", ");
     match table.kind {
         Kind::Calendar { key } => format!(
             "INSERT INTO {target} ({list}) SELECT {list} FROM {STAGE} \
@@ -357,15 +366,16 @@ fn merge_sql(table: &Table, target: &str, columns: &[&Ident]) -> String {
         Kind::Dimension { key } => {
             let set = columns
                 .iter()
-                .filter(|c| c.as_str() != key)
-                .map(|c| format!("{0} = excluded.{0}", c.pg_quoted()))
+                .filter(|c| c.trim_matches('"') != key)
+                .map(|c| format!("{c} = excluded.{c}"))
                 .collect::<Vec<_>>()
                 .join(", ");
             let incoming = columns
                 .iter()
-                .map(|c| format!("i.{}", c.pg_quoted()))
+                .map(|c| format!("i.{c}"))
                 .collect::<Vec<_>>()
                 .join(", ");
+            let dim = table.name;
             // The newest version per key in this file, then only where it is newer than the
             // version the warehouse holds: a late, older version changes nothing.
             format!(
@@ -374,7 +384,7 @@ fn merge_sql(table: &Table, target: &str, columns: &[&Ident]) -> String {
                    ORDER BY {key}, source_last_updated DESC, joined_last_updated DESC NULLS LAST
                  ), newer AS (
                    INSERT INTO landfall.dim_version AS v (dim, id, source_last_updated, joined_last_updated)
-                   SELECT $1, {key}, source_last_updated, joined_last_updated FROM incoming
+                   SELECT '{dim}', {key}, source_last_updated, joined_last_updated FROM incoming
                    ON CONFLICT (dim, id) DO UPDATE
                      SET source_last_updated = excluded.source_last_updated,
                          joined_last_updated = excluded.joined_last_updated

@@ -11,6 +11,7 @@ use landfall_runtime::{ConfigError, Env, FunctionError};
 use landfall_s3_events::{ChangeKind, Notification};
 use landfall_sqs_batch::{process_each, DeadLetters};
 use landfall_transform::{Outcome, Settings, Source, Transformer};
+use std::time::Duration;
 
 pub struct App {
     transformer: Transformer,
@@ -32,11 +33,23 @@ impl App {
             )?,
         };
         let sequences = JsonParameters::new(aws.ssm(), env.required("SEQUENCE_PARAMETER_PREFIX")?);
+        // An object waiting for a sibling (a fact before its new dimension row, extracted in
+        // the same run) is retried within a minute, not after the queue's 30-minute timeout.
+        let first = Duration::from_secs(env.parse_or("RETRY_FIRST_SECONDS", 60)?);
+        let max = Duration::from_secs(env.parse_or("RETRY_MAX_SECONDS", 900)?);
+        let dead_letters = match (
+            env.optional("DEAD_LETTER_QUEUE_URL"),
+            env.optional("SOURCE_QUEUE_URL"),
+        ) {
+            (Some(dlq), Some(source)) => {
+                Some(DeadLetters::new(aws.sqs(), dlq).with_retry_backoff(source, first, max))
+            }
+            (Some(dlq), None) => Some(DeadLetters::new(aws.sqs(), dlq)),
+            _ => None,
+        };
         Ok(App {
             transformer: Transformer::new(aws.s3(), sequences, settings),
-            dead_letters: env
-                .optional("DEAD_LETTER_QUEUE_URL")
-                .map(|url| DeadLetters::new(aws.sqs(), url)),
+            dead_letters,
         })
     }
 

@@ -1,0 +1,141 @@
+//! `make bench-warehouse`, the Rust side, against the local PostgreSQL (trust auth):
+//!
+//! - `bench-warehouse prepare <database>`: the database dropped, created and migrated;
+//! - `bench-warehouse sql`: the stage, COPY and merge statements of every table, as JSON, so
+//!   the floor and the Python baselines run exactly the loader's SQL;
+//! - `bench-warehouse load <parquet dir> <database>`: star-transform's files
+//!   (`<warehouse table>-<source table>.parquet`, from bench-transform) loaded one manifest per
+//!   source table, each in one transaction with its ledger row, by warehouse-loader's path —
+//!   read, COPY, merge. Prints one JSON line: seconds, rows per table, peak RSS.
+
+use anyhow::{Context, Result};
+use landfall_processed::{Manifest, Output};
+use landfall_warehouse::load::{load_manifest, File, Loaded, Statements};
+use landfall_warehouse::schema::{migrator, TABLES};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, Executor, PgConnection};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+/// Dependency order of the source tables, as a first load meets them.
+const SOURCES: [&str; 11] = [
+    "address",
+    "department",
+    "currency",
+    "design",
+    "payment_type",
+    "counterparty",
+    "staff",
+    "transaction",
+    "sales_order",
+    "purchase_order",
+    "payment",
+];
+
+fn server() -> PgConnectOptions {
+    PgConnectOptions::new()
+        .host("127.0.0.1")
+        .port(5432)
+        .username("postgres")
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>()[1..] {
+        ["prepare", database] => prepare(database).await,
+        ["sql"] => {
+            let all: BTreeMap<&str, serde_json::Value> = TABLES
+                .iter()
+                .map(|t| {
+                    let s = Statements::of(t);
+                    let json = serde_json::json!({"create_stage": s.create_stage, "copy": s.copy,
+                        "merge": s.merge, "drop_stage": s.drop_stage});
+                    (t.name, json)
+                })
+                .collect();
+            println!("{}", serde_json::to_string(&all)?);
+            Ok(())
+        }
+        ["load", dir, database] => load(Path::new(dir), database).await,
+        _ => anyhow::bail!("usage: bench-warehouse prepare <db> | sql | load <dir> <db>"),
+    }
+}
+
+async fn prepare(database: &str) -> Result<()> {
+    let mut admin = PgConnection::connect_with(&server().database("postgres")).await?;
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)").as_str())
+        .await?;
+    admin
+        .execute(format!("CREATE DATABASE \"{database}\"").as_str())
+        .await?;
+    let mut conn = PgConnection::connect_with(&server().database(database)).await?;
+    migrator().run_direct(&mut conn).await?;
+    Ok(())
+}
+
+async fn load(dir: &Path, database: &str) -> Result<()> {
+    let mut conn = PgConnection::connect_with(&server().database(database)).await?;
+    let started = Instant::now();
+    let mut rows: BTreeMap<&'static str, u64> = BTreeMap::new();
+    for (sequence, source) in SOURCES.iter().enumerate() {
+        let mut files = Vec::new();
+        for table in TABLES {
+            let path = dir.join(format!("{}-{source}.parquet", table.name));
+            if !path.exists() {
+                continue;
+            }
+            let bytes = bytes::Bytes::from(
+                std::fs::read(&path).with_context(|| path.display().to_string())?,
+            );
+            let count = parquet::arrow::arrow_reader::ArrowReaderMetadata::load(
+                &bytes,
+                Default::default(),
+            )?
+            .metadata()
+            .file_metadata()
+            .num_rows() as usize;
+            files.push(File {
+                table: table.name.to_owned(),
+                key: path.display().to_string(),
+                rows: count,
+                bytes,
+            });
+        }
+        if files.is_empty() {
+            continue;
+        }
+        let manifest = Manifest {
+            source: format!("bench://{source}"),
+            source_version: "1".into(),
+            table: (*source).to_owned(),
+            sequence: sequence as u64 + 1,
+            upper: None,
+            outputs: files
+                .iter()
+                .map(|f| Output {
+                    table: f.table.clone(),
+                    key: f.key.clone(),
+                    rows: f.rows,
+                })
+                .collect(),
+        };
+        let key = format!("ready/{source}.json");
+        match load_manifest(&mut conn, &key, &manifest, &files).await? {
+            Loaded::Rows(written) => {
+                for (table, n) in written {
+                    *rows.entry(table).or_default() += n;
+                }
+            }
+            Loaded::Already => anyhow::bail!("{key} was loaded before: prepare the database"),
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        serde_json::json!({"seconds": seconds, "rows": rows, "peak_rss_mb": landfall_bench::peak_rss_mb()})
+    );
+    Ok(())
+}
