@@ -13,3 +13,19 @@ pub fn peak_rss_mb() -> f64 {
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
 }
+
+/// totesys's tables in dependency order: the rows a table refers to come first, as a first
+/// load meets them.
+pub const SOURCES_IN_LOAD_ORDER: [&str; 11] = [
+    "address",
+    "department",
+    "currency",
+    "design",
+    "payment_type",
+    "counterparty",
+    "staff",
+    "transaction",
+    "sales_order",
+    "purchase_order",
+    "payment",
+];

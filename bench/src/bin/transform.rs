@@ -13,21 +13,6 @@ use std::io::BufReader;
 use std::path::PathBuf;
 use std::time::Instant;
 
-/// Dependency order: the rows a table refers to come first, as they would in a first load.
-const ORDER: [&str; 11] = [
-    "address",
-    "department",
-    "currency",
-    "design",
-    "payment_type",
-    "counterparty",
-    "staff",
-    "transaction",
-    "sales_order",
-    "purchase_order",
-    "payment",
-];
-
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let (input, output) = match (args.next(), args.next()) {
@@ -40,7 +25,7 @@ fn main() -> Result<()> {
     let mut state = MemoryLookup::default();
     let mut covered = None;
     let mut rows: BTreeMap<&'static str, usize> = BTreeMap::new();
-    for name in ORDER {
+    for name in landfall_bench::SOURCES_IN_LOAD_ORDER {
         let path = input.join(format!("{name}.jsonl.gz"));
         if !path.exists() {
             continue;

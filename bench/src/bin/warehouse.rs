@@ -18,21 +18,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-/// Dependency order of the source tables, as a first load meets them.
-const SOURCES: [&str; 11] = [
-    "address",
-    "department",
-    "currency",
-    "design",
-    "payment_type",
-    "counterparty",
-    "staff",
-    "transaction",
-    "sales_order",
-    "purchase_order",
-    "payment",
-];
-
 fn server() -> PgConnectOptions {
     PgConnectOptions::new()
         .host("127.0.0.1")
@@ -80,7 +65,7 @@ async fn load(dir: &Path, database: &str) -> Result<()> {
     let mut conn = PgConnection::connect_with(&server().database(database)).await?;
     let started = Instant::now();
     let mut rows: BTreeMap<&'static str, u64> = BTreeMap::new();
-    for (sequence, source) in SOURCES.iter().enumerate() {
+    for (sequence, source) in landfall_bench::SOURCES_IN_LOAD_ORDER.iter().enumerate() {
         let mut files = Vec::new();
         for table in TABLES {
             let path = dir.join(format!("{}-{source}.parquet", table.name));

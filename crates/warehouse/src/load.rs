@@ -293,7 +293,8 @@ async fn load_file(tx: &mut PgConnection, table: &Table, file: &File) -> Result<
         .await
         .map_err(|e| FileFailure::Sql("COPY", e))?;
 
-    let merged = sqlx::query(&sql.merge)
+    // Simple protocol: a statement over a temporary table is not worth a cached plan.
+    let merged = sqlx::raw_sql(&sql.merge)
         .execute(&mut *tx)
         .await
         .map_err(|e| FileFailure::Sql("merging", e))?
