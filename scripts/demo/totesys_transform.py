@@ -28,7 +28,7 @@ def keys(bucket, prefix=""):
 print()
 print("P4 · ingestion bucket -> SQS -> star-transform -> star schema Parquet (processed bucket)")
 sources = keys(ingestion)
-for _ in range(600):
+for _ in range(1500):  # up to 5 minutes: an object may wait a retry or two for a sibling
     # The first cycle's manifests have been loaded into the warehouse (moved to loaded/).
     manifests = keys(processed, "ready/") + keys(processed, "loaded/")
     if len(manifests) >= len(sources):

@@ -1,8 +1,7 @@
 //! warehouse-loader's work: one scheduled run moves every ready manifest of the processed
 //! bucket (`landfall_processed`) into the PostgreSQL warehouse.
 //!
-//! 1. Connect (credentials from Secrets Manager), apply the warehouse migrations once per
-//!    container, and take the loader's advisory lock — an overlapping run steps aside.
+//! 1. Connect (credentials from Secrets Manager), apply pending warehouse migrations, and take the loader's advisory lock — an overlapping run steps aside.
 //! 2. List `ready/`; manifests the load ledger already holds are moved on to `loaded/`.
 //! 3. Load the rest — dimension-only manifests first, then facts, each table's objects by
 //!    sequence — each in one transaction with its ledger row (`load`). A manifest whose facts
@@ -27,14 +26,13 @@ pub use load::{LoadError, Loaded};
 use serde::Serialize;
 pub use sqlx::postgres::PgSslMode;
 use sqlx::{Connection, PgConnection};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub processed_bucket: String,
     pub ssl_mode: PgSslMode,
-    /// Apply `sql/warehouse` migrations at the first run of each container.
+    /// Apply the pending `sql/warehouse` migrations at the start of each run.
     pub migrate: bool,
     /// No manifest starts after this much of a run has passed (the rest waits for the
     /// next run), so a run ends inside the function's timeout.
@@ -95,7 +93,6 @@ pub struct Loader {
     credentials: CredentialSource,
     extract_state: StateStore,
     settings: Settings,
-    migrated: AtomicBool,
 }
 
 type Ready = (String, Manifest);
@@ -112,7 +109,6 @@ impl Loader {
             credentials,
             extract_state,
             settings,
-            migrated: AtomicBool::new(false),
         }
     }
 
@@ -128,9 +124,10 @@ impl Loader {
             ConnectError::Secret(e) => RunError::Secret(e),
             ConnectError::Database(e) => load::database("connecting")(e).into(),
         })?;
-        if self.settings.migrate && !self.migrated.load(Ordering::Relaxed) {
+        if self.settings.migrate {
+            // Every run (one query when nothing is pending): a restored or recreated
+            // database is migrated before anything loads into it.
             schema::migrator().run_direct(&mut conn).await?;
-            self.migrated.store(true, Ordering::Relaxed);
         }
         let locked: bool = sqlx::query_scalar(
             "SELECT pg_try_advisory_lock(hashtext('landfall-warehouse-loader'))",
