@@ -160,6 +160,22 @@ impl LocalStack {
         )
     }
 
+    /// The keys under `prefix` in `bucket` (one page: tests keep buckets small).
+    pub async fn keys(&self, bucket: &str, prefix: &str) -> Result<Vec<String>> {
+        let listed = self
+            .s3()
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .send()
+            .await?;
+        Ok(listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect())
+    }
+
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.sdk)
     }

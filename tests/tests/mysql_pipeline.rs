@@ -54,21 +54,6 @@ async fn count(db: &TestDatabase, sql: &str) -> Result<u64> {
         .unwrap_or(0))
 }
 
-async fn keys(stack: &LocalStack, bucket: &str, prefix: &str) -> Result<Vec<String>> {
-    let listed = stack
-        .s3()
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(prefix)
-        .send()
-        .await?;
-    Ok(listed
-        .contents()
-        .iter()
-        .filter_map(|o| o.key().map(str::to_owned))
-        .collect())
-}
-
 /// Delivers until the queue is empty (the first batch holds the TestEvent).
 async fn deliver_all(stack: &mut LocalStack) -> Result<Vec<landfall_devstack::Delivery>> {
     let mut deliveries = Vec::new();
@@ -103,20 +88,22 @@ async fn a_landing_file_is_loaded_archived_reported_and_emailed() -> Result<()> 
     assert!(count(&db, "SELECT COUNT(*) FROM price_index_report").await? > 0);
     let landing = stack.resource("LandingBucket");
     assert!(
-        keys(&stack, &landing, "mysql/").await?.is_empty(),
+        stack.keys(&landing, "mysql/").await?.is_empty(),
         "the file left landing"
     );
-    let archived = keys(&stack, &stack.resource("ArchiveBucket"), "price_index/").await?;
+    let archived = stack
+        .keys(&stack.resource("ArchiveBucket"), "price_index/")
+        .await?;
     assert_eq!(archived.len(), 1);
     assert!(archived[0].ends_with("/2024-prices.csv"), "{archived:?}");
 
     // The report table, exported as CSV: a header and one line per report row.
-    let reports = keys(
-        &stack,
-        &stack.resource("ReportsBucket"),
-        "price_index/price_index_report/",
-    )
-    .await?;
+    let reports = stack
+        .keys(
+            &stack.resource("ReportsBucket"),
+            "price_index/price_index_report/",
+        )
+        .await?;
     assert_eq!(reports.len(), 1, "{reports:?}");
     let csv = stack
         .s3()
@@ -176,7 +163,8 @@ async fn a_big_file_is_split_and_becomes_visible_whole() -> Result<()> {
     let parts = count(&db, "SELECT parts FROM landfall_load_ledger").await?;
     assert!(parts > 5, "split into {parts} parts");
     assert!(
-        keys(&stack, &stack.resource("LandingBucket"), "parts/")
+        stack
+            .keys(&stack.resource("LandingBucket"), "parts/")
             .await?
             .is_empty(),
         "parts cleaned up"
@@ -209,7 +197,8 @@ async fn a_bad_file_is_rejected_with_its_line_and_column_and_dead_lettered() -> 
         "{reason}"
     );
     assert_eq!(
-        keys(&stack, &stack.resource("LandingBucket"), "mysql/")
+        stack
+            .keys(&stack.resource("LandingBucket"), "mysql/")
             .await?
             .len(),
         1,
@@ -323,7 +312,8 @@ async fn a_crash_after_promote_before_archive_is_finished_by_the_retry() -> Resu
         1
     );
     assert_eq!(
-        keys(&stack, &stack.resource("ArchiveBucket"), "price_index/")
+        stack
+            .keys(&stack.resource("ArchiveBucket"), "price_index/")
             .await?
             .len(),
         1
@@ -380,14 +370,16 @@ async fn a_file_too_big_for_lambda_loads_in_an_ecs_task() -> Result<()> {
         "{body}"
     );
     assert_eq!(
-        keys(&stack, &stack.resource("ArchiveBucket"), "price_index/")
+        stack
+            .keys(&stack.resource("ArchiveBucket"), "price_index/")
             .await?
             .len(),
         1
     );
     // The report the task left for the orchestrator expires with the bucket's lifecycle rule.
     assert_eq!(
-        keys(&stack, &stack.resource("LandingBucket"), "tasks/")
+        stack
+            .keys(&stack.resource("LandingBucket"), "tasks/")
             .await?
             .len(),
         1
@@ -452,7 +444,9 @@ async fn an_init_script_runs_as_the_db_init_task_once() -> Result<()> {
         .await?,
         1
     );
-    let archived = keys(&stack, &stack.resource("ArchiveBucket"), "init/").await?;
+    let archived = stack
+        .keys(&stack.resource("ArchiveBucket"), "init/")
+        .await?;
     assert_eq!(archived.len(), 1, "{archived:?}");
     assert!(archived[0].ends_with("/020_region_alias.sql"));
     let (to, _, body) =
@@ -497,7 +491,8 @@ async fn a_failing_init_script_is_dead_lettered_with_its_line() -> Result<()> {
     let (_, _, body) = email_about(&stack, "FAILED database init").await?;
     assert!(body.contains("line 3"), "{body}");
     assert_eq!(
-        keys(&stack, &stack.resource("LandingBucket"), "mysql/init/")
+        stack
+            .keys(&stack.resource("LandingBucket"), "mysql/init/")
             .await?
             .len(),
         1,

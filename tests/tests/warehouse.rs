@@ -79,19 +79,7 @@ impl Pipeline {
     }
 
     async fn keys(&self, prefix: &str) -> Result<Vec<String>> {
-        let listed = self
-            .stack
-            .s3()
-            .list_objects_v2()
-            .bucket(self.processed())
-            .prefix(prefix)
-            .send()
-            .await?;
-        Ok(listed
-            .contents()
-            .iter()
-            .filter_map(|o| o.key().map(str::to_owned))
-            .collect())
+        self.stack.keys(&self.processed(), prefix).await
     }
 
     async fn get(&self, key: &str) -> Result<bytes::Bytes> {

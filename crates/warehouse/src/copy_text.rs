@@ -163,7 +163,8 @@ fn decimal(value: i128, scale: u32, out: &mut Vec<u8>) {
     out.extend_from_slice(itoa::Buffer::new().format(magnitude / divisor).as_bytes());
     if scale > 0 {
         out.push(b'.');
-        let fraction = itoa::Buffer::new().format(magnitude % divisor).to_owned();
+        let mut buffer = itoa::Buffer::new();
+        let fraction = buffer.format(magnitude % divisor);
         out.extend(std::iter::repeat_n(b'0', scale as usize - fraction.len()));
         out.extend_from_slice(fraction.as_bytes());
     }

@@ -26,6 +26,7 @@ pub use load::{LoadError, Loaded};
 use serde::Serialize;
 pub use sqlx::postgres::PgSslMode;
 use sqlx::{Connection, PgConnection};
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
@@ -155,13 +156,15 @@ impl Loader {
     ) -> Result<RunReport, RunError> {
         let mut report = RunReport::default();
         let keys = self.list(READY_PREFIX).await?;
-        let done: Vec<String> = sqlx::query_scalar(
+        let done: HashSet<String> = sqlx::query_scalar::<_, String>(
             "SELECT manifest FROM landfall.load_ledger WHERE manifest = ANY($1)",
         )
         .bind(&keys)
         .fetch_all(&mut *conn)
         .await
-        .map_err(load::database("reading the ledger"))?;
+        .map_err(load::database("reading the ledger"))?
+        .into_iter()
+        .collect();
         for key in &done {
             self.move_to(key, LOADED_PREFIX, None).await;
         }
@@ -261,8 +264,7 @@ impl Loader {
         err: LoadError,
         report: &mut RunReport,
     ) -> Result<(), RunError> {
-        if err.disposition() == Disposition::Permanent && matches!(err, LoadError::Rejected { .. })
-        {
+        if matches!(err, LoadError::Rejected { .. }) {
             let reason = err.to_string();
             tracing::error!(
                 manifest = key,
