@@ -7,7 +7,7 @@
 //! the configured types.
 
 use crate::config::{ColumnType, Dataset};
-use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
+use csv_core::{ReadFieldResult, Reader, ReaderBuilder};
 use landfall_runtime::{Classify, Disposition};
 
 /// The format `LOAD DATA` must be told the checker's output has.
@@ -16,10 +16,13 @@ pub const LOAD_DATA_FORMAT: &str =
 
 /// A file that cannot load as it is. Retrying cannot help.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}: line {line}{}: {reason}", column_text(.column, .field))]
+#[error("{file}: line {line}{}: {reason}{}", column_text(.column, .field), part_text(.part))]
 pub struct BadInput {
+    /// The file as the user dropped it, and `line` counted in it — also for a split part.
     pub file: String,
     pub line: u64,
+    /// The part of a split file the record was checked in, for whoever debugs the split.
+    pub part: Option<String>,
     /// 1-based column, when the problem is in one field.
     pub column: Option<usize>,
     pub field: Option<String>,
@@ -34,6 +37,49 @@ fn column_text(column: &Option<usize>, field: &Option<String>) -> String {
     }
 }
 
+fn part_text(part: &Option<String>) -> String {
+    part.as_ref()
+        .map(|p| format!(" (checked in part {p})"))
+        .unwrap_or_default()
+}
+
+/// Where the checked bytes come from, in the words of the person who dropped the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The landed file.
+    pub file: String,
+    /// For a part of a split file: the part, and the file's line its first data record is on
+    /// (every part repeats the header, which is not counted again).
+    pub part: Option<(String, u64)>,
+}
+
+impl Origin {
+    pub fn part(file: impl Into<String>, part: impl Into<String>, first_line: u64) -> Origin {
+        Origin {
+            file: file.into(),
+            part: Some((part.into(), first_line)),
+        }
+    }
+}
+
+impl From<&str> for Origin {
+    fn from(file: &str) -> Origin {
+        Origin {
+            file: file.to_owned(),
+            part: None,
+        }
+    }
+}
+
+impl From<String> for Origin {
+    fn from(file: String) -> Origin {
+        Origin { file, part: None }
+    }
+}
+
+/// The UTF-8 byte order mark Excel and many Windows tools write first.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 impl Classify for BadInput {
     fn disposition(&self) -> Disposition {
         Disposition::Permanent
@@ -42,19 +88,27 @@ impl Classify for BadInput {
 
 pub struct CsvChecker {
     dataset: Dataset,
-    file: String,
+    origin: Origin,
     reader: Reader,
     quote: u8,
-    /// Field bytes of the current record and where each field ends (csv_core's output,
-    /// kept across chunks while a record is incomplete).
+    /// Field bytes of the current record and, per field, where it ends and whether it was
+    /// quoted (csv_core's output, kept across chunks while a record is incomplete).
     fields: Vec<u8>,
     ends: Vec<usize>,
+    quoted: Vec<bool>,
     field_len: usize,
-    end_count: usize,
-    /// Line where the current record started, and quote bytes seen in it so far.
+    field_quoted: bool,
+    /// Line where the current record started (set at its first byte: blank lines before a
+    /// record are skipped), and quote bytes seen in it so far.
     record_line: u64,
+    record_started: bool,
     record_quotes: u64,
+    /// The line the next byte is on. A line ends at `\n`, `\r\n` or a lone `\r`, so the
+    /// count needs to know whether the byte before was `\r` (it may be in the last chunk).
     line: u64,
+    after_cr: bool,
+    /// Bytes held at the start of the file until it is known whether they are a BOM.
+    head: Option<Vec<u8>>,
     header_pending: bool,
     rows: u64,
     bytes_seen: u64,
@@ -63,24 +117,35 @@ pub struct CsvChecker {
 
 impl CsvChecker {
     /// Keeps its own copy of the dataset's columns, so the checker can live in a stream.
-    pub fn new(dataset: &Dataset, file: impl Into<String>) -> Self {
+    pub fn new(dataset: &Dataset, origin: impl Into<Origin>) -> Self {
+        let origin = origin.into();
         let reader = ReaderBuilder::new()
             .delimiter(dataset.csv.delimiter as u8)
             .quote(dataset.csv.quote as u8)
             .double_quote(true)
             .build();
+        // A part without a header starts at its first data line; one with a header jumps
+        // there once the (repeated) header is read.
+        let line = match (&origin.part, dataset.csv.header) {
+            (Some((_, first_line)), false) => *first_line,
+            _ => 1,
+        };
         CsvChecker {
             dataset: dataset.clone(),
-            file: file.into(),
+            origin,
             reader,
             quote: dataset.csv.quote as u8,
             fields: vec![0; 4096],
-            ends: vec![0; dataset.columns.len() + 8],
+            ends: Vec::with_capacity(dataset.columns.len() + 8),
+            quoted: Vec::with_capacity(dataset.columns.len() + 8),
             field_len: 0,
-            end_count: 0,
-            record_line: 1,
+            field_quoted: false,
+            record_line: line,
+            record_started: false,
             record_quotes: 0,
-            line: 1,
+            line,
+            after_cr: false,
+            head: Some(Vec::new()),
             header_pending: dataset.csv.header,
             rows: 0,
             bytes_seen: 0,
@@ -99,67 +164,109 @@ impl CsvChecker {
             return Ok(Vec::new());
         }
         self.bytes_seen += chunk.len() as u64;
-        self.run(chunk)?;
+        match self.head.as_mut() {
+            Some(head) => {
+                head.extend_from_slice(chunk);
+                if head.len() < BOM.len() && BOM.starts_with(head) {
+                    return Ok(Vec::new()); // could still be a BOM: wait for more
+                }
+                self.start()?;
+            }
+            None => self.run(chunk)?,
+        }
         Ok(std::mem::take(&mut self.out))
+    }
+
+    /// Checks the bytes held at the start, without the BOM if they begin with one.
+    fn start(&mut self) -> Result<(), BadInput> {
+        let Some(head) = self.head.take() else {
+            return Ok(());
+        };
+        self.run(head.strip_prefix(BOM).unwrap_or(&head))
     }
 
     /// Ends the file: a last record without a newline is checked too, and a file with no
     /// data rows is refused.
     pub fn finish(&mut self) -> Result<Vec<u8>, BadInput> {
+        self.start()?;
         self.run(&[])?;
         if self.bytes_seen == 0 {
             return Err(self.bad(1, None, "the file is empty (0 bytes)".into()));
         }
         if self.rows == 0 {
-            return Err(self.bad(
-                self.line,
-                None,
-                "the file has a header but no data rows".into(),
-            ));
+            let reason = if self.header_pending {
+                "the file has no header and no data rows: it holds only blank lines"
+            } else if self.dataset.csv.header {
+                "the file has a header but no data rows"
+            } else {
+                "the file has no data rows: it holds only blank lines"
+            };
+            return Err(self.bad(self.line, None, reason.into()));
         }
         Ok(std::mem::take(&mut self.out))
     }
 
+    /// Checks `input`; an empty `input` tells csv_core the file has ended.
     fn run(&mut self, mut input: &[u8]) -> Result<(), BadInput> {
+        let end_of_file = input.is_empty();
         loop {
-            let (result, nin, nout, nend) = self.reader.read_record(
-                input,
-                &mut self.fields[self.field_len..],
-                &mut self.ends[self.end_count..],
-            );
+            if input.is_empty() && !end_of_file {
+                return Ok(());
+            }
+            let (result, nin, nout) = self
+                .reader
+                .read_field(input, &mut self.fields[self.field_len..]);
             let consumed = &input[..nin];
             input = &input[nin..];
-            self.record_quotes += consumed.iter().filter(|&&b| b == self.quote).count() as u64;
-            self.line += consumed.iter().filter(|&&b| b == b'\n').count() as u64;
-            // csv_core counts field ends from the start of the record across calls.
+            self.count(consumed);
             self.field_len += nout;
-            self.end_count += nend;
             match result {
-                ReadRecordResult::InputEmpty => return Ok(()),
-                ReadRecordResult::OutputFull => {
+                ReadFieldResult::InputEmpty | ReadFieldResult::End => return Ok(()),
+                ReadFieldResult::OutputFull => {
                     let len = self.fields.len();
                     self.fields.resize(len * 2, 0);
                 }
-                ReadRecordResult::OutputEndsFull => {
-                    let len = self.ends.len();
-                    self.ends.resize(len * 2, 0);
+                ReadFieldResult::Field { record_end } => {
+                    self.ends.push(self.field_len);
+                    self.quoted.push(std::mem::take(&mut self.field_quoted));
+                    if record_end {
+                        self.record()?;
+                        self.field_len = 0;
+                        self.ends.clear();
+                        self.quoted.clear();
+                        self.record_started = false;
+                        self.record_quotes = 0;
+                    }
                 }
-                ReadRecordResult::Record => {
-                    self.record()?;
-                    self.field_len = 0;
-                    self.end_count = 0;
+            }
+        }
+    }
+
+    /// Lines, the start of a record, and quotes in the bytes csv_core just consumed.
+    fn count(&mut self, consumed: &[u8]) {
+        for &b in consumed {
+            match b {
+                b'\n' if self.after_cr => {}
+                b'\n' | b'\r' => self.line += 1,
+                _ if !self.record_started => {
+                    self.record_started = true;
                     self.record_line = self.line;
-                    self.record_quotes = 0;
                 }
-                ReadRecordResult::End => return Ok(()),
+                _ => {}
+            }
+            self.after_cr = b == b'\r';
+            if b == self.quote {
+                self.record_quotes += 1;
+                self.field_quoted = true;
             }
         }
     }
 
     fn bad(&self, line: u64, column: Option<usize>, reason: String) -> BadInput {
         BadInput {
-            file: self.file.clone(),
+            file: self.origin.file.clone(),
             line,
+            part: self.origin.part.as_ref().map(|(part, _)| part.clone()),
             column,
             field: column
                 .and_then(|c| self.dataset.columns.get(c - 1))
@@ -177,10 +284,14 @@ impl CsvChecker {
                 "a quoted field is never closed (unbalanced quote)".into(),
             ));
         }
-        let count = self.end_count;
+        let count = self.ends.len();
         let expected = self.dataset.columns.len();
         if self.header_pending {
             self.header_pending = false;
+            if let Some((_, first_line)) = &self.origin.part {
+                // The header is the part's own copy: its data continues the file's lines.
+                self.line = *first_line;
+            }
             let mut start = 0;
             for (i, column) in self.dataset.columns.iter().enumerate() {
                 let Some(&end) = self.ends[..count].get(i) else {
@@ -230,6 +341,13 @@ impl CsvChecker {
                 self.out.push(b',');
             }
             if text.is_empty() {
+                // `""` is an empty string where a column holds text; elsewhere, and unquoted,
+                // an empty field is no value.
+                let text_column = matches!(column.kind, ColumnType::Text { .. });
+                if self.quoted[index] && text_column {
+                    self.out.extend_from_slice(b"\"\"");
+                    continue;
+                }
                 if !column.nullable {
                     return Err(self.bad(line, Some(index + 1), "missing value".into()));
                 }

@@ -6,6 +6,6 @@ mod check;
 mod config;
 pub mod split;
 
-pub use check::{BadInput, CsvChecker, LOAD_DATA_FORMAT};
+pub use check::{BadInput, CsvChecker, Origin, LOAD_DATA_FORMAT};
 pub use config::{Column, ColumnType, ConfigError, Dataset, Datasets, Dialect, BUNDLED};
 pub use landfall_sql_ident::Ident;

@@ -1,26 +1,35 @@
 //! Cutting a CSV file into parts on record boundaries, streamed: a quoted field may hold
-//! delimiters and newlines, so a boundary is a newline outside quotes. Each part starts
-//! with the file's header. Only the header is held in memory.
+//! delimiters and newlines, so a boundary is a line end outside quotes (`\n`, `\r\n`, or a
+//! lone `\r`). Each part starts with the file's header. Only the header is held in memory.
+//! Lines are counted as the checker counts them, so an error in a part can name the line
+//! of the file the user dropped.
 
 /// What the caller does with the bytes of one chunk, in order.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Piece<'a> {
     /// Bytes of the current part.
     Data(&'a [u8]),
-    /// The current part is complete; the next starts (the caller writes the header first).
-    NextPart,
+    /// The current part is complete; the next starts (the caller writes the header first)
+    /// with the record on this line of the file.
+    NextPart { first_line: u64 },
 }
 
 pub struct Splitter {
     quote: u8,
     in_quotes: bool,
-    /// The header record including its newline, once complete.
+    /// The header record including its line end, once complete.
     header: Vec<u8>,
     header_done: bool,
     has_header: bool,
     /// Data bytes in the current part since its header.
     part_bytes: u64,
     limit: u64,
+    /// The line the next byte is on, and whether the byte before was `\r`.
+    line: u64,
+    after_cr: bool,
+    /// A `\r` outside quotes was the last byte: a record ends there unless `\n` follows.
+    cr_pending: bool,
+    first_data_line: u64,
 }
 
 impl Splitter {
@@ -34,39 +43,42 @@ impl Splitter {
             has_header,
             part_bytes: 0,
             limit: limit.max(1),
+            line: 1,
+            after_cr: false,
+            cr_pending: false,
+            first_data_line: 1,
         }
     }
 
-    /// The header record (with its newline) to repeat at the start of every part after the first.
+    /// The header record (with its line end) to repeat at the start of every part after the first.
     pub fn header(&self) -> &[u8] {
         &self.header
+    }
+
+    /// The line the first part's first data record is on (the line after the header).
+    pub fn first_data_line(&self) -> u64 {
+        self.first_data_line
     }
 
     pub fn feed<'a>(&mut self, chunk: &'a [u8]) -> Vec<Piece<'a>> {
         let mut pieces = Vec::new();
         let mut start = 0;
         for (i, &b) in chunk.iter().enumerate() {
+            if std::mem::take(&mut self.cr_pending) && b != b'\n' {
+                self.record_end(chunk, &mut start, i, &mut pieces);
+            }
+            match b {
+                b'\n' if self.after_cr => {}
+                b'\n' | b'\r' => self.line += 1,
+                _ => {}
+            }
+            self.after_cr = b == b'\r';
             if b == self.quote {
                 self.in_quotes = !self.in_quotes;
-                continue;
-            }
-            if b != b'\n' || self.in_quotes {
-                continue;
-            }
-            // a record ends at i
-            if !self.header_done {
-                self.header.extend_from_slice(&chunk[start..=i]);
-                pieces.push(Piece::Data(&chunk[start..=i]));
-                self.header_done = true;
-                start = i + 1;
-                continue;
-            }
-            self.part_bytes += (i + 1 - start) as u64;
-            pieces.push(Piece::Data(&chunk[start..=i]));
-            start = i + 1;
-            if self.part_bytes >= self.limit {
-                pieces.push(Piece::NextPart);
-                self.part_bytes = 0;
+            } else if !self.in_quotes && b == b'\n' {
+                self.record_end(chunk, &mut start, i + 1, &mut pieces);
+            } else if !self.in_quotes && b == b'\r' {
+                self.cr_pending = true;
             }
         }
         if start < chunk.len() {
@@ -78,6 +90,34 @@ impl Splitter {
             pieces.push(Piece::Data(&chunk[start..]));
         }
         pieces
+    }
+
+    /// A record ends before `end` (bytes before `start` were handed out already).
+    fn record_end<'a>(
+        &mut self,
+        chunk: &'a [u8],
+        start: &mut usize,
+        end: usize,
+        pieces: &mut Vec<Piece<'a>>,
+    ) {
+        let bytes = &chunk[*start..end];
+        *start = end;
+        if !bytes.is_empty() {
+            pieces.push(Piece::Data(bytes));
+        }
+        if !self.header_done {
+            self.header.extend_from_slice(bytes);
+            self.header_done = true;
+            self.first_data_line = self.line;
+            return;
+        }
+        self.part_bytes += bytes.len() as u64;
+        if self.part_bytes >= self.limit {
+            pieces.push(Piece::NextPart {
+                first_line: self.line,
+            });
+            self.part_bytes = 0;
+        }
     }
 
     pub fn has_header(&self) -> bool {
@@ -97,7 +137,7 @@ mod tests {
             for piece in splitter.feed(piece_source) {
                 match piece {
                     Piece::Data(d) => parts.last_mut().unwrap().extend_from_slice(d),
-                    Piece::NextPart => parts.push(Vec::new()),
+                    Piece::NextPart { .. } => parts.push(Vec::new()),
                 }
             }
         }
@@ -146,5 +186,45 @@ mod tests {
     fn under_the_limit_the_file_is_one_part() {
         let input = "h\n1\n2\n";
         assert_eq!(split(input, 4, 1 << 20), [input]);
+    }
+
+    /// Where each part's first data record is in the file, for every line ending.
+    fn first_lines(input: &str, chunk: usize, limit: u64) -> Vec<u64> {
+        let mut splitter = Splitter::new(b'"', true, limit);
+        let mut lines = Vec::new();
+        for piece_source in input.as_bytes().chunks(chunk) {
+            for piece in splitter.feed(piece_source) {
+                if let Piece::NextPart { first_line } = piece {
+                    if lines.is_empty() {
+                        lines.push(splitter.first_data_line());
+                    }
+                    lines.push(first_line);
+                }
+            }
+        }
+        lines
+    }
+
+    #[test]
+    fn parts_know_the_file_line_they_start_on_for_lf_crlf_and_cr() {
+        for ending in ["\n", "\r\n", "\r"] {
+            // line 1 header, line 2 a, lines 3-4 a quoted field with a line end inside, 5 c, 6 d
+            let input = ["h", "aaaaaaaaa", "\"b1", "b2\"", "ccccccccc", "ddddddddd"].join(ending);
+            for chunk in [1, 2, 3, 100] {
+                assert_eq!(
+                    first_lines(&input, chunk, 5),
+                    [2, 3, 5, 6],
+                    "ending {ending:?}, chunk {chunk}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_lone_cr_ends_a_record_and_crlf_stays_whole() {
+        let parts = split("h\r1\r2\r3", 1, 1);
+        assert_eq!(parts, ["h\r1\r", "h\r2\r", "h\r3"]);
+        let parts = split("h\r\n1\r\n2\r\n", 1, 1);
+        assert_eq!(parts, ["h\r\n1\r\n", "h\r\n2\r\n"]);
     }
 }

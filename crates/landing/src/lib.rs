@@ -79,6 +79,16 @@ pub fn route(prefix: &str, key: &str, datasets: &Datasets) -> Result<Route, Land
         key: key.to_owned(),
         reason,
     };
+    if let Some(segment) = key
+        .split('/')
+        .find(|s| s.is_empty() || *s == "." || *s == "..")
+    {
+        return Err(unknown(format!(
+            "the key has a {segment:?} path segment: S3 keeps it literally, but the archive and \
+             any tool that treats keys as paths would resolve it to another folder, so such \
+             keys are refused; rename the file without empty, '.' or '..' segments"
+        )));
+    }
     let rest = key
         .strip_prefix(prefix)
         .and_then(|r| r.strip_prefix('/'))
@@ -133,6 +143,14 @@ pub async fn open(
     Ok(body_stream(got.body))
 }
 
+/// One part of a split file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Part {
+    pub object: ObjectRef,
+    /// The line of the whole file its first data record is on, so that errors name it.
+    pub first_line: u64,
+}
+
 /// Streams `object` into parts of about `part_bytes` under `parts/<batch>/`, each with the
 /// header; returns the parts in order. Memory: one multipart buffer.
 pub async fn split_into_parts(
@@ -142,11 +160,12 @@ pub async fn split_into_parts(
     quote: u8,
     has_header: bool,
     part_bytes: u64,
-) -> Result<Vec<ObjectRef>, LandingError> {
+) -> Result<Vec<Part>, LandingError> {
     let mut body = open(s3, object).await?;
     let mut splitter = Splitter::new(quote, has_header, part_bytes);
     let part_key = |index: usize| format!("parts/{batch}/{index:05}.csv");
     let mut parts = vec![part_key(0)];
+    let mut first_lines = vec![];
     let mut writer = start(s3, &object.bucket, &parts[0]).await?;
     let mut part_has_data = false;
     while let Some(chunk) = body.next().await {
@@ -163,7 +182,11 @@ pub async fn split_into_parts(
                     part_has_data = true;
                     write(&mut writer, &object.bucket, &parts, bytes).await?;
                 }
-                Piece::NextPart => {
+                Piece::NextPart { first_line } => {
+                    if first_lines.is_empty() {
+                        first_lines.push(splitter.first_data_line());
+                    }
+                    first_lines.push(first_line);
                     finish(writer, &object.bucket, &parts).await?;
                     parts.push(part_key(parts.len()));
                     writer = start(s3, &object.bucket, parts.last().expect("pushed")).await?;
@@ -181,13 +204,20 @@ pub async fn split_into_parts(
         writer.abort().await;
         parts.pop();
     }
+    if first_lines.is_empty() {
+        first_lines.push(splitter.first_data_line());
+    }
     tracing::info!(key = object.key, parts = parts.len(), "split into parts");
     Ok(parts
         .into_iter()
-        .map(|key| ObjectRef {
-            bucket: object.bucket.clone(),
-            key,
-            version: String::new(),
+        .zip(first_lines)
+        .map(|(key, first_line)| Part {
+            object: ObjectRef {
+                bucket: object.bucket.clone(),
+                key,
+                version: String::new(),
+            },
+            first_line,
         })
         .collect())
 }
@@ -345,6 +375,9 @@ columns = [{ name = "a", type = "integer" }]
             ("mysql/x.csv", "expected mysql/<dataset>"),
             ("mysql/init/x.csv", "end in .sql"),
             ("dynamodb/price_index/x.csv", "not under mysql/"),
+            ("mysql/price_index/../init/x.sql", "a \"..\" path segment"),
+            ("mysql/./price_index/x.csv", "a \".\" path segment"),
+            ("mysql//price_index/x.csv", "a \"\" path segment"),
         ] {
             let err = route("mysql", key, &d).unwrap_err().to_string();
             assert!(err.contains(reason) && err.contains(key), "{key}: {err}");

@@ -126,3 +126,106 @@ fn header_must_name_the_configured_columns() {
     assert_eq!((err.line, err.column), (1, Some(5)));
     assert!(err.reason.contains("expected \"uom\""), "{err}");
 }
+
+/// `rows` joined with `ending`, the last bad (a month 13), after the header.
+fn with_ending(ending: &str, rows: &[&str]) -> String {
+    let header = HEADER.trim_end();
+    let mut lines = vec![header];
+    lines.extend_from_slice(rows);
+    lines.join(ending) + ending
+}
+
+#[test]
+fn line_numbers_are_right_for_lf_crlf_and_cr_alone() {
+    for ending in ["\n", "\r\n", "\r"] {
+        let input = with_ending(ending, &["2024-01,A,F,P,g,1.00", "2024-13,A,F,P,g,1.00"]);
+        let err = error(&input);
+        assert_eq!((err.line, err.column), (3, Some(1)), "{ending:?}: {err}");
+        // The same with the bad row last and no line end after it.
+        let input = input.trim_end_matches(['\r', '\n']);
+        assert_eq!(error(input).line, 3, "{ending:?} without a final line end");
+    }
+}
+
+#[test]
+fn a_line_end_inside_quotes_counts_as_a_line() {
+    for ending in ["\n", "\r\n"] {
+        let quoted = format!("2024-01,A,F,\"two{ending}lines\",g,1.00");
+        let input = with_ending(ending, &[&quoted, "2024-01,A,F,P,g,x"]);
+        let err = error(&input);
+        assert_eq!((err.line, err.column), (4, Some(6)), "{ending:?}: {err}");
+    }
+}
+
+#[test]
+fn blank_lines_are_skipped_and_counted() {
+    let err = error(&format!("{HEADER}\r\n\r\n2024-01,A,F,P,g,x\r\n"));
+    assert_eq!(err.line, 4, "{err}");
+}
+
+#[test]
+fn a_byte_order_mark_is_not_part_of_the_first_field() {
+    let input = format!("\u{feff}{HEADER}2024-01,A,F,P,g,1.00\r\n2024-01,A,F,P,g,1.0.0\r\n");
+    for chunk in [1, 2, 3, 4, 100] {
+        let err = check(input.as_bytes(), chunk).unwrap_err();
+        assert_eq!((err.line, err.column), (3, Some(6)), "chunk {chunk}: {err}");
+    }
+    let (out, rows) = check(
+        format!("\u{feff}{HEADER}2024-01,A,F,P,g,1.00\n").as_bytes(),
+        2,
+    )
+    .unwrap();
+    assert_eq!(
+        (out.as_str(), rows),
+        ("2024-01,\"A\",\"F\",\"P\",\"g\",1.00\n", 1)
+    );
+}
+
+#[test]
+fn a_quoted_empty_text_is_an_empty_string_and_an_unquoted_one_is_null() {
+    let input =
+        format!("{HEADER}2024-01,A,F,P,\"\",1.00\n2024-01,A,F,P,,1.00\n2024-01,A,\"\",P,g,1.00\n");
+    let (out, rows) = check(input.as_bytes(), 3).unwrap();
+    assert_eq!(rows, 3);
+    assert_eq!(
+        out,
+        "2024-01,\"A\",\"F\",\"P\",\"\",1.00\n\
+         2024-01,\"A\",\"F\",\"P\",NULL,1.00\n\
+         2024-01,\"A\",\"\",\"P\",\"g\",1.00\n"
+    );
+    // A number has no empty value, quoted or not.
+    let err = error(&format!("{HEADER}2024-01,A,F,P,g,\"\"\n"));
+    assert_eq!(
+        (err.column, err.reason.as_str()),
+        (Some(6), "missing value")
+    );
+}
+
+#[test]
+fn a_file_of_blank_lines_has_no_header() {
+    let err = error("\n\r\n\n");
+    assert!(err.reason.contains("no header"), "{err}");
+    assert!(!err.reason.contains("has a header"), "{err}");
+}
+
+#[test]
+fn a_part_reports_the_line_of_the_whole_file_and_names_the_part() {
+    let datasets = datasets();
+    let dataset = datasets.get("price_index").unwrap();
+    let origin = Origin::part(
+        "mysql/price_index/big.csv",
+        "parts/big/00001.csv",
+        3_768_115,
+    );
+    let mut checker = CsvChecker::new(dataset, origin);
+    let part = format!("{HEADER}2024-01,A,F,P,g,1.00\r\n2024-01,A,F,P,g,x\r\n");
+    let err = checker
+        .feed(part.as_bytes())
+        .and_then(|_| checker.finish())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "mysql/price_index/big.csv: line 3768116, column 6 (price): \"x\" is not a number \
+         (checked in part parts/big/00001.csv)"
+    );
+}
