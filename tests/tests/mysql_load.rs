@@ -5,7 +5,7 @@ use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 use landfall_datasets::{Dataset, Datasets};
 use landfall_mysql_load::scripts::{self, Applied};
-use landfall_mysql_load::{BatchId, LoadError, Loader, Source};
+use landfall_mysql_load::{Attempt, BatchId, LoadError, Loader, Source};
 use landfall_tests::{mysql::TestDatabase, workspace_root};
 use mysql_async::prelude::Queryable;
 
@@ -59,7 +59,10 @@ async fn a_file_loads_once_and_a_redelivery_changes_nothing() -> Result<()> {
     let db = TestDatabase::create_with_scripts().await?;
     let loader = Loader::new(db.pool());
     let dataset = price_index();
-    let batch = BatchId::for_object("landing", "mysql/price_index/a.csv", "v1");
+    let batch = Attempt::new(
+        BatchId::for_object("landing", "mysql/price_index/a.csv", "v1"),
+        "attempt-1",
+    );
     let rows = loader
         .stage(
             &dataset,
@@ -135,7 +138,10 @@ async fn bad_input_names_file_line_and_column_and_keeps_nothing() -> Result<()> 
     let db = TestDatabase::create_with_scripts().await?;
     let loader = Loader::new(db.pool());
     let dataset = price_index();
-    let batch = BatchId::for_object("landing", "mysql/price_index/bad.csv", "v1");
+    let batch = Attempt::new(
+        BatchId::for_object("landing", "mysql/price_index/bad.csv", "v1"),
+        "attempt-1",
+    );
     // Line 301 is bad, long after the first chunks reached the server.
     let mut text = csv(0..299);
     text.push_str("2024-01,Canada,Food,Bread,kg,1.2.3\n");
@@ -169,7 +175,10 @@ async fn parts_of_a_split_file_become_visible_together() -> Result<()> {
     let db = TestDatabase::create_with_scripts().await?;
     let loader = Loader::new(db.pool());
     let dataset = price_index();
-    let batch = BatchId::for_object("landing", "mysql/price_index/big.csv", "v1");
+    let batch = Attempt::new(
+        BatchId::for_object("landing", "mysql/price_index/big.csv", "v1"),
+        "attempt-1",
+    );
     let first = loader
         .stage(&dataset, &batch, 0, "big.csv#0", body(&csv(0..300)))
         .await?;
@@ -204,7 +213,10 @@ async fn two_concurrent_promotions_load_once() -> Result<()> {
     let db = TestDatabase::create_with_scripts().await?;
     let loader = std::sync::Arc::new(Loader::new(db.pool()));
     let dataset = price_index();
-    let batch = BatchId::for_object("landing", "mysql/price_index/twice.csv", "v1");
+    let batch = Attempt::new(
+        BatchId::for_object("landing", "mysql/price_index/twice.csv", "v1"),
+        "attempt-1",
+    );
     let rows = loader
         .stage(&dataset, &batch, 0, "twice.csv", body(&csv(0..200)))
         .await?;
@@ -228,7 +240,10 @@ async fn reports_are_built_by_the_report_procedures() -> Result<()> {
     let db = TestDatabase::create_with_scripts().await?;
     let loader = Loader::new(db.pool());
     let dataset = price_index();
-    let batch = BatchId::for_object("landing", "mysql/price_index/r.csv", "v1");
+    let batch = Attempt::new(
+        BatchId::for_object("landing", "mysql/price_index/r.csv", "v1"),
+        "attempt-1",
+    );
     let rows = loader
         .stage(&dataset, &batch, 0, "r.csv", body(&csv(0..120)))
         .await?;
@@ -287,27 +302,127 @@ async fn load_data_local_serves_nothing_but_the_handlers_stream() -> Result<()> 
 }
 
 #[tokio::test]
-async fn a_retry_after_a_crash_between_stage_and_promote_loads_once() -> Result<()> {
+async fn a_retry_after_a_crash_between_stage_and_promote_loads_once_and_leaves_no_stage_rows(
+) -> Result<()> {
     let db = TestDatabase::create_with_scripts().await?;
     let loader = Loader::new(db.pool());
     let dataset = price_index();
-    let batch = BatchId::for_object("landing", "mysql/price_index/crash.csv", "v1");
+    let object = BatchId::for_object("landing", "mysql/price_index/crash.csv", "v1");
+    let first = Attempt::new(object.clone(), "attempt-1");
     loader
-        .stage(&dataset, &batch, 0, "crash.csv", body(&csv(0..300)))
+        .stage(&dataset, &first, 0, "crash.csv", body(&csv(0..300)))
         .await?;
-    // The function died here. SQS redelivers: the part is staged again, then promoted.
+    // The attempt died here. SQS redelivers: a new attempt stages beside the old rows…
+    let retry = Attempt::new(object, "attempt-2");
     let rows = loader
-        .stage(&dataset, &batch, 0, "crash.csv", body(&csv(0..300)))
+        .stage(&dataset, &retry, 0, "crash.csv", body(&csv(0..300)))
         .await?;
     assert_eq!(
         count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
-        300,
-        "re-staging replaces the part"
+        600
+    );
+    // …and promotes only its own rows; the old attempt's go with the promotion.
+    let promoted = loader
+        .promote(&dataset, &retry, 1, rows, &source("crash.csv"))
+        .await?;
+    assert_eq!(promoted.rows, 300);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 300);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
+        0
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM landfall_stage_attempts").await?,
+        0
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn another_attempts_rows_are_never_counted_or_promoted() -> Result<()> {
+    let db = TestDatabase::create_with_scripts().await?;
+    let loader = Loader::new(db.pool());
+    let dataset = price_index();
+    let object = BatchId::for_object("landing", "mysql/price_index/two.csv", "v1");
+    let (a, b) = (Attempt::new(object.clone(), "a"), Attempt::new(object, "b"));
+    // Two attempts split the same file differently (SPLIT_BYTES changed between them).
+    loader
+        .stage(&dataset, &a, 0, "two.csv", body(&csv(0..100)))
+        .await?;
+    loader
+        .stage(&dataset, &a, 1, "two.csv", body(&csv(100..250)))
+        .await?;
+    let rows = loader
+        .stage(&dataset, &b, 0, "two.csv", body(&csv(0..250)))
+        .await?;
+    let promoted = loader
+        .promote(&dataset, &b, 1, rows, &source("two.csv"))
+        .await?;
+    assert_eq!(promoted.rows, 250, "b's rows, not a's as well");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 250);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
+        0
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_discarded_attempt_leaves_nothing_and_abandoned_ones_are_swept() -> Result<()> {
+    let db = TestDatabase::create_with_scripts().await?;
+    let loader = Loader::new(db.pool());
+    let dataset = price_index();
+    let failed = Attempt::new(
+        BatchId::for_object("landing", "mysql/price_index/failed.csv", "v1"),
+        "a",
     );
     loader
-        .promote(&dataset, &batch, 1, rows, &source("crash.csv"))
+        .stage(&dataset, &failed, 0, "failed.csv", body(&csv(0..50)))
         .await?;
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 300);
+    assert_eq!(loader.discard(&dataset, &failed).await?, 50);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
+        0
+    );
+
+    // An attempt nobody discarded (its function was killed) two hours ago, at another file.
+    let abandoned = Attempt::new(
+        BatchId::for_object("landing", "mysql/price_index/killed.csv", "v1"),
+        "a",
+    );
+    loader
+        .stage(&dataset, &abandoned, 0, "killed.csv", body(&csv(0..70)))
+        .await?;
+    let young = Attempt::new(
+        BatchId::for_object("landing", "mysql/price_index/running.csv", "v1"),
+        "a",
+    );
+    loader
+        .stage(&dataset, &young, 0, "running.csv", body(&csv(0..30)))
+        .await?;
+    db.conn()
+        .await?
+        .exec_drop(
+            "UPDATE landfall_stage_attempts SET started_at = NOW(3) - INTERVAL 2 HOUR WHERE stage_batch = ?",
+            (abandoned.stage.as_str(),),
+        )
+        .await?;
+    // The next promotion of the dataset removes the abandoned rows, not a running attempt's.
+    let other = Attempt::new(
+        BatchId::for_object("landing", "mysql/price_index/next.csv", "v1"),
+        "a",
+    );
+    let rows = loader
+        .stage(&dataset, &other, 0, "next.csv", body(&csv(500..510)))
+        .await?;
+    loader
+        .promote(&dataset, &other, 1, rows, &source("next.csv"))
+        .await?;
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
+        30,
+        "only the running attempt's rows stay"
+    );
     Ok(())
 }
 
@@ -322,7 +437,10 @@ async fn a_connection_dropped_mid_load_keeps_nothing_and_the_retry_loads_once() 
     );
     let loader = Loader::new(mysql_async::Pool::new(mysql_async::Opts::from_url(&url)?));
     let dataset = price_index();
-    let batch = BatchId::for_object("landing", "mysql/price_index/drop.csv", "v1");
+    let batch = Attempt::new(
+        BatchId::for_object("landing", "mysql/price_index/drop.csv", "v1"),
+        "attempt-1",
+    );
     let text = csv(0..5000);
 
     proxy.cut_after(text.len() as u64 / 3); // the link dies a third of the way into the file

@@ -46,10 +46,10 @@ async fn stages_promotes_and_reports_a_landing_file() -> Result<()> {
     let version = upload(&stack, key, "ref_date,geo,category,product,uom,price\n2024-01,Canada,Food,Bread,675 g,3.49\n2024-01,Canada,Food,Milk,1 L,2.19\n").await?;
     let source = object(&stack, key, &version);
 
-    let (error, staged) = invoke(&mut stack, json!({"mode": "stage", "dataset": "price_index", "source": source, "part_index": 0, "part": source})).await?;
+    let (error, staged) = invoke(&mut stack, json!({"mode": "stage", "dataset": "price_index", "source": source, "attempt": "a1", "part_index": 0, "part": {"object": source, "first_line": 2}})).await?;
     assert_eq!(error, None, "{staged}\n{}", stack.function_log(FUNCTION));
     assert_eq!(staged["rows"], 2);
-    let (error, promoted) = invoke(&mut stack, json!({"mode": "promote", "dataset": "price_index", "source": source, "parts": 1, "rows": 2})).await?;
+    let (error, promoted) = invoke(&mut stack, json!({"mode": "promote", "dataset": "price_index", "source": source, "attempt": "a1", "parts": 1, "rows": 2})).await?;
     assert_eq!(error, None, "{promoted}");
     assert_eq!(
         (
@@ -87,7 +87,7 @@ async fn a_bad_file_is_a_permanent_error_naming_line_and_column() -> Result<()> 
     )
     .await?;
     let source = object(&stack, key, &version);
-    let (error, answer) = invoke(&mut stack, json!({"mode": "stage", "dataset": "price_index", "source": source, "part_index": 0, "part": source})).await?;
+    let (error, answer) = invoke(&mut stack, json!({"mode": "stage", "dataset": "price_index", "source": source, "attempt": "a1", "part_index": 0, "part": {"object": source, "first_line": 2}})).await?;
     assert!(error.is_some());
     assert_eq!(answer["errorType"], "Permanent");
     let message = answer["errorMessage"].as_str().unwrap_or_default();

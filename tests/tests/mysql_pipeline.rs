@@ -287,13 +287,13 @@ async fn a_crash_after_promote_before_archive_is_finished_by_the_retry() -> Resu
         .await?;
     let source = json!({"bucket": stack.resource("LandingBucket"), "key": key, "version": head.version_id()});
     let host = stack.host();
-    let stage = json!({"mode": "stage", "dataset": "price_index", "source": source, "part_index": 0, "part": source});
+    let stage = json!({"mode": "stage", "dataset": "price_index", "source": source, "attempt": "crashed", "part_index": 0, "part": {"object": source, "first_line": 2}});
     assert!(host
         .invoke("mysql-loader", stage.to_string().into())
         .await?
         .function_error
         .is_none());
-    let promote = json!({"mode": "promote", "dataset": "price_index", "source": source, "parts": 1, "rows": 80});
+    let promote = json!({"mode": "promote", "dataset": "price_index", "source": source, "attempt": "crashed", "parts": 1, "rows": 80});
     assert!(host
         .invoke("mysql-loader", promote.to_string().into())
         .await?

@@ -26,8 +26,6 @@ pub struct Aws {
     sdk: SdkConfig,
     #[cfg_attr(not(feature = "s3"), allow(dead_code))]
     custom_s3_endpoint: bool,
-    #[cfg_attr(not(feature = "lambda"), allow(dead_code))]
-    custom_lambda_endpoint: bool,
 }
 
 impl Aws {
@@ -47,6 +45,9 @@ impl Aws {
                 "must be at least 1",
             ));
         }
+        // One attempt of an ordinary SDK call; a call that may rightly take longer (a
+        // synchronous invoke) sets its own.
+        let attempt_timeout = env.parse_or("AWS_ATTEMPT_TIMEOUT_SECONDS", 60)?;
         let sdk = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(
                 RetryConfig::standard()
@@ -57,7 +58,7 @@ impl Aws {
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .operation_attempt_timeout(Duration::from_secs(attempt_timeout))
                     .build(),
             )
             .load()
@@ -65,8 +66,6 @@ impl Aws {
         Ok(Aws {
             sdk,
             custom_s3_endpoint: env.is_set("AWS_ENDPOINT_URL") || env.is_set("AWS_ENDPOINT_URL_S3"),
-            custom_lambda_endpoint: env.is_set("AWS_ENDPOINT_URL")
-                || env.is_set("AWS_ENDPOINT_URL_LAMBDA"),
         })
     }
 
@@ -113,15 +112,14 @@ impl Aws {
         aws_sdk_ssm::Client::new(&self.sdk)
     }
 
-    /// Invoking another function is not idempotent: against a local endpoint (where a
-    /// function error is an HTTP 500 the SDK would retry) only one attempt is made.
+    /// Invoking another function is not idempotent: an invoke that failed after it was
+    /// sent (a timeout, a 5xx, a dropped connection) may still be running, and the SDK's
+    /// retry would start it again beside itself. One attempt; `invoke::invoke_json` sends
+    /// again only what Lambda says it never started.
     #[cfg(feature = "lambda")]
     pub fn lambda(&self) -> aws_sdk_lambda::Client {
-        let mut config = aws_sdk_lambda::config::Builder::from(&self.sdk);
-        if self.custom_lambda_endpoint {
-            config = config
-                .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1));
-        }
+        let config = aws_sdk_lambda::config::Builder::from(&self.sdk)
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1));
         aws_sdk_lambda::Client::from_conf(config.build())
     }
 }

@@ -71,6 +71,12 @@ impl From<&str> for Origin {
     }
 }
 
+impl From<&String> for Origin {
+    fn from(file: &String) -> Origin {
+        Origin::from(file.as_str())
+    }
+}
+
 impl From<String> for Origin {
     fn from(file: String) -> Origin {
         Origin { file, part: None }

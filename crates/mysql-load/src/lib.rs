@@ -5,11 +5,15 @@
 //!    stage table with `LOAD DATA LOCAL INFILE`, served from that stream by the
 //!    connection's own infile handler (no /tmp copy, no whole-file buffer, no other file
 //!    ever served). Inside a transaction: rows counted against the checker's count and no
-//!    warnings, or nothing is kept.
-//! 2. `promote`: all parts of the file, in one transaction: the ledger row (keyed by the
+//!    warnings, or nothing is kept. Parts are staged under their [`Attempt`]'s own batch.
+//! 2. `promote`: all parts of one attempt, in one transaction: the ledger row (keyed by the
 //!    object's key and version) first — a second delivery waits on it and then finds it —
-//!    then the dataset's load procedure, then the stage rows are cleared.
-//! 3. `run_reports`: the dataset's report procedures, in one transaction.
+//!    then the dataset's load procedure over that attempt's rows only, then they are
+//!    cleared. Rows other attempts at the same object left behind (a failed try, a crash)
+//!    are removed afterwards, and so are any attempt's rows once it is older than an
+//!    attempt can live.
+//! 3. `load`: a file that was not split, staged and promoted in one transaction.
+//! 4. `run_reports`: the dataset's report procedures, in one transaction.
 
 mod error;
 pub mod export;
@@ -19,7 +23,7 @@ pub use error::LoadError;
 
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
-use landfall_datasets::{BadInput, CsvChecker, Dataset, LOAD_DATA_FORMAT};
+use landfall_datasets::{BadInput, CsvChecker, Dataset, Origin, LOAD_DATA_FORMAT};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Pool};
 use sha2::{Digest, Sha256};
@@ -104,6 +108,35 @@ impl BatchId {
     }
 }
 
+/// One attempt at loading a split file: the object it loads (the ledger's key) and the
+/// batch its parts are staged under, which no other attempt shares — so a part another
+/// attempt staged (a failed try, a crashed one, a concurrent duplicate delivery) is never
+/// counted or promoted with these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub object: BatchId,
+    pub stage: BatchId,
+}
+
+impl Attempt {
+    /// `token` names the attempt, e.g. the orchestrator's invocation request id.
+    pub fn new(object: BatchId, token: &str) -> Attempt {
+        let mut digest = Sha256::new();
+        for part in [object.as_str(), token] {
+            digest.update(part.as_bytes());
+            digest.update([0]);
+        }
+        Attempt {
+            stage: BatchId(hex::encode(digest.finalize())),
+            object,
+        }
+    }
+}
+
+/// An attempt lives inside one file-orchestrator invocation (15 minutes at most): stage
+/// rows of an attempt older than this were abandoned and are removed by the next promotion.
+pub const ABANDONED_AFTER_SECONDS: u32 = 3600;
+
 /// The object a batch came from, recorded in the ledger.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -132,24 +165,32 @@ impl Loader {
         Ok(self.pool.get_conn().await?)
     }
 
-    /// Stages one part of a file; returns its data rows. Re-staging a part replaces it.
+    /// Stages one part of a file for `attempt`; returns its data rows. Re-staging a part
+    /// within the same attempt replaces it.
     pub async fn stage(
         &self,
         dataset: &Dataset,
-        batch: &BatchId,
+        attempt: &Attempt,
         part: u32,
-        file: &str,
+        origin: impl Into<Origin>,
         body: BoxStream<'static, std::io::Result<Bytes>>,
     ) -> Result<u64, LoadError> {
         let mut conn = self.conn().await?;
         let stage = dataset.stage_table.quoted();
+        let batch = &attempt.stage;
+        // Recorded before any row, outside the part's transaction (parts stage concurrently).
+        conn.exec_drop(
+            "INSERT IGNORE INTO landfall_stage_attempts (stage_batch, load_id, stage_table) VALUES (?, ?, ?)",
+            (batch.as_str(), attempt.object.as_str(), dataset.stage_table.as_str()),
+        )
+        .await?;
         conn.exec_drop(
             format!("DELETE FROM {stage} WHERE landfall_batch = ? AND landfall_part = ?"),
             (batch.as_str(), part),
         )
         .await?;
 
-        let (load, verdict) = load_statement(&mut conn, dataset, batch, part, file, body);
+        let (load, verdict) = load_statement(&mut conn, dataset, batch, part, origin.into(), body);
         conn.query_drop("START TRANSACTION").await?;
         let outcome = self
             .load_checked(&mut conn, &load, &stage, batch, part, &verdict)
@@ -175,7 +216,7 @@ impl Loader {
         &self,
         dataset: &Dataset,
         batch: &BatchId,
-        file: &str,
+        file: impl Into<Origin>,
         body: BoxStream<'static, std::io::Result<Bytes>>,
         source: &Source,
     ) -> Result<Promoted, LoadError> {
@@ -188,13 +229,13 @@ impl Loader {
              ALTER TABLE landfall_temporary_stage RENAME TO {stage}"
         ))
         .await?;
-        let (load, verdict) = load_statement(&mut conn, dataset, batch, 0, file, body);
+        let (load, verdict) = load_statement(&mut conn, dataset, batch, 0, file.into(), body);
         conn.query_drop("START TRANSACTION").await?;
         let result = async {
             let rows = self
                 .load_checked(&mut conn, &load, &stage, batch, 0, &verdict)
                 .await?;
-            promote_in(&mut conn, dataset, batch, 1, rows, source, false).await
+            promote_in(&mut conn, dataset, batch, batch, 1, rows, source, false).await
         }
         .await;
         let outcome = match result {
@@ -211,6 +252,9 @@ impl Loader {
         let _ = conn
             .query_drop(format!("DROP TEMPORARY TABLE IF EXISTS {stage}"))
             .await;
+        if outcome.is_ok() {
+            sweep(&mut conn, dataset, batch).await;
+        }
         outcome
     }
 
@@ -235,7 +279,18 @@ impl Loader {
                 .iter()
                 .map(|(level, code, msg)| format!("{level} {code}: {msg}"))
                 .collect();
-            return Err(LoadError::Warnings(text.join("; ")));
+            // MySQL counts rows from the start of what it was sent: say which file that was.
+            let within = match &verdict.origin.part {
+                Some((part, first_line)) => {
+                    format!(" (rows counted in part {part}, which starts at line {first_line})")
+                }
+                None => String::new(),
+            };
+            return Err(LoadError::Warnings(format!(
+                "{}{within}: {}",
+                verdict.origin.file,
+                text.join("; ")
+            )));
         }
         let staged: Option<u64> = conn
             .exec_first(
@@ -253,11 +308,12 @@ impl Loader {
         Ok(staged)
     }
 
-    /// Promotes every staged part of `batch` in one transaction with its ledger row.
+    /// Promotes every part `attempt` staged, in one transaction with the object's ledger row;
+    /// then removes what other attempts at it, and abandoned ones, left in the stage table.
     pub async fn promote(
         &self,
         dataset: &Dataset,
-        batch: &BatchId,
+        attempt: &Attempt,
         parts: u32,
         expected_rows: u64,
         source: &Source,
@@ -267,40 +323,36 @@ impl Loader {
         let result = promote_in(
             &mut conn,
             dataset,
-            batch,
+            &attempt.object,
+            &attempt.stage,
             parts,
             expected_rows,
             source,
             true,
         )
         .await;
-        match result {
+        let outcome = match result {
             Ok(promoted) if !promoted.already_loaded => {
                 conn.query_drop("COMMIT").await?;
                 Ok(promoted)
             }
             other => {
                 let _ = conn.query_drop("ROLLBACK").await;
-                if matches!(
-                    other,
-                    Ok(Promoted {
-                        already_loaded: true,
-                        ..
-                    })
-                ) {
-                    // The stage rows of a duplicate delivery are not needed.
-                    conn.exec_drop(
-                        format!(
-                            "DELETE FROM {} WHERE landfall_batch = ?",
-                            dataset.stage_table.quoted()
-                        ),
-                        (batch.as_str(),),
-                    )
-                    .await?;
-                }
                 other
             }
+        };
+        // Loaded now or earlier: no attempt's stage rows for this object are needed any more
+        // (a duplicate delivery's included). After a failure they stay for `discard`.
+        if outcome.is_ok() {
+            sweep(&mut conn, dataset, &attempt.object).await;
         }
+        outcome
+    }
+
+    /// Removes what `attempt` staged: it failed and will not be promoted.
+    pub async fn discard(&self, dataset: &Dataset, attempt: &Attempt) -> Result<u64, LoadError> {
+        let mut conn = self.conn().await?;
+        discard_batch(&mut conn, dataset, &attempt.stage).await
     }
 
     /// Runs the dataset's report procedures, all or none.
@@ -321,10 +373,71 @@ impl Loader {
     }
 }
 
-async fn promote_in(
+/// Removes the stage rows of every attempt at `object`, and of every attempt in this stage table
+/// older than [`ABANDONED_AFTER_SECONDS`]. Best effort: whatever is left is found next time.
+async fn sweep(conn: &mut Conn, dataset: &Dataset, object: &BatchId) {
+    let swept = async {
+        let batches: Vec<String> = conn
+            .exec(
+                format!(
+                    "SELECT stage_batch FROM landfall_stage_attempts WHERE stage_table = ? \
+                     AND (load_id = ? OR started_at < NOW(3) - INTERVAL {ABANDONED_AFTER_SECONDS} SECOND)"
+                ),
+                (dataset.stage_table.as_str(), object.as_str()),
+            )
+            .await?;
+        let mut rows = 0;
+        for batch in batches {
+            rows += discard_batch(conn, dataset, &BatchId(batch)).await?;
+        }
+        Ok::<u64, LoadError>(rows)
+    }
+    .await;
+    match swept {
+        Ok(0) => {}
+        Ok(rows) => tracing::info!(
+            stage_table = dataset.stage_table.as_str(),
+            rows,
+            "removed stage rows of earlier or abandoned attempts"
+        ),
+        Err(err) => tracing::warn!(
+            stage_table = dataset.stage_table.as_str(),
+            error = %err,
+            "could not remove stage rows of earlier attempts; the next promotion tries again"
+        ),
+    }
+}
+
+async fn discard_batch(
     conn: &mut Conn,
     dataset: &Dataset,
     batch: &BatchId,
+) -> Result<u64, LoadError> {
+    conn.exec_drop(
+        format!(
+            "DELETE FROM {} WHERE landfall_batch = ?",
+            dataset.stage_table.quoted()
+        ),
+        (batch.as_str(),),
+    )
+    .await?;
+    let rows = conn.affected_rows();
+    conn.exec_drop(
+        "DELETE FROM landfall_stage_attempts WHERE stage_batch = ?",
+        (batch.as_str(),),
+    )
+    .await?;
+    Ok(rows)
+}
+
+/// Inside the caller's transaction: the ledger row for `object`, then the rows staged under
+/// `stage` counted and promoted.
+#[allow(clippy::too_many_arguments)]
+async fn promote_in(
+    conn: &mut Conn,
+    dataset: &Dataset,
+    object: &BatchId,
+    stage_batch: &BatchId,
     parts: u32,
     expected_rows: u64,
     source: &Source,
@@ -335,7 +448,7 @@ async fn promote_in(
     let inserted = conn
         .exec_drop(
             "INSERT IGNORE INTO landfall_load_ledger (load_id, dataset, object_key, object_version, parts, rows_loaded) VALUES (?, ?, ?, ?, ?, ?)",
-            (batch.as_str(), &source.dataset, &source.key, &source.version, parts, expected_rows),
+            (object.as_str(), &source.dataset, &source.key, &source.version, parts, expected_rows),
         )
         .await;
     inserted?;
@@ -349,7 +462,7 @@ async fn promote_in(
     let staged: Option<u64> = conn
         .exec_first(
             format!("SELECT COUNT(*) FROM {stage} WHERE landfall_batch = ?"),
-            (batch.as_str(),),
+            (stage_batch.as_str(),),
         )
         .await?;
     let staged = staged.unwrap_or(0);
@@ -361,13 +474,13 @@ async fn promote_in(
     }
     conn.exec_drop(
         format!("CALL {}(?)", dataset.load_procedure.quoted()),
-        (batch.as_str(),),
+        (stage_batch.as_str(),),
     )
     .await?;
     if clear_stage {
         conn.exec_drop(
             format!("DELETE FROM {stage} WHERE landfall_batch = ?"),
-            (batch.as_str(),),
+            (stage_batch.as_str(),),
         )
         .await?;
     }
@@ -384,11 +497,15 @@ fn load_statement(
     dataset: &Dataset,
     batch: &BatchId,
     part: u32,
-    file: &str,
+    origin: Origin,
     body: BoxStream<'static, std::io::Result<Bytes>>,
 ) -> (String, Arc<Mutex<Verdict>>) {
-    let verdict = Arc::new(Mutex::new(Verdict::default()));
-    let checked = checked_stream(body, CsvChecker::new(dataset, file), verdict.clone());
+    let verdict = Arc::new(Mutex::new(Verdict {
+        origin: origin.clone(),
+        rows: None,
+        bad_input: None,
+    }));
+    let checked = checked_stream(body, CsvChecker::new(dataset, origin), verdict.clone());
     // The handler future must be Sync; the stream inside is only Send.
     let cell = Mutex::new(Some(checked));
     conn.set_infile_handler(async move {
@@ -409,8 +526,9 @@ fn load_statement(
 }
 
 /// What the checker concluded about the stream it saw.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Verdict {
+    origin: Origin,
     /// Data rows, once the whole file passed.
     rows: Option<u64>,
     bad_input: Option<BadInput>,

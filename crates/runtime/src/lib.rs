@@ -3,9 +3,11 @@
 //! JSON logs and CloudWatch EMF metrics, and the runtime loop that flushes metrics per invoke.
 
 pub mod config;
+pub mod deadline;
 pub mod failure;
 pub mod telemetry;
 
 pub use config::{ConfigError, Env};
+pub use deadline::Deadline;
 pub use failure::{Classify, Disposition, FunctionError};
-pub use telemetry::{run, serve, Telemetry};
+pub use telemetry::{run, serve, serve_with_deadline, Invocation, Telemetry};

@@ -100,13 +100,43 @@ where
     H: Fn(&'static A, E) -> HFut,
     HFut: Future<Output = Result<R, FunctionError>>,
 {
+    serve_with_deadline(function, init, |app, event, _| handle(app, event)).await
+}
+
+/// As [`serve`], for handlers whose steps check the invocation's time left.
+pub async fn serve_with_deadline<A, E, R, I, IFut, H, HFut>(
+    function: &str,
+    init: I,
+    handle: H,
+) -> Result<(), lambda_runtime::Error>
+where
+    A: 'static,
+    I: FnOnce(crate::Env) -> IFut,
+    IFut: Future<Output = Result<A, crate::ConfigError>>,
+    E: DeserializeOwned + Send + 'static,
+    R: Serialize + Send + 'static,
+    H: Fn(&'static A, E, Invocation) -> HFut,
+    HFut: Future<Output = Result<R, FunctionError>>,
+{
     let telemetry = Telemetry::init(function);
     let app = init(crate::Env::from_process()).await.inspect_err(|err| {
         tracing::error!(error = %err, "cold start failed");
     })?;
     let app: &'static A = Box::leak(Box::new(app));
     run(telemetry, |event: LambdaEvent<E>| {
-        handle(app, event.payload)
+        let invocation = Invocation {
+            request_id: event.context.request_id.clone(),
+            deadline: crate::Deadline::at(event.context.deadline()),
+        };
+        handle(app, event.payload, invocation)
     })
     .await
+}
+
+/// What a handler may need of its invocation besides the event.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// Unique per invocation: names one attempt at a piece of work.
+    pub request_id: String,
+    pub deadline: crate::Deadline,
 }

@@ -6,17 +6,19 @@
 //! (retryable) or to the DLQ with their reason (permanent).
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use futures::stream::{self, StreamExt, TryStreamExt};
-use landfall_aws::{invoke::invoke_json, Aws};
+use futures::stream::{self, StreamExt};
+use landfall_aws::invoke::{invoke_json, Callee};
+use landfall_aws::Aws;
 use landfall_datasets::{Dataset, Datasets};
 use landfall_ecs_task::{TaskSettings, Tasks, Work};
-use landfall_landing::{archive, archive_key, route, split_into_parts, ObjectRef, Route};
+use landfall_landing::{archive, archive_key, route, split_into_parts, ObjectRef, Part, Route};
 use landfall_notify::Mailer;
-use landfall_runtime::{ConfigError, Disposition, Env, FunctionError};
+use landfall_runtime::{ConfigError, Deadline, Disposition, Env, FunctionError, Invocation};
 use landfall_s3_events::{ChangeKind, Notification, ObjectChange};
 use landfall_sqs_batch::{process_each, DeadLetters};
-use serde_json::json;
-use std::time::Instant;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 /// Landing keys this pipeline owns.
 const PREFIX: &str = "mysql";
@@ -24,13 +26,26 @@ const PREFIX: &str = "mysql";
 const LOADER_CONTAINER: &str = "mysql-loader";
 const DB_INIT_CONTAINER: &str = "db-init";
 
+// Sizes and rates, measured on the local stack (README, "Big files"); template.yaml sets
+// the same values for AWS.
+/// The slowest staging/promotion rate a step's time is estimated with.
+pub const DEFAULT_LOAD_BYTES_PER_SECOND: u64 = 2 * 1024 * 1024;
+/// One part stages in well under a minute at that rate, far inside the loader's 15.
+pub const DEFAULT_SPLIT_BYTES: u64 = 128 * 1024 * 1024;
+/// Above this, staging and promoting at that rate would not fit in 15 minutes beside
+/// splitting and archiving: the file loads in an ECS task.
+pub const DEFAULT_TASK_BYTES: u64 = 1024 * 1024 * 1024;
+
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub loader_function: String,
-    pub reporter_function: String,
+    pub loader: Callee,
+    pub reporter: Callee,
     pub archive_bucket: String,
     /// Files larger than this are split into parts of about this size.
     pub split_bytes: u64,
+    /// A slow database's staging and promotion rate, to tell whether a step still fits in
+    /// this invocation's time before starting it.
+    pub load_bytes_per_second: u64,
     /// Parts staged at the same time.
     pub stage_concurrency: usize,
     /// The queue's maxReceiveCount: a retryable failure is emailed on the last attempt.
@@ -42,6 +57,8 @@ pub struct Settings {
     pub db_init_task_definition: String,
     /// Who hears about database init scripts.
     pub init_notify: Vec<String>,
+    /// Who hears about files refused by their key (no dataset knows them).
+    pub operations_notify: Vec<String>,
 }
 
 pub struct App {
@@ -72,16 +89,20 @@ impl App {
     pub async fn from_env(env: &Env) -> Result<App, ConfigError> {
         let datasets = Datasets::from_env(env)?;
         let settings = Settings {
-            loader_function: env.required("LOADER_FUNCTION")?.to_owned(),
-            reporter_function: env.required("REPORTER_FUNCTION")?.to_owned(),
+            loader: Callee::from_env(env, "LOADER_FUNCTION", "LOADER_TIMEOUT_SECONDS")?,
+            reporter: Callee::from_env(env, "REPORTER_FUNCTION", "REPORTER_TIMEOUT_SECONDS")?,
             archive_bucket: env.required("ARCHIVE_BUCKET")?.to_owned(),
-            split_bytes: env.parse_or("SPLIT_BYTES", 256 * 1024 * 1024)?,
+            split_bytes: env.parse_or("SPLIT_BYTES", DEFAULT_SPLIT_BYTES)?,
+            load_bytes_per_second: env
+                .parse_or("LOAD_BYTES_PER_SECOND", DEFAULT_LOAD_BYTES_PER_SECOND)?
+                .max(1),
             stage_concurrency: env.parse_or("STAGE_CONCURRENCY", 4)?,
             max_receive_count: env.parse_or("MAX_RECEIVE_COUNT", 5)?,
-            task_bytes: env.parse_or("TASK_BYTES", 4 * 1024 * 1024 * 1024)?,
+            task_bytes: env.parse_or("TASK_BYTES", DEFAULT_TASK_BYTES)?,
             loader_task_definition: env.required("LOADER_TASK_DEFINITION")?.to_owned(),
             db_init_task_definition: env.required("DB_INIT_TASK_DEFINITION")?.to_owned(),
             init_notify: env.list("INIT_NOTIFY"),
+            operations_notify: env.list("OPERATIONS_NOTIFY"),
         };
         let aws = Aws::load(env).await?;
         Ok(App {
@@ -98,14 +119,22 @@ impl App {
     }
 
     /// One record at a time: each file is heavy, and Lambda scales by concurrency.
-    pub async fn handle(&self, event: &SqsEvent) -> Result<SqsBatchResponse, FunctionError> {
+    pub async fn handle(
+        &self,
+        event: &SqsEvent,
+        invocation: &Invocation,
+    ) -> Result<SqsBatchResponse, FunctionError> {
         process_each(event, self.dead_letters.as_ref(), 1, |_, record| {
-            self.record(record)
+            self.record(record, invocation)
         })
         .await
     }
 
-    async fn record(&self, record: &SqsMessage) -> Result<(), FunctionError> {
+    async fn record(
+        &self,
+        record: &SqsMessage,
+        invocation: &Invocation,
+    ) -> Result<(), FunctionError> {
         let body = record.body.as_deref().unwrap_or_default();
         let changes =
             match landfall_s3_events::parse(body).map_err(|e| FunctionError::from_error(&e))? {
@@ -121,18 +150,36 @@ impl App {
             .and_then(|c| c.parse().ok())
             .unwrap_or(1);
         for change in changes.iter().filter(|c| c.kind == ChangeKind::Created) {
-            Box::pin(self.file(change, attempt)).await?;
+            Box::pin(self.file(change, attempt, invocation)).await?;
         }
         Ok(())
     }
 
-    async fn file(&self, change: &ObjectChange, attempt: u32) -> Result<(), FunctionError> {
+    async fn file(
+        &self,
+        change: &ObjectChange,
+        attempt: u32,
+        invocation: &Invocation,
+    ) -> Result<(), FunctionError> {
         let started = Instant::now();
-        let dataset_name = match route(PREFIX, &change.key, &self.datasets)
-            .map_err(|e| FunctionError::from_error(&e))?
-        {
-            Route::Data { dataset } => dataset,
-            Route::Init { .. } => return self.init_script(change, attempt).await,
+        let dataset_name = match route(PREFIX, &change.key, &self.datasets) {
+            Ok(Route::Data { dataset }) => dataset,
+            Ok(Route::Init { .. }) => return self.init_script(change, attempt).await,
+            Err(refused) => {
+                // No dataset's people know this file: tell operations, then dead-letter it.
+                let err = FunctionError::from_error(&refused);
+                let body = format!(
+                    "File: s3://{}/{}\nResult: refused by its key, not loaded; it stays in landing\nReason: {}\nThe message is in the dead-letter queue; see the runbook in README.md.\n",
+                    change.bucket, change.key, err.message
+                );
+                self.email_to(
+                    &self.settings.operations_notify,
+                    &format!("[landfall] REFUSED {}", change.key),
+                    &body,
+                )
+                .await;
+                return Err(err);
+            }
         };
         let dataset = self
             .datasets
@@ -145,7 +192,9 @@ impl App {
             );
             return Ok(());
         };
-        let outcome = self.load(&dataset_name, dataset, &object, size).await;
+        let outcome = self
+            .load(&dataset_name, dataset, &object, size, invocation)
+            .await;
         let seconds = started.elapsed().as_secs_f64();
         match &outcome {
             Ok(loaded) => {
@@ -242,88 +291,54 @@ impl App {
         dataset: &Dataset,
         object: &ObjectRef,
         size: u64,
+        invocation: &Invocation,
     ) -> Result<Loaded, FunctionError> {
+        let deadline = &invocation.deadline;
         let in_task = size > self.settings.task_bytes;
-        let parts = if !in_task && size > self.settings.split_bytes {
-            let folder = format!(
-                "{}-{}",
-                name,
-                object
-                    .version
-                    .replace(|c: char| !c.is_ascii_alphanumeric(), "")
-            );
-            split_into_parts(
-                &self.s3,
-                object,
-                &folder,
-                dataset.csv.quote as u8,
-                dataset.csv.header,
-                self.settings.split_bytes,
-            )
-            .await
-            .map_err(|e| FunctionError::from_error(&e))?
-        } else {
-            vec![object.clone()]
-        };
-
-        let promoted = if in_task {
+        let split = !in_task && size > self.settings.split_bytes;
+        let (promoted, parts) = if in_task {
             // The same single-transaction load, in a task without the 15-minute limit.
             let event = json!({"mode": "load", "dataset": name, "source": object});
-            self.tasks
+            let outcome = self
+                .tasks
                 .run(&Work {
                     task_definition: &self.settings.loader_task_definition,
                     container: LOADER_CONTAINER,
                     id: &work_id(object),
                     event,
                 })
-                .await?
-        } else if parts.len() == 1 {
-            // Not split: one transaction on one connection, through a temporary stage table.
-            let task = json!({"mode": "load", "dataset": name, "source": object});
-            invoke_json(&self.lambda, &self.settings.loader_function, &task).await?
-        } else {
-            let staged: Vec<u64> = stream::iter(parts.iter().enumerate())
-                .map(|(index, part)| {
-                    let task = json!({"mode": "stage", "dataset": name, "source": object, "part_index": index, "part": part});
-                    async move {
-                        let answer = invoke_json(&self.lambda, &self.settings.loader_function, &task).await?;
-                        Ok::<u64, FunctionError>(answer["rows"].as_u64().unwrap_or(0))
-                    }
-                })
-                .buffered(self.settings.stage_concurrency.max(1))
-                .try_collect()
                 .await?;
-            let rows: u64 = staged.iter().sum();
-            let task = json!({"mode": "promote", "dataset": name, "source": object, "parts": parts.len(), "rows": rows});
-            invoke_json(&self.lambda, &self.settings.loader_function, &task).await?
+            (outcome, 1)
+        } else if split {
+            self.load_split(name, dataset, object, size, invocation)
+                .await?
+        } else {
+            // Not split: one transaction on one connection, through a temporary stage table.
+            deadline.ensure("loading the file", self.load_time(size))?;
+            let task = json!({"mode": "load", "dataset": name, "source": object});
+            let outcome = invoke_json(&self.lambda, &self.settings.loader, &task, deadline).await?;
+            (outcome, 1)
         };
-        let rows = promoted["rows"].as_u64().unwrap_or(0);
+        let rows = field_u64(&promoted, "rows", &self.settings.loader.function)?;
         let already_loaded = promoted["already_loaded"].as_bool().unwrap_or(false);
 
+        deadline.ensure("archiving the file", Duration::ZERO)?;
         let archived_to = self.archive(object, name).await?;
-        if parts.len() > 1 {
-            for part in &parts {
-                // Best effort: the bucket's lifecycle rule expires parts/ anyway.
-                let _ = self
-                    .s3
-                    .delete_object()
-                    .bucket(&part.bucket)
-                    .key(&part.key)
-                    .send()
-                    .await;
-            }
-        }
 
+        deadline.ensure("running the report procedures", Duration::ZERO)?;
         let reported = invoke_json(
             &self.lambda,
-            &self.settings.loader_function,
+            &self.settings.loader,
             &json!({"mode": "report", "dataset": name}),
+            deadline,
         )
         .await?;
+        deadline.ensure("exporting the reports", Duration::ZERO)?;
         let exported = invoke_json(
             &self.lambda,
-            &self.settings.reporter_function,
+            &self.settings.reporter,
             &json!({"dataset": name, "run": object.version}),
+            deadline,
         )
         .await?;
         let reports = exported["exports"]
@@ -340,7 +355,7 @@ impl App {
             .unwrap_or_default();
         Ok(Loaded {
             reports,
-            parts: parts.len(),
+            parts,
             loaded_by: if in_task {
                 "mysql-loader (ECS task)"
             } else {
@@ -351,6 +366,127 @@ impl App {
             archived_to,
             report_procedures: reported["procedures"].as_u64().unwrap_or(0),
         })
+    }
+
+    /// A file over `split_bytes`: cut into parts, each staged by its own mysql-loader
+    /// invocation (bounded concurrency) under this attempt's batch, then promoted together.
+    /// A failed attempt's staged rows are discarded; the parts are deleted either way.
+    async fn load_split(
+        &self,
+        name: &str,
+        dataset: &Dataset,
+        object: &ObjectRef,
+        size: u64,
+        invocation: &Invocation,
+    ) -> Result<(Value, usize), FunctionError> {
+        let deadline = &invocation.deadline;
+        deadline.ensure("splitting the file", Duration::ZERO)?;
+        let folder = format!(
+            "{}-{}",
+            name,
+            object
+                .version
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "")
+        );
+        let parts = split_into_parts(
+            &self.s3,
+            object,
+            &folder,
+            dataset.csv.quote as u8,
+            dataset.csv.header,
+            self.settings.split_bytes,
+        )
+        .await
+        .map_err(|e| FunctionError::from_error(&e))?;
+        let attempt = invocation.request_id.as_str();
+        let staged = self
+            .stage_parts(name, object, attempt, &parts, deadline)
+            .await;
+        let promoted = match staged {
+            Ok(rows) => {
+                let task = json!({"mode": "promote", "dataset": name, "source": object, "attempt": attempt, "parts": parts.len(), "rows": rows});
+                match deadline.ensure("promoting the staged parts", self.load_time(size)) {
+                    Ok(()) => {
+                        invoke_json(&self.lambda, &self.settings.loader, &task, deadline).await
+                    }
+                    Err(err) => Err(err),
+                }
+            }
+            Err(err) => Err(err),
+        };
+        if promoted.is_err() {
+            let task =
+                json!({"mode": "discard", "dataset": name, "source": object, "attempt": attempt});
+            if let Err(err) =
+                invoke_json(&self.lambda, &self.settings.loader, &task, deadline).await
+            {
+                // The next promotion of this dataset removes them (an abandoned attempt).
+                tracing::warn!(key = object.key, error = %err.message, "could not discard the failed attempt's stage rows");
+            }
+        }
+        for part in &parts {
+            // Best effort: the bucket's lifecycle rule expires parts/ anyway.
+            let _ = self
+                .s3
+                .delete_object()
+                .bucket(&part.object.bucket)
+                .key(&part.object.key)
+                .send()
+                .await;
+        }
+        Ok((promoted?, parts.len()))
+    }
+
+    /// Stages every part, `stage_concurrency` at a time; returns the rows staged. After a
+    /// failure no new part starts, the running ones finish (so nothing is still writing
+    /// when the attempt is discarded), and the failure of the earliest part is returned —
+    /// the first bad line of the file.
+    async fn stage_parts(
+        &self,
+        name: &str,
+        object: &ObjectRef,
+        attempt: &str,
+        parts: &[Part],
+        deadline: &Deadline,
+    ) -> Result<u64, FunctionError> {
+        let failed = AtomicBool::new(false);
+        let failed = &failed;
+        let outcomes: Vec<Result<u64, FunctionError>> = stream::iter(parts.iter().enumerate())
+            .map(|(index, part)| async move {
+                if failed.load(Ordering::SeqCst) {
+                    return Err(None);
+                }
+                let staged = async {
+                    deadline.ensure(
+                        &format!("staging part {} of {}", index + 1, parts.len()),
+                        self.load_time(self.settings.split_bytes),
+                    )?;
+                    let task = json!({"mode": "stage", "dataset": name, "source": object, "attempt": attempt, "part_index": index, "part": part});
+                    let answer = invoke_json(&self.lambda, &self.settings.loader, &task, deadline).await?;
+                    field_u64(&answer, "rows", &self.settings.loader.function)
+                }
+                .await;
+                if staged.is_err() {
+                    failed.store(true, Ordering::SeqCst);
+                }
+                staged.map_err(Some)
+            })
+            .buffered(self.settings.stage_concurrency.max(1))
+            .filter_map(|outcome| async move {
+                match outcome {
+                    Err(None) => None, // not started after a failure
+                    Ok(rows) => Some(Ok(rows)),
+                    Err(Some(err)) => Some(Err(err)),
+                }
+            })
+            .collect()
+            .await;
+        outcomes.into_iter().sum()
+    }
+
+    /// How long loading `bytes` may take on a slow database.
+    fn load_time(&self, bytes: u64) -> Duration {
+        Duration::from_secs(bytes / self.settings.load_bytes_per_second)
     }
 
     /// A `mysql/init/*.sql` script: applied by the db-init task (schema changes can outlast
@@ -458,6 +594,16 @@ impl App {
             tracing::error!(error = %err, "could not email the outcome");
         }
     }
+}
+
+/// A number the callee must answer with: a missing or malformed one is an error naming the
+/// function and the field, never a silent zero in an email.
+fn field_u64(answer: &Value, field: &str, function: &str) -> Result<u64, FunctionError> {
+    answer[field].as_u64().ok_or_else(|| {
+        FunctionError::retryable(format!(
+            "{function} answered without a number in {field:?}: {answer}"
+        ))
+    })
 }
 
 /// Names one object version as a unit of work (a task started for it is found again by it).

@@ -6,10 +6,10 @@ use file_orchestrator::App;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    landfall_runtime::serve(
+    landfall_runtime::serve_with_deadline(
         "file-orchestrator",
         |env| async move { App::from_env(&env).await },
-        |app, event: SqsEvent| async move { app.handle(&event).await },
+        |app, event: SqsEvent, invocation| async move { app.handle(&event, &invocation).await },
     )
     .await
 }

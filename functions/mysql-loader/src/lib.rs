@@ -3,9 +3,10 @@
 //! procedures. Credentials come from Secrets Manager, never from the payload.
 
 use landfall_aws::Aws;
+use landfall_datasets::Origin;
 use landfall_datasets::{Dataset, Datasets};
-use landfall_landing::ObjectRef;
-use landfall_mysql_load::{BatchId, Database, LoadError, Loader, Promoted, Source};
+use landfall_landing::{ObjectRef, Part};
+use landfall_mysql_load::{Attempt, BatchId, Database, LoadError, Loader, Promoted, Source};
 use landfall_runtime::{Classify, ConfigError, Disposition, Env, FunctionError};
 use landfall_secrets::{CredentialSource, SecretError};
 use serde::{Deserialize, Serialize};
@@ -15,19 +16,28 @@ use serde::{Deserialize, Serialize};
 pub enum Task {
     /// A file that was not split: stage and promote in one transaction.
     Load { dataset: String, source: ObjectRef },
-    /// Stage `part` (the file itself when it was not split) of `source`.
+    /// Stage `part` of a split `source` for one attempt at loading it (the orchestrator's
+    /// invocation): each attempt stages under a batch of its own.
     Stage {
         dataset: String,
         source: ObjectRef,
+        attempt: String,
         part_index: u32,
-        part: ObjectRef,
+        part: Part,
     },
-    /// Promote every staged part of `source` in one transaction.
+    /// Promote every part the attempt staged, in one transaction.
     Promote {
         dataset: String,
         source: ObjectRef,
+        attempt: String,
         parts: u32,
         rows: u64,
+    },
+    /// Remove what a failed attempt staged.
+    Discard {
+        dataset: String,
+        source: ObjectRef,
+        attempt: String,
     },
     /// Rebuild the dataset's report tables.
     Report { dataset: String },
@@ -88,6 +98,7 @@ impl App {
             Task::Load { dataset, .. }
             | Task::Stage { dataset, .. }
             | Task::Promote { dataset, .. }
+            | Task::Discard { dataset, .. }
             | Task::Report { dataset } => dataset,
         };
         let dataset = self
@@ -124,20 +135,22 @@ impl App {
             }
             Task::Stage {
                 source,
+                attempt,
                 part_index,
                 part,
                 ..
             } => {
-                let batch = BatchId::for_object(&source.bucket, &source.key, &source.version);
-                let body = landfall_landing::open(&self.s3, part).await?;
+                let attempt = attempt_of(source, attempt);
+                let body = landfall_landing::open(&self.s3, &part.object).await?;
+                let origin = Origin::part(&source.key, &part.object.key, part.first_line);
                 let rows = loader
-                    .stage(dataset, &batch, *part_index, &part.key, body)
+                    .stage(dataset, &attempt, *part_index, origin, body)
                     .await?;
                 tracing::info!(
-                    key = part.key,
+                    key = part.object.key,
                     part = part_index,
                     rows,
-                    batch = batch.as_str(),
+                    batch = attempt.stage.as_str(),
                     "staged"
                 );
                 metrics::counter!("RowsStaged").increment(rows);
@@ -149,15 +162,39 @@ impl App {
             }
             Task::Promote {
                 source,
+                attempt,
                 parts,
                 rows,
                 dataset: name,
             } => {
-                let (batch, origin) = identify(name, source);
+                let (_, origin) = identify(name, source);
                 let result = loader
-                    .promote(dataset, &batch, *parts, *rows, &origin)
+                    .promote(
+                        dataset,
+                        &attempt_of(source, attempt),
+                        *parts,
+                        *rows,
+                        &origin,
+                    )
                     .await?;
                 Ok(promoted(&source.key, result, "promoted"))
+            }
+            Task::Discard {
+                source, attempt, ..
+            } => {
+                let rows = loader
+                    .discard(dataset, &attempt_of(source, attempt))
+                    .await?;
+                tracing::info!(
+                    key = source.key,
+                    rows,
+                    "discarded a failed attempt's stage rows"
+                );
+                Ok(Outcome {
+                    rows,
+                    already_loaded: false,
+                    procedures: 0,
+                })
             }
             Task::Report { .. } => {
                 let procedures = loader.run_reports(dataset).await?;
@@ -169,6 +206,13 @@ impl App {
             }
         }
     }
+}
+
+fn attempt_of(object: &ObjectRef, attempt: &str) -> Attempt {
+    Attempt::new(
+        BatchId::for_object(&object.bucket, &object.key, &object.version),
+        attempt,
+    )
 }
 
 /// The batch a source object loads as, and how the ledger records it.
