@@ -1,5 +1,6 @@
 //! A TCP proxy that can cut every connection after a number of bytes — the database
-//! "dropping mid-load" without touching the real server.
+//! "dropping mid-load" without touching the real server — or slow what clients send to it,
+//! as a far or overloaded database would.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -10,6 +11,8 @@ pub struct FaultProxy {
     pub port: u16,
     /// Client-to-server bytes after which connections are cut (u64::MAX: never).
     cut_after: Arc<AtomicU64>,
+    /// Client-to-server bytes per second (0: as fast as they come).
+    rate: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -18,13 +21,14 @@ impl FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
         let cut_after = Arc::new(AtomicU64::new(u64::MAX));
-        let limit = cut_after.clone();
+        let rate = Arc::new(AtomicU64::new(0));
+        let (limit, speed) = (cut_after.clone(), rate.clone());
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let limit = limit.clone();
+                let (limit, speed) = (limit.clone(), speed.clone());
                 tokio::spawn(async move {
                     if let Ok(server) = TcpStream::connect(upstream).await {
-                        relay(client, server, limit).await;
+                        relay(client, server, limit, speed).await;
                     }
                 });
             }
@@ -32,6 +36,7 @@ impl FaultProxy {
         Ok(FaultProxy {
             port,
             cut_after,
+            rate,
             task,
         })
     }
@@ -41,8 +46,14 @@ impl FaultProxy {
         self.cut_after.store(bytes, Ordering::SeqCst);
     }
 
+    /// From now on, what clients send reaches the server at this many bytes per second.
+    pub fn slow_to(&self, bytes_per_second: u64) {
+        self.rate.store(bytes_per_second, Ordering::SeqCst);
+    }
+
     pub fn heal(&self) {
         self.cut_after.store(u64::MAX, Ordering::SeqCst);
+        self.rate.store(0, Ordering::SeqCst);
     }
 }
 
@@ -52,17 +63,28 @@ impl Drop for FaultProxy {
     }
 }
 
-async fn relay(client: TcpStream, server: TcpStream, limit: Arc<AtomicU64>) {
+async fn relay(client: TcpStream, server: TcpStream, limit: Arc<AtomicU64>, rate: Arc<AtomicU64>) {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
     let upstream = async {
         let mut sent = 0u64;
         let mut buffer = vec![0; 64 * 1024];
         loop {
-            let n = match client_read.read(&mut buffer).await {
+            let rate = rate.load(Ordering::SeqCst);
+            // Slowed: a tenth of a second's bytes at a time, then the pause they take.
+            let read = if rate == 0 {
+                buffer.len()
+            } else {
+                (rate as usize / 10).clamp(1, buffer.len())
+            };
+            let n = match client_read.read(&mut buffer[..read]).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
+            if rate > 0 {
+                tokio::time::sleep(std::time::Duration::from_secs_f64(n as f64 / rate as f64))
+                    .await;
+            }
             sent += n as u64;
             if sent > limit.load(Ordering::SeqCst) {
                 return; // cut: both directions close when this future ends

@@ -127,6 +127,19 @@ impl LocalStack {
         };
     }
 
+    /// Changes a function's Timeout before it first runs.
+    pub fn set_function_timeout(&mut self, function: &str, seconds: u64) {
+        assert!(
+            self.host.is_none(),
+            "set the timeout before the first invocation"
+        );
+        self.stack
+            .functions
+            .get_mut(function)
+            .expect("function in template")
+            .timeout_secs = seconds;
+    }
+
     /// The function host, with the Lambda Invoke API served for functions that invoke
     /// other functions.
     pub fn host(&mut self) -> Host {

@@ -532,3 +532,36 @@ async fn a_single_file_loads_in_one_transaction_through_a_temporary_stage() -> R
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_quoted_empty_text_loads_as_an_empty_string_and_an_unquoted_one_as_null() -> Result<()> {
+    let db = TestDatabase::create_with_scripts().await?;
+    let loader = Loader::new(db.pool());
+    let dataset = price_index();
+    let text = "ref_date,geo,category,product,uom,price\n\
+                2024-01,Geo,Food,quoted,\"\",1.00\n\
+                2024-01,Geo,Food,unquoted,,1.00\n";
+    let batch = BatchId::for_object("landing", "mysql/price_index/empty.csv", "v1");
+    loader
+        .load(
+            &dataset,
+            &batch,
+            "empty.csv",
+            body(text),
+            &source("empty.csv"),
+        )
+        .await?;
+    let rows: Vec<(String, Option<String>)> = db
+        .conn()
+        .await?
+        .query("SELECT product, uom FROM price_index ORDER BY product")
+        .await?;
+    assert_eq!(
+        rows,
+        [
+            ("quoted".into(), Some(String::new())),
+            ("unquoted".into(), None)
+        ]
+    );
+    Ok(())
+}

@@ -13,10 +13,41 @@ const ORCHESTRATOR: &str = "file-orchestrator";
 const HEADER: &str = "ref_date,geo,category,product,uom,price\n";
 
 async fn pipeline() -> Result<(TestDatabase, LocalStack)> {
+    pipeline_on_port(3306).await
+}
+
+/// The stack's functions reach MariaDB at `port` (a fault proxy's, say).
+async fn pipeline_on_port(port: u16) -> Result<(TestDatabase, LocalStack)> {
     let db = TestDatabase::create_with_scripts().await?;
-    let secret = json!({"host": "127.0.0.1", "port": 3306, "username": "root", "password": "", "dbname": db.name}).to_string();
+    let secret = json!({"host": "127.0.0.1", "port": port, "username": "root", "password": "", "dbname": db.name}).to_string();
     let stack = LocalStack::start_with_secrets(&[("MysqlSecret", secret)]).await?;
     Ok((db, stack))
+}
+
+/// The notification of `key`, kept to be delivered again (as SQS redelivers it).
+async fn notification_of(stack: &LocalStack, key: &str) -> Result<String> {
+    let queue = stack.resource("MysqlFilesQueue");
+    let messages = stack.peek(&queue).await?;
+    messages
+        .iter()
+        .filter_map(|m| m.body())
+        .find(|body| body.contains(key))
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("no notification of {key}"))
+}
+
+async fn redeliver(
+    stack: &mut LocalStack,
+    notification: &str,
+) -> Result<Vec<landfall_devstack::Delivery>> {
+    stack
+        .sqs()
+        .send_message()
+        .queue_url(stack.resource("MysqlFilesQueue"))
+        .message_body(notification)
+        .send()
+        .await?;
+    deliver_all(stack).await
 }
 
 fn rows(range: std::ops::Range<u32>) -> String {
@@ -221,17 +252,39 @@ async fn a_bad_file_is_rejected_with_its_line_and_column_and_dead_lettered() -> 
 }
 
 #[tokio::test]
-async fn unknown_keys_go_to_the_dlq_with_the_reason() -> Result<()> {
+async fn keys_no_dataset_owns_go_to_the_dlq_and_operations_with_the_reason() -> Result<()> {
     let (_db, mut stack) = pipeline().await?;
     drop_file(&stack, "mysql/no_such_dataset/x.csv", "a\n1\n").await?;
+    drop_file(&stack, "mysql/price_index/../init/x.sql", "a\n1\n").await?;
     deliver_all(&mut stack).await?;
-    let dead = stack.dead_letter_reasons("MysqlFilesDLQ").await?;
-    assert_eq!(dead.len(), 1, "{dead:?}");
-    let reason = &dead[0];
+    let mut dead = stack.dead_letter_reasons("MysqlFilesDLQ").await?;
+    dead.sort();
+    assert_eq!(dead.len(), 2, "{dead:?}");
     assert!(
-        reason.contains("no dataset \"no_such_dataset\""),
-        "{reason}"
+        dead[0].contains("mysql/no_such_dataset/x.csv: no dataset \"no_such_dataset\""),
+        "{dead:?}"
     );
+    assert!(
+        dead[1].contains("mysql/price_index/../init/x.sql: the key has a \"..\" path segment"),
+        "{dead:?}"
+    );
+    for (key, why) in [
+        (
+            "mysql/no_such_dataset/x.csv",
+            "no dataset \"no_such_dataset\" is configured",
+        ),
+        (
+            "mysql/price_index/../init/x.sql",
+            "would resolve it to another folder",
+        ),
+    ] {
+        let (to, _, body) = email_about(&stack, &format!("REFUSED {key}")).await?;
+        assert_eq!(to, ["ops@example.com".to_owned()]);
+        assert!(
+            body.contains(why) && body.contains("stays in landing"),
+            "{body}"
+        );
+    }
     Ok(())
 }
 
@@ -556,6 +609,155 @@ async fn a_redelivery_adopts_the_task_still_running_instead_of_starting_another(
         )
         .await?,
         1
+    );
+    Ok(())
+}
+
+/// `rows` of price_index with `ending` for every line.
+fn rows_ending(range: std::ops::Range<u32>, ending: &str) -> String {
+    rows(range).replace('\n', ending)
+}
+
+#[tokio::test]
+async fn an_error_in_a_split_file_names_the_landed_file_and_its_own_line() -> Result<()> {
+    let (db, mut stack) = pipeline().await?;
+    stack.set_function_env(ORCHESTRATOR, "SPLIT_BYTES", Some("3000"));
+    // A Windows export: CRLF line ends. Line 1 is the header, so row i is on line i + 2.
+    let mut text = rows_ending(0..300, "\r\n");
+    text.push_str("2024-02,Canada,Food,Bread,kg,1.2.3\r\n");
+    text.push_str(&rows_ending(300..310, "\r\n")[HEADER.len() + 1..]);
+    drop_file(&stack, "mysql/price_index/windows.csv", &text).await?;
+    deliver_all(&mut stack).await?;
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 0);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
+        0,
+        "the failed attempt's parts are discarded"
+    );
+    let dead = stack.dead_letter_reasons("MysqlFilesDLQ").await?;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let expected = "mysql/price_index/windows.csv: line 302, column 6 (price)";
+    assert!(dead[0].contains(expected), "{}", dead[0]);
+    assert!(
+        dead[0].contains("(checked in part parts/"),
+        "the part follows: {}",
+        dead[0]
+    );
+    let (_, _, body) = email_about(&stack, "FAILED price_index").await?;
+    assert!(body.contains(expected), "{body}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_part_staging_longer_than_an_sdk_attempt_may_take_loads_once() -> Result<()> {
+    let proxy = landfall_tests::fault_proxy::FaultProxy::start("127.0.0.1:3306").await?;
+    let (db, mut stack) = pipeline_on_port(proxy.port).await?;
+    // Every SDK call of the orchestrator gives up after a second — as the 60 s did, at
+    // scale — except the invokes, which wait as long as the loader may run.
+    stack.set_function_env(ORCHESTRATOR, "AWS_ATTEMPT_TIMEOUT_SECONDS", Some("1"));
+    stack.set_function_env(ORCHESTRATOR, "SPLIT_BYTES", Some("12000"));
+    let text = rows(0..400);
+    // Each ~12 kB part reaches the database at 6 kB/s: about two seconds.
+    proxy.slow_to(6000);
+    drop_file(&stack, "mysql/price_index/slow.csv", &text).await?;
+    let started = std::time::Instant::now();
+    let deliveries = deliver_all(&mut stack).await?;
+    assert!(
+        deliveries.iter().all(|d| d.failed.is_empty()),
+        "{deliveries:?}\n{}",
+        stack.function_log(ORCHESTRATOR)
+    );
+    assert!(started.elapsed().as_secs() >= 4, "the parts were slow");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 400);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM landfall_load_ledger WHERE parts > 1"
+        )
+        .await?,
+        1
+    );
+    assert_eq!(
+        stack
+            .function_log("mysql-loader")
+            .matches("\"staged\"")
+            .count() as u64,
+        count(&db, "SELECT parts FROM landfall_load_ledger").await?,
+        "each part staged once"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failed_split_load_leaves_no_stage_rows_and_its_retry_loads_once() -> Result<()> {
+    let proxy = landfall_tests::fault_proxy::FaultProxy::start("127.0.0.1:3306").await?;
+    let (db, mut stack) = pipeline_on_port(proxy.port).await?;
+    stack.set_function_env(ORCHESTRATOR, "SPLIT_BYTES", Some("8000"));
+    let text = rows(0..600);
+    drop_file(&stack, "mysql/price_index/cut.csv", &text).await?;
+    let notification = notification_of(&stack, "cut.csv").await?;
+    // A connection dies once it has sent 20 kB: a few parts in, mid-part.
+    proxy.cut_after(20_000);
+    let first = deliver_all(&mut stack).await?;
+    assert!(
+        first.iter().any(|d| !d.failed.is_empty()),
+        "retryable: back to the queue: {first:?}"
+    );
+    assert!(stack.dead_letter_reasons("MysqlFilesDLQ").await?.is_empty());
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 0);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
+        0,
+        "the staged parts of the failed attempt are gone"
+    );
+    assert!(
+        stack.function_log("mysql-loader").contains("\"staged\""),
+        "some parts had staged before the cut"
+    );
+
+    proxy.heal();
+    let retry = redeliver(&mut stack, &notification).await?;
+    assert!(
+        retry.iter().all(|d| d.failed.is_empty()),
+        "{retry:?}\n{}",
+        stack.function_log(ORCHESTRATOR)
+    );
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 600);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
+        0
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM landfall_load_ledger").await?,
+        1
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_step_that_no_longer_fits_in_the_invocation_is_not_started() -> Result<()> {
+    let (db, mut stack) = pipeline().await?;
+    // 40 s of which 20 are kept in reserve; the promotion is estimated at 20 s.
+    stack.set_function_timeout(ORCHESTRATOR, 40);
+    stack.set_function_env(ORCHESTRATOR, "LOAD_BYTES_PER_SECOND", Some("2000"));
+    stack.set_function_env(ORCHESTRATOR, "SPLIT_BYTES", Some("2000"));
+    let text = rows(0..1000);
+    assert!(text.len() > 50_000);
+    drop_file(&stack, "mysql/price_index/late.csv", &text).await?;
+    let deliveries = deliver_all(&mut stack).await?;
+    assert!(
+        deliveries.iter().any(|d| !d.failed.is_empty()),
+        "retryable: {deliveries:?}"
+    );
+    let log = stack.function_log(ORCHESTRATOR);
+    assert!(
+        log.contains("not starting promoting the staged parts: it needs about"),
+        "{log}"
+    );
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 0);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
+        0
     );
     Ok(())
 }

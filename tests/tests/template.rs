@@ -44,3 +44,21 @@ fn sam_validate_lint_passes() {
         ],
     );
 }
+
+#[tokio::test]
+async fn the_orchestrator_waits_as_long_as_its_callees_may_run() -> anyhow::Result<()> {
+    let stack = landfall_tests::LocalStack::start().await?;
+    let functions = &stack.stack.functions;
+    let orchestrator = &functions["file-orchestrator"].environment;
+    for (variable, callee) in [
+        ("LOADER_TIMEOUT_SECONDS", "mysql-loader"),
+        ("REPORTER_TIMEOUT_SECONDS", "mysql-reporter"),
+    ] {
+        assert_eq!(
+            orchestrator[variable],
+            functions[callee].timeout_secs.to_string(),
+            "{variable} must be {callee}'s Timeout"
+        );
+    }
+    Ok(())
+}

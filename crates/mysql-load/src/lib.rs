@@ -84,6 +84,9 @@ pub fn connect_options(
         .user(Some(credentials.username.clone()))
         .pass(Some(credentials.password.expose_secret().to_owned()))
         .db_name(credentials.dbname.clone().or(database.map(str::to_owned)))
+        // The database is reached over the network, as in AWS, even when it is local (the
+        // driver would otherwise switch to its Unix socket, past whatever is in between).
+        .prefer_socket(false)
         .into()
 }
 
