@@ -70,12 +70,14 @@ def objects():
 
 
 print("P4 · totesys (PostgreSQL) -> db-extract (dispatcher + worker per table) -> ingestion bucket")
+warehouse = os.environ.get("WAREHOUSE_DATABASE", "warehouse")
+print(f"  note: the local PostgreSQL databases totesys and {warehouse} are dropped and recreated for the demo")
 run(f"{root}/target/debug/totesys", "seed", env=pg_env)
 # A fresh warehouse to match (warehouse-loader migrates it on its next run).
-warehouse = os.environ.get("WAREHOUSE_DATABASE", "warehouse")
 run("dropdb", "--if-exists", "--force", warehouse, env=pg_env)
 run("createdb", warehouse, env=pg_env)
-print("  seeded totesys: 11,175 sales orders, 4,640 purchase orders, 15,815 transactions and payments")
+print("  seeded totesys: 11,175 sales orders, 4,640 purchase orders, 15,815 transactions and payments,")
+print("    dated up to 2024-11-14 like the sample data")
 first_state = tick_and_wait({})
 first = objects()
 print(f"  first run: {len(first)} objects, {sum(first.values()):,} rows")
@@ -87,6 +89,7 @@ print(f"  transformed and loaded (first cycle): {len(report['loaded'])} manifest
 time.sleep(2)
 run(f"{root}/target/debug/totesys", "churn", "--seed", "11", env=pg_env)
 print("  churned: 25 new sales orders (+ transactions, payments), 6 updates")
+print(f"    dated today ({time.strftime('%Y-%m-%d')}, the database clock), so the warehouse jumps from 2024-11 to now")
 time.sleep(2.5)  # the local settle window (ExtractSettleSeconds=2)
 tick_and_wait(first_state)
 second = {k: v for k, v in objects().items() if k not in first}
