@@ -13,7 +13,9 @@ demo: ## the local stack and the pipelines on sample data, with a summary
 
 .PHONY: test
 test: venv databases lint ## everything CI checks: format, clippy, template lint, unit, integration and end-to-end tests
-	cargo build --workspace --bins
+	@# One build for the binaries the end-to-end tests run and the tests themselves: built
+	@# together, they share one feature resolution, so `cargo test` compiles nothing again.
+	cargo build --workspace --all-targets
 	cargo test --workspace --no-fail-fast
 
 .PHONY: venv

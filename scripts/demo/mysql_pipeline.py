@@ -54,20 +54,22 @@ mails_before = len(emails())
 s3.put_object(Bucket=landing, Key=key, Body=body.encode())
 print(f"  dropped s3://{landing}/{key} ({len(body):,} bytes, 20,000 rows)")
 
-deadline = time.time() + 120
+deadline = time.time() + 300
 name = key.rsplit("/", 1)[1]
+# The outcome email is the orchestrator's last step: archived, reported and exported by then.
 while time.time() < deadline:
-    archived = [o["Key"] for o in s3.list_objects_v2(Bucket=archive, Prefix="price_index/").get("Contents", [])
-                if o["Key"].endswith(name)]
+    mailed = [m for m in emails()[mails_before:] if key in m["subject"]]
     dead = int(sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
                ["Attributes"]["ApproximateNumberOfMessages"])
-    if archived or dead:
+    if mailed or dead:
         break
     time.sleep(0.5)
 else:
-    sys.exit("the file was not processed within 120 s: see .devstack/logs/file-orchestrator.log")
+    sys.exit("the file was not processed within 300 s: see .devstack/logs/file-orchestrator.log")
 if dead:
     sys.exit("the file went to the dead-letter queue: see .devstack/logs/file-orchestrator.log")
+archived = [o["Key"] for o in s3.list_objects_v2(Bucket=archive, Prefix="price_index/").get("Contents", [])
+            if o["Key"].endswith(name)]
 
 print(f"  rows in price_index: {mariadb('SELECT COUNT(*) FROM price_index')}")
 print(f"  ledger: {mariadb('SELECT object_key, parts, rows_loaded FROM landfall_load_ledger ORDER BY loaded_at DESC LIMIT 1')}")
