@@ -292,27 +292,12 @@ async fn keys_no_dataset_owns_go_to_the_dlq_and_operations_with_the_reason() -> 
 async fn a_redelivered_notification_loads_nothing_twice() -> Result<()> {
     let (db, mut stack) = pipeline().await?;
     drop_file(&stack, "mysql/price_index/once.csv", &rows(0..50)).await?;
-    let queue = stack.resource("MysqlFilesQueue");
     // Keep a copy of the notification to deliver again after the file was processed.
-    let first = stack.peek(&queue).await?;
-    let notification = first
-        .iter()
-        .find(|m| m.body().unwrap_or_default().contains("once.csv"))
-        .expect("notification")
-        .body()
-        .unwrap_or_default()
-        .to_owned();
+    let notification = notification_of(&stack, "once.csv").await?;
     deliver_all(&mut stack).await?;
     assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 50);
 
-    stack
-        .sqs()
-        .send_message()
-        .queue_url(&queue)
-        .message_body(notification)
-        .send()
-        .await?;
-    let again = deliver_all(&mut stack).await?;
+    let again = redeliver(&mut stack, &notification).await?;
     assert!(again.iter().all(|d| d.failed.is_empty()), "{again:?}");
     assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 50);
     assert_eq!(
@@ -565,14 +550,7 @@ async fn a_redelivery_adopts_the_task_still_running_instead_of_starting_another(
         "DO SLEEP(3);\nCREATE TABLE IF NOT EXISTS slow_done (id INT);\n",
     )
     .await?;
-    let queue = stack.resource("MysqlFilesQueue");
-    let notification = stack
-        .peek(&queue)
-        .await?
-        .iter()
-        .find(|m| m.body().unwrap_or_default().contains("040_slow.sql"))
-        .and_then(|m| m.body().map(str::to_owned))
-        .expect("notification");
+    let notification = notification_of(&stack, "040_slow.sql").await?;
     let first = deliver_all(&mut stack).await?;
     assert!(
         first.iter().any(|d| !d.failed.is_empty()),
@@ -581,14 +559,7 @@ async fn a_redelivery_adopts_the_task_still_running_instead_of_starting_another(
     // Each redelivery (here: the same notification sent again) waits for the same task.
     let mut succeeded = false;
     for _ in 0..10 {
-        stack
-            .sqs()
-            .send_message()
-            .queue_url(&queue)
-            .message_body(&notification)
-            .send()
-            .await?;
-        let again = deliver_all(&mut stack).await?;
+        let again = redeliver(&mut stack, &notification).await?;
         if again.iter().all(|d| d.failed.is_empty()) {
             succeeded = true;
             break;
