@@ -16,6 +16,8 @@ use std::time::Duration;
 
 /// Added to the callee's timeout: its cold start and the round trip.
 pub const MARGIN: Duration = Duration::from_secs(15);
+/// Less time than this left to wait, and the invoke is not sent.
+const MIN_WAIT: Duration = Duration::from_secs(1);
 
 /// Answers that mean Lambda did not start the function: safe to send again.
 const NOT_STARTED: &[&str] = &[
@@ -53,6 +55,14 @@ pub async fn invoke_json(
     let function = callee.function.as_str();
     let full_wait = callee.timeout + MARGIN;
     let wait = full_wait.min(deadline.usable());
+    if wait < MIN_WAIT {
+        // Sent now, it would run on with nobody waiting for its answer.
+        return Err(FunctionError::retryable(format!(
+            "not invoking {function}: this invocation has {} s left (keeping {} s to report); the retry resumes",
+            deadline.remaining().as_secs(),
+            landfall_runtime::deadline::RESERVE.as_secs()
+        )));
+    }
     let body = aws_sdk_lambda::primitives::Blob::new(payload.to_string());
     let send = || async {
         lambda
@@ -234,6 +244,20 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(requests.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn nothing_is_sent_when_no_time_is_left_to_wait() {
+        let (url, requests) = endpoint(vec![(200, "", "{}")], Duration::ZERO).await;
+        let deadline = Deadline::at(SystemTime::now() + landfall_runtime::deadline::RESERVE);
+        let err = invoke_json(&client(&url).await, &callee(900), &Value::Null, &deadline)
+            .await
+            .unwrap_err();
+        assert!(
+            err.message.starts_with("not invoking mysql-loader"),
+            "{err}"
+        );
+        assert_eq!(requests.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test]
