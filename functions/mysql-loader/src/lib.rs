@@ -242,3 +242,30 @@ fn promoted(
         procedures: 0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Task;
+
+    /// The sample events under events/mysql-loader/ are the payloads file-orchestrator sends.
+    #[test]
+    fn every_sample_event_is_a_task() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/mysql-loader");
+        let mut modes = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let task: Task =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            modes.push(
+                serde_json::to_value(&task).unwrap()["mode"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        modes.sort();
+        assert_eq!(modes, ["discard", "load", "promote", "report", "stage"]);
+    }
+}
