@@ -402,18 +402,13 @@ impl App {
         let staged = self
             .stage_parts(name, object, attempt, &parts, deadline)
             .await;
-        let promoted = match staged {
-            Ok(rows) => {
-                let task = json!({"mode": "promote", "dataset": name, "source": object, "attempt": attempt, "parts": parts.len(), "rows": rows});
-                match deadline.ensure("promoting the staged parts", self.load_time(size)) {
-                    Ok(()) => {
-                        invoke_json(&self.lambda, &self.settings.loader, &task, deadline).await
-                    }
-                    Err(err) => Err(err),
-                }
-            }
-            Err(err) => Err(err),
-        };
+        let promoted = async {
+            let rows = staged?;
+            deadline.ensure("promoting the staged parts", self.load_time(size))?;
+            let task = json!({"mode": "promote", "dataset": name, "source": object, "attempt": attempt, "parts": parts.len(), "rows": rows});
+            invoke_json(&self.lambda, &self.settings.loader, &task, deadline).await
+        }
+        .await;
         if promoted.is_err() {
             let task =
                 json!({"mode": "discard", "dataset": name, "source": object, "attempt": attempt});
