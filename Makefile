@@ -39,11 +39,11 @@ lint: venv ## cargo fmt --check, clippy -D warnings, cfn-lint, sam validate --li
 
 .PHONY: totesys-seed totesys-churn
 totesys-seed: databases ## (re)create the local totesys source database with generated rows (P4)
-	cargo build --quiet -p landfall-totesys
+	cargo build --quiet -p landfall-totesys-seed
 	PGHOST=$${PGHOST:-127.0.0.1} PGUSER=$${PGUSER:-postgres} target/debug/totesys seed
 
 totesys-churn: databases ## new orders and updated rows in the local totesys, as the live database sees
-	cargo build --quiet -p landfall-totesys
+	cargo build --quiet -p landfall-totesys-seed
 	PGHOST=$${PGHOST:-127.0.0.1} PGUSER=$${PGUSER:-postgres} target/debug/totesys churn --seed $$RANDOM
 
 .PHONY: dev-up dev-down dev-status
@@ -77,7 +77,7 @@ bench-transform: bench-venv ## star-transform vs pyarrow read+write (no transfor
 
 .PHONY: bench-extract
 bench-extract: databases venv bench-venv ## db-extract vs psql \copy row_to_json | gzip vs pandas, 2M-row table, 10% changed
-	cargo build --release -p landfall-bench -p landfall-totesys
+	cargo build --release -p landfall-bench -p landfall-totesys-seed
 	bench/.venv/bin/python bench/python/extract.py $(BENCH_ARGS)
 
 .PHONY: bench-warehouse

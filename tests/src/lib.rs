@@ -2,6 +2,9 @@
 //! template.yaml provisioned into it, and the real function binaries hosted behind the
 //! Lambda Runtime API — so tests run in parallel and never see each other's state.
 
+// Test support: a failed unwrap here is a failed test, as in the tests themselves.
+#![allow(clippy::unwrap_used)]
+
 pub mod fault_proxy;
 
 /// Runs `cleanup` to completion on a runtime of its own, from a `Drop` (the test's runtime

@@ -2,7 +2,7 @@
 //! warehouse — dropped afterwards.
 
 use anyhow::Result;
-use landfall_totesys::Volumes;
+use landfall_totesys_seed::Volumes;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor, PgConnection};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -26,7 +26,7 @@ pub struct TotesysDatabase {
 impl TotesysDatabase {
     pub async fn seeded(volumes: Volumes) -> Result<TotesysDatabase> {
         let name = unique_name("totesys");
-        landfall_totesys::seed(&server(), &name, volumes, 42).await?;
+        landfall_totesys_seed::seed(&server(), &name, volumes, 42).await?;
         Ok(TotesysDatabase { name })
     }
 

@@ -404,7 +404,8 @@ pub async fn from_processed(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Tab
     }
     for manifest in manifests {
         let body = get(s3, bucket, &manifest).await?;
-        let manifest: landfall_processed::Manifest = serde_json::from_slice(&body)?;
+        let manifest: landfall_totesys_contract::processed::Manifest =
+            serde_json::from_slice(&body)?;
         for output in manifest.outputs {
             let cols = columns(&output.table);
             let batches = read_parquet(get(s3, bucket, &output.key).await?)

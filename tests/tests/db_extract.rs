@@ -7,7 +7,7 @@ use flate2::read::GzDecoder;
 use landfall_devstack::host::Host;
 use landfall_tests::postgres::TotesysDatabase;
 use landfall_tests::LocalStack;
-use landfall_totesys::Volumes;
+use landfall_totesys_seed::Volumes;
 use serde_json::{json, Value};
 use sqlx::{Executor, Row};
 use std::io::Read;
@@ -117,7 +117,7 @@ async fn state(stack: &LocalStack, table: &str) -> Result<Value> {
 fn key_of(table: &str, keys: &[String], sequence: u64) -> Option<String> {
     keys.iter()
         .find(|k| {
-            landfall_extract::parse_object_key(k).map(|n| (n.table, n.sequence))
+            landfall_totesys_extract::parse_object_key(k).map(|n| (n.table, n.sequence))
                 == Some((table, sequence))
         })
         .cloned()
@@ -200,7 +200,7 @@ async fn seeded_tables_are_extracted_then_only_the_changes_arrive() -> Result<()
     );
 
     // Churn: new orders and updates to address, staff and sales_order.
-    landfall_totesys::churn(&mut conn, 7, 25, 6).await?;
+    landfall_totesys_seed::churn(&mut conn, 7, 25, 6).await?;
     dispatch_and_wait(&mut stack, TOTESYS_TABLES).await?;
     let second: Vec<String> = objects(&stack)
         .await?
@@ -209,7 +209,7 @@ async fn seeded_tables_are_extracted_then_only_the_changes_arrive() -> Result<()
         .collect();
     let mut changed: Vec<&str> = second
         .iter()
-        .map(|k| landfall_extract::parse_object_key(k).expect("an ingestion key"))
+        .map(|k| landfall_totesys_extract::parse_object_key(k).expect("an ingestion key"))
         .map(|name| {
             assert_eq!(name.sequence, 2, "{}: the next sequence id", name.table);
             name.table

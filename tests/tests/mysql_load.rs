@@ -3,7 +3,7 @@
 use anyhow::Result;
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
-use landfall_datasets::{Dataset, Datasets};
+use landfall_mysql_datasets::{Dataset, Datasets};
 use landfall_mysql_load::scripts::{self, Applied};
 use landfall_mysql_load::{Attempt, BatchId, LoadError, Loader, Source};
 use landfall_tests::{mysql::TestDatabase, workspace_root};
@@ -11,9 +11,9 @@ use mysql_async::prelude::Queryable;
 
 fn price_index() -> Dataset {
     Datasets::load(&workspace_root().join("config/datasets.toml"))
-        .unwrap()
+        .expect("the bundled datasets file")
         .get("price_index")
-        .unwrap()
+        .expect("price_index is configured")
         .clone()
 }
 

@@ -12,16 +12,11 @@ async fn large_and_small_objects_arrive_intact() -> Result<()> {
 
     // 12 MiB in 64 KiB writes: three parts of at least 5 MiB, the last smaller.
     let chunk: Vec<u8> = (0..65_536u32).map(|i| (i % 251) as u8).collect();
-    let mut writer = MultipartWriter::start(&s3, &bucket, "big.bin", MIN_PART_SIZE)
-        .await
-        .map_err(|e| anyhow::anyhow!(e.1))?;
+    let mut writer = MultipartWriter::start(&s3, &bucket, "big.bin", MIN_PART_SIZE).await?;
     for _ in 0..192 {
-        writer
-            .write(&chunk)
-            .await
-            .map_err(|e| anyhow::anyhow!(e.1))?;
+        writer.write(&chunk).await?;
     }
-    writer.finish().await.map_err(|e| anyhow::anyhow!(e.1))?;
+    writer.finish().await?;
     let got = s3
         .get_object()
         .bucket(&bucket)
@@ -37,14 +32,9 @@ async fn large_and_small_objects_arrive_intact() -> Result<()> {
     assert_eq!(bytes.len(), 192 * 65_536);
     assert!(bytes.chunks(65_536).all(|c| c == chunk.as_slice()));
 
-    let mut small = MultipartWriter::start(&s3, &bucket, "small.csv", MIN_PART_SIZE)
-        .await
-        .map_err(|e| anyhow::anyhow!(e.1))?;
-    small
-        .write(b"a,b\n1,2\n")
-        .await
-        .map_err(|e| anyhow::anyhow!(e.1))?;
-    small.finish().await.map_err(|e| anyhow::anyhow!(e.1))?;
+    let mut small = MultipartWriter::start(&s3, &bucket, "small.csv", MIN_PART_SIZE).await?;
+    small.write(b"a,b\n1,2\n").await?;
+    small.finish().await?;
     let got = s3
         .get_object()
         .bucket(&bucket)

@@ -10,8 +10,8 @@ use landfall_tests::pipeline::{self, drain, extract_all, short_visibility, TRANS
 use landfall_tests::postgres::TotesysDatabase;
 use landfall_tests::star::{assert_same, expected, from_processed};
 use landfall_tests::LocalStack;
-use landfall_totesys::Volumes;
-use landfall_transform::{Outcome, Settings, Source, Transformer};
+use landfall_totesys_seed::Volumes;
+use landfall_totesys_transform::{ObjectVersion, Outcome, Settings, Transformer};
 use serde_json::json;
 use std::io::Write;
 use std::time::Duration;
@@ -45,7 +45,7 @@ async fn totesys_becomes_the_star_schema_then_changes_follow() -> Result<()> {
 
     // New orders, and updates to address, staff and sales_order: changed dims, new fact
     // versions next to the old ones, counterparties showing their changed address.
-    landfall_totesys::churn(&mut conn, 7, 25, 6).await?;
+    landfall_totesys_seed::churn(&mut conn, 7, 25, 6).await?;
     extract_all(&mut stack).await?;
     drain(&mut stack).await?;
     let second = expected(&mut conn, Some(&first)).await?;
@@ -62,7 +62,7 @@ async fn totesys_becomes_the_star_schema_then_changes_follow() -> Result<()> {
     Ok(())
 }
 
-async fn ingestion_sources(stack: &LocalStack) -> Result<Vec<Source>> {
+async fn ingestion_sources(stack: &LocalStack) -> Result<Vec<ObjectVersion>> {
     let bucket = stack.resource("IngestionBucket");
     let listed = stack
         .s3()
@@ -73,7 +73,7 @@ async fn ingestion_sources(stack: &LocalStack) -> Result<Vec<Source>> {
     Ok(listed
         .versions()
         .iter()
-        .map(|v| Source {
+        .map(|v| ObjectVersion {
             bucket: bucket.clone(),
             key: v.key().unwrap_or_default().to_owned(),
             version_id: v.version_id().map(str::to_owned),
@@ -103,7 +103,7 @@ async fn out_of_order_duplicate_and_concurrent_deliveries_give_the_in_order_ware
             commit_attempts: 50,
         },
     );
-    let mut pending: Vec<Source> = sources.iter().chain(sources.iter()).cloned().collect();
+    let mut pending: Vec<ObjectVersion> = sources.iter().chain(sources.iter()).cloned().collect();
     let (mut transformed, mut repeated, mut waited) = (0, 0, 0);
     for _round in 0..12 {
         let results: Vec<_> = stream::iter(pending.drain(..))
@@ -149,9 +149,9 @@ async fn out_of_order_duplicate_and_concurrent_deliveries_give_the_in_order_ware
 fn gzip(lines: &[serde_json::Value]) -> Vec<u8> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     for line in lines {
-        writeln!(gz, "{line}").unwrap();
+        writeln!(gz, "{line}").expect("writing to memory");
     }
-    gz.finish().unwrap()
+    gz.finish().expect("writing to memory")
 }
 
 async fn put(stack: &LocalStack, key: &str, lines: &[serde_json::Value]) -> Result<()> {

@@ -6,13 +6,13 @@
 //! has not arrived, a malformed Parquet object.
 
 use anyhow::{anyhow, Result};
-use landfall_processed::{Manifest, FAILED_PREFIX, LOADED_PREFIX, READY_PREFIX};
 use landfall_tests::pipeline::{self, drain, extract_all, load, LOADER};
 use landfall_tests::postgres::{TotesysDatabase, WarehouseDatabase};
 use landfall_tests::star::{assert_same, expected, from_warehouse, Tables};
 use landfall_tests::LocalStack;
-use landfall_totesys::Volumes;
-use landfall_warehouse::{Loaded, Loader, PgSslMode, RunReport, Settings};
+use landfall_totesys_contract::processed::{Manifest, FAILED_PREFIX, LOADED_PREFIX, READY_PREFIX};
+use landfall_totesys_seed::Volumes;
+use landfall_totesys_warehouse::{Loaded, Loader, PgSslMode, RunReport, Settings};
 use serde_json::Value;
 use sqlx::PgConnection;
 use std::time::Duration;
@@ -65,7 +65,7 @@ impl Pipeline {
                 aws_sdk_secretsmanager::Client::new(&self.stack.sdk),
                 secret_arn,
             ),
-            landfall_extract::StateStore::new(
+            landfall_totesys_extract::StateStore::new(
                 aws_sdk_ssm::Client::new(&self.stack.sdk),
                 &env["EXTRACT_STATE_PREFIX"],
             ),
@@ -98,10 +98,13 @@ impl Pipeline {
     }
 
     /// A manifest's Parquet files, fetched, as the loader hands them to `load_manifest`.
-    async fn files(&self, manifest: &Manifest) -> Result<Vec<landfall_warehouse::load::File>> {
+    async fn files(
+        &self,
+        manifest: &Manifest,
+    ) -> Result<Vec<landfall_totesys_warehouse::load::File>> {
         let mut files = Vec::new();
         for output in &manifest.outputs {
-            files.push(landfall_warehouse::load::File {
+            files.push(landfall_totesys_warehouse::load::File {
                 table: output.table.clone(),
                 key: output.key.clone(),
                 rows: output.rows,
@@ -176,7 +179,7 @@ async fn totesys_reaches_the_warehouse_and_changes_follow() -> Result<()> {
 
     // New orders (new fact versions next to the old ones), changed addresses (dim_location
     // and every counterparty using them), staff and their departments.
-    landfall_totesys::churn(&mut p.totesys.conn().await?, 7, 25, 6).await?;
+    landfall_totesys_seed::churn(&mut p.totesys.conn().await?, 7, 25, 6).await?;
     extract_all(&mut p.stack).await?;
     drain(&mut p.stack).await?;
     // While the churn's sales orders are held back, sales_order is visible only up to the
@@ -245,7 +248,8 @@ async fn totesys_reaches_the_warehouse_and_changes_follow() -> Result<()> {
         let files = p.files(&manifest).await?;
         let late = format!("replayed/{source}-1.json");
         let written =
-            landfall_warehouse::load::load_manifest(&mut conn, &late, &manifest, &files).await?;
+            landfall_totesys_warehouse::load::load_manifest(&mut conn, &late, &manifest, &files)
+                .await?;
         let Loaded::Rows(rows) = written else {
             panic!("{late} is new to the ledger")
         };
@@ -347,8 +351,8 @@ async fn two_loaders_at_once_load_every_object_once() -> Result<()> {
     let files = p.files(&manifest).await?;
     let (mut one, mut two) = (p.warehouse.conn().await?, p.warehouse.conn().await?);
     let (x, y) = tokio::join!(
-        landfall_warehouse::load::load_manifest(&mut one, &key, &manifest, &files),
-        landfall_warehouse::load::load_manifest(&mut two, &key, &manifest, &files)
+        landfall_totesys_warehouse::load::load_manifest(&mut one, &key, &manifest, &files),
+        landfall_totesys_warehouse::load::load_manifest(&mut two, &key, &manifest, &files)
     );
     let mut outcomes = [x?, y?];
     outcomes.sort_by_key(|o| matches!(o, Loaded::Already));

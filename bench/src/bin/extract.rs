@@ -1,4 +1,4 @@
-//! bench-extract's Rust path: the real `landfall_extract::Extractor` (advisory lock, SSM state,
+//! bench-extract's Rust path: the real `landfall_totesys_extract::Extractor` (advisory lock, SSM state,
 //! one REPEATABLE READ snapshot, server-rendered JSON, gzip, S3 upload) against moto, for one
 //! table whose watermark is set so only the changed rows qualify. Prints the timed extract and
 //! what the object holds (rows, sum of ids), read back outside the timed part.
@@ -8,9 +8,9 @@
 use anyhow::{Context, Result};
 use flate2::read::GzDecoder;
 use landfall_aws::Aws;
-use landfall_extract::{ExtractConfig, Extracted, Extractor, Settings, StateStore};
 use landfall_runtime::Env;
 use landfall_secrets::CredentialSource;
+use landfall_totesys_extract::{ExtractConfig, Extracted, Extractor, Settings, StateStore};
 use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 
@@ -86,7 +86,7 @@ async fn main() -> Result<()> {
             gzip_level: std::env::var("GZIP_LEVEL")
                 .ok()
                 .and_then(|l| l.parse().ok())
-                .unwrap_or(landfall_extract::DEFAULT_GZIP_LEVEL),
+                .unwrap_or(landfall_totesys_extract::DEFAULT_GZIP_LEVEL),
             ssl_mode: sqlx::postgres::PgSslMode::Disable,
         },
     );

@@ -7,7 +7,7 @@
 use anyhow::{Context, Result};
 use bytes::{Bytes, BytesMut};
 use futures::stream::{self, StreamExt};
-use landfall_datasets::Datasets;
+use landfall_mysql_datasets::Datasets;
 use landfall_mysql_load::{BatchId, Loader, Source};
 use tokio::io::AsyncReadExt;
 
@@ -18,7 +18,10 @@ async fn main() -> Result<()> {
         [_, path, url] => (path.clone(), url.clone()),
         _ => anyhow::bail!("usage: bench-mysql-load <file.csv> <mysql-url-with-database>"),
     };
-    let datasets = Datasets::parse("config/datasets.toml (bundled)", landfall_datasets::BUNDLED)?;
+    let datasets = Datasets::parse(
+        "config/datasets.toml (bundled)",
+        landfall_mysql_datasets::BUNDLED,
+    )?;
     let dataset = datasets.get("price_index").context("price_index dataset")?;
     let pool = mysql_async::Pool::new(mysql_async::Opts::from_url(&url)?);
     let loader = Loader::new(pool.clone());

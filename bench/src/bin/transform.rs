@@ -6,8 +6,8 @@
 //! Prints one JSON line: seconds, rows per warehouse table, peak RSS.
 
 use anyhow::{Context, Result};
-use landfall_star::transform::{transform, with_lines, MemoryLookup};
-use landfall_star::{extend_dates, SourceTable};
+use landfall_totesys_star::transform::{transform, with_lines, MemoryLookup};
+use landfall_totesys_star::{extend_dates, SourceTable};
 use std::collections::BTreeMap;
 use std::io::BufReader;
 use std::path::PathBuf;
@@ -46,7 +46,7 @@ fn main() -> Result<()> {
             }
             None => Vec::new(),
         };
-        let encoded = landfall_transform::outputs::encode(&emitted, &date_rows)
+        let encoded = landfall_totesys_transform::outputs::encode(&emitted, &date_rows)
             .map_err(|(table, e)| anyhow::anyhow!("{table}: {e}"))?;
         for file in encoded {
             *rows.entry(file.table).or_default() += file.rows;

@@ -9,9 +9,9 @@
 //!   read, COPY, merge. Prints one JSON line: seconds, rows per table, peak RSS.
 
 use anyhow::{Context, Result};
-use landfall_processed::{Manifest, Output};
-use landfall_warehouse::load::{load_manifest, File, Loaded, Statements};
-use landfall_warehouse::schema::{migrator, TABLES};
+use landfall_totesys_contract::processed::{Manifest, Output};
+use landfall_totesys_warehouse::load::{load_manifest, File, Loaded, Statements};
+use landfall_totesys_warehouse::schema::{migrator, TABLES};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor, PgConnection};
 use std::collections::BTreeMap;

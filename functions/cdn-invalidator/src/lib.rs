@@ -6,10 +6,11 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_smithy_types::DateTime;
 use futures::stream::{self, StreamExt};
 use landfall_aws::Aws;
-use landfall_cdn::{distributions::Distributions, plan, ChangeFilter, Invalidator, Settings};
 use landfall_runtime::{ConfigError, Env, FunctionError};
-use landfall_s3_events::Notification;
-use landfall_sqs_batch::{BatchOutcome, DeadLetters};
+use landfall_sqs_batch::{receive_count, s3_changes, BatchOutcome, DeadLetters};
+use landfall_website_cdn::{
+    distributions::Distributions, plan, ChangeFilter, Invalidator, Settings,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Object checks (S3 version look-ups) run this many at a time within a batch.
@@ -36,9 +37,7 @@ impl App {
     pub async fn from_env(env: &Env) -> Result<App, ConfigError> {
         let settings = Settings::from_env(env)?;
         let aws = Aws::load(env).await?;
-        let dead_letters = env
-            .optional("DEAD_LETTER_QUEUE_URL")
-            .map(|url| DeadLetters::new(aws.sqs(), url));
+        let dead_letters = DeadLetters::from_env(env, aws.sqs())?;
         Ok(App {
             filter: ChangeFilter::new(settings.policy, aws.s3()),
             distributions: Distributions::new(settings.distributions.clone(), aws.cloudfront()),
@@ -116,19 +115,7 @@ impl App {
 
     /// (distribution, key) pairs one record asks to invalidate.
     async fn targets(&self, record: &SqsMessage) -> Result<Vec<(String, String)>, FunctionError> {
-        let body = record.body.as_deref().unwrap_or_default();
-        let changes =
-            match landfall_s3_events::parse(body).map_err(|e| FunctionError::from_error(&e))? {
-                Notification::Test { bucket } => {
-                    tracing::info!(
-                        message_id = record.message_id,
-                        bucket,
-                        "skipping s3:TestEvent"
-                    );
-                    return Ok(Vec::new());
-                }
-                Notification::Changes(changes) => changes,
-            };
+        let changes = s3_changes(record)?;
         let mut pairs = Vec::new();
         for change in changes {
             if !self
@@ -161,12 +148,7 @@ fn redelivered_since<'a>(records: impl Iterator<Item = &'a SqsMessage>) -> Optio
     let mut redelivered = false;
     let mut oldest_sent_ms: Option<i64> = None;
     for record in records {
-        let count: u32 = record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(1);
-        redelivered |= count > 1;
+        redelivered |= receive_count(record) > 1;
         if let Some(sent) = record
             .attributes
             .get("SentTimestamp")
@@ -192,6 +174,7 @@ mod tests {
 
     #[test]
     fn sample_events_parse_as_the_function_sees_them() {
+        use landfall_s3_events::Notification;
         let change = sample("website-change.json");
         let body = change.records[0].body.as_deref().unwrap();
         let Notification::Changes(changes) = landfall_s3_events::parse(body).unwrap() else {

@@ -3,12 +3,15 @@
 //! it invokes itself asynchronously once per configured table with `{"mode":"extract",
 //! "table", "run"}` — a table name and a run id, never credentials or SQL — so each table has
 //! its own 15 minutes and one failing table does not stop the others (it is retried by
-//! Lambda's async retries and by the next schedule). The worker is `landfall_extract`.
+//! Lambda's async retries and by the next schedule). The worker is `landfall_totesys_extract`.
 
+use landfall_aws::invoke::invoke_async;
 use landfall_aws::Aws;
-use landfall_extract::{ExtractConfig, Extracted, Extractor, PgSslMode, Settings, StateStore};
 use landfall_runtime::{ConfigError, Env, FunctionError};
 use landfall_secrets::CredentialSource;
+use landfall_totesys_extract::{
+    ExtractConfig, Extracted, Extractor, PgSslMode, Settings, StateStore,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -36,7 +39,7 @@ impl App {
             bucket: env.required("INGESTION_BUCKET")?.to_owned(),
             settle: Duration::from_secs(env.parse_or("SETTLE_SECONDS", 120)?),
             ssl_mode: env.parse_or("SOURCE_SSL_MODE", PgSslMode::Prefer)?,
-            gzip_level: env.parse_or("GZIP_LEVEL", landfall_extract::DEFAULT_GZIP_LEVEL)?,
+            gzip_level: env.parse_or("GZIP_LEVEL", landfall_totesys_extract::DEFAULT_GZIP_LEVEL)?,
         };
         let state = StateStore::new(aws.ssm(), env.required("STATE_PARAMETER_PREFIX")?);
         let credentials = CredentialSource::new(aws.secrets(), env.required("SOURCE_SECRET_ARN")?);
@@ -63,22 +66,16 @@ impl App {
             .to_string();
         let mut failed = Vec::new();
         for table in &self.config.tables {
-            let payload = json!({"mode": "extract", "table": table.name.as_str(), "run": run});
-            let sent = self
-                .lambda
-                .invoke()
-                .function_name(&self.function_name)
-                .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
-                .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()))
-                .send()
-                .await;
-            if let Err(err) = sent {
+            let event = Event::Extract {
+                table: table.name.as_str().to_owned(),
+                run: run.clone(),
+            };
+            if let Err(err) = invoke_async(&self.lambda, &self.function_name, &event).await {
                 // The other tables still go; this one waits for the next schedule.
-                let (_, message) = landfall_aws::describe(&err);
                 tracing::error!(
                     table = table.name.as_str(),
                     run,
-                    error = message,
+                    error = %err,
                     "could not dispatch"
                 );
                 failed.push(table.name.as_str());
@@ -158,5 +155,27 @@ impl App {
                 Err(failure)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Event;
+
+    /// events/db-extract/ holds the schedule's event and the one the dispatcher sends.
+    #[test]
+    fn every_sample_event_is_an_event() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/db-extract");
+        let mut events: Vec<Event> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| {
+                let path = entry.unwrap().path();
+                let text = std::fs::read_to_string(&path).unwrap();
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            })
+            .collect();
+        events.sort_by_key(|e| matches!(e, Event::Extract { .. }));
+        assert_eq!(events[0], Event::Dispatch);
+        assert!(matches!(&events[1], Event::Extract { table, .. } if table == "sales_order"));
     }
 }

@@ -5,18 +5,20 @@
 //! file, rebuild the reports, and email the people in charge. Failures go back to SQS
 //! (retryable) or to the DLQ with their reason (permanent).
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use futures::stream::{self, StreamExt};
-use landfall_aws::invoke::{invoke_json, Callee};
-use landfall_aws::Aws;
-use landfall_datasets::{Dataset, Datasets};
-use landfall_ecs_task::{TaskSettings, Tasks, Work};
+use landfall_aws::invoke::{invoke, Callee};
+use landfall_aws::{Aws, AwsError};
+use landfall_ecs_run::{TaskSettings, Tasks, Work};
+use landfall_email::Mailer;
 use landfall_landing::{archive, archive_key, route, split_into_parts, ObjectRef, Part, Route};
-use landfall_notify::Mailer;
-use landfall_runtime::{ConfigError, Deadline, Disposition, Env, FunctionError, Invocation};
-use landfall_s3_events::{ChangeKind, Notification, ObjectChange};
-use landfall_sqs_batch::{process_each, DeadLetters};
-use serde_json::{json, Value};
+use landfall_mysql_datasets::{Dataset, Datasets};
+use landfall_mysql_load::protocol::{db_init, loader, reporter};
+use landfall_runtime::{
+    Classify, ConfigError, Deadline, Disposition, Env, FunctionError, Invocation,
+};
+use landfall_s3_events::{ChangeKind, ObjectChange};
+use landfall_sqs_batch::{process_s3_changes, DeadLetters, Delivery};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -108,9 +110,7 @@ impl App {
         Ok(App {
             tasks: Tasks::new(aws.ecs(), aws.s3(), TaskSettings::from_env(env)?),
             mailer: Mailer::new(aws.ses(), env.required("SENDER_EMAIL")?),
-            dead_letters: env
-                .optional("DEAD_LETTER_QUEUE_URL")
-                .map(|url| DeadLetters::new(aws.sqs(), url)),
+            dead_letters: DeadLetters::from_env(env, aws.sqs())?,
             s3: aws.s3(),
             lambda: aws.lambda(),
             datasets,
@@ -124,33 +124,23 @@ impl App {
         event: &SqsEvent,
         invocation: &Invocation,
     ) -> Result<SqsBatchResponse, FunctionError> {
-        process_each(event, self.dead_letters.as_ref(), 1, |_, record| {
-            self.record(record, invocation)
+        process_s3_changes(event, self.dead_letters.as_ref(), 1, |delivery| {
+            self.record(delivery, invocation)
         })
         .await
     }
 
     async fn record(
         &self,
-        record: &SqsMessage,
+        delivery: Delivery<'_>,
         invocation: &Invocation,
     ) -> Result<(), FunctionError> {
-        let body = record.body.as_deref().unwrap_or_default();
-        let changes =
-            match landfall_s3_events::parse(body).map_err(|e| FunctionError::from_error(&e))? {
-                Notification::Test { .. } => {
-                    tracing::info!(message_id = record.message_id, "skipping s3:TestEvent");
-                    return Ok(());
-                }
-                Notification::Changes(changes) => changes,
-            };
-        let attempt: u32 = record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(1);
-        for change in changes.iter().filter(|c| c.kind == ChangeKind::Created) {
-            Box::pin(self.file(change, attempt, invocation)).await?;
+        for change in delivery
+            .changes
+            .iter()
+            .filter(|c| c.kind == ChangeKind::Created)
+        {
+            Box::pin(self.file(change, delivery.receive_count, invocation)).await?;
         }
         Ok(())
     }
@@ -162,7 +152,7 @@ impl App {
         invocation: &Invocation,
     ) -> Result<(), FunctionError> {
         let started = Instant::now();
-        let dataset_name = match route(PREFIX, &change.key, &self.datasets) {
+        let dataset_name = match route(PREFIX, &change.key, &self.datasets.names()) {
             Ok(Route::Data { dataset }) => dataset,
             Ok(Route::Init { .. }) => return self.init_script(change, attempt).await,
             Err(refused) => {
@@ -276,10 +266,10 @@ impl App {
             }
             Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
             Err(err) => {
-                let (disposition, message) = landfall_aws::describe(&err);
+                let err = AwsError::new("S3", "HeadObject", err);
                 Err(FunctionError {
-                    disposition,
-                    message: format!("s3://{}/{}: {message}", change.bucket, change.key),
+                    disposition: err.disposition(),
+                    message: format!("s3://{}/{}: {err}", change.bucket, change.key),
                 })
             }
         }
@@ -298,14 +288,17 @@ impl App {
         let split = !in_task && size > self.settings.split_bytes;
         let (promoted, parts) = if in_task {
             // The same single-transaction load, in a task without the 15-minute limit.
-            let event = json!({"mode": "load", "dataset": name, "source": object});
-            let outcome = self
+            let event = loader::Request::Load {
+                dataset: name.to_owned(),
+                source: object.clone(),
+            };
+            let outcome: loader::Response = self
                 .tasks
                 .run(&Work {
                     task_definition: &self.settings.loader_task_definition,
                     container: LOADER_CONTAINER,
                     id: &work_id(object),
-                    event,
+                    event: &event,
                 })
                 .await?;
             (outcome, 1)
@@ -315,57 +308,57 @@ impl App {
         } else {
             // Not split: one transaction on one connection, through a temporary stage table.
             deadline.ensure("loading the file", self.load_time(size))?;
-            let task = json!({"mode": "load", "dataset": name, "source": object});
-            let outcome = invoke_json(&self.lambda, &self.settings.loader, &task, deadline).await?;
-            (outcome, 1)
+            let task = loader::Request::Load {
+                dataset: name.to_owned(),
+                source: object.clone(),
+            };
+            (self.call_loader(&task, deadline).await?, 1)
         };
-        let rows = field_u64(&promoted, "rows", &self.settings.loader.function)?;
-        let already_loaded = promoted["already_loaded"].as_bool().unwrap_or(false);
 
         deadline.ensure("archiving the file", Duration::ZERO)?;
         let archived_to = self.archive(object, name).await?;
 
         deadline.ensure("running the report procedures", Duration::ZERO)?;
-        let reported = invoke_json(
-            &self.lambda,
-            &self.settings.loader,
-            &json!({"mode": "report", "dataset": name}),
-            deadline,
-        )
-        .await?;
+        let reported = self
+            .call_loader(
+                &loader::Request::Report {
+                    dataset: name.to_owned(),
+                },
+                deadline,
+            )
+            .await?;
         deadline.ensure("exporting the reports", Duration::ZERO)?;
-        let exported = invoke_json(
-            &self.lambda,
-            &self.settings.reporter,
-            &json!({"dataset": name, "run": object.version}),
-            deadline,
-        )
-        .await?;
-        let reports = exported["exports"]
-            .as_array()
-            .map(|exports| {
-                exports
-                    .iter()
-                    .map(|e| {
-                        let object = e["object"].as_str().unwrap_or_default();
-                        format!("{object} ({} rows)", e["rows"].as_u64().unwrap_or(0))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let request = reporter::Request {
+            dataset: name.to_owned(),
+            run: object.version.clone(),
+        };
+        let exported: reporter::Response =
+            invoke(&self.lambda, &self.settings.reporter, &request, deadline).await?;
         Ok(Loaded {
-            reports,
+            reports: exported
+                .exports
+                .iter()
+                .map(|e| format!("{} ({} rows)", e.object, e.rows))
+                .collect(),
             parts,
             loaded_by: if in_task {
                 "mysql-loader (ECS task)"
             } else {
                 "mysql-loader (Lambda)"
             },
-            rows,
-            already_loaded,
+            rows: promoted.rows,
+            already_loaded: promoted.already_loaded,
             archived_to,
-            report_procedures: reported["procedures"].as_u64().unwrap_or(0),
+            report_procedures: reported.procedures,
         })
+    }
+
+    async fn call_loader(
+        &self,
+        request: &loader::Request,
+        deadline: &Deadline,
+    ) -> Result<loader::Response, FunctionError> {
+        Ok(invoke(&self.lambda, &self.settings.loader, request, deadline).await?)
     }
 
     /// A file over `split_bytes`: cut into parts, each staged by its own mysql-loader
@@ -378,7 +371,7 @@ impl App {
         object: &ObjectRef,
         size: u64,
         invocation: &Invocation,
-    ) -> Result<(Value, usize), FunctionError> {
+    ) -> Result<(loader::Response, usize), FunctionError> {
         let deadline = &invocation.deadline;
         deadline.ensure("splitting the file", Duration::ZERO)?;
         let folder = format!(
@@ -405,16 +398,23 @@ impl App {
         let promoted = async {
             let rows = staged?;
             deadline.ensure("promoting the staged parts", self.load_time(size))?;
-            let task = json!({"mode": "promote", "dataset": name, "source": object, "attempt": attempt, "parts": parts.len(), "rows": rows});
-            invoke_json(&self.lambda, &self.settings.loader, &task, deadline).await
+            let task = loader::Request::Promote {
+                dataset: name.to_owned(),
+                source: object.clone(),
+                attempt: attempt.to_owned(),
+                parts: parts.len() as u32,
+                rows,
+            };
+            self.call_loader(&task, deadline).await
         }
         .await;
         if promoted.is_err() {
-            let task =
-                json!({"mode": "discard", "dataset": name, "source": object, "attempt": attempt});
-            if let Err(err) =
-                invoke_json(&self.lambda, &self.settings.loader, &task, deadline).await
-            {
+            let task = loader::Request::Discard {
+                dataset: name.to_owned(),
+                source: object.clone(),
+                attempt: attempt.to_owned(),
+            };
+            if let Err(err) = self.call_loader(&task, deadline).await {
                 // The next promotion of this dataset removes them (an abandoned attempt).
                 tracing::warn!(key = object.key, error = %err.message, "could not discard the failed attempt's stage rows");
             }
@@ -456,9 +456,14 @@ impl App {
                         &format!("staging part {} of {}", index + 1, parts.len()),
                         self.load_time(self.settings.split_bytes),
                     )?;
-                    let task = json!({"mode": "stage", "dataset": name, "source": object, "attempt": attempt, "part_index": index, "part": part});
-                    let answer = invoke_json(&self.lambda, &self.settings.loader, &task, deadline).await?;
-                    field_u64(&answer, "rows", &self.settings.loader.function)
+                    let task = loader::Request::Stage {
+                        dataset: name.to_owned(),
+                        source: object.clone(),
+                        attempt: attempt.to_owned(),
+                        part_index: index as u32,
+                        part: part.clone(),
+                    };
+                    Ok(self.call_loader(&task, deadline).await?.rows)
                 }
                 .await;
                 if staged.is_err() {
@@ -496,13 +501,16 @@ impl App {
             return Ok(());
         };
         let applied = async {
-            let outcome = self
+            let event = db_init::Request {
+                script: object.clone(),
+            };
+            let outcome: db_init::Response = self
                 .tasks
                 .run(&Work {
                     task_definition: &self.settings.db_init_task_definition,
                     container: DB_INIT_CONTAINER,
                     id: &work_id(&object),
-                    event: json!({ "script": object }),
+                    event: &event,
                 })
                 .await?;
             let archived = self.archive(&object, "init").await?;
@@ -516,21 +524,12 @@ impl App {
         );
         match &applied {
             Ok((outcome, archived)) => {
-                let scripts = outcome["scripts"]
-                    .as_array()
-                    .map(|s| {
-                        s.iter()
-                            .map(|s| {
-                                format!(
-                                    "{}: {}",
-                                    s["name"].as_str().unwrap_or("?"),
-                                    s["outcome"].as_str().unwrap_or("?")
-                                )
-                            })
-                            .collect::<Vec<_>>()
-                            .join("\n  ")
-                    })
-                    .unwrap_or_default();
+                let scripts = outcome
+                    .scripts
+                    .iter()
+                    .map(|s| format!("{}: {}", s.name, s.outcome))
+                    .collect::<Vec<_>>()
+                    .join("\n  ");
                 tracing::info!(key = object.key, seconds, "init script applied");
                 let body = format!("Script: {file}\nResult:\n  {scripts}\nArchived to: {archived}\nDuration: {seconds:.1} s\n");
                 self.email_to(
@@ -589,16 +588,6 @@ impl App {
             tracing::error!(error = %err, "could not email the outcome");
         }
     }
-}
-
-/// A number the callee must answer with: a missing or malformed one is an error naming the
-/// function and the field, never a silent zero in an email.
-fn field_u64(answer: &Value, field: &str, function: &str) -> Result<u64, FunctionError> {
-    answer[field].as_u64().ok_or_else(|| {
-        FunctionError::retryable(format!(
-            "{function} answered without a number in {field:?}: {answer}"
-        ))
-    })
 }
 
 /// Names one object version as a unit of work (a task started for it is found again by it).

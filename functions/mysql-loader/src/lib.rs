@@ -1,56 +1,16 @@
 //! mysql-loader: invoked by file-orchestrator (synchronously) with one task at a time:
 //! stage a file or one part of a split file, promote a staged file, or run the report
-//! procedures. Credentials come from Secrets Manager, never from the payload.
+//! procedures (`landfall_mysql_load::protocol::loader`). Credentials come from Secrets
+//! Manager, never from the payload.
 
 use landfall_aws::Aws;
-use landfall_datasets::Origin;
-use landfall_datasets::{Dataset, Datasets};
-use landfall_landing::{ObjectRef, Part};
+use landfall_landing::ObjectRef;
+use landfall_mysql_datasets::Origin;
+use landfall_mysql_datasets::{Dataset, Datasets};
+use landfall_mysql_load::protocol::loader::{Request, Response};
 use landfall_mysql_load::{Attempt, BatchId, Database, LoadError, Loader, Promoted, Source};
 use landfall_runtime::{Classify, ConfigError, Disposition, Env, FunctionError};
 use landfall_secrets::{CredentialSource, SecretError};
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(tag = "mode", rename_all = "snake_case")]
-pub enum Task {
-    /// A file that was not split: stage and promote in one transaction.
-    Load { dataset: String, source: ObjectRef },
-    /// Stage `part` of a split `source` for one attempt at loading it (the orchestrator's
-    /// invocation): each attempt stages under a batch of its own.
-    Stage {
-        dataset: String,
-        source: ObjectRef,
-        attempt: String,
-        part_index: u32,
-        part: Part,
-    },
-    /// Promote every part the attempt staged, in one transaction.
-    Promote {
-        dataset: String,
-        source: ObjectRef,
-        attempt: String,
-        parts: u32,
-        rows: u64,
-    },
-    /// Remove what a failed attempt staged.
-    Discard {
-        dataset: String,
-        source: ObjectRef,
-        attempt: String,
-    },
-    /// Rebuild the dataset's report tables.
-    Report { dataset: String },
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Outcome {
-    pub rows: u64,
-    #[serde(default)]
-    pub already_loaded: bool,
-    #[serde(default)]
-    pub procedures: usize,
-}
 
 #[derive(Debug, thiserror::Error)]
 enum Failure {
@@ -93,14 +53,8 @@ impl App {
         })
     }
 
-    pub async fn handle(&self, task: Task) -> Result<Outcome, FunctionError> {
-        let name = match &task {
-            Task::Load { dataset, .. }
-            | Task::Stage { dataset, .. }
-            | Task::Promote { dataset, .. }
-            | Task::Discard { dataset, .. }
-            | Task::Report { dataset } => dataset,
-        };
+    pub async fn handle(&self, task: Request) -> Result<Response, FunctionError> {
+        let name = task.dataset();
         let dataset = self
             .datasets
             .get(name)
@@ -119,10 +73,10 @@ impl App {
         outcome.map_err(|err| FunctionError::from_error(&err))
     }
 
-    async fn run(&self, dataset: &Dataset, task: &Task) -> Result<Outcome, Failure> {
+    async fn run(&self, dataset: &Dataset, task: &Request) -> Result<Response, Failure> {
         let loader = Loader::new(self.database.pool().await?);
         match task {
-            Task::Load {
+            Request::Load {
                 source,
                 dataset: name,
             } => {
@@ -133,7 +87,7 @@ impl App {
                     .await?;
                 Ok(promoted(&source.key, result, "loaded"))
             }
-            Task::Stage {
+            Request::Stage {
                 source,
                 attempt,
                 part_index,
@@ -154,13 +108,13 @@ impl App {
                     "staged"
                 );
                 metrics::counter!("RowsStaged").increment(rows);
-                Ok(Outcome {
+                Ok(Response {
                     rows,
                     already_loaded: false,
                     procedures: 0,
                 })
             }
-            Task::Promote {
+            Request::Promote {
                 source,
                 attempt,
                 parts,
@@ -179,7 +133,7 @@ impl App {
                     .await?;
                 Ok(promoted(&source.key, result, "promoted"))
             }
-            Task::Discard {
+            Request::Discard {
                 source, attempt, ..
             } => {
                 let rows = loader
@@ -190,18 +144,18 @@ impl App {
                     rows,
                     "discarded a failed attempt's stage rows"
                 );
-                Ok(Outcome {
+                Ok(Response {
                     rows,
                     already_loaded: false,
                     procedures: 0,
                 })
             }
-            Task::Report { .. } => {
+            Request::Report { .. } => {
                 let procedures = loader.run_reports(dataset).await?;
-                Ok(Outcome {
+                Ok(Response {
                     rows: 0,
                     already_loaded: false,
-                    procedures,
+                    procedures: procedures as u64,
                 })
             }
         }
@@ -233,10 +187,10 @@ fn promoted(
         already_loaded,
     }: Promoted,
     what: &str,
-) -> Outcome {
+) -> Response {
     tracing::info!(key, rows, already_loaded, "{what}");
     metrics::counter!("RowsLoaded").increment(rows);
-    Outcome {
+    Response {
         rows,
         already_loaded,
         procedures: 0,
@@ -245,7 +199,7 @@ fn promoted(
 
 #[cfg(test)]
 mod tests {
-    use super::Task;
+    use super::Request;
 
     /// The sample events under events/mysql-loader/ are the payloads file-orchestrator sends.
     #[test]
@@ -256,7 +210,7 @@ mod tests {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             let text = std::fs::read_to_string(&path).unwrap();
-            let task: Task =
+            let task: Request =
                 serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             modes.push(
                 serde_json::to_value(&task).unwrap()["mode"]

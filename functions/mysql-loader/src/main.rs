@@ -1,7 +1,8 @@
 // The SDK, driver and runtime futures nest deeper than the default layout limit.
 #![recursion_limit = "256"]
 
-use mysql_loader::{App, Task};
+use landfall_mysql_load::protocol::loader::Request;
+use mysql_loader::App;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -9,7 +10,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     landfall_ecs_task::serve_or_run_once(
         "mysql-loader",
         |env| async move { App::from_env(&env).await },
-        |app, task: Task| app.handle(task),
+        |app, request: Request| app.handle(request),
     )
     .await
 }

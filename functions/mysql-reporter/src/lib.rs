@@ -3,32 +3,13 @@
 //! into a multipart upload (no MySQL command line, no /tmp file).
 
 use landfall_aws::s3_stream::MultipartWriter;
-use landfall_aws::Aws;
-use landfall_datasets::Datasets;
+use landfall_aws::{Aws, AwsError};
+use landfall_mysql_datasets::Datasets;
 use landfall_mysql_load::export::{table_csv, CsvSink};
+use landfall_mysql_load::protocol::reporter::{Export, Request, Response};
 use landfall_mysql_load::Database;
 use landfall_runtime::{ConfigError, Env, FunctionError};
 use landfall_secrets::CredentialSource;
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Request {
-    pub dataset: String,
-    /// Names the export (e.g. the loaded file's version), so a rerun overwrites it.
-    pub run: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Export {
-    pub table: String,
-    pub object: String,
-    pub rows: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Response {
-    pub exports: Vec<Export>,
-}
 
 pub struct App {
     datasets: Datasets,
@@ -40,9 +21,11 @@ pub struct App {
 struct Upload(Option<MultipartWriter>);
 
 impl CsvSink for Upload {
-    async fn write(&mut self, bytes: &[u8]) -> Result<(), String> {
-        let writer = self.0.as_mut().ok_or("the upload is closed")?;
-        writer.write(bytes).await.map_err(|(_, message)| message)
+    type Error = AwsError;
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), AwsError> {
+        let writer = self.0.as_mut().expect("open until finished");
+        writer.write(bytes).await
     }
 }
 
@@ -84,12 +67,8 @@ impl App {
         let mut exports = Vec::new();
         for table in &dataset.report_tables {
             let key = format!("{}/{table}/{today}/{table}-{run}.csv", request.dataset);
-            let writer = MultipartWriter::start(&self.s3, &self.reports_bucket, &key, 8 << 20)
-                .await
-                .map_err(|(disposition, message)| FunctionError {
-                    disposition,
-                    message,
-                })?;
+            let writer =
+                MultipartWriter::start(&self.s3, &self.reports_bucket, &key, 8 << 20).await?;
             let mut upload = Upload(Some(writer));
             let rows = match Box::pin(table_csv(&mut conn, table, &mut upload)).await {
                 Ok(rows) => rows,
@@ -101,13 +80,7 @@ impl App {
                 }
             };
             let writer = upload.0.take().expect("open until finished");
-            writer
-                .finish()
-                .await
-                .map_err(|(disposition, message)| FunctionError {
-                    disposition,
-                    message,
-                })?;
+            writer.finish().await?;
             tracing::info!(table = table.as_str(), rows, key, "report exported");
             exports.push(Export {
                 table: table.to_string(),

@@ -1,7 +1,8 @@
 // The SDK, driver and runtime futures nest deeper than the default layout limit.
 #![recursion_limit = "256"]
 
-use mysql_reporter::{App, Request};
+use landfall_mysql_load::protocol::reporter::Request;
+use mysql_reporter::App;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

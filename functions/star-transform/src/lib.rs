@@ -1,17 +1,16 @@
 //! star-transform: each ingestion object named by an S3 notification (via SQS) becomes the
-//! star schema's rows as Parquet in the processed bucket (`landfall_transform`). Records are
+//! star schema's rows as Parquet in the processed bucket (`landfall_totesys_transform`). Records are
 //! processed one after another — every object commits the shared state, so running them side
 //! by side would only make them race for it — and each fails alone (partial batch response):
 //! a retryable failure (a foreign key whose row has not arrived yet, S3 unavailable) returns
 //! to the queue, a permanent one (a bad line) goes to the DLQ at once with its reason.
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use landfall_aws::{parameters::JsonParameters, Aws};
 use landfall_runtime::{ConfigError, Env, FunctionError};
-use landfall_s3_events::{ChangeKind, Notification};
-use landfall_sqs_batch::{process_each, DeadLetters};
-use landfall_transform::{Outcome, Settings, Source, Transformer};
-use std::time::Duration;
+use landfall_s3_events::ChangeKind;
+use landfall_sqs_batch::{process_s3_changes, DeadLetters, Delivery};
+use landfall_totesys_transform::{Outcome, Settings, Transformer};
 
 pub struct App {
     transformer: Transformer,
@@ -29,55 +28,34 @@ impl App {
                 .to_owned(),
             commit_attempts: env.parse_or(
                 "COMMIT_ATTEMPTS",
-                landfall_transform::DEFAULT_COMMIT_ATTEMPTS,
+                landfall_totesys_transform::DEFAULT_COMMIT_ATTEMPTS,
             )?,
         };
         let sequences = JsonParameters::new(aws.ssm(), env.required("SEQUENCE_PARAMETER_PREFIX")?);
-        // An object waiting for a sibling (a fact before its new dimension row, extracted in
-        // the same run) is retried within a minute, not after the queue's 30-minute timeout.
-        let first = Duration::from_secs(env.parse_or("RETRY_FIRST_SECONDS", 60)?);
-        let max = Duration::from_secs(env.parse_or("RETRY_MAX_SECONDS", 900)?);
-        let dead_letters = match (
-            env.optional("DEAD_LETTER_QUEUE_URL"),
-            env.optional("SOURCE_QUEUE_URL"),
-        ) {
-            (Some(dlq), Some(source)) => {
-                Some(DeadLetters::new(aws.sqs(), dlq).with_retry_backoff(source, first, max))
-            }
-            (Some(dlq), None) => Some(DeadLetters::new(aws.sqs(), dlq)),
-            _ => None,
-        };
         Ok(App {
             transformer: Transformer::new(aws.s3(), sequences, settings),
-            dead_letters,
+            // With SOURCE_QUEUE_URL (template.yaml), an object waiting for a sibling (a fact
+            // before its new dimension row, extracted in the same run) is retried within a
+            // minute, not after the queue's 30-minute visibility timeout.
+            dead_letters: DeadLetters::from_env(env, aws.sqs())?,
         })
     }
 
     pub async fn handle(&self, event: &SqsEvent) -> Result<SqsBatchResponse, FunctionError> {
-        process_each(event, self.dead_letters.as_ref(), 1, |_, record| {
-            self.record(record)
+        process_s3_changes(event, self.dead_letters.as_ref(), 1, |delivery| {
+            self.record(delivery)
         })
         .await
     }
 
-    async fn record(&self, record: &SqsMessage) -> Result<(), FunctionError> {
-        let body = record.body.as_deref().unwrap_or_default();
-        let changes =
-            match landfall_s3_events::parse(body).map_err(|e| FunctionError::from_error(&e))? {
-                Notification::Test { .. } => return Ok(()),
-                Notification::Changes(changes) => changes,
-            };
-        for change in changes {
-            if change.kind != ChangeKind::Created {
-                // Expired ingestion objects were transformed long ago.
-                continue;
-            }
-            let source = Source {
-                bucket: change.bucket,
-                key: change.key,
-                version_id: change.version_id,
-                etag: change.etag,
-            };
+    async fn record(&self, delivery: Delivery<'_>) -> Result<(), FunctionError> {
+        // Expired ingestion objects were transformed long ago.
+        for change in delivery
+            .changes
+            .iter()
+            .filter(|c| c.kind == ChangeKind::Created)
+        {
+            let source = change.version();
             match self.transformer.process(&source).await {
                 Ok(Outcome::Transformed {
                     table,

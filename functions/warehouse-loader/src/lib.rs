@@ -1,11 +1,11 @@
 //! warehouse-loader: each scheduled run loads every ready manifest of the processed bucket
-//! into the warehouse (`landfall_warehouse`) and reports the pipeline lag.
+//! into the warehouse (`landfall_totesys_warehouse`) and reports the pipeline lag.
 
+use landfall_aws::parameters::JsonParameters;
 use landfall_aws::Aws;
-use landfall_extract::StateStore;
 use landfall_runtime::{ConfigError, Env, FunctionError};
 use landfall_secrets::CredentialSource;
-use landfall_warehouse::{Loader, PgSslMode, Settings};
+use landfall_totesys_warehouse::{Loader, PgSslMode, Settings};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,7 @@ impl App {
         };
         let credentials =
             CredentialSource::new(aws.secrets(), env.required("WAREHOUSE_SECRET_ARN")?);
-        let extract_state = StateStore::new(aws.ssm(), env.required("EXTRACT_STATE_PREFIX")?);
+        let extract_state = JsonParameters::new(aws.ssm(), env.required("EXTRACT_STATE_PREFIX")?);
         Ok(App {
             loader: Loader::new(aws.s3(), credentials, extract_state, settings),
         })

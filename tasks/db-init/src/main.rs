@@ -11,34 +11,31 @@ use futures::TryStreamExt;
 use landfall_aws::Aws;
 use landfall_ecs_task::{finish, TASK_VAR};
 use landfall_landing::ObjectRef;
+use landfall_mysql_load::protocol::db_init::{Request, Response, Script};
 use landfall_mysql_load::{connect_options, scripts, LoadError};
 use landfall_runtime::{Env, FunctionError};
 use landfall_secrets::CredentialSource;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
-use serde::Deserialize;
-use serde_json::{json, Value};
-
-#[derive(Deserialize)]
-struct Event {
-    script: ObjectRef,
-}
 
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt().json().with_target(false).init();
     let env = Env::from_process();
-    let result = run(&env).await;
+    let result = run(&env).await.and_then(|response| {
+        serde_json::to_value(response)
+            .map_err(|e| FunctionError::permanent(format!("the response: {e}")))
+    });
     std::process::exit(finish(&env, result).await);
 }
 
-async fn run(env: &Env) -> Result<Value, FunctionError> {
+async fn run(env: &Env) -> Result<Response, FunctionError> {
     let config =
         |e: &dyn std::fmt::Display| FunctionError::permanent(format!("configuration: {e}"));
     let aws = Aws::load(env).await.map_err(|e| config(&e))?;
     let scripts = match (env.optional(TASK_VAR), env.optional("SCRIPTS_DIR")) {
         (Some(event), _) => {
-            let event: Event = serde_json::from_str(event)
+            let event: Request = serde_json::from_str(event)
                 .map_err(|e| FunctionError::permanent(format!("{TASK_VAR}: {e}")))?;
             vec![read_object(&aws.s3(), &event.script).await?]
         }
@@ -81,11 +78,14 @@ async fn run(env: &Env) -> Result<Value, FunctionError> {
             scripts::Applied::Ran { statements } => format!("applied ({statements} statements)"),
             scripts::Applied::AlreadyApplied => "already applied earlier".to_owned(),
         };
-        outcomes.push(json!({ "name": name, "outcome": outcome }));
+        outcomes.push(Script {
+            name: name.clone(),
+            outcome,
+        });
     }
     conn.disconnect().await.map_err(database_error)?;
     tracing::info!(scripts = scripts.len(), "database initialised");
-    Ok(json!({ "scripts": outcomes }))
+    Ok(Response { scripts: outcomes })
 }
 
 fn read_dir(dir: &str) -> Result<Vec<(String, String)>, FunctionError> {

@@ -163,7 +163,7 @@ impl Host {
             .runtime
             .waiting
             .lock()
-            .unwrap()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(id.clone(), tx);
         running
             .queue
@@ -178,7 +178,7 @@ impl Host {
         let outcome = tokio::select! {
             outcome = rx => outcome.unwrap_or_else(|_| Err(("Runtime.Unknown".into(), Bytes::from_static(b"{}")))),
             status = running.child.wait() => {
-                let init = running.runtime.init_error.lock().unwrap().clone();
+                let init = running.runtime.init_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
                 let message = init.unwrap_or_else(|| format!("process exited: {status:?}"));
                 *instance = None;
                 Err(("Runtime.ExitError".into(), error_body("Runtime.ExitError", &message)))
@@ -315,7 +315,12 @@ async fn invocation_response(
     Path(id): Path<String>,
     body: Bytes,
 ) -> StatusCode {
-    if let Some(tx) = state.waiting.lock().unwrap().remove(&id) {
+    if let Some(tx) = state
+        .waiting
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&id)
+    {
         let _ = tx.send(Ok(body));
     }
     StatusCode::ACCEPTED
@@ -332,14 +337,23 @@ async fn invocation_error(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("Unhandled")
         .to_owned();
-    if let Some(tx) = state.waiting.lock().unwrap().remove(&id) {
+    if let Some(tx) = state
+        .waiting
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&id)
+    {
         let _ = tx.send(Err((kind, body)));
     }
     StatusCode::ACCEPTED
 }
 
 async fn init_error(State(state): State<Arc<RuntimeState>>, body: Bytes) -> StatusCode {
-    *state.init_error.lock().unwrap() = Some(String::from_utf8_lossy(&body).into_owned());
+    *state
+        .init_error
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) =
+        Some(String::from_utf8_lossy(&body).into_owned());
     StatusCode::ACCEPTED
 }
 

@@ -150,7 +150,11 @@ impl TaskRunner {
             pid,
         };
         let answer = describe(&record, &self.inner.region);
-        self.inner.tasks.lock().unwrap().push(record);
+        self.inner
+            .tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(record);
         Ok(json!({ "tasks": [answer], "failures": [] }))
     }
 
@@ -182,7 +186,11 @@ impl TaskRunner {
         let (runner, arn) = (self.clone(), arn.to_owned());
         tokio::spawn(async move {
             let status = child.wait().await;
-            let mut tasks = runner.inner.tasks.lock().unwrap();
+            let mut tasks = runner
+                .inner
+                .tasks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(task) = tasks.iter_mut().find(|t| t.arn == arn) {
                 task.stopped = true;
                 task.pid = None;
@@ -206,7 +214,11 @@ impl TaskRunner {
             .as_array()
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
-        let tasks = self.inner.tasks.lock().unwrap();
+        let tasks = self
+            .inner
+            .tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let found: Vec<Value> = wanted
             .iter()
             .filter_map(|w| {
@@ -233,7 +245,11 @@ impl TaskRunner {
         let cluster = cluster.rsplit('/').next().unwrap_or(cluster);
         let started_by = request["startedBy"].as_str();
         let want_stopped = request["desiredStatus"] == "STOPPED";
-        let tasks = self.inner.tasks.lock().unwrap();
+        let tasks = self
+            .inner
+            .tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let arns: Vec<&str> = tasks
             .iter()
             .filter(|t| t.cluster == cluster)
@@ -246,7 +262,11 @@ impl TaskRunner {
 
     fn stop_task(&self, request: &Value) -> Result<Value, ApiError> {
         let wanted = request["task"].as_str().unwrap_or_default();
-        let mut tasks = self.inner.tasks.lock().unwrap();
+        let mut tasks = self
+            .inner
+            .tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let task = tasks
             .iter_mut()
             .find(|t| t.arn == wanted || t.arn.ends_with(&format!("/{wanted}")))

@@ -1,0 +1,270 @@
+use crate::Ident;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("datasets file {path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// `config/datasets.toml`: dataset name → how its files load.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Datasets {
+    pub datasets: BTreeMap<Ident, Dataset>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dataset {
+    /// The permanent table.
+    pub table: Ident,
+    /// Where files are staged before promotion: the dataset's columns plus
+    /// `landfall_batch CHAR(64)` and `landfall_part INT` (created by db-init).
+    pub stage_table: Ident,
+    /// Columns in file order.
+    pub columns: Vec<Column>,
+    /// The natural key (the table's primary key), for the upsert procedure and reports.
+    pub key: Vec<Ident>,
+    /// `CALL <load_procedure>(batch_id)` promotes a staged batch into `table`.
+    pub load_procedure: Ident,
+    /// Procedures that rebuild the report tables after a load, in order.
+    #[serde(default)]
+    pub report_procedures: Vec<Ident>,
+    /// Tables the reporter exports to CSV after the report procedures ran.
+    #[serde(default)]
+    pub report_tables: Vec<Ident>,
+    #[serde(default)]
+    pub csv: Dialect,
+    /// Who hears about each load of this dataset.
+    #[serde(default)]
+    pub notify: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Column {
+    pub name: Ident,
+    #[serde(rename = "type")]
+    pub kind: ColumnType,
+    #[serde(default)]
+    pub nullable: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum ColumnType {
+    /// UTF-8 text of at most this many characters.
+    Text {
+        max_chars: usize,
+    },
+    Integer,
+    /// Exact decimal: at most `precision` digits, `scale` of them after the point.
+    Decimal {
+        precision: u32,
+        scale: u32,
+    },
+    /// `YYYY-MM-DD`.
+    Date,
+    /// `YYYY-MM`.
+    YearMonth,
+}
+
+impl FromStr for ColumnType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim().to_ascii_lowercase();
+        let args = |inner: &str| -> Result<Vec<u32>, String> {
+            inner
+                .split(',')
+                .map(|n| n.trim().parse::<u32>().map_err(|e| format!("{s:?}: {e}")))
+                .collect()
+        };
+        let parsed = if let Some(inner) =
+            s.strip_prefix("varchar(").and_then(|r| r.strip_suffix(')'))
+        {
+            match args(inner)?.as_slice() {
+                [n] if *n > 0 => ColumnType::Text {
+                    max_chars: *n as usize,
+                },
+                _ => return Err(format!("{s:?}: varchar needs a length")),
+            }
+        } else if let Some(inner) = s.strip_prefix("decimal(").and_then(|r| r.strip_suffix(')')) {
+            match args(inner)?.as_slice() {
+                [p, sc] if *p > 0 && sc <= p && *p <= 65 => ColumnType::Decimal {
+                    precision: *p,
+                    scale: *sc,
+                },
+                _ => {
+                    return Err(format!(
+                        "{s:?}: decimal needs (precision, scale) with scale <= precision <= 65"
+                    ))
+                }
+            }
+        } else {
+            match s.as_str() {
+                "integer" | "int" | "bigint" => ColumnType::Integer,
+                "date" => ColumnType::Date,
+                "year_month" => ColumnType::YearMonth,
+                other => return Err(format!("unknown column type {other:?} (varchar(n), integer, decimal(p,s), date, year_month)")),
+            }
+        };
+        Ok(parsed)
+    }
+}
+
+impl TryFrom<String> for ColumnType {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+/// How a dataset's CSV files are written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dialect {
+    pub delimiter: char,
+    pub quote: char,
+    /// The first record names the columns (checked against the configuration).
+    pub header: bool,
+}
+
+impl Default for Dialect {
+    fn default() -> Self {
+        Dialect {
+            delimiter: ',',
+            quote: '"',
+            header: true,
+        }
+    }
+}
+
+/// `config/datasets.toml`, compiled in so that a deployed function is self-contained.
+pub const BUNDLED: &str = include_str!("../../../../config/datasets.toml");
+
+impl Datasets {
+    /// `DATASETS_FILE` when set, else the bundled file. Fails the cold start when invalid.
+    pub fn from_env(env: &landfall_env::Env) -> Result<Datasets, landfall_env::ConfigError> {
+        let file = env.optional("DATASETS_FILE");
+        match file {
+            Some(path) => Datasets::load(std::path::Path::new(path)),
+            None => Datasets::parse("config/datasets.toml (bundled)", BUNDLED),
+        }
+        .map_err(|e| {
+            landfall_env::ConfigError::invalid("DATASETS_FILE", file.unwrap_or("(bundled)"), e)
+        })
+    }
+
+    pub fn parse(path: &str, text: &str) -> Result<Datasets, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        };
+        let datasets: Datasets = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        for (name, dataset) in &datasets.datasets {
+            if dataset.columns.is_empty() {
+                return Err(invalid(format!("dataset {name} has no columns")));
+            }
+            for key in &dataset.key {
+                if !dataset.columns.iter().any(|c| &c.name == key) {
+                    return Err(invalid(format!(
+                        "dataset {name}: key column {key} is not a column"
+                    )));
+                }
+            }
+            if !dataset.csv.delimiter.is_ascii() || !dataset.csv.quote.is_ascii() {
+                return Err(invalid(format!(
+                    "dataset {name}: delimiter and quote must be ASCII"
+                )));
+            }
+        }
+        Ok(datasets)
+    }
+
+    pub fn load(path: &std::path::Path) -> Result<Datasets, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Datasets::parse(&path.display().to_string(), &text)
+    }
+
+    /// The configured dataset names, for routing landing keys.
+    pub fn names(&self) -> Vec<&str> {
+        self.datasets.keys().map(Ident::as_str).collect()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Dataset> {
+        self.datasets
+            .iter()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, d)| d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PRICE_INDEX: &str = r#"
+[datasets.price_index]
+table = "price_index"
+stage_table = "price_index_stage"
+key = ["ref_date", "geo", "product"]
+load_procedure = "load_price_index"
+report_procedures = ["report_price_index"]
+report_tables = ["price_index_report"]
+notify = ["data-team@example.com"]
+columns = [
+  { name = "ref_date", type = "year_month" },
+  { name = "geo", type = "varchar(64)" },
+  { name = "category", type = "varchar(64)" },
+  { name = "product", type = "varchar(128)" },
+  { name = "uom", type = "varchar(32)", nullable = true },
+  { name = "price", type = "decimal(12,2)" },
+]
+"#;
+
+    #[test]
+    fn parses_a_dataset() {
+        let datasets = Datasets::parse("datasets.toml", PRICE_INDEX).unwrap();
+        let d = datasets.get("price_index").unwrap();
+        assert_eq!(d.table.as_str(), "price_index");
+        assert_eq!(
+            d.columns[5].kind,
+            ColumnType::Decimal {
+                precision: 12,
+                scale: 2
+            }
+        );
+        assert_eq!(d.columns[1].kind, ColumnType::Text { max_chars: 64 });
+        assert!(d.columns[4].nullable);
+        assert_eq!(d.csv.delimiter, ',');
+        assert!(d.csv.header);
+    }
+
+    #[test]
+    fn refuses_injection_shaped_identifiers_and_bad_types() {
+        let bad_table = PRICE_INDEX.replace(
+            r#"table = "price_index""#,
+            r#"table = "price_index; DROP TABLE x""#,
+        );
+        let err = Datasets::parse("d.toml", &bad_table)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not an allowed SQL identifier"), "{err}");
+        let bad_type = PRICE_INDEX.replace("decimal(12,2)", "money");
+        assert!(Datasets::parse("d.toml", &bad_type)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown column type"));
+        let bad_key = PRICE_INDEX.replace(r#""product"]"#, r#""sku"]"#);
+        assert!(Datasets::parse("d.toml", &bad_key)
+            .unwrap_err()
+            .to_string()
+            .contains("key column sku"));
+    }
+}

@@ -1,0 +1,576 @@
+//! Loading a dataset file into MySQL/MariaDB so that it is visible entirely or not at all,
+//! and exactly once.
+//!
+//! 1. `stage`: one part of a file streams through the dataset's [`CsvChecker`] into the
+//!    stage table with `LOAD DATA LOCAL INFILE`, served from that stream by the
+//!    connection's own infile handler (no /tmp copy, no whole-file buffer, no other file
+//!    ever served). Inside a transaction: rows counted against the checker's count and no
+//!    warnings, or nothing is kept. Parts are staged under their [`Attempt`]'s own batch.
+//! 2. `promote`: all parts of one attempt, in one transaction: the ledger row (keyed by the
+//!    object's key and version) first — a second delivery waits on it and then finds it —
+//!    then the dataset's load procedure over that attempt's rows only, then they are
+//!    cleared. Rows other attempts at the same object left behind (a failed try, a crash)
+//!    are removed afterwards, and so are any attempt's rows once it is older than an
+//!    attempt can live.
+//! 3. `load`: a file that was not split, staged and promoted in one transaction.
+//! 4. `run_reports`: the dataset's report procedures, in one transaction.
+
+mod error;
+pub mod export;
+pub mod protocol;
+pub mod scripts;
+
+pub use error::LoadError;
+
+use bytes::Bytes;
+use futures::stream::{self, BoxStream, StreamExt};
+use landfall_mysql_datasets::{BadInput, CsvChecker, Dataset, Origin, LOAD_DATA_FORMAT};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Pool};
+use sha2::{Digest, Sha256};
+use std::sync::{Arc, Mutex};
+
+/// The database as a function reaches it: credentials from Secrets Manager, one pool per
+/// container, rebuilt with fresh credentials after an authentication failure.
+pub struct Database {
+    credentials: landfall_secrets::CredentialSource,
+    default_database: Option<String>,
+    pool: tokio::sync::RwLock<Option<Pool>>,
+}
+
+impl Database {
+    pub fn new(
+        credentials: landfall_secrets::CredentialSource,
+        default_database: Option<String>,
+    ) -> Database {
+        Database {
+            credentials,
+            default_database,
+            pool: tokio::sync::RwLock::new(None),
+        }
+    }
+
+    pub async fn pool(&self) -> Result<Pool, landfall_secrets::SecretError> {
+        if let Some(pool) = self.pool.read().await.as_ref() {
+            return Ok(pool.clone());
+        }
+        let credentials = self.credentials.get().await?;
+        let pool = Pool::new(connect_options(
+            &credentials,
+            self.default_database.as_deref(),
+        ));
+        *self.pool.write().await = Some(pool.clone());
+        Ok(pool)
+    }
+
+    /// After "access denied": the password may have been rotated.
+    pub async fn reconnect_with_fresh_credentials(
+        &self,
+    ) -> Result<(), landfall_secrets::SecretError> {
+        self.credentials.refresh().await?;
+        *self.pool.write().await = None;
+        Ok(())
+    }
+}
+
+/// Connection options from Secrets Manager credentials; `database` when the secret names none.
+pub fn connect_options(
+    credentials: &landfall_secrets::DbCredentials,
+    database: Option<&str>,
+) -> mysql_async::Opts {
+    use secrecy::ExposeSecret;
+    mysql_async::OptsBuilder::default()
+        .ip_or_hostname(credentials.host.clone())
+        .tcp_port(credentials.port.unwrap_or(3306))
+        .user(Some(credentials.username.clone()))
+        .pass(Some(credentials.password.expose_secret().to_owned()))
+        .db_name(credentials.dbname.clone().or(database.map(str::to_owned)))
+        // The database is reached over the network, as in AWS, even when it is local (the
+        // driver would otherwise switch to its Unix socket, past whatever is in between).
+        .prefer_socket(false)
+        .into()
+}
+
+/// Identifies one object version everywhere: stage rows, ledger, logs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BatchId(String);
+
+impl BatchId {
+    /// sha256 of bucket, key and version (or ETag when the bucket is unversioned).
+    pub fn for_object(bucket: &str, key: &str, version: &str) -> BatchId {
+        let mut digest = Sha256::new();
+        for part in [bucket, key, version] {
+            digest.update(part.as_bytes());
+            digest.update([0]);
+        }
+        BatchId(hex::encode(digest.finalize()))
+    }
+
+    /// 64 lowercase hex digits, so it is safe inside SQL text (LOAD DATA takes no parameters).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One attempt at loading a split file: the object it loads (the ledger's key) and the
+/// batch its parts are staged under, which no other attempt shares — so a part another
+/// attempt staged (a failed try, a crashed one, a concurrent duplicate delivery) is never
+/// counted or promoted with these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub object: BatchId,
+    pub stage: BatchId,
+}
+
+impl Attempt {
+    /// `token` names the attempt, e.g. the orchestrator's invocation request id.
+    pub fn new(object: BatchId, token: &str) -> Attempt {
+        let mut digest = Sha256::new();
+        for part in [object.as_str(), token] {
+            digest.update(part.as_bytes());
+            digest.update([0]);
+        }
+        Attempt {
+            stage: BatchId(hex::encode(digest.finalize())),
+            object,
+        }
+    }
+}
+
+/// An attempt lives inside one file-orchestrator invocation (15 minutes at most): stage
+/// rows of an attempt older than this were abandoned and are removed by the next promotion.
+pub const ABANDONED_AFTER_SECONDS: u32 = 3600;
+
+/// The object a batch came from, recorded in the ledger.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub dataset: String,
+    pub key: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Promoted {
+    pub rows: u64,
+    /// The ledger already had this object: nothing was loaded again.
+    pub already_loaded: bool,
+}
+
+pub struct Loader {
+    pool: Pool,
+}
+
+impl Loader {
+    pub fn new(pool: Pool) -> Loader {
+        Loader { pool }
+    }
+
+    pub async fn conn(&self) -> Result<Conn, LoadError> {
+        Ok(self.pool.get_conn().await?)
+    }
+
+    /// Stages one part of a file for `attempt`; returns its data rows. Re-staging a part
+    /// within the same attempt replaces it.
+    pub async fn stage(
+        &self,
+        dataset: &Dataset,
+        attempt: &Attempt,
+        part: u32,
+        origin: impl Into<Origin>,
+        body: BoxStream<'static, std::io::Result<Bytes>>,
+    ) -> Result<u64, LoadError> {
+        let mut conn = self.conn().await?;
+        let stage = dataset.stage_table.quoted();
+        let batch = &attempt.stage;
+        // Recorded before any row, outside the part's transaction (parts stage concurrently).
+        conn.exec_drop(
+            "INSERT IGNORE INTO landfall_stage_attempts (stage_batch, load_id, stage_table) VALUES (?, ?, ?)",
+            (batch.as_str(), attempt.object.as_str(), dataset.stage_table.as_str()),
+        )
+        .await?;
+        conn.exec_drop(
+            format!("DELETE FROM {stage} WHERE landfall_batch = ? AND landfall_part = ?"),
+            (batch.as_str(), part),
+        )
+        .await?;
+
+        let (load, verdict) = load_statement(&mut conn, dataset, batch, part, origin.into(), body);
+        conn.query_drop("START TRANSACTION").await?;
+        let outcome = self
+            .load_checked(&mut conn, &load, &stage, batch, part, &verdict)
+            .await;
+        match outcome {
+            Ok(rows) => {
+                conn.query_drop("COMMIT").await?;
+                Ok(rows)
+            }
+            Err(err) => {
+                // A stream that failed midway ends LOAD DATA early: its rows go with the rollback.
+                let _ = conn.query_drop("ROLLBACK").await;
+                Err(err)
+            }
+        }
+    }
+
+    /// A file that was not split, in one transaction on one connection: staged into a
+    /// session-private temporary table that shadows the stage table for this connection
+    /// only (the load procedure reads it unchanged), checked, and promoted with its ledger
+    /// row. Each row is written twice instead of three times, and nothing is left to clean.
+    pub async fn load(
+        &self,
+        dataset: &Dataset,
+        batch: &BatchId,
+        file: impl Into<Origin>,
+        body: BoxStream<'static, std::io::Result<Bytes>>,
+        source: &Source,
+    ) -> Result<Promoted, LoadError> {
+        let mut conn = self.conn().await?;
+        let stage = dataset.stage_table.quoted();
+        // MariaDB refuses `CREATE TEMPORARY TABLE t LIKE t`: create, then rename over it.
+        conn.query_drop(format!(
+            "DROP TEMPORARY TABLE IF EXISTS landfall_temporary_stage, {stage}; \
+             CREATE TEMPORARY TABLE landfall_temporary_stage LIKE {stage}; \
+             ALTER TABLE landfall_temporary_stage RENAME TO {stage}"
+        ))
+        .await?;
+        let (load, verdict) = load_statement(&mut conn, dataset, batch, 0, file.into(), body);
+        conn.query_drop("START TRANSACTION").await?;
+        let result = async {
+            let rows = self
+                .load_checked(&mut conn, &load, &stage, batch, 0, &verdict)
+                .await?;
+            promote_in(&mut conn, dataset, batch, batch, 1, rows, source, false).await
+        }
+        .await;
+        let outcome = match result {
+            Ok(promoted) if !promoted.already_loaded => conn
+                .query_drop("COMMIT")
+                .await
+                .map(|_| promoted)
+                .map_err(LoadError::from),
+            other => {
+                let _ = conn.query_drop("ROLLBACK").await;
+                other
+            }
+        };
+        let _ = conn
+            .query_drop(format!("DROP TEMPORARY TABLE IF EXISTS {stage}"))
+            .await;
+        if outcome.is_ok() {
+            sweep(&mut conn, dataset, batch).await;
+        }
+        outcome
+    }
+
+    async fn load_checked(
+        &self,
+        conn: &mut Conn,
+        load: &str,
+        stage: &str,
+        batch: &BatchId,
+        part: u32,
+        verdict: &Mutex<Verdict>,
+    ) -> Result<u64, LoadError> {
+        let loaded = conn.query_drop(load).await;
+        let verdict = verdict.lock().expect("not poisoned").clone();
+        if let Some(bad) = verdict.bad_input {
+            return Err(LoadError::BadInput(bad));
+        }
+        loaded?;
+        let warnings: Vec<(String, u32, String)> = conn.query("SHOW WARNINGS LIMIT 3").await?;
+        if !warnings.is_empty() {
+            let text: Vec<String> = warnings
+                .iter()
+                .map(|(level, code, msg)| format!("{level} {code}: {msg}"))
+                .collect();
+            // MySQL counts rows from the start of what it was sent: say which file that was.
+            let within = match &verdict.origin.part {
+                Some((part, first_line)) => {
+                    format!(" (rows counted in part {part}, which starts at line {first_line})")
+                }
+                None => String::new(),
+            };
+            return Err(LoadError::Warnings(format!(
+                "{}{within}: {}",
+                verdict.origin.file,
+                text.join("; ")
+            )));
+        }
+        let staged: Option<u64> = conn
+            .exec_first(
+                format!(
+                    "SELECT COUNT(*) FROM {stage} WHERE landfall_batch = ? AND landfall_part = ?"
+                ),
+                (batch.as_str(), part),
+            )
+            .await?;
+        let expected = verdict.rows.ok_or(LoadError::Incomplete)?;
+        let staged = staged.unwrap_or(0);
+        if staged != expected {
+            return Err(LoadError::CountMismatch { expected, staged });
+        }
+        Ok(staged)
+    }
+
+    /// Promotes every part `attempt` staged, in one transaction with the object's ledger row;
+    /// then removes what other attempts at it, and abandoned ones, left in the stage table.
+    pub async fn promote(
+        &self,
+        dataset: &Dataset,
+        attempt: &Attempt,
+        parts: u32,
+        expected_rows: u64,
+        source: &Source,
+    ) -> Result<Promoted, LoadError> {
+        let mut conn = self.conn().await?;
+        conn.query_drop("START TRANSACTION").await?;
+        let result = promote_in(
+            &mut conn,
+            dataset,
+            &attempt.object,
+            &attempt.stage,
+            parts,
+            expected_rows,
+            source,
+            true,
+        )
+        .await;
+        let outcome = match result {
+            Ok(promoted) if !promoted.already_loaded => {
+                conn.query_drop("COMMIT").await?;
+                Ok(promoted)
+            }
+            other => {
+                let _ = conn.query_drop("ROLLBACK").await;
+                other
+            }
+        };
+        // Loaded now or earlier: no attempt's stage rows for this object are needed any more
+        // (a duplicate delivery's included). After a failure they stay for `discard`.
+        if outcome.is_ok() {
+            sweep(&mut conn, dataset, &attempt.object).await;
+        }
+        outcome
+    }
+
+    /// Removes what `attempt` staged: it failed and will not be promoted.
+    pub async fn discard(&self, dataset: &Dataset, attempt: &Attempt) -> Result<u64, LoadError> {
+        let mut conn = self.conn().await?;
+        discard_batch(&mut conn, dataset, &attempt.stage).await
+    }
+
+    /// Runs the dataset's report procedures, all or none.
+    pub async fn run_reports(&self, dataset: &Dataset) -> Result<usize, LoadError> {
+        let mut conn = self.conn().await?;
+        conn.query_drop("START TRANSACTION").await?;
+        for procedure in &dataset.report_procedures {
+            if let Err(err) = conn
+                .query_drop(format!("CALL {}()", procedure.quoted()))
+                .await
+            {
+                let _ = conn.query_drop("ROLLBACK").await;
+                return Err(err.into());
+            }
+        }
+        conn.query_drop("COMMIT").await?;
+        Ok(dataset.report_procedures.len())
+    }
+}
+
+/// Removes the stage rows of every attempt at `object`, and of every attempt in this stage table
+/// older than [`ABANDONED_AFTER_SECONDS`]. Best effort: whatever is left is found next time.
+async fn sweep(conn: &mut Conn, dataset: &Dataset, object: &BatchId) {
+    let swept = async {
+        let batches: Vec<String> = conn
+            .exec(
+                format!(
+                    "SELECT stage_batch FROM landfall_stage_attempts WHERE stage_table = ? \
+                     AND (load_id = ? OR started_at < NOW(3) - INTERVAL {ABANDONED_AFTER_SECONDS} SECOND)"
+                ),
+                (dataset.stage_table.as_str(), object.as_str()),
+            )
+            .await?;
+        let mut rows = 0;
+        for batch in batches {
+            rows += discard_batch(conn, dataset, &BatchId(batch)).await?;
+        }
+        Ok::<u64, LoadError>(rows)
+    }
+    .await;
+    match swept {
+        Ok(0) => {}
+        Ok(rows) => tracing::info!(
+            stage_table = dataset.stage_table.as_str(),
+            rows,
+            "removed stage rows of earlier or abandoned attempts"
+        ),
+        Err(err) => tracing::warn!(
+            stage_table = dataset.stage_table.as_str(),
+            error = %err,
+            "could not remove stage rows of earlier attempts; the next promotion tries again"
+        ),
+    }
+}
+
+async fn discard_batch(
+    conn: &mut Conn,
+    dataset: &Dataset,
+    batch: &BatchId,
+) -> Result<u64, LoadError> {
+    conn.exec_drop(
+        format!(
+            "DELETE FROM {} WHERE landfall_batch = ?",
+            dataset.stage_table.quoted()
+        ),
+        (batch.as_str(),),
+    )
+    .await?;
+    let rows = conn.affected_rows();
+    conn.exec_drop(
+        "DELETE FROM landfall_stage_attempts WHERE stage_batch = ?",
+        (batch.as_str(),),
+    )
+    .await?;
+    Ok(rows)
+}
+
+/// Inside the caller's transaction: the ledger row for `object`, then the rows staged under
+/// `stage` counted and promoted.
+#[allow(clippy::too_many_arguments)]
+async fn promote_in(
+    conn: &mut Conn,
+    dataset: &Dataset,
+    object: &BatchId,
+    stage_batch: &BatchId,
+    parts: u32,
+    expected_rows: u64,
+    source: &Source,
+    clear_stage: bool,
+) -> Result<Promoted, LoadError> {
+    // The ledger row first: a concurrent delivery of the same object blocks here until
+    // this transaction ends, then sees the row and loads nothing.
+    let inserted = conn
+        .exec_drop(
+            "INSERT IGNORE INTO landfall_load_ledger (load_id, dataset, object_key, object_version, parts, rows_loaded) VALUES (?, ?, ?, ?, ?, ?)",
+            (object.as_str(), &source.dataset, &source.key, &source.version, parts, expected_rows),
+        )
+        .await;
+    inserted?;
+    if conn.affected_rows() == 0 {
+        return Ok(Promoted {
+            rows: 0,
+            already_loaded: true,
+        });
+    }
+    let stage = dataset.stage_table.quoted();
+    let staged: Option<u64> = conn
+        .exec_first(
+            format!("SELECT COUNT(*) FROM {stage} WHERE landfall_batch = ?"),
+            (stage_batch.as_str(),),
+        )
+        .await?;
+    let staged = staged.unwrap_or(0);
+    if staged != expected_rows {
+        return Err(LoadError::CountMismatch {
+            expected: expected_rows,
+            staged,
+        });
+    }
+    conn.exec_drop(
+        format!("CALL {}(?)", dataset.load_procedure.quoted()),
+        (stage_batch.as_str(),),
+    )
+    .await?;
+    if clear_stage {
+        conn.exec_drop(
+            format!("DELETE FROM {stage} WHERE landfall_batch = ?"),
+            (stage_batch.as_str(),),
+        )
+        .await?;
+    }
+    Ok(Promoted {
+        rows: staged,
+        already_loaded: false,
+    })
+}
+
+/// Installs the checked stream as the connection's one LOCAL INFILE source and returns
+/// the `LOAD DATA` statement for it, with the verdict the checker will fill in.
+fn load_statement(
+    conn: &mut Conn,
+    dataset: &Dataset,
+    batch: &BatchId,
+    part: u32,
+    origin: Origin,
+    body: BoxStream<'static, std::io::Result<Bytes>>,
+) -> (String, Arc<Mutex<Verdict>>) {
+    let verdict = Arc::new(Mutex::new(Verdict {
+        origin: origin.clone(),
+        rows: None,
+        bad_input: None,
+    }));
+    let checked = checked_stream(body, CsvChecker::new(dataset, origin), verdict.clone());
+    // The handler future must be Sync; the stream inside is only Send.
+    let cell = Mutex::new(Some(checked));
+    conn.set_infile_handler(async move {
+        Ok(cell
+            .lock()
+            .expect("not poisoned")
+            .take()
+            .expect("used once"))
+    });
+    let columns: Vec<String> = dataset.columns.iter().map(|c| c.name.quoted()).collect();
+    let load = format!(
+        "LOAD DATA LOCAL INFILE 'landfall-stream' INTO TABLE {} CHARACTER SET utf8mb4 {LOAD_DATA_FORMAT} ({}) SET landfall_batch = '{}', landfall_part = {part}",
+        dataset.stage_table.quoted(),
+        columns.join(", "),
+        batch.as_str(),
+    );
+    (load, verdict)
+}
+
+/// What the checker concluded about the stream it saw.
+#[derive(Debug, Clone)]
+struct Verdict {
+    origin: Origin,
+    /// Data rows, once the whole file passed.
+    rows: Option<u64>,
+    bad_input: Option<BadInput>,
+}
+
+/// Passes `body` through `checker`; the first bad record ends the stream with an error
+/// and is kept in `verdict`, so the caller reports it rather than the driver's I/O error.
+fn checked_stream(
+    body: BoxStream<'static, std::io::Result<Bytes>>,
+    checker: CsvChecker,
+    verdict: Arc<Mutex<Verdict>>,
+) -> BoxStream<'static, std::io::Result<Bytes>> {
+    stream::unfold(Some((body, checker, verdict)), |state| async move {
+        let (mut body, mut checker, verdict) = state?;
+        let fail = |verdict: &Mutex<Verdict>, bad: BadInput| {
+            let message = bad.to_string();
+            verdict.lock().expect("not poisoned").bad_input = Some(bad);
+            std::io::Error::new(std::io::ErrorKind::InvalidData, message)
+        };
+        loop {
+            match body.next().await {
+                Some(Ok(chunk)) => match checker.feed(&chunk) {
+                    Ok(out) if out.is_empty() => continue,
+                    Ok(out) => return Some((Ok(Bytes::from(out)), Some((body, checker, verdict)))),
+                    Err(bad) => return Some((Err(fail(&verdict, bad)), None)),
+                },
+                Some(Err(err)) => return Some((Err(err), None)),
+                None => {
+                    return match checker.finish() {
+                        Ok(out) => {
+                            verdict.lock().expect("not poisoned").rows = Some(checker.rows());
+                            Some((Ok(Bytes::from(out)), None))
+                        }
+                        Err(bad) => Some((Err(fail(&verdict, bad)), None)),
+                    }
+                }
+            }
+        }
+    })
+    .boxed()
+}

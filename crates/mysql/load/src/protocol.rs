@@ -1,0 +1,112 @@
+//! What P1's functions send each other: one request and one response type per callee,
+//! used by the callee's handler and by its caller (file-orchestrator), so both sides name
+//! the same fields. No field has a default: an answer without one fails to decode, naming
+//! it, instead of reading as zero. `events/` holds a sample of every request.
+
+/// mysql-loader (Lambda, and the same binary as an ECS task for very big files).
+pub mod loader {
+    use landfall_landing::{ObjectRef, Part};
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+    #[serde(tag = "mode", rename_all = "snake_case")]
+    pub enum Request {
+        /// A file that was not split: stage and promote in one transaction.
+        Load { dataset: String, source: ObjectRef },
+        /// Stage `part` of a split `source` for one attempt at loading it (the
+        /// orchestrator's invocation): each attempt stages under a batch of its own.
+        Stage {
+            dataset: String,
+            source: ObjectRef,
+            attempt: String,
+            part_index: u32,
+            part: Part,
+        },
+        /// Promote every part the attempt staged, in one transaction.
+        Promote {
+            dataset: String,
+            source: ObjectRef,
+            attempt: String,
+            parts: u32,
+            rows: u64,
+        },
+        /// Remove what a failed attempt staged.
+        Discard {
+            dataset: String,
+            source: ObjectRef,
+            attempt: String,
+        },
+        /// Rebuild the dataset's report tables.
+        Report { dataset: String },
+    }
+
+    impl Request {
+        pub fn dataset(&self) -> &str {
+            match self {
+                Request::Load { dataset, .. }
+                | Request::Stage { dataset, .. }
+                | Request::Promote { dataset, .. }
+                | Request::Discard { dataset, .. }
+                | Request::Report { dataset } => dataset,
+            }
+        }
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+    pub struct Response {
+        /// Rows loaded, staged or discarded (0 for reports).
+        pub rows: u64,
+        /// The ledger already had this object version: nothing changed.
+        pub already_loaded: bool,
+        /// Report procedures run.
+        pub procedures: u64,
+    }
+}
+
+/// mysql-reporter: every report table of a dataset exported as CSV to S3.
+pub mod reporter {
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+    pub struct Request {
+        pub dataset: String,
+        /// Names the export (e.g. the loaded file's version), so a rerun overwrites it.
+        pub run: String,
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+    pub struct Export {
+        pub table: String,
+        /// `s3://bucket/key`
+        pub object: String,
+        pub rows: u64,
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+    pub struct Response {
+        pub exports: Vec<Export>,
+    }
+}
+
+/// db-init (an ECS task): one landed `.sql` script applied once.
+pub mod db_init {
+    use landfall_landing::ObjectRef;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+    pub struct Request {
+        pub script: ObjectRef,
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+    pub struct Script {
+        pub name: String,
+        /// "applied (N statements)" or "already applied earlier".
+        pub outcome: String,
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+    pub struct Response {
+        pub scripts: Vec<Script>,
+    }
+}

@@ -1,0 +1,182 @@
+//! One error type for every failed AWS call, so the classification made where the SDK
+//! answered travels with the failure to wherever it is finally handled (an SQS record's
+//! fate, a task report, an email): callers wrap it as a `#[source]`, never as a string.
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use landfall_runtime::{failure::error_chain, Classify, Disposition};
+
+/// A failed call: the service and operation, whether a retry can help, the service's
+/// error code, and the SDK error itself as the source. One pointer wide, so the errors
+/// that wrap it stay small.
+#[derive(Debug)]
+pub struct AwsError(Box<Failed>);
+
+#[derive(Debug)]
+struct Failed {
+    service: &'static str,
+    operation: &'static str,
+    disposition: Disposition,
+    code: Option<String>,
+    /// The SDK error's whole chain: the SDK keeps the service's words in its sources, and
+    /// a log line of `%err` should not need a chain walk to show them.
+    message: String,
+    source: Box<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+impl std::fmt::Display for AwsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let failed = &self.0;
+        write!(
+            f,
+            "{} {}: {}",
+            failed.service, failed.operation, failed.message
+        )
+    }
+}
+
+impl std::error::Error for AwsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.0.source.as_ref())
+    }
+}
+
+impl AwsError {
+    pub fn new<E>(
+        service: &'static str,
+        operation: &'static str,
+        err: SdkError<E, HttpResponse>,
+    ) -> AwsError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        AwsError(Box::new(Failed {
+            service,
+            operation,
+            disposition: crate::classify::disposition_of(&err),
+            code: crate::classify::error_code(&err).map(str::to_owned),
+            message: error_chain(&err),
+            source: Box::new(err),
+        }))
+    }
+
+    pub fn service(&self) -> &'static str {
+        self.0.service
+    }
+
+    pub fn operation(&self) -> &'static str {
+        self.0.operation
+    }
+
+    /// The service's error code (`AccessDenied`, `NoSuchKey`, …); None for network
+    /// failures and timeouts.
+    pub fn code(&self) -> Option<&str> {
+        self.0.code.as_deref()
+    }
+
+    pub fn is_throttling(&self) -> bool {
+        self.code().is_some_and(crate::classify::is_throttling_code)
+    }
+
+    /// For the caller that knows better than the generic rules (say, a limit that clears
+    /// by itself).
+    pub fn with_disposition(mut self, disposition: Disposition) -> AwsError {
+        self.0.disposition = disposition;
+        self
+    }
+}
+
+impl Classify for AwsError {
+    fn disposition(&self) -> Disposition {
+        self.0.disposition
+    }
+}
+
+/// `.send().await.or_aws("S3", "GetObject")?`
+pub trait SdkResultExt<T> {
+    fn or_aws(self, service: &'static str, operation: &'static str) -> Result<T, AwsError>;
+}
+
+impl<T, E> SdkResultExt<T> for Result<T, SdkError<E, HttpResponse>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    fn or_aws(self, service: &'static str, operation: &'static str) -> Result<T, AwsError> {
+        self.map_err(|err| AwsError::new(service, operation, err))
+    }
+}
+
+impl From<AwsError> for landfall_runtime::FunctionError {
+    fn from(err: AwsError) -> Self {
+        landfall_runtime::FunctionError::from_error(&err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_smithy_runtime_api::client::result::ServiceError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("modeled: {}", .0.message().unwrap_or_default())]
+    struct Modeled(ErrorMetadata);
+
+    impl ProvideErrorMetadata for Modeled {
+        fn meta(&self) -> &ErrorMetadata {
+            &self.0
+        }
+    }
+
+    fn service_error(status: u16, code: &str) -> SdkError<Modeled, HttpResponse> {
+        let meta = ErrorMetadata::builder()
+            .code(code)
+            .message("the service's words")
+            .build();
+        SdkError::ServiceError(
+            ServiceError::builder()
+                .source(Modeled(meta))
+                .raw(HttpResponse::new(
+                    StatusCode::try_from(status).unwrap(),
+                    SdkBody::empty(),
+                ))
+                .build(),
+        )
+    }
+
+    #[test]
+    fn keeps_service_operation_code_classification_and_source() {
+        let err = AwsError::new("S3", "PutObject", service_error(403, "AccessDenied"));
+        assert_eq!(err.disposition(), Disposition::Permanent);
+        assert_eq!(err.code(), Some("AccessDenied"));
+        assert!(!err.is_throttling());
+        let text = err.to_string();
+        assert!(text.starts_with("S3 PutObject: "), "{text}");
+        assert!(text.contains("the service's words"), "{text}");
+        assert!(std::error::Error::source(&err).is_some());
+        // The chain adds nothing the message did not already say.
+        assert_eq!(error_chain(&err), text);
+    }
+
+    #[test]
+    fn throttling_and_server_errors_are_retryable() {
+        let throttled = AwsError::new(
+            "SQS",
+            "SendMessage",
+            service_error(400, "ThrottlingException"),
+        );
+        assert_eq!(throttled.disposition(), Disposition::Retryable);
+        assert!(throttled.is_throttling());
+        let unavailable = AwsError::new("SES", "SendEmail", service_error(503, "Whatever"));
+        assert_eq!(unavailable.disposition(), Disposition::Retryable);
+        assert_eq!(
+            unavailable
+                .with_disposition(Disposition::Permanent)
+                .disposition(),
+            Disposition::Permanent
+        );
+    }
+}

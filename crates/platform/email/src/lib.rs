@@ -1,0 +1,72 @@
+//! Plain-text email through SES v2.
+
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use landfall_aws::AwsError;
+use landfall_runtime::{Classify, Disposition};
+
+#[derive(Debug, thiserror::Error)]
+#[error("sending email to {to:?}")]
+pub struct EmailError {
+    pub to: Vec<String>,
+    #[source]
+    pub source: AwsError,
+}
+
+impl Classify for EmailError {
+    fn disposition(&self) -> Disposition {
+        self.source.disposition()
+    }
+}
+
+#[derive(Clone)]
+pub struct Mailer {
+    ses: aws_sdk_sesv2::Client,
+    sender: String,
+}
+
+impl Mailer {
+    pub fn new(ses: aws_sdk_sesv2::Client, sender: impl Into<String>) -> Self {
+        Mailer {
+            ses,
+            sender: sender.into(),
+        }
+    }
+
+    pub async fn send(&self, to: &[String], subject: &str, body: &str) -> Result<(), EmailError> {
+        if to.is_empty() {
+            return Ok(());
+        }
+        let text = |data: &str| {
+            Content::builder()
+                .data(data)
+                .charset("UTF-8")
+                .build()
+                .expect("data is set")
+        };
+        self.ses
+            .send_email()
+            .from_email_address(&self.sender)
+            .destination(
+                Destination::builder()
+                    .set_to_addresses(Some(to.to_vec()))
+                    .build(),
+            )
+            .content(
+                EmailContent::builder()
+                    .simple(
+                        Message::builder()
+                            .subject(text(subject))
+                            .body(Body::builder().text(text(body)).build())
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|err| EmailError {
+                to: to.to_vec(),
+                source: AwsError::new("SES", "SendEmail", err),
+            })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,120 @@
+//! Every failure is either worth retrying (the world may change: throttling, a restart)
+//! or not (the input is wrong: retrying only burns attempts). The disposition decides
+//! where an SQS message goes and becomes the Lambda `Diagnostic` error type (in
+//! `landfall-runtime`: this crate links nothing, so pure crates can classify their errors).
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Disposition {
+    /// Transient: hand the work back so it is tried again.
+    Retryable,
+    /// The input or configuration is wrong: report it at once, do not retry.
+    Permanent,
+}
+
+impl Disposition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::Retryable => "Retryable",
+            Disposition::Permanent => "Permanent",
+        }
+    }
+}
+
+impl fmt::Display for Disposition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Implemented by library errors so callers can route them without matching on variants.
+pub trait Classify {
+    fn disposition(&self) -> Disposition;
+}
+
+/// The error a handler returns to the runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionError {
+    pub disposition: Disposition,
+    pub message: String,
+}
+
+impl FunctionError {
+    pub fn retryable(message: impl Into<String>) -> Self {
+        FunctionError {
+            disposition: Disposition::Retryable,
+            message: message.into(),
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        FunctionError {
+            disposition: Disposition::Permanent,
+            message: message.into(),
+        }
+    }
+
+    /// Keeps the error's own classification and its full `source()` chain in the message.
+    pub fn from_error<E: Classify + std::error::Error>(err: &E) -> Self {
+        FunctionError {
+            disposition: err.disposition(),
+            message: error_chain(err),
+        }
+    }
+}
+
+impl fmt::Display for FunctionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.disposition, self.message)
+    }
+}
+
+impl std::error::Error for FunctionError {}
+
+impl Classify for FunctionError {
+    fn disposition(&self) -> Disposition {
+        self.disposition
+    }
+}
+
+/// "outer: inner: root" — SDK errors hide the useful part in their sources.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("inner cause")]
+    struct Inner;
+
+    impl Classify for Outer {
+        fn disposition(&self) -> Disposition {
+            Disposition::Permanent
+        }
+    }
+
+    #[test]
+    fn from_error_keeps_classification_and_source_chain() {
+        let err = FunctionError::from_error(&Outer(Inner));
+        assert_eq!(err.disposition, Disposition::Permanent);
+        assert_eq!(err.message, "outer: inner cause");
+    }
+}

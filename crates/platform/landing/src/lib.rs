@@ -1,0 +1,424 @@
+//! What the file pipelines do with a landing object before and after loading it: decide
+//! what it is from its key, cut a big file into parts on record boundaries (streamed,
+//! under a prefix that does not trigger the pipeline), and archive it once loaded.
+
+use futures::StreamExt;
+use landfall_aws::s3_stream::{body_stream, MultipartWriter};
+use landfall_aws::AwsError;
+use landfall_runtime::{Classify, Disposition};
+use serde::{Deserialize, Serialize};
+use split::{Piece, Splitter};
+
+pub mod split;
+
+/// One version of one object.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ObjectRef {
+    pub bucket: String,
+    pub key: String,
+    /// The version id; on an unversioned bucket `etag:<ETag>`; empty for derived objects
+    /// (split parts) that are never overwritten.
+    pub version: String,
+}
+
+impl ObjectRef {
+    /// The S3 version id to read, if the object has one.
+    pub fn version_id(&self) -> Option<&str> {
+        Some(self.version.as_str()).filter(|v| !v.is_empty() && !v.starts_with("etag:"))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `mysql/<dataset>/<file>.csv`
+    Data { dataset: String },
+    /// `mysql/init/<file>.sql`
+    Init { script: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LandingError {
+    #[error("{key}: {reason}")]
+    UnknownKey { key: String, reason: String },
+    #[error("s3://{bucket}/{key}")]
+    S3 {
+        bucket: String,
+        key: String,
+        #[source]
+        source: AwsError,
+    },
+    /// The connection broke while the body streamed.
+    #[error("reading s3://{bucket}/{key}")]
+    Read {
+        bucket: String,
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("archiving {key}: the copy does not match the original ({detail}); the original stays in landing")]
+    ArchiveMismatch { key: String, detail: String },
+}
+
+impl Classify for LandingError {
+    fn disposition(&self) -> Disposition {
+        match self {
+            LandingError::S3 { source, .. } => source.disposition(),
+            LandingError::Read { .. } => Disposition::Retryable,
+            LandingError::UnknownKey { .. } => Disposition::Permanent,
+            // S3 copies are consistent: a mismatch is worth one more look.
+            LandingError::ArchiveMismatch { .. } => Disposition::Retryable,
+        }
+    }
+}
+
+fn s3_error(bucket: &str, key: &str, source: AwsError) -> LandingError {
+    LandingError::S3 {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        source,
+    }
+}
+
+/// Reads a key under `prefix/` (e.g. `mysql/`): the CSV of one of the `datasets` the
+/// pipeline has configured, or an init script.
+pub fn route(prefix: &str, key: &str, datasets: &[&str]) -> Result<Route, LandingError> {
+    let unknown = |reason: String| LandingError::UnknownKey {
+        key: key.to_owned(),
+        reason,
+    };
+    if let Some(segment) = key
+        .split('/')
+        .find(|s| s.is_empty() || *s == "." || *s == "..")
+    {
+        return Err(unknown(format!(
+            "the key has a {segment:?} path segment: S3 keeps it literally, but the archive and \
+             any tool that treats keys as paths would resolve it to another folder, so such \
+             keys are refused; rename the file without empty, '.' or '..' segments"
+        )));
+    }
+    let rest = key
+        .strip_prefix(prefix)
+        .and_then(|r| r.strip_prefix('/'))
+        .ok_or_else(|| unknown(format!("not under {prefix}/")))?;
+    let (folder, file) = rest.split_once('/').ok_or_else(|| {
+        unknown(format!(
+            "expected {prefix}/<dataset>/<file>.csv or {prefix}/init/<file>.sql"
+        ))
+    })?;
+    if file.is_empty() || file.contains('/') {
+        return Err(unknown(format!(
+            "expected {prefix}/<dataset>/<file>.csv or {prefix}/init/<file>.sql"
+        )));
+    }
+    if folder == "init" {
+        return if file.ends_with(".sql") {
+            Ok(Route::Init {
+                script: file.to_owned(),
+            })
+        } else {
+            Err(unknown("init scripts end in .sql".into()))
+        };
+    }
+    if !datasets.contains(&folder) {
+        return Err(unknown(format!(
+            "no dataset {folder:?} is configured (known: {})",
+            datasets.join(", ")
+        )));
+    }
+    if !file.to_ascii_lowercase().ends_with(".csv") {
+        return Err(unknown("data files end in .csv".into()));
+    }
+    Ok(Route::Data {
+        dataset: folder.to_owned(),
+    })
+}
+
+/// The object's body as a byte stream (its exact version when it has one).
+pub async fn open(
+    s3: &aws_sdk_s3::Client,
+    object: &ObjectRef,
+) -> Result<futures::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>, LandingError> {
+    let got = s3
+        .get_object()
+        .bucket(&object.bucket)
+        .key(&object.key)
+        .set_version_id(object.version_id().map(str::to_owned))
+        .send()
+        .await
+        .map_err(|e| {
+            s3_error(
+                &object.bucket,
+                &object.key,
+                AwsError::new("S3", "GetObject", e),
+            )
+        })?;
+    Ok(body_stream(got.body))
+}
+
+/// One part of a split file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Part {
+    pub object: ObjectRef,
+    /// The line of the whole file its first data record is on, so that errors name it.
+    pub first_line: u64,
+}
+
+/// Streams `object` into parts of about `part_bytes` under `parts/<batch>/`, each with the
+/// header; returns the parts in order. Memory: one multipart buffer.
+pub async fn split_into_parts(
+    s3: &aws_sdk_s3::Client,
+    object: &ObjectRef,
+    batch: &str,
+    quote: u8,
+    has_header: bool,
+    part_bytes: u64,
+) -> Result<Vec<Part>, LandingError> {
+    let mut body = open(s3, object).await?;
+    let mut splitter = Splitter::new(quote, has_header, part_bytes);
+    let part_key = |index: usize| format!("parts/{batch}/{index:05}.csv");
+    let mut parts = vec![part_key(0)];
+    let mut first_lines = vec![];
+    let mut writer = start(s3, &object.bucket, &parts[0]).await?;
+    let mut part_has_data = false;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|source| LandingError::Read {
+            bucket: object.bucket.clone(),
+            key: object.key.clone(),
+            source,
+        })?;
+        for piece in splitter.feed(&chunk) {
+            match piece {
+                Piece::Data(bytes) => {
+                    part_has_data = true;
+                    write(&mut writer, &object.bucket, &parts, bytes).await?;
+                }
+                Piece::NextPart { first_line } => {
+                    if first_lines.is_empty() {
+                        first_lines.push(splitter.first_data_line());
+                    }
+                    first_lines.push(first_line);
+                    finish(writer, &object.bucket, &parts).await?;
+                    parts.push(part_key(parts.len()));
+                    writer = start(s3, &object.bucket, parts.last().expect("pushed")).await?;
+                    let header = splitter.header().to_vec();
+                    write(&mut writer, &object.bucket, &parts, &header).await?;
+                    part_has_data = false;
+                }
+            }
+        }
+    }
+    if part_has_data || parts.len() == 1 {
+        finish(writer, &object.bucket, &parts).await?;
+    } else {
+        // The file ended right at a boundary: the last part would hold only the header.
+        writer.abort().await;
+        parts.pop();
+    }
+    if first_lines.is_empty() {
+        first_lines.push(splitter.first_data_line());
+    }
+    tracing::info!(key = object.key, parts = parts.len(), "split into parts");
+    Ok(parts
+        .into_iter()
+        .zip(first_lines)
+        .map(|(key, first_line)| Part {
+            object: ObjectRef {
+                bucket: object.bucket.clone(),
+                key,
+                version: String::new(),
+            },
+            first_line,
+        })
+        .collect())
+}
+
+async fn start(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> Result<MultipartWriter, LandingError> {
+    MultipartWriter::start(s3, bucket, key, 8 * 1024 * 1024)
+        .await
+        .map_err(|e| s3_error(bucket, key, e))
+}
+
+async fn write(
+    writer: &mut MultipartWriter,
+    bucket: &str,
+    parts: &[String],
+    bytes: &[u8],
+) -> Result<(), LandingError> {
+    writer
+        .write(bytes)
+        .await
+        .map_err(|e| s3_error(bucket, parts.last().expect("a part"), e))
+}
+
+async fn finish(
+    writer: MultipartWriter,
+    bucket: &str,
+    parts: &[String],
+) -> Result<(), LandingError> {
+    writer
+        .finish()
+        .await
+        .map_err(|e| s3_error(bucket, parts.last().expect("a part"), e))
+}
+
+/// `<dataset>/<yyyy>/<mm>/<dd>/<file>`, partitioned by the day the file was loaded.
+pub fn archive_key(dataset: &str, key: &str, (year, month, day): (i32, u32, u32)) -> String {
+    let file = key.rsplit('/').next().unwrap_or(key);
+    format!("{dataset}/{year:04}/{month:02}/{day:02}/{file}")
+}
+
+/// Copies `object` to `archive`, checks the copy (size and checksum), then deletes the
+/// landing version. A crash in between leaves the file in landing, to be archived again.
+pub async fn archive(
+    s3: &aws_sdk_s3::Client,
+    object: &ObjectRef,
+    archive: &ObjectRef,
+) -> Result<(), LandingError> {
+    let source = s3
+        .head_object()
+        .bucket(&object.bucket)
+        .key(&object.key)
+        .set_version_id(object.version_id().map(str::to_owned))
+        .send()
+        .await
+        .map_err(|e| {
+            s3_error(
+                &object.bucket,
+                &object.key,
+                AwsError::new("S3", "HeadObject", e),
+            )
+        })?;
+    s3.copy_object()
+        .bucket(&archive.bucket)
+        .key(&archive.key)
+        .copy_source(format!(
+            "{}/{}?versionId={}",
+            object.bucket,
+            encode_key(&object.key),
+            object.version
+        ))
+        .send()
+        .await
+        .map_err(|e| {
+            s3_error(
+                &archive.bucket,
+                &archive.key,
+                AwsError::new("S3", "CopyObject", e),
+            )
+        })?;
+    let copy = s3
+        .head_object()
+        .bucket(&archive.bucket)
+        .key(&archive.key)
+        .send()
+        .await
+        .map_err(|e| {
+            s3_error(
+                &archive.bucket,
+                &archive.key,
+                AwsError::new("S3", "HeadObject", e),
+            )
+        })?;
+    if copy.content_length() != source.content_length() || copy.e_tag() != source.e_tag() {
+        return Err(LandingError::ArchiveMismatch {
+            key: object.key.clone(),
+            detail: format!(
+                "size {:?} vs {:?}, etag {:?} vs {:?}",
+                copy.content_length(),
+                source.content_length(),
+                copy.e_tag(),
+                source.e_tag()
+            ),
+        });
+    }
+    s3.delete_object()
+        .bucket(&object.bucket)
+        .key(&object.key)
+        .set_version_id(object.version_id().map(str::to_owned))
+        .send()
+        .await
+        .map_err(|e| {
+            s3_error(
+                &object.bucket,
+                &object.key,
+                AwsError::new("S3", "DeleteObject", e),
+            )
+        })?;
+    Ok(())
+}
+
+/// CopySource is `bucket/key` URL-encoded, `/` kept.
+fn encode_key(key: &str) -> String {
+    key.split('/')
+        .map(|segment| {
+            segment
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                        (b as char).to_string()
+                    }
+                    other => format!("%{other:02X}"),
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DATASETS: &[&str] = &["price_index"];
+
+    #[test]
+    fn routes_data_files_and_init_scripts() {
+        let d = DATASETS;
+        assert_eq!(
+            route("mysql", "mysql/price_index/2024 01.CSV", d).unwrap(),
+            Route::Data {
+                dataset: "price_index".into()
+            }
+        );
+        assert_eq!(
+            route("mysql", "mysql/init/001_schema.sql", d).unwrap(),
+            Route::Init {
+                script: "001_schema.sql".into()
+            }
+        );
+        for (key, reason) in [
+            ("mysql/unknown/x.csv", "no dataset \"unknown\""),
+            ("mysql/price_index/x.txt", "end in .csv"),
+            ("mysql/price_index/sub/x.csv", "expected mysql/<dataset>"),
+            ("mysql/x.csv", "expected mysql/<dataset>"),
+            ("mysql/init/x.csv", "end in .sql"),
+            ("dynamodb/price_index/x.csv", "not under mysql/"),
+            ("mysql/price_index/../init/x.sql", "a \"..\" path segment"),
+            ("mysql/./price_index/x.csv", "a \".\" path segment"),
+            ("mysql//price_index/x.csv", "a \"\" path segment"),
+        ] {
+            let err = route("mysql", key, d).unwrap_err().to_string();
+            assert!(err.contains(reason) && err.contains(key), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn archive_keys_are_partitioned_by_day() {
+        assert_eq!(
+            archive_key("price_index", "mysql/price_index/f.csv", (2026, 1, 5)),
+            "price_index/2026/01/05/f.csv"
+        );
+    }
+
+    #[test]
+    fn copy_source_keys_are_encoded() {
+        assert_eq!(
+            encode_key("mysql/price index/café+1.csv"),
+            "mysql/price%20index/caf%C3%A9%2B1.csv"
+        );
+    }
+}

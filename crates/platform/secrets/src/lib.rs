@@ -1,0 +1,190 @@
+//! Database credentials from Secrets Manager, in the shape RDS writes
+//! (`{"host","port","username","password","dbname"}`). Fetched once per container and
+//! cached; `refresh` fetches again after an authentication failure (a rotated password).
+//! The password is a `SecretString`: its `Debug` prints nothing, and nothing here logs it.
+
+#[cfg(feature = "postgres")]
+pub mod postgres;
+
+use landfall_aws::AwsError;
+use landfall_runtime::{Classify, Disposition};
+use secrecy::SecretString;
+use serde::Deserialize;
+use std::fmt;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+#[derive(Clone, Deserialize)]
+pub struct DbCredentials {
+    pub host: String,
+    #[serde(default, deserialize_with = "port_number")]
+    pub port: Option<u16>,
+    pub username: String,
+    pub password: SecretString,
+    #[serde(default, alias = "dbInstanceIdentifier", alias = "database")]
+    pub dbname: Option<String>,
+}
+
+impl fmt::Debug for DbCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DbCredentials")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &"[redacted]")
+            .field("dbname", &self.dbname)
+            .finish()
+    }
+}
+
+/// RDS writes the port as a number; people often write it as a string.
+fn port_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Port {
+        Number(u16),
+        Text(String),
+    }
+    match Option::<Port>::deserialize(d)? {
+        None => Ok(None),
+        Some(Port::Number(n)) => Ok(Some(n)),
+        Some(Port::Text(t)) => t.parse().map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("reading secret {secret}")]
+    Fetch {
+        secret: String,
+        #[source]
+        source: AwsError,
+    },
+    // The parse error is about the shape, never the value: serde_json does not echo input.
+    #[error("secret {secret} is not database credentials ({reason})")]
+    Shape { secret: String, reason: String },
+}
+
+impl Classify for SecretError {
+    fn disposition(&self) -> Disposition {
+        match self {
+            SecretError::Fetch { source, .. } => source.disposition(),
+            SecretError::Shape { .. } => Disposition::Permanent,
+        }
+    }
+}
+
+/// One secret, cached.
+#[derive(Clone)]
+pub struct CredentialSource {
+    client: aws_sdk_secretsmanager::Client,
+    secret_id: String,
+    cached: Arc<Mutex<Option<DbCredentials>>>,
+}
+
+impl CredentialSource {
+    pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
+        CredentialSource {
+            client,
+            secret_id: secret_id.into(),
+            cached: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    pub async fn get(&self) -> Result<DbCredentials, SecretError> {
+        let mut cached = self.cached.lock().await;
+        if let Some(credentials) = cached.as_ref() {
+            return Ok(credentials.clone());
+        }
+        let credentials = self.fetch().await?;
+        *cached = Some(credentials.clone());
+        Ok(credentials)
+    }
+
+    /// Forgets the cached value and fetches it again.
+    pub async fn refresh(&self) -> Result<DbCredentials, SecretError> {
+        *self.cached.lock().await = None;
+        tracing::info!(secret = self.secret_id, "refreshing database credentials");
+        self.get().await
+    }
+
+    async fn fetch(&self) -> Result<DbCredentials, SecretError> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .send()
+            .await
+            .map_err(|err| SecretError::Fetch {
+                secret: self.secret_id.clone(),
+                source: AwsError::new("Secrets Manager", "GetSecretValue", err),
+            })?;
+        let text = out.secret_string().ok_or_else(|| SecretError::Shape {
+            secret: self.secret_id.clone(),
+            reason: "no SecretString".into(),
+        })?;
+        parse(&self.secret_id, text)
+    }
+}
+
+pub fn parse(secret_id: &str, text: &str) -> Result<DbCredentials, SecretError> {
+    serde_json::from_str(text).map_err(|err| SecretError::Shape {
+        secret: secret_id.to_owned(),
+        reason: format!(
+            "{} at line {} column {}",
+            classify(&err),
+            err.line(),
+            err.column()
+        ),
+    })
+}
+
+fn classify(err: &serde_json::Error) -> &'static str {
+    match err.classify() {
+        serde_json::error::Category::Data => "a field is missing or has the wrong type",
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "not JSON",
+        serde_json::error::Category::Io => "unreadable",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn parses_the_rds_shape_and_hides_the_password() {
+        let credentials = parse(
+            "landfall/mysql",
+            r#"{"engine":"mysql","host":"db.internal","port":3306,"username":"loader","password":"s3cr3t-value","dbname":"landfall"}"#,
+        )
+        .unwrap();
+        assert_eq!(credentials.port, Some(3306));
+        assert_eq!(credentials.password.expose_secret(), "s3cr3t-value");
+        let printed = format!("{credentials:?}");
+        assert!(!printed.contains("s3cr3t-value"), "{printed}");
+        let string_port = parse(
+            "s",
+            r#"{"host":"h","port":"5432","username":"u","password":"p"}"#,
+        )
+        .unwrap();
+        assert_eq!(string_port.port, Some(5432));
+    }
+
+    #[test]
+    fn a_malformed_secret_is_described_without_its_value() {
+        let err = parse(
+            "landfall/mysql",
+            r#"{"host":"h","username":"u","pass":"hunter2"}"#,
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("a field is missing"), "{text}");
+        assert_eq!(err.disposition(), Disposition::Permanent);
+        assert!(!parse("s", "hunter2")
+            .unwrap_err()
+            .to_string()
+            .contains("hunter2"));
+    }
+}

@@ -1,0 +1,125 @@
+use super::*;
+use std::sync::Mutex;
+
+fn event(ids: &[&str], source_arn: &str) -> SqsEvent {
+    let records: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            serde_json::json!({
+                "messageId": id, "receiptHandle": format!("rh-{id}"), "body": format!("body-{id}"),
+                "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs",
+                "eventSourceARN": source_arn, "awsRegion": "eu-west-2"
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).unwrap()
+}
+
+const STANDARD: &str = "arn:aws:sqs:eu-west-2:123456789012:website-changes";
+const FIFO: &str = "arn:aws:sqs:eu-west-2:123456789012:orders.fifo";
+
+fn failed_ids(response: &SqsBatchResponse) -> Vec<&str> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect()
+}
+
+#[tokio::test]
+async fn only_failed_records_are_reported() {
+    let event = event(&["a", "b", "c"], STANDARD);
+    let response = process_each(&event, None, 4, |_, record| {
+        let bad = record.message_id.as_deref() == Some("b");
+        async move {
+            if bad {
+                Err(FunctionError::retryable("database restarting"))
+            } else {
+                Ok(())
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(failed_ids(&response), ["b"]);
+}
+
+#[tokio::test]
+async fn invocation_fails_when_every_record_failed() {
+    let event = event(&["a", "b"], STANDARD);
+    let err = process_each(&event, None, 2, |_, _| async {
+        Err(FunctionError::retryable("throttled"))
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(err.disposition, Disposition::Retryable);
+    assert!(
+        err.message.starts_with("all 2 records of the batch failed"),
+        "{}",
+        err.message
+    );
+}
+
+#[tokio::test]
+async fn empty_batch_succeeds() {
+    let event = event(&[], STANDARD);
+    let response = process_each(&event, None, 2, |_, _| async { Ok(()) })
+        .await
+        .unwrap();
+    assert!(response.batch_item_failures.is_empty());
+}
+
+#[tokio::test]
+async fn fifo_stops_at_first_failure_and_reports_the_rest() {
+    let event = event(&["a", "b", "c", "d"], FIFO);
+    let seen = Mutex::new(Vec::new());
+    let response = process_each(&event, None, 4, |_, record| {
+        let id = record.message_id.clone().unwrap();
+        seen.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(id.clone());
+        async move {
+            if id == "b" {
+                Err(FunctionError::retryable("boom"))
+            } else {
+                Ok(())
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        *seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+        ["a", "b"],
+        "c and d must not be processed"
+    );
+    assert_eq!(failed_ids(&response), ["b", "c", "d"]);
+}
+
+#[tokio::test]
+async fn permanent_failure_without_dead_letter_queue_is_reported_for_redrive() {
+    let event = event(&["a", "b"], STANDARD);
+    let mut outcome = BatchOutcome::new(&event);
+    outcome.fail(0, FunctionError::permanent("not JSON"));
+    outcome.fail(
+        0,
+        FunctionError::retryable("second failure of the same record is ignored"),
+    );
+    let response = outcome.finish(None).await.unwrap();
+    assert_eq!(failed_ids(&response), ["a"]);
+}
+
+#[test]
+fn retry_delays_double_per_receive_up_to_the_cap() {
+    use std::time::Duration;
+    let delays: Vec<u64> = (1..=6)
+        .map(|n| retry_delay(Duration::from_secs(60), Duration::from_secs(900), n).as_secs())
+        .collect();
+    assert_eq!(delays, [60, 120, 240, 480, 900, 900]);
+    assert_eq!(
+        retry_delay(Duration::from_secs(60), Duration::from_secs(900), 0).as_secs(),
+        60
+    );
+}

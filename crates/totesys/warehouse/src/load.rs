@@ -1,0 +1,414 @@
+//! One manifest into the warehouse, in one transaction with its ledger row: each Parquet
+//! file is COPYed into a temporary stage table and merged by its table's kind (dim_date:
+//! insert the new days; dims: newest version wins; facts: one row per source version).
+//! A fact whose dimension row is not in the warehouse yet fails the foreign key and the
+//! whole manifest waits for a later pass — nothing is half-loaded, no key dangles.
+
+use crate::copy_text;
+use crate::schema::{table_named, Kind, Table};
+use bytes::Bytes;
+use landfall_aws::AwsError;
+use landfall_runtime::{Classify, Disposition};
+use landfall_sql_ident::Ident;
+use landfall_totesys_contract::processed::Manifest;
+use landfall_totesys_star::parquet::VERSION_COLUMNS;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use sqlx::postgres::PgDatabaseError;
+use sqlx::{Connection, PgConnection};
+
+/// Rows per Arrow batch read from Parquet, and COPY data sent per message.
+const BATCH_ROWS: usize = 8192;
+const COPY_CHUNK: usize = 1 << 20;
+const STAGE: &str = "landfall_stage";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The object can never load as it is (malformed Parquet, a schema or row count that
+    /// is not what the manifest and the contract say, values the warehouse rejects).
+    #[error("{manifest}: {key}: {reason}")]
+    Rejected {
+        manifest: String,
+        key: String,
+        reason: String,
+    },
+    /// A fact refers to a dimension row that has not been loaded yet.
+    #[error("{manifest}: {table} waits for a dimension row: {detail}")]
+    Waiting {
+        manifest: String,
+        table: String,
+        detail: String,
+    },
+    #[error("reading s3://{bucket}/{key}: no such object")]
+    Missing { bucket: String, key: String },
+    #[error("reading s3://{bucket}/{key}")]
+    Storage {
+        bucket: String,
+        key: String,
+        #[source]
+        source: AwsError,
+    },
+    #[error("reading s3://{bucket}/{key}: the body")]
+    Body {
+        bucket: String,
+        key: String,
+        #[source]
+        source: aws_sdk_s3::primitives::ByteStreamError,
+    },
+    #[error("extract state: {0}")]
+    State(#[from] landfall_aws::parameters::ParameterError),
+    #[error("warehouse: {context}: {source}")]
+    Database {
+        context: String,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+impl Classify for LoadError {
+    fn disposition(&self) -> Disposition {
+        match self {
+            LoadError::Rejected { .. } => Disposition::Permanent,
+            LoadError::Waiting { .. } => Disposition::Retryable,
+            LoadError::Missing { .. } => Disposition::Permanent,
+            LoadError::Storage { source, .. } => source.disposition(),
+            LoadError::Body { .. } => Disposition::Retryable,
+            LoadError::State(e) => e.disposition(),
+            LoadError::Database { source, .. } => match source {
+                // permission denied, undefined table or column: the same on every retry
+                sqlx::Error::Database(e) if e.code().is_some_and(|c| c.starts_with("42")) => {
+                    Disposition::Permanent
+                }
+                _ => Disposition::Retryable,
+            },
+        }
+    }
+}
+
+pub(crate) fn database(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> LoadError {
+    let context = context.into();
+    move |source| LoadError::Database { context, source }
+}
+
+/// What loading one manifest did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Loaded {
+    /// Rows written per warehouse table (dims: inserted or replaced by a newer version;
+    /// facts and dates: inserted).
+    Rows(Vec<(&'static str, u64)>),
+    /// The ledger already has it: a retry, or another run got there first.
+    Already,
+}
+
+/// One Parquet file of a manifest, fetched.
+pub struct File {
+    pub table: String,
+    pub key: String,
+    pub rows: usize,
+    pub bytes: Bytes,
+}
+
+/// Loads `files` (the manifest's outputs, fetched) with the manifest's ledger row.
+pub async fn load_manifest(
+    conn: &mut PgConnection,
+    manifest_key: &str,
+    manifest: &Manifest,
+    files: &[File],
+) -> Result<Loaded, LoadError> {
+    let rejected = |key: &str, reason: String| LoadError::Rejected {
+        manifest: manifest_key.to_owned(),
+        key: key.to_owned(),
+        reason,
+    };
+    let mut plan = Vec::with_capacity(files.len());
+    for file in files {
+        let table = table_named(&file.table).ok_or_else(|| {
+            rejected(
+                &file.key,
+                format!("{:?} is not a warehouse table", file.table),
+            )
+        })?;
+        plan.push((table, file));
+    }
+    // Referenced rows first, whatever order the manifest lists them in.
+    plan.sort_by_key(|(table, _)| {
+        crate::schema::TABLES
+            .iter()
+            .position(|t| t.name == table.name)
+    });
+
+    let mut tx = conn
+        .begin()
+        .await
+        .map_err(database("beginning a transaction"))?;
+    let total: usize = files.iter().map(|f| f.rows).sum();
+    let claimed = sqlx::query(
+        "INSERT INTO landfall.load_ledger
+           (manifest, source, source_version, source_table, sequence, upper_bound, rows)
+         VALUES ($1, $2, $3, $4, $5, $6::timestamp, $7)
+         ON CONFLICT (manifest) DO NOTHING",
+    )
+    .bind(manifest_key)
+    .bind(&manifest.source)
+    .bind(&manifest.source_version)
+    .bind(&manifest.table)
+    .bind(manifest.sequence as i64)
+    .bind(manifest.upper.as_deref())
+    .bind(i32::try_from(total).unwrap_or(i32::MAX))
+    .execute(&mut *tx)
+    .await
+    .map_err(database(format!("{manifest_key}: ledger")))?
+    .rows_affected();
+    if claimed == 0 {
+        return Ok(Loaded::Already);
+    }
+    let mut written = Vec::with_capacity(plan.len());
+    for (table, file) in plan {
+        let rows = load_file(&mut tx, table, file)
+            .await
+            .map_err(|failure| failure.into_error(manifest_key, table, &file.key))?;
+        written.push((table.name, rows));
+    }
+    tx.commit()
+        .await
+        .map_err(database(format!("{manifest_key}: commit")))?;
+    Ok(Loaded::Rows(written))
+}
+
+/// A file's failure before it is tied to its manifest.
+enum FileFailure {
+    Bad(String),
+    Sql(&'static str, sqlx::Error),
+}
+
+impl FileFailure {
+    fn into_error(self, manifest: &str, table: &Table, key: &str) -> LoadError {
+        match self {
+            FileFailure::Bad(reason) => LoadError::Rejected {
+                manifest: manifest.to_owned(),
+                key: key.to_owned(),
+                reason,
+            },
+            FileFailure::Sql(step, source) => {
+                let pg = match &source {
+                    sqlx::Error::Database(e) => e.try_downcast_ref::<PgDatabaseError>(),
+                    _ => None,
+                };
+                let code = pg.map(|e| e.code().to_owned()).unwrap_or_default();
+                let detail = pg
+                    .map(|e| match (e.detail(), e.r#where()) {
+                        (Some(detail), _) => format!("{}: {detail}", e.message()),
+                        (None, Some(at)) => format!("{} ({at})", e.message()),
+                        (None, None) => e.message().to_owned(),
+                    })
+                    .unwrap_or_else(|| source.to_string());
+                match code.as_str() {
+                    "23503" => LoadError::Waiting {
+                        manifest: manifest.to_owned(),
+                        table: table.name.to_owned(),
+                        detail,
+                    },
+                    // data exceptions, NOT NULL, CHECK: the file's values, not the database
+                    c if c.starts_with("22") || c == "23502" || c == "23514" => {
+                        LoadError::Rejected {
+                            manifest: manifest.to_owned(),
+                            key: key.to_owned(),
+                            reason: format!("{step}: {detail}"),
+                        }
+                    }
+                    _ => LoadError::Database {
+                        context: format!("{manifest}: {} {step}", table.name),
+                        source,
+                    },
+                }
+            }
+        }
+    }
+}
+
+async fn load_file(tx: &mut PgConnection, table: &Table, file: &File) -> Result<u64, FileFailure> {
+    let bad = |what: &str, e: &dyn std::fmt::Display| FileFailure::Bad(format!("{what}: {e}"));
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file.bytes.clone())
+        .map_err(|e| bad("not a readable Parquet file", &e))?;
+    let expected = table.file_schema();
+    let actual = builder.schema();
+    let shape = |s: &arrow_schema::Schema| -> Vec<String> {
+        s.fields()
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {}{}",
+                    f.name(),
+                    f.data_type(),
+                    if f.is_nullable() { "" } else { " not null" }
+                )
+            })
+            .collect()
+    };
+    if shape(actual) != shape(&expected) {
+        return Err(FileFailure::Bad(format!(
+            "columns [{}] are not {}'s [{}]",
+            shape(actual).join(", "),
+            table.name,
+            shape(&expected).join(", ")
+        )));
+    }
+    let rows = builder.metadata().file_metadata().num_rows();
+    if rows != file.rows as i64 {
+        return Err(FileFailure::Bad(format!(
+            "{rows} rows, the manifest says {}",
+            file.rows
+        )));
+    }
+    let reader = builder
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| bad("not a readable Parquet file", &e))?;
+
+    let sql = Statements::of(table);
+    sqlx::raw_sql(&sql.create_stage)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| FileFailure::Sql("creating the stage", e))?;
+
+    let mut copy = tx
+        .copy_in_raw(&sql.copy)
+        .await
+        .map_err(|e| FileFailure::Sql("COPY", e))?;
+    let mut buffer = Vec::with_capacity(COPY_CHUNK + 64 * 1024);
+    let mut streamed: Result<(), FileFailure> = Ok(());
+    for batch in reader {
+        let encoded = batch
+            .map_err(|e| bad("reading Parquet", &e))
+            .and_then(|b| copy_text::encode(&b, &mut buffer).map_err(|e| bad("encoding", &e)));
+        if let Err(e) = encoded {
+            streamed = Err(e);
+            break;
+        }
+        if buffer.len() >= COPY_CHUNK {
+            if let Err(e) = copy.send(std::mem::take(&mut buffer)).await {
+                streamed = Err(FileFailure::Sql("COPY", e));
+                break;
+            }
+            buffer.reserve(COPY_CHUNK + 64 * 1024);
+        }
+    }
+    if let Err(failure) = streamed {
+        let _ = copy.abort("landfall: the file could not be read").await;
+        return Err(failure);
+    }
+    if !buffer.is_empty() {
+        copy.send(buffer)
+            .await
+            .map_err(|e| FileFailure::Sql("COPY", e))?;
+    }
+    copy.finish()
+        .await
+        .map_err(|e| FileFailure::Sql("COPY", e))?;
+
+    // Simple protocol: a statement over a temporary table is not worth a cached plan.
+    let merged = sqlx::raw_sql(&sql.merge)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| FileFailure::Sql("merging", e))?
+        .rows_affected();
+    sqlx::raw_sql(&sql.drop_stage)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| FileFailure::Sql("dropping the stage", e))?;
+    Ok(merged)
+}
+
+/// The SQL that loads one file of `table`: a temporary stage shaped like the file, COPY
+/// into it (the file's column order, text format), the merge, and the stage dropped. Every
+/// identifier comes from the allowlist (`schema::TABLES`); there are no values to bind.
+#[derive(Debug, Clone)]
+pub struct Statements {
+    pub create_stage: String,
+    pub copy: String,
+    pub merge: String,
+    pub drop_stage: String,
+}
+
+impl Statements {
+    pub fn of(table: &Table) -> Statements {
+        let quoted = |name: &str| {
+            Ident::new(name)
+                .expect("contract names are plain identifiers")
+                .pg_quoted()
+        };
+        let file = table.file_schema();
+        let all: Vec<String> = file.fields().iter().map(|f| quoted(f.name())).collect();
+        let data: Vec<String> = file
+            .fields()
+            .iter()
+            .filter(|f| !VERSION_COLUMNS.contains(&f.name().as_str()))
+            .map(|f| quoted(f.name()))
+            .collect();
+        let list = data.join(", ");
+        let target = quoted(table.name);
+        let versions = match table.kind {
+            Kind::Dimension { .. } => {
+                ", NULL::timestamp(3) AS source_last_updated, \
+                                      NULL::timestamp(3) AS joined_last_updated"
+            }
+            _ => "",
+        };
+        Statements {
+            create_stage: format!(
+                "CREATE TEMPORARY TABLE {STAGE} ON COMMIT DROP AS \
+                 SELECT {list}{versions} FROM {target} WITH NO DATA"
+            ),
+            copy: format!("COPY {STAGE} ({}) FROM STDIN", all.join(", ")),
+            merge: merge_sql(table, &target, &data),
+            drop_stage: format!("DROP TABLE {STAGE}"),
+        }
+    }
+}
+
+fn merge_sql(table: &Table, target: &str, columns: &[String]) -> String {
+    let list = columns.join(", ");
+    match table.kind {
+        Kind::Calendar { key } => format!(
+            "INSERT INTO {target} ({list}) SELECT {list} FROM {STAGE} \
+             ON CONFLICT ({key}) DO NOTHING"
+        ),
+        Kind::Fact { id } => format!(
+            "INSERT INTO {target} ({list}) SELECT {list} FROM {STAGE} \
+             ON CONFLICT ({id}, last_updated_date, last_updated_time) DO NOTHING"
+        ),
+        Kind::Dimension { key } => {
+            let set = columns
+                .iter()
+                .filter(|c| c.trim_matches('"') != key)
+                .map(|c| format!("{c} = excluded.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let incoming = columns
+                .iter()
+                .map(|c| format!("i.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let dim = table.name;
+            // The newest version per key in this file, then only where it is newer than the
+            // version the warehouse holds: a late, older version changes nothing.
+            format!(
+                "WITH incoming AS (
+                   SELECT DISTINCT ON ({key}) * FROM {STAGE}
+                   ORDER BY {key}, source_last_updated DESC, joined_last_updated DESC NULLS LAST
+                 ), newer AS (
+                   INSERT INTO landfall.dim_version AS v (dim, id, source_last_updated, joined_last_updated)
+                   SELECT '{dim}', {key}, source_last_updated, joined_last_updated FROM incoming
+                   ON CONFLICT (dim, id) DO UPDATE
+                     SET source_last_updated = excluded.source_last_updated,
+                         joined_last_updated = excluded.joined_last_updated
+                     WHERE (excluded.source_last_updated, coalesce(excluded.joined_last_updated, '-infinity'))
+                         > (v.source_last_updated, coalesce(v.joined_last_updated, '-infinity'))
+                   RETURNING id
+                 )
+                 INSERT INTO {target} ({list})
+                 SELECT {incoming} FROM incoming i JOIN newer n ON n.id = i.{key}
+                 ON CONFLICT ({key}) DO UPDATE SET {set}"
+            )
+        }
+    }
+}
