@@ -12,11 +12,22 @@ demo: ## the local stack and the pipelines on sample data, with a summary
 	@scripts/demo.sh
 
 .PHONY: test
-test: venv databases lint ## everything CI checks: format, clippy, template lint, unit, integration and end-to-end tests
-	@# One build for the binaries the end-to-end tests run and the tests themselves: built
-	@# together, they share one feature resolution, so `cargo test` compiles nothing again.
-	cargo build --workspace --all-targets
-	cargo test --workspace --no-fail-fast
+test: databases ## everything CI checks: format, clippy, template lint, unit, integration and end-to-end tests
+	cargo fmt --all --check
+	@# The Python tools (moto, cfn-lint, SAM) install while the workspace compiles.
+	@# One build for everything: the binaries the end-to-end tests run and the tests themselves
+	@# share one feature resolution, so `cargo test` compiles nothing again; and clippy lints
+	@# the workspace inside that build (clippy-driver wrapping rustc for workspace members,
+	@# as `cargo clippy` does), instead of a second compile of its own. The template is
+	@# linted by tests/tests/template.rs, beside the other tests.
+	@log=$$(mktemp); scripts/ensure-tools.sh >$$log 2>&1 & tools=$$!; \
+	$(CLIPPY_BUILD) cargo build --workspace --all-targets; built=$$?; \
+	wait $$tools || { cat $$log; echo "installing the Python tools failed"; exit 1; }; \
+	cat $$log; rm -f $$log; exit $$built
+	$(CLIPPY_BUILD) cargo test --workspace --no-fail-fast
+
+# `cargo clippy -- -D warnings`, as environment for a real build (cargo-clippy's own protocol).
+CLIPPY_BUILD := RUSTC_WORKSPACE_WRAPPER=clippy-driver CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
 
 .PHONY: venv
 venv: ## install the pinned Python tools (moto, cargo-lambda, cfn-lint, SAM CLI) into .venv*

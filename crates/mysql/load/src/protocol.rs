@@ -110,3 +110,43 @@ pub mod db_init {
         pub scripts: Vec<Script>,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn samples(function: &str) -> Vec<String> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../events")
+            .join(function);
+        let mut texts: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect();
+        texts.sort();
+        texts
+    }
+
+    /// The sample events are the requests file-orchestrator sends (mysql-loader's own test
+    /// covers its five modes).
+    #[test]
+    fn sample_events_are_requests() {
+        for text in samples("mysql-reporter") {
+            let request: super::reporter::Request = serde_json::from_str(&text).unwrap();
+            assert_eq!(request.dataset, "price_index");
+        }
+        for text in samples("db-init") {
+            let request: super::db_init::Request = serde_json::from_str(&text).unwrap();
+            assert!(request.script.key.starts_with("mysql/init/"));
+        }
+    }
+
+    #[test]
+    fn an_answer_missing_a_field_does_not_decode() {
+        let err = serde_json::from_str::<super::loader::Response>(r#"{"rows": 3}"#).unwrap_err();
+        assert!(
+            err.to_string().contains("missing field `already_loaded`"),
+            "{err}"
+        );
+    }
+}
