@@ -14,7 +14,7 @@ set -a; source "$STATE/env"; set +a
 
 "$ROOT/.venv/bin/python" "$ROOT/scripts/demo/cdn_invalidation.py"
 echo
-"$ROOT/.venv/bin/python" "$ROOT/scripts/demo/mysql_pipeline.py"
+ROOT="$ROOT" "$ROOT/.venv/bin/python" "$ROOT/scripts/demo/mysql_pipeline.py"
 echo
 ROOT="$ROOT" "$ROOT/.venv/bin/python" "$ROOT/scripts/demo/totesys_extract.py"
 "$ROOT/.venv/bin/python" "$ROOT/scripts/demo/totesys_transform.py"

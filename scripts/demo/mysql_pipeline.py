@@ -1,11 +1,10 @@
 """P1 demo: a price_index file dropped into the landing bucket ends up in MariaDB.
 
-The file is generated with a fixed seed; the pipeline (file-orchestrator -> mysql-loader)
+The file is the tests' sample (`devstack sample price-index`); the pipeline (file-orchestrator -> mysql-loader)
 runs on the local stack. Reads MariaDB with the mariadb client and SES mail from moto.
 """
 import json
 import os
-import random
 import subprocess
 import sys
 import time
@@ -21,18 +20,11 @@ s3 = boto3.client("s3")
 sqs = boto3.client("sqs")
 
 
-def price_index_csv(rows, seed=7):
-    rng = random.Random(seed)
-    geos = ["Canada", "Ontario", "Quebec", "British Columbia", "Alberta", "Nova Scotia"]
-    products = [("Food", "Bread, white", "675 g"), ("Food", "Milk", "1 L"), ("Food", "Eggs", "12"),
-                ("Energy", "Gasoline", "L"), ("Household", "Toilet tissue", "4 rolls"), ("Food", "Coffee", "340 g")]
-    lines = ["ref_date,geo,category,product,uom,price"]
-    for i in range(rows):
-        year, month = 2020 + (i // 72) % 5, (i // 6) % 12 + 1
-        category, product, uom = products[i % len(products)]
-        geo = geos[(i // 360) % len(geos)]
-        lines.append(f'{year}-{month:02d},{geo},{category},"{product} #{i // 2160}",{uom},{rng.uniform(1, 20):.2f}')
-    return "\n".join(lines) + "\n"
+def price_index_csv(rows):
+    """The tests' sample file (tools/devstack/src/sample.rs), from the devstack binary."""
+    devstack = os.path.join(os.environ["ROOT"], "target", "debug", "devstack")
+    return subprocess.run([devstack, "sample", "price-index", str(rows)],
+                          check=True, capture_output=True, text=True).stdout
 
 
 def mariadb(sql):

@@ -176,6 +176,25 @@ impl LocalStack {
         )
     }
 
+    /// Puts `body` at `key` in the template bucket `bucket` (a logical id); gives the new
+    /// version's id (empty on an unversioned bucket).
+    pub async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: impl Into<aws_sdk_s3::primitives::ByteStream>,
+    ) -> Result<String> {
+        let out = self
+            .s3()
+            .put_object()
+            .bucket(self.resource(bucket))
+            .key(key)
+            .body(body.into())
+            .send()
+            .await?;
+        Ok(out.version_id().unwrap_or_default().to_owned())
+    }
+
     /// The keys under `prefix` in `bucket` (one page: tests keep buckets small).
     pub async fn keys(&self, bucket: &str, prefix: &str) -> Result<Vec<String>> {
         let listed = self

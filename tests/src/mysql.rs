@@ -61,6 +61,16 @@ impl TestDatabase {
     pub async fn conn(&self) -> Result<Conn> {
         Ok(self.pool.get_conn().await?)
     }
+
+    /// The number `sql` (a `SELECT COUNT(*) …`) answers.
+    pub async fn count(&self, sql: &str) -> Result<u64> {
+        Ok(self
+            .conn()
+            .await?
+            .query_first::<u64, _>(sql)
+            .await?
+            .unwrap_or(0))
+    }
 }
 
 impl Drop for TestDatabase {

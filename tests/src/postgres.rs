@@ -4,7 +4,7 @@
 use anyhow::Result;
 use landfall_totesys_seed::Volumes;
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, Executor, PgConnection};
+use sqlx::{Connection, PgConnection};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -55,14 +55,9 @@ fn local_secret(database: &str) -> String {
 
 fn drop_database(name: String) {
     crate::clean_up_detached(move || async move {
-        let mut admin = PgConnection::connect_with(&server().database("postgres"))
+        landfall_totesys_seed::drop_database(&server(), &name)
             .await
-            .ok()?;
-        admin
-            .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
-            .await
-            .ok()?;
-        admin.close().await.ok()
+            .ok()
     });
 }
 
@@ -81,11 +76,7 @@ pub struct WarehouseDatabase {
 impl WarehouseDatabase {
     pub async fn empty() -> Result<WarehouseDatabase> {
         let name = unique_name("warehouse");
-        let mut admin = PgConnection::connect_with(&server().database("postgres")).await?;
-        admin
-            .execute(format!("CREATE DATABASE \"{name}\"").as_str())
-            .await?;
-        admin.close().await?;
+        landfall_totesys_seed::recreate_database(&server(), &name).await?;
         Ok(WarehouseDatabase { name })
     }
 

@@ -2,7 +2,6 @@
 //! binary) → CloudFront invalidation, all against moto.
 
 use anyhow::Result;
-use aws_sdk_s3::primitives::ByteStream;
 use landfall_devstack::pump::sqs_event;
 use landfall_tests::{LocalStack, REGION};
 use std::collections::BTreeSet;
@@ -45,12 +44,7 @@ async fn invalidations(stack: &LocalStack) -> Result<Vec<(String, BTreeSet<Strin
 
 async fn put(stack: &LocalStack, key: &str, body: &str) -> Result<()> {
     stack
-        .s3()
-        .put_object()
-        .bucket(stack.resource("WebsiteBucket"))
-        .key(key)
-        .body(ByteStream::from(body.as_bytes().to_vec()))
-        .send()
+        .put("WebsiteBucket", key, body.as_bytes().to_vec())
         .await?;
     Ok(())
 }

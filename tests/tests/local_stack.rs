@@ -76,12 +76,7 @@ async fn retryable_failures_reach_the_dlq_after_max_receives() -> Result<()> {
     );
     stack.set_function_env("cdn-invalidator", "AWS_MAX_ATTEMPTS", Some("1"));
     stack
-        .s3()
-        .put_object()
-        .bucket(stack.resource("WebsiteBucket"))
-        .key("page.html")
-        .body(ByteStream::from_static(b"x"))
-        .send()
+        .put("WebsiteBucket", "page.html", ByteStream::from_static(b"x"))
         .await?;
 
     let first = stack.deliver("cdn-invalidator").await?;

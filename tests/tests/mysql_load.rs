@@ -3,6 +3,7 @@
 use anyhow::Result;
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
+use landfall_devstack::sample::{price_index_csv, PRICE_INDEX_HEADER};
 use landfall_mysql_datasets::{Dataset, Datasets};
 use landfall_mysql_load::scripts::{self, Applied};
 use landfall_mysql_load::{Attempt, BatchId, LoadError, Loader, Source};
@@ -15,20 +16,6 @@ fn price_index() -> Dataset {
         .get("price_index")
         .expect("price_index is configured")
         .clone()
-}
-
-fn csv(rows: std::ops::Range<u32>) -> String {
-    let mut text = String::from("ref_date,geo,category,product,uom,price\n");
-    for i in rows {
-        text.push_str(&format!(
-            "2024-{:02},\"Geo, {}\",Food,Product {i},kg,{}.{:02}\n",
-            i % 12 + 1,
-            i % 7,
-            i % 100,
-            i % 100
-        ));
-    }
-    text
 }
 
 /// The file in small chunks, as S3 would deliver a large body.
@@ -49,11 +36,6 @@ fn source(key: &str) -> Source {
     }
 }
 
-async fn count(db: &TestDatabase, sql: &str) -> Result<u64> {
-    let mut conn = db.conn().await?;
-    Ok(conn.query_first::<u64, _>(sql).await?.unwrap_or(0))
-}
-
 #[tokio::test]
 async fn a_file_loads_once_and_a_redelivery_changes_nothing() -> Result<()> {
     let db = TestDatabase::create_with_scripts().await?;
@@ -69,12 +51,12 @@ async fn a_file_loads_once_and_a_redelivery_changes_nothing() -> Result<()> {
             &batch,
             0,
             "mysql/price_index/a.csv",
-            body(&csv(0..500)),
+            body(&price_index_csv(0..500)),
         )
         .await?;
     assert_eq!(rows, 500);
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM price_index").await?,
+        db.count("SELECT COUNT(*) FROM price_index").await?,
         0,
         "staged is not visible"
     );
@@ -89,19 +71,17 @@ async fn a_file_loads_once_and_a_redelivery_changes_nothing() -> Result<()> {
         )
         .await?;
     assert_eq!((promoted.rows, promoted.already_loaded), (500, false));
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 500);
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 500);
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index_stage").await?, 0);
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
-        0
-    );
-    assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM landfall_load_ledger").await?,
+        db.count("SELECT COUNT(*) FROM landfall_load_ledger")
+            .await?,
         1
     );
     let price: Option<String> = db
         .conn()
         .await?
-        .query_first("SELECT CAST(price AS CHAR) FROM price_index WHERE product = 'Product 42'")
+        .query_first("SELECT CAST(price AS CHAR) FROM price_index WHERE product = 'Item 42'")
         .await?;
     assert_eq!(price.as_deref(), Some("42.42"), "exact decimals");
 
@@ -112,7 +92,7 @@ async fn a_file_loads_once_and_a_redelivery_changes_nothing() -> Result<()> {
             &batch,
             0,
             "mysql/price_index/a.csv",
-            body(&csv(0..500)),
+            body(&price_index_csv(0..500)),
         )
         .await?;
     let again = loader
@@ -125,11 +105,8 @@ async fn a_file_loads_once_and_a_redelivery_changes_nothing() -> Result<()> {
         )
         .await?;
     assert!(again.already_loaded);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 500);
-    assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
-        0
-    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 500);
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index_stage").await?, 0);
     Ok(())
 }
 
@@ -143,9 +120,9 @@ async fn bad_input_names_file_line_and_column_and_keeps_nothing() -> Result<()> 
         "attempt-1",
     );
     // Line 301 is bad, long after the first chunks reached the server.
-    let mut text = csv(0..299);
+    let mut text = price_index_csv(0..299);
     text.push_str("2024-01,Canada,Food,Bread,kg,1.2.3\n");
-    text.push_str(&csv(300..400)["ref_date,geo,category,product,uom,price\n".len()..]);
+    text.push_str(&price_index_csv(300..400)[PRICE_INDEX_HEADER.len()..]);
     let err = loader
         .stage(
             &dataset,
@@ -162,11 +139,11 @@ async fn bad_input_names_file_line_and_column_and_keeps_nothing() -> Result<()> 
     assert_eq!((bad.line, bad.column), (301, Some(6)));
     assert_eq!(bad.file, "mysql/price_index/bad.csv");
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
+        db.count("SELECT COUNT(*) FROM price_index_stage").await?,
         0,
         "rows sent before the bad line are rolled back"
     );
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 0);
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 0);
     Ok(())
 }
 
@@ -180,12 +157,24 @@ async fn parts_of_a_split_file_become_visible_together() -> Result<()> {
         "attempt-1",
     );
     let first = loader
-        .stage(&dataset, &batch, 0, "big.csv#0", body(&csv(0..300)))
+        .stage(
+            &dataset,
+            &batch,
+            0,
+            "big.csv#0",
+            body(&price_index_csv(0..300)),
+        )
         .await?;
     let second = loader
-        .stage(&dataset, &batch, 1, "big.csv#1", body(&csv(300..700)))
+        .stage(
+            &dataset,
+            &batch,
+            1,
+            "big.csv#1",
+            body(&price_index_csv(300..700)),
+        )
         .await?;
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 0);
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 0);
 
     // A promote that expects more rows than were staged (a part missing) keeps nothing.
     let err = loader
@@ -193,9 +182,10 @@ async fn parts_of_a_split_file_become_visible_together() -> Result<()> {
         .await
         .unwrap_err();
     assert!(matches!(err, LoadError::CountMismatch { .. }), "{err}");
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 0);
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 0);
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM landfall_load_ledger").await?,
+        db.count("SELECT COUNT(*) FROM landfall_load_ledger")
+            .await?,
         0,
         "the ledger row rolled back too"
     );
@@ -204,7 +194,7 @@ async fn parts_of_a_split_file_become_visible_together() -> Result<()> {
         .promote(&dataset, &batch, 2, first + second, &source("big.csv"))
         .await?;
     assert_eq!(promoted.rows, 700);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 700);
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 700);
     Ok(())
 }
 
@@ -218,7 +208,13 @@ async fn two_concurrent_promotions_load_once() -> Result<()> {
         "attempt-1",
     );
     let rows = loader
-        .stage(&dataset, &batch, 0, "twice.csv", body(&csv(0..200)))
+        .stage(
+            &dataset,
+            &batch,
+            0,
+            "twice.csv",
+            body(&price_index_csv(0..200)),
+        )
         .await?;
     let twice = source("twice.csv");
     let (a, b) = tokio::join!(
@@ -231,7 +227,7 @@ async fn two_concurrent_promotions_load_once() -> Result<()> {
         1,
         "{outcomes:?}"
     );
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 200);
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 200);
     Ok(())
 }
 
@@ -245,21 +241,20 @@ async fn reports_are_built_by_the_report_procedures() -> Result<()> {
         "attempt-1",
     );
     let rows = loader
-        .stage(&dataset, &batch, 0, "r.csv", body(&csv(0..120)))
+        .stage(&dataset, &batch, 0, "r.csv", body(&price_index_csv(0..120)))
         .await?;
     loader
         .promote(&dataset, &batch, 1, rows, &source("r.csv"))
         .await?;
     assert_eq!(loader.run_reports(&dataset).await?, 1);
-    let groups = count(&db, "SELECT COUNT(*) FROM price_index_report").await?;
-    let expected = count(
-        &db,
-        "SELECT COUNT(*) FROM (SELECT DISTINCT ref_date, geo, category FROM price_index) g",
-    )
-    .await?;
+    let groups = db.count("SELECT COUNT(*) FROM price_index_report").await?;
+    let expected = db
+        .count("SELECT COUNT(*) FROM (SELECT DISTINCT ref_date, geo, category FROM price_index) g")
+        .await?;
     assert_eq!(groups, expected);
     assert_eq!(
-        count(&db, "SELECT SUM(observations) FROM price_index_report").await?,
+        db.count("SELECT SUM(observations) FROM price_index_report")
+            .await?,
         120
     );
     Ok(())
@@ -310,15 +305,27 @@ async fn a_retry_after_a_crash_between_stage_and_promote_loads_once_and_leaves_n
     let object = BatchId::for_object("landing", "mysql/price_index/crash.csv", "v1");
     let first = Attempt::new(object.clone(), "attempt-1");
     loader
-        .stage(&dataset, &first, 0, "crash.csv", body(&csv(0..300)))
+        .stage(
+            &dataset,
+            &first,
+            0,
+            "crash.csv",
+            body(&price_index_csv(0..300)),
+        )
         .await?;
     // The attempt died here. SQS redelivers: a new attempt stages beside the old rows…
     let retry = Attempt::new(object, "attempt-2");
     let rows = loader
-        .stage(&dataset, &retry, 0, "crash.csv", body(&csv(0..300)))
+        .stage(
+            &dataset,
+            &retry,
+            0,
+            "crash.csv",
+            body(&price_index_csv(0..300)),
+        )
         .await?;
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
+        db.count("SELECT COUNT(*) FROM price_index_stage").await?,
         600
     );
     // …and promotes only its own rows; the old attempt's go with the promotion.
@@ -326,13 +333,11 @@ async fn a_retry_after_a_crash_between_stage_and_promote_loads_once_and_leaves_n
         .promote(&dataset, &retry, 1, rows, &source("crash.csv"))
         .await?;
     assert_eq!(promoted.rows, 300);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 300);
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 300);
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index_stage").await?, 0);
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
-        0
-    );
-    assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM landfall_stage_attempts").await?,
+        db.count("SELECT COUNT(*) FROM landfall_stage_attempts")
+            .await?,
         0
     );
     Ok(())
@@ -347,23 +352,20 @@ async fn another_attempts_rows_are_never_counted_or_promoted() -> Result<()> {
     let (a, b) = (Attempt::new(object.clone(), "a"), Attempt::new(object, "b"));
     // Two attempts split the same file differently (SPLIT_BYTES changed between them).
     loader
-        .stage(&dataset, &a, 0, "two.csv", body(&csv(0..100)))
+        .stage(&dataset, &a, 0, "two.csv", body(&price_index_csv(0..100)))
         .await?;
     loader
-        .stage(&dataset, &a, 1, "two.csv", body(&csv(100..250)))
+        .stage(&dataset, &a, 1, "two.csv", body(&price_index_csv(100..250)))
         .await?;
     let rows = loader
-        .stage(&dataset, &b, 0, "two.csv", body(&csv(0..250)))
+        .stage(&dataset, &b, 0, "two.csv", body(&price_index_csv(0..250)))
         .await?;
     let promoted = loader
         .promote(&dataset, &b, 1, rows, &source("two.csv"))
         .await?;
     assert_eq!(promoted.rows, 250, "b's rows, not a's as well");
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 250);
-    assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
-        0
-    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 250);
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index_stage").await?, 0);
     Ok(())
 }
 
@@ -377,13 +379,16 @@ async fn a_discarded_attempt_leaves_nothing_and_abandoned_ones_are_swept() -> Re
         "a",
     );
     loader
-        .stage(&dataset, &failed, 0, "failed.csv", body(&csv(0..50)))
+        .stage(
+            &dataset,
+            &failed,
+            0,
+            "failed.csv",
+            body(&price_index_csv(0..50)),
+        )
         .await?;
     assert_eq!(loader.discard(&dataset, &failed).await?, 50);
-    assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
-        0
-    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index_stage").await?, 0);
 
     // An attempt nobody discarded (its function was killed) two hours ago, at another file.
     let abandoned = Attempt::new(
@@ -391,14 +396,26 @@ async fn a_discarded_attempt_leaves_nothing_and_abandoned_ones_are_swept() -> Re
         "a",
     );
     loader
-        .stage(&dataset, &abandoned, 0, "killed.csv", body(&csv(0..70)))
+        .stage(
+            &dataset,
+            &abandoned,
+            0,
+            "killed.csv",
+            body(&price_index_csv(0..70)),
+        )
         .await?;
     let young = Attempt::new(
         BatchId::for_object("landing", "mysql/price_index/running.csv", "v1"),
         "a",
     );
     loader
-        .stage(&dataset, &young, 0, "running.csv", body(&csv(0..30)))
+        .stage(
+            &dataset,
+            &young,
+            0,
+            "running.csv",
+            body(&price_index_csv(0..30)),
+        )
         .await?;
     db.conn()
         .await?
@@ -413,13 +430,19 @@ async fn a_discarded_attempt_leaves_nothing_and_abandoned_ones_are_swept() -> Re
         "a",
     );
     let rows = loader
-        .stage(&dataset, &other, 0, "next.csv", body(&csv(500..510)))
+        .stage(
+            &dataset,
+            &other,
+            0,
+            "next.csv",
+            body(&price_index_csv(500..510)),
+        )
         .await?;
     loader
         .promote(&dataset, &other, 1, rows, &source("next.csv"))
         .await?;
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
+        db.count("SELECT COUNT(*) FROM price_index_stage").await?,
         30,
         "only the running attempt's rows stay"
     );
@@ -441,7 +464,7 @@ async fn a_connection_dropped_mid_load_keeps_nothing_and_the_retry_loads_once() 
         BatchId::for_object("landing", "mysql/price_index/drop.csv", "v1"),
         "attempt-1",
     );
-    let text = csv(0..5000);
+    let text = price_index_csv(0..5000);
 
     proxy.cut_after(text.len() as u64 / 3); // the link dies a third of the way into the file
     let err = loader
@@ -456,7 +479,7 @@ async fn a_connection_dropped_mid_load_keeps_nothing_and_the_retry_loads_once() 
     // The server rolls back the transaction of a connection that died.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
+        db.count("SELECT COUNT(*) FROM price_index_stage").await?,
         0,
         "nothing half-staged"
     );
@@ -469,7 +492,7 @@ async fn a_connection_dropped_mid_load_keeps_nothing_and_the_retry_loads_once() 
     loader
         .promote(&dataset, &batch, 1, rows, &source("drop.csv"))
         .await?;
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 5000);
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 5000);
     Ok(())
 }
 
@@ -484,14 +507,14 @@ async fn a_single_file_loads_in_one_transaction_through_a_temporary_stage() -> R
             &dataset,
             &batch,
             "one.csv",
-            body(&csv(0..400)),
+            body(&price_index_csv(0..400)),
             &source("one.csv"),
         )
         .await?;
     assert_eq!((promoted.rows, promoted.already_loaded), (400, false));
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 400);
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 400);
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
+        db.count("SELECT COUNT(*) FROM price_index_stage").await?,
         0,
         "the shared stage table is untouched"
     );
@@ -500,15 +523,15 @@ async fn a_single_file_loads_in_one_transaction_through_a_temporary_stage() -> R
             &dataset,
             &batch,
             "one.csv",
-            body(&csv(0..400)),
+            body(&price_index_csv(0..400)),
             &source("one.csv"),
         )
         .await?;
     assert!(again.already_loaded);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 400);
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 400);
 
     let bad = BatchId::for_object("landing", "mysql/price_index/bad-one.csv", "v1");
-    let mut text = csv(1000..1100);
+    let mut text = price_index_csv(1000..1100);
     text.push_str("2024-01,Canada,Food,Bread,kg,NaN\n");
     let err = loader
         .load(
@@ -522,12 +545,13 @@ async fn a_single_file_loads_in_one_transaction_through_a_temporary_stage() -> R
         .unwrap_err();
     assert!(matches!(err, LoadError::BadInput(_)), "{err}");
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM price_index").await?,
+        db.count("SELECT COUNT(*) FROM price_index").await?,
         400,
         "nothing of the bad file"
     );
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM landfall_load_ledger").await?,
+        db.count("SELECT COUNT(*) FROM landfall_load_ledger")
+            .await?,
         1
     );
     Ok(())

@@ -2,7 +2,6 @@
 //! files from S3, rows in MariaDB.
 
 use anyhow::Result;
-use aws_sdk_s3::primitives::ByteStream;
 use landfall_tests::mysql::TestDatabase;
 use landfall_tests::LocalStack;
 use mysql_async::prelude::Queryable;
@@ -15,15 +14,9 @@ fn secret(db: &TestDatabase, password: &str) -> String {
 }
 
 async fn upload(stack: &LocalStack, key: &str, body: &str) -> Result<String> {
-    let out = stack
-        .s3()
-        .put_object()
-        .bucket(stack.resource("LandingBucket"))
-        .key(key)
-        .body(ByteStream::from(body.as_bytes().to_vec()))
-        .send()
-        .await?;
-    Ok(out.version_id().unwrap_or_default().to_owned())
+    stack
+        .put("LandingBucket", key, body.as_bytes().to_vec())
+        .await
 }
 
 async fn invoke(stack: &mut LocalStack, task: Value) -> Result<(Option<String>, Value)> {

@@ -3,14 +3,12 @@
 //! archived, the outcome emailed; bad files in the DLQ with their reason.
 
 use anyhow::Result;
-use aws_sdk_s3::primitives::ByteStream;
 use landfall_tests::mysql::TestDatabase;
 use landfall_tests::LocalStack;
-use mysql_async::prelude::Queryable;
 use serde_json::json;
 
 const ORCHESTRATOR: &str = "file-orchestrator";
-const HEADER: &str = "ref_date,geo,category,product,uom,price\n";
+use landfall_devstack::sample::{price_index_csv, PRICE_INDEX_HEADER as HEADER};
 
 async fn pipeline() -> Result<(TestDatabase, LocalStack)> {
     pipeline_on_port(3306).await
@@ -50,39 +48,11 @@ async fn redeliver(
     deliver_all(stack).await
 }
 
-fn rows(range: std::ops::Range<u32>) -> String {
-    let mut text = String::from(HEADER);
-    for i in range {
-        text.push_str(&format!(
-            "2024-{:02},\"Region {}, North\",Food,\"Item {i}\",kg,{}.{:02}\n",
-            i % 12 + 1,
-            i % 5,
-            i % 50,
-            i % 100
-        ));
-    }
-    text
-}
-
 async fn drop_file(stack: &LocalStack, key: &str, body: &str) -> Result<()> {
     stack
-        .s3()
-        .put_object()
-        .bucket(stack.resource("LandingBucket"))
-        .key(key)
-        .body(ByteStream::from(body.as_bytes().to_vec()))
-        .send()
+        .put("LandingBucket", key, body.as_bytes().to_vec())
         .await?;
     Ok(())
-}
-
-async fn count(db: &TestDatabase, sql: &str) -> Result<u64> {
-    Ok(db
-        .conn()
-        .await?
-        .query_first::<u64, _>(sql)
-        .await?
-        .unwrap_or(0))
 }
 
 /// Delivers until the queue is empty (the first batch holds the TestEvent).
@@ -100,7 +70,12 @@ async fn deliver_all(stack: &mut LocalStack) -> Result<Vec<landfall_devstack::De
 #[tokio::test]
 async fn a_landing_file_is_loaded_archived_reported_and_emailed() -> Result<()> {
     let (db, mut stack) = pipeline().await?;
-    drop_file(&stack, "mysql/price_index/2024-prices.csv", &rows(0..250)).await?;
+    drop_file(
+        &stack,
+        "mysql/price_index/2024-prices.csv",
+        &price_index_csv(0..250),
+    )
+    .await?;
     let deliveries = deliver_all(&mut stack).await?;
     assert!(
         deliveries
@@ -111,12 +86,9 @@ async fn a_landing_file_is_loaded_archived_reported_and_emailed() -> Result<()> 
         stack.function_log("mysql-loader")
     );
 
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 250);
-    assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
-        0
-    );
-    assert!(count(&db, "SELECT COUNT(*) FROM price_index_report").await? > 0);
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 250);
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index_stage").await?, 0);
+    assert!(db.count("SELECT COUNT(*) FROM price_index_report").await? > 0);
     let landing = stack.resource("LandingBucket");
     assert!(
         stack.keys(&landing, "mysql/").await?.is_empty(),
@@ -151,7 +123,7 @@ async fn a_landing_file_is_loaded_archived_reported_and_emailed() -> Result<()> 
     );
     assert_eq!(
         lines.count() as u64,
-        count(&db, "SELECT COUNT(*) FROM price_index_report").await?
+        db.count("SELECT COUNT(*) FROM price_index_report").await?
     );
     assert!(
         csv.contains(",\"Region 1, North\",Food,"),
@@ -181,7 +153,7 @@ async fn a_landing_file_is_loaded_archived_reported_and_emailed() -> Result<()> 
 async fn a_big_file_is_split_and_becomes_visible_whole() -> Result<()> {
     let (db, mut stack) = pipeline().await?;
     stack.set_function_env(ORCHESTRATOR, "SPLIT_BYTES", Some("2000"));
-    let text = rows(0..400);
+    let text = price_index_csv(0..400);
     assert!(text.len() > 10 * 2000);
     drop_file(&stack, "mysql/price_index/big.csv", &text).await?;
     let deliveries = deliver_all(&mut stack).await?;
@@ -190,8 +162,8 @@ async fn a_big_file_is_split_and_becomes_visible_whole() -> Result<()> {
         "{deliveries:?}\n{}",
         stack.function_log(ORCHESTRATOR)
     );
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 400);
-    let parts = count(&db, "SELECT parts FROM landfall_load_ledger").await?;
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 400);
+    let parts = db.count("SELECT parts FROM landfall_load_ledger").await?;
     assert!(parts > 5, "split into {parts} parts");
     assert!(
         stack
@@ -206,7 +178,7 @@ async fn a_big_file_is_split_and_becomes_visible_whole() -> Result<()> {
 #[tokio::test]
 async fn a_bad_file_is_rejected_with_its_line_and_column_and_dead_lettered() -> Result<()> {
     let (db, mut stack) = pipeline().await?;
-    let mut text = rows(0..10);
+    let mut text = price_index_csv(0..10);
     text.push_str("2024-02,Canada,Food,Bread,kg,1.2.3\n");
     drop_file(&stack, "mysql/price_index/bad.csv", &text).await?;
     let deliveries = deliver_all(&mut stack).await?;
@@ -216,7 +188,7 @@ async fn a_bad_file_is_rejected_with_its_line_and_column_and_dead_lettered() -> 
     );
 
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM price_index").await?,
+        db.count("SELECT COUNT(*) FROM price_index").await?,
         0,
         "nothing promoted"
     );
@@ -291,17 +263,23 @@ async fn keys_no_dataset_owns_go_to_the_dlq_and_operations_with_the_reason() -> 
 #[tokio::test]
 async fn a_redelivered_notification_loads_nothing_twice() -> Result<()> {
     let (db, mut stack) = pipeline().await?;
-    drop_file(&stack, "mysql/price_index/once.csv", &rows(0..50)).await?;
+    drop_file(
+        &stack,
+        "mysql/price_index/once.csv",
+        &price_index_csv(0..50),
+    )
+    .await?;
     // Keep a copy of the notification to deliver again after the file was processed.
     let notification = notification_of(&stack, "once.csv").await?;
     deliver_all(&mut stack).await?;
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 50);
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 50);
 
     let again = redeliver(&mut stack, &notification).await?;
     assert!(again.iter().all(|d| d.failed.is_empty()), "{again:?}");
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 50);
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 50);
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM landfall_load_ledger").await?,
+        db.count("SELECT COUNT(*) FROM landfall_load_ledger")
+            .await?,
         1
     );
     assert!(stack
@@ -314,7 +292,7 @@ async fn a_redelivered_notification_loads_nothing_twice() -> Result<()> {
 async fn a_crash_after_promote_before_archive_is_finished_by_the_retry() -> Result<()> {
     let (db, mut stack) = pipeline().await?;
     let key = "mysql/price_index/crash.csv";
-    drop_file(&stack, key, &rows(0..80)).await?;
+    drop_file(&stack, key, &price_index_csv(0..80)).await?;
     // A first attempt promoted the file and died before archiving it.
     let head = stack
         .s3()
@@ -344,9 +322,10 @@ async fn a_crash_after_promote_before_archive_is_finished_by_the_retry() -> Resu
         deliveries.iter().all(|d| d.failed.is_empty()),
         "{deliveries:?}"
     );
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 80);
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 80);
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM landfall_load_ledger").await?,
+        db.count("SELECT COUNT(*) FROM landfall_load_ledger")
+            .await?,
         1
     );
     assert_eq!(
@@ -379,7 +358,7 @@ async fn email_about(stack: &LocalStack, subject: &str) -> Result<(Vec<String>, 
 async fn a_file_too_big_for_lambda_loads_in_an_ecs_task() -> Result<()> {
     let (db, mut stack) = pipeline().await?;
     stack.set_function_env(ORCHESTRATOR, "TASK_BYTES", Some("1000"));
-    let text = rows(0..120);
+    let text = price_index_csv(0..120);
     assert!(text.len() > 1000);
     drop_file(&stack, "mysql/price_index/huge.csv", &text).await?;
     let deliveries = deliver_all(&mut stack).await?;
@@ -389,9 +368,9 @@ async fn a_file_too_big_for_lambda_loads_in_an_ecs_task() -> Result<()> {
         stack.function_log(ORCHESTRATOR),
         stack.function_log("mysql-loader-task")
     );
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 120);
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 120);
     assert_eq!(
-        count(&db, "SELECT parts FROM landfall_load_ledger").await?,
+        db.count("SELECT parts FROM landfall_load_ledger").await?,
         1,
         "not split: a task has no 15-minute limit"
     );
@@ -429,7 +408,7 @@ async fn a_file_too_big_for_lambda_loads_in_an_ecs_task() -> Result<()> {
 async fn a_bad_file_in_a_task_is_rejected_permanently_with_its_line() -> Result<()> {
     let (db, mut stack) = pipeline().await?;
     stack.set_function_env(ORCHESTRATOR, "TASK_BYTES", Some("100"));
-    let mut text = rows(0..5);
+    let mut text = price_index_csv(0..5);
     text.push_str("2024-13,Canada,Food,Bread,kg,1.20\n");
     drop_file(&stack, "mysql/price_index/huge-bad.csv", &text).await?;
     let deliveries = deliver_all(&mut stack).await?;
@@ -437,7 +416,7 @@ async fn a_bad_file_in_a_task_is_rejected_permanently_with_its_line() -> Result<
         deliveries.iter().all(|d| d.failed.is_empty()),
         "the task's permanent failure is not retried: {deliveries:?}"
     );
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 0);
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 0);
     let dead = stack.dead_letter_reasons("MysqlFilesDLQ").await?;
     assert_eq!(dead.len(), 1, "{dead:?}");
     let reason = &dead[0];
@@ -467,16 +446,12 @@ async fn an_init_script_runs_as_the_db_init_task_once() -> Result<()> {
         stack.function_log("db-init-task")
     );
     assert_eq!(
-        count(
-            &db,
-            "SELECT COUNT(*) FROM region_alias WHERE alias = 'north; east'"
-        )
-        .await?,
+        db.count("SELECT COUNT(*) FROM region_alias WHERE alias = 'north; east'")
+            .await?,
         1
     );
     assert_eq!(
-        count(
-            &db,
+        db.count(
             "SELECT COUNT(*) FROM landfall_applied_scripts WHERE name = '020_region_alias.sql'"
         )
         .await?,
@@ -574,11 +549,8 @@ async fn a_redelivery_adopts_the_task_still_running_instead_of_starting_another(
     );
     assert!(log.contains("adopting the task already running"), "{log}");
     assert_eq!(
-        count(
-            &db,
-            "SELECT COUNT(*) FROM landfall_applied_scripts WHERE name = '040_slow.sql'"
-        )
-        .await?,
+        db.count("SELECT COUNT(*) FROM landfall_applied_scripts WHERE name = '040_slow.sql'")
+            .await?,
         1
     );
     Ok(())
@@ -586,7 +558,7 @@ async fn a_redelivery_adopts_the_task_still_running_instead_of_starting_another(
 
 /// `rows` of price_index with `ending` for every line.
 fn rows_ending(range: std::ops::Range<u32>, ending: &str) -> String {
-    rows(range).replace('\n', ending)
+    price_index_csv(range).replace('\n', ending)
 }
 
 #[tokio::test]
@@ -599,9 +571,9 @@ async fn an_error_in_a_split_file_names_the_landed_file_and_its_own_line() -> Re
     text.push_str(&rows_ending(300..310, "\r\n")[HEADER.len() + 1..]);
     drop_file(&stack, "mysql/price_index/windows.csv", &text).await?;
     deliver_all(&mut stack).await?;
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 0);
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 0);
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
+        db.count("SELECT COUNT(*) FROM price_index_stage").await?,
         0,
         "the failed attempt's parts are discarded"
     );
@@ -627,7 +599,7 @@ async fn a_part_staging_longer_than_an_sdk_attempt_may_take_loads_once() -> Resu
     // scale — except the invokes, which wait as long as the loader may run.
     stack.set_function_env(ORCHESTRATOR, "AWS_ATTEMPT_TIMEOUT_SECONDS", Some("1"));
     stack.set_function_env(ORCHESTRATOR, "SPLIT_BYTES", Some("12000"));
-    let text = rows(0..400);
+    let text = price_index_csv(0..400);
     // Each ~12 kB part reaches the database at 6 kB/s: about two seconds.
     proxy.slow_to(6000);
     drop_file(&stack, "mysql/price_index/slow.csv", &text).await?;
@@ -639,13 +611,10 @@ async fn a_part_staging_longer_than_an_sdk_attempt_may_take_loads_once() -> Resu
         stack.function_log(ORCHESTRATOR)
     );
     assert!(started.elapsed().as_secs() >= 4, "the parts were slow");
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 400);
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 400);
     assert_eq!(
-        count(
-            &db,
-            "SELECT COUNT(*) FROM landfall_load_ledger WHERE parts > 1"
-        )
-        .await?,
+        db.count("SELECT COUNT(*) FROM landfall_load_ledger WHERE parts > 1")
+            .await?,
         1
     );
     assert_eq!(
@@ -653,7 +622,7 @@ async fn a_part_staging_longer_than_an_sdk_attempt_may_take_loads_once() -> Resu
             .function_log("mysql-loader")
             .matches("\"staged\"")
             .count() as u64,
-        count(&db, "SELECT parts FROM landfall_load_ledger").await?,
+        db.count("SELECT parts FROM landfall_load_ledger").await?,
         "each part staged once"
     );
     Ok(())
@@ -664,7 +633,7 @@ async fn a_failed_split_load_leaves_no_stage_rows_and_its_retry_loads_once() -> 
     let proxy = landfall_tests::fault_proxy::FaultProxy::start("127.0.0.1:3306").await?;
     let (db, mut stack) = pipeline_on_port(proxy.port).await?;
     stack.set_function_env(ORCHESTRATOR, "SPLIT_BYTES", Some("8000"));
-    let text = rows(0..600);
+    let text = price_index_csv(0..600);
     drop_file(&stack, "mysql/price_index/cut.csv", &text).await?;
     let notification = notification_of(&stack, "cut.csv").await?;
     // A connection dies once it has sent 20 kB: a few parts in, mid-part.
@@ -675,9 +644,9 @@ async fn a_failed_split_load_leaves_no_stage_rows_and_its_retry_loads_once() -> 
         "retryable: back to the queue: {first:?}"
     );
     assert!(stack.dead_letter_reasons("MysqlFilesDLQ").await?.is_empty());
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 0);
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 0);
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
+        db.count("SELECT COUNT(*) FROM price_index_stage").await?,
         0,
         "the staged parts of the failed attempt are gone"
     );
@@ -693,13 +662,11 @@ async fn a_failed_split_load_leaves_no_stage_rows_and_its_retry_loads_once() -> 
         "{retry:?}\n{}",
         stack.function_log(ORCHESTRATOR)
     );
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 600);
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 600);
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index_stage").await?, 0);
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
-        0
-    );
-    assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM landfall_load_ledger").await?,
+        db.count("SELECT COUNT(*) FROM landfall_load_ledger")
+            .await?,
         1
     );
     Ok(())
@@ -712,7 +679,7 @@ async fn a_step_that_no_longer_fits_in_the_invocation_is_not_started() -> Result
     stack.set_function_timeout(ORCHESTRATOR, 40);
     stack.set_function_env(ORCHESTRATOR, "LOAD_BYTES_PER_SECOND", Some("2000"));
     stack.set_function_env(ORCHESTRATOR, "SPLIT_BYTES", Some("2000"));
-    let text = rows(0..1000);
+    let text = price_index_csv(0..1000);
     assert!(text.len() > 50_000);
     drop_file(&stack, "mysql/price_index/late.csv", &text).await?;
     let deliveries = deliver_all(&mut stack).await?;
@@ -725,10 +692,7 @@ async fn a_step_that_no_longer_fits_in_the_invocation_is_not_started() -> Result
         log.contains("not starting promoting the staged parts: it needs about"),
         "{log}"
     );
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM price_index").await?, 0);
-    assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM price_index_stage").await?,
-        0
-    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 0);
+    assert_eq!(db.count("SELECT COUNT(*) FROM price_index_stage").await?, 0);
     Ok(())
 }

@@ -155,14 +155,7 @@ fn gzip(lines: &[serde_json::Value]) -> Vec<u8> {
 }
 
 async fn put(stack: &LocalStack, key: &str, lines: &[serde_json::Value]) -> Result<()> {
-    stack
-        .s3()
-        .put_object()
-        .bucket(stack.resource("IngestionBucket"))
-        .key(key)
-        .body(gzip(lines).into())
-        .send()
-        .await?;
+    stack.put("IngestionBucket", key, gzip(lines)).await?;
     Ok(())
 }
 

@@ -13,7 +13,7 @@ use landfall_totesys_contract::processed::{Manifest, Output};
 use landfall_totesys_warehouse::load::{load_manifest, File, Loaded, Statements};
 use landfall_totesys_warehouse::schema::{migrator, TABLES};
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, Executor, PgConnection};
+use sqlx::{Connection, PgConnection};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
@@ -49,13 +49,7 @@ async fn main() -> Result<()> {
 }
 
 async fn prepare(database: &str) -> Result<()> {
-    let mut admin = PgConnection::connect_with(&server().database("postgres")).await?;
-    admin
-        .execute(format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)").as_str())
-        .await?;
-    admin
-        .execute(format!("CREATE DATABASE \"{database}\"").as_str())
-        .await?;
+    landfall_totesys_seed::recreate_database(&server(), database).await?;
     let mut conn = PgConnection::connect_with(&server().database(database)).await?;
     migrator().run_direct(&mut conn).await?;
     Ok(())

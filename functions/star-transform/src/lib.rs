@@ -108,3 +108,26 @@ impl App {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_lambda_events::sqs::SqsEvent;
+    use landfall_s3_events::ChangeKind;
+
+    /// events/star-transform/ holds what the ingestion queue delivers: an object the
+    /// transform takes (a created ingestion key).
+    #[test]
+    fn sample_events_name_ingestion_objects() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/star-transform");
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            let event: SqsEvent = serde_json::from_str(&text).unwrap();
+            let changes = landfall_sqs_batch::s3_changes(&event.records[0]).unwrap();
+            assert_eq!(changes[0].kind, ChangeKind::Created);
+            let name =
+                landfall_totesys_contract::ingestion::parse_object_key(&changes[0].key).unwrap();
+            assert_eq!((name.table, name.sequence), ("sales_order", 42));
+        }
+    }
+}

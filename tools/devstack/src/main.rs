@@ -54,6 +54,8 @@ enum Command {
     },
     /// Fire a function's schedule once (EventBridge never fires in moto).
     Tick { function: String },
+    /// Print a sample landing file: `sample price-index <rows>`.
+    Sample { dataset: String, rows: u32 },
     /// Invoke a function synchronously with a JSON payload from a file.
     Invoke {
         function: String,
@@ -130,6 +132,10 @@ async fn main() -> Result<()> {
             let state = load_state(&cli.state)?;
             serve(state, binaries, cli.state.join("logs")).await?;
         }
+        Command::Sample { dataset, rows } => match dataset.as_str() {
+            "price-index" => print!("{}", landfall_devstack::sample::price_index_csv(0..rows)),
+            other => anyhow::bail!("no sample for {other:?} (price-index)"),
+        },
         Command::Tick { function } => {
             let state = load_state(&cli.state)?;
             let spec = state

@@ -39,13 +39,21 @@ pub const STAFF: u32 = 20;
 const FIRST: PrimitiveDateTime = datetime!(2022-11-03 14:20:52.186);
 const LAST: PrimitiveDateTime = datetime!(2024-11-14 15:34:09.845);
 
-/// Creates (or re-creates) `database` with the schema and generated rows.
-pub async fn seed(
-    server: &PgConnectOptions,
-    database: &str,
-    volumes: Volumes,
-    seed: u64,
-) -> Result<()> {
+/// Drops `database` if it exists (ending its sessions) and creates it empty: the fresh
+/// database a seed, a test or a benchmark starts from.
+pub async fn recreate_database(server: &PgConnectOptions, database: &str) -> Result<()> {
+    drop_database(server, database).await?;
+    let mut admin = PgConnection::connect_with(&server.clone().database("postgres")).await?;
+    admin
+        .execute(format!("CREATE DATABASE \"{database}\"").as_str())
+        .await?;
+    admin.close().await?;
+    Ok(())
+}
+
+/// Drops `database` if it exists, ending its sessions.
+pub async fn drop_database(server: &PgConnectOptions, database: &str) -> Result<()> {
+    // The name is interpolated into DDL: our own generated names only.
     anyhow::ensure!(
         database
             .chars()
@@ -56,10 +64,18 @@ pub async fn seed(
     admin
         .execute(format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)").as_str())
         .await?;
-    admin
-        .execute(format!("CREATE DATABASE \"{database}\"").as_str())
-        .await?;
     admin.close().await?;
+    Ok(())
+}
+
+/// Creates (or re-creates) `database` with the schema and generated rows.
+pub async fn seed(
+    server: &PgConnectOptions,
+    database: &str,
+    volumes: Volumes,
+    seed: u64,
+) -> Result<()> {
+    recreate_database(server, database).await?;
 
     let mut conn = PgConnection::connect_with(&server.clone().database(database)).await?;
     sqlx::raw_sql(SCHEMA)
