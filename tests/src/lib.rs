@@ -364,14 +364,7 @@ impl LocalStack {
         Ok(messages
             .iter()
             .map(|m| {
-                let to = m["destinations"]["ToAddresses"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|v| v.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let to = landfall_devstack::template::strings(&m["destinations"]["ToAddresses"]);
                 (
                     to,
                     m["subject"].as_str().unwrap_or_default().to_owned(),

@@ -293,13 +293,12 @@ impl App {
                 source: object.clone(),
             };
             let outcome: loader::Response = self
-                .tasks
-                .run(&Work {
-                    task_definition: &self.settings.loader_task_definition,
-                    container: LOADER_CONTAINER,
-                    id: &work_id(object),
-                    event: &event,
-                })
+                .run_task(
+                    &self.settings.loader_task_definition,
+                    LOADER_CONTAINER,
+                    object,
+                    &event,
+                )
                 .await?;
             (outcome, 1)
         } else if split {
@@ -505,13 +504,12 @@ impl App {
                 script: object.clone(),
             };
             let outcome: db_init::Response = self
-                .tasks
-                .run(&Work {
-                    task_definition: &self.settings.db_init_task_definition,
-                    container: DB_INIT_CONTAINER,
-                    id: &work_id(&object),
-                    event: &event,
-                })
+                .run_task(
+                    &self.settings.db_init_task_definition,
+                    DB_INIT_CONTAINER,
+                    &object,
+                    &event,
+                )
                 .await?;
             let archived = self.archive(&object, "init").await?;
             Ok::<_, FunctionError>((outcome, archived))
@@ -557,6 +555,24 @@ impl App {
             Err(_) => {}
         }
         applied.map(|_| ())
+    }
+
+    /// Runs `event` for `object` in an ECS task (or adopts the one already running for it).
+    async fn run_task<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
+        &self,
+        task_definition: &str,
+        container: &str,
+        object: &ObjectRef,
+        event: &Req,
+    ) -> Result<Resp, FunctionError> {
+        self.tasks
+            .run(&Work {
+                task_definition,
+                container,
+                id: &work_id(object),
+                event,
+            })
+            .await
     }
 
     /// Backs `object` up under `<folder>/<date>/` in the archive bucket and removes it from

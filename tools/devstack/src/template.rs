@@ -277,15 +277,7 @@ impl Scope {
                     .ok_or_else(|| ResolveError::NotYet(NotYet(name.to_owned())))
             }
             "Fn::GetAtt" => {
-                let parts: Vec<String> = self
-                    .resolve(argument)?
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|v| v.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let parts = strings(&self.resolve(argument)?);
                 let [resource, attribute] = parts.as_slice() else {
                     return Err(ResolveError::bad("Fn::GetAtt", argument));
                 };
@@ -416,6 +408,18 @@ pub fn scalar_text(value: &Value) -> String {
         Value::Null => String::new(),
         other => other.to_string(),
     }
+}
+
+/// The strings of a JSON array (none when it is not one).
+pub fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -42,17 +42,29 @@ const LAST: PrimitiveDateTime = datetime!(2024-11-14 15:34:09.845);
 /// Drops `database` if it exists (ending its sessions) and creates it empty: the fresh
 /// database a seed, a test or a benchmark starts from.
 pub async fn recreate_database(server: &PgConnectOptions, database: &str) -> Result<()> {
-    drop_database(server, database).await?;
-    let mut admin = PgConnection::connect_with(&server.clone().database("postgres")).await?;
-    admin
-        .execute(format!("CREATE DATABASE \"{database}\"").as_str())
-        .await?;
-    admin.close().await?;
-    Ok(())
+    administer(
+        server,
+        database,
+        &[
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            "CREATE DATABASE \"{}\"",
+        ],
+    )
+    .await
 }
 
 /// Drops `database` if it exists, ending its sessions.
 pub async fn drop_database(server: &PgConnectOptions, database: &str) -> Result<()> {
+    administer(
+        server,
+        database,
+        &["DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)"],
+    )
+    .await
+}
+
+/// Runs `statements` (each naming the database as `{}`) from the `postgres` database.
+async fn administer(server: &PgConnectOptions, database: &str, statements: &[&str]) -> Result<()> {
     // The name is interpolated into DDL: our own generated names only.
     anyhow::ensure!(
         database
@@ -61,9 +73,11 @@ pub async fn drop_database(server: &PgConnectOptions, database: &str) -> Result<
         "database name {database:?}: letters, digits and _ only"
     );
     let mut admin = PgConnection::connect_with(&server.clone().database("postgres")).await?;
-    admin
-        .execute(format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)").as_str())
-        .await?;
+    for statement in statements {
+        admin
+            .execute(statement.replace("{}", database).as_str())
+            .await?;
+    }
     admin.close().await?;
     Ok(())
 }
