@@ -62,6 +62,11 @@ impl TestDatabase {
         Ok(self.pool.get_conn().await?)
     }
 
+    /// How many rows `table` holds.
+    pub async fn rows(&self, table: &str) -> Result<u64> {
+        self.count(&format!("SELECT COUNT(*) FROM {table}")).await
+    }
+
     /// The number `sql` (a `SELECT COUNT(*) …`) answers.
     pub async fn count(&self, sql: &str) -> Result<u64> {
         Ok(self

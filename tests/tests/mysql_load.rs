@@ -18,6 +18,18 @@ fn price_index() -> Dataset {
         .clone()
 }
 
+/// A database with the scripts applied, a loader on it, and the price_index dataset.
+async fn fresh() -> Result<(TestDatabase, Loader, Dataset)> {
+    let db = TestDatabase::create_with_scripts().await?;
+    let loader = Loader::new(db.pool());
+    Ok((db, loader, price_index()))
+}
+
+/// The first attempt at loading version v1 of `key`.
+fn first_attempt(key: &str) -> Attempt {
+    Attempt::new(BatchId::for_object("landing", key, "v1"), "attempt-1")
+}
+
 /// The file in small chunks, as S3 would deliver a large body.
 fn body(text: &str) -> BoxStream<'static, std::io::Result<Bytes>> {
     let chunks: Vec<std::io::Result<Bytes>> = text
@@ -38,13 +50,8 @@ fn source(key: &str) -> Source {
 
 #[tokio::test]
 async fn a_file_loads_once_and_a_redelivery_changes_nothing() -> Result<()> {
-    let db = TestDatabase::create_with_scripts().await?;
-    let loader = Loader::new(db.pool());
-    let dataset = price_index();
-    let batch = Attempt::new(
-        BatchId::for_object("landing", "mysql/price_index/a.csv", "v1"),
-        "attempt-1",
-    );
+    let (db, loader, dataset) = fresh().await?;
+    let batch = first_attempt("mysql/price_index/a.csv");
     let rows = loader
         .stage(
             &dataset,
@@ -55,11 +62,7 @@ async fn a_file_loads_once_and_a_redelivery_changes_nothing() -> Result<()> {
         )
         .await?;
     assert_eq!(rows, 500);
-    assert_eq!(
-        db.count("SELECT COUNT(*) FROM price_index").await?,
-        0,
-        "staged is not visible"
-    );
+    assert_eq!(db.rows("price_index").await?, 0, "staged is not visible");
 
     let promoted = loader
         .promote(
@@ -71,13 +74,9 @@ async fn a_file_loads_once_and_a_redelivery_changes_nothing() -> Result<()> {
         )
         .await?;
     assert_eq!((promoted.rows, promoted.already_loaded), (500, false));
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 500);
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index_stage").await?, 0);
-    assert_eq!(
-        db.count("SELECT COUNT(*) FROM landfall_load_ledger")
-            .await?,
-        1
-    );
+    assert_eq!(db.rows("price_index").await?, 500);
+    assert_eq!(db.rows("price_index_stage").await?, 0);
+    assert_eq!(db.rows("landfall_load_ledger").await?, 1);
     let price: Option<String> = db
         .conn()
         .await?
@@ -105,20 +104,15 @@ async fn a_file_loads_once_and_a_redelivery_changes_nothing() -> Result<()> {
         )
         .await?;
     assert!(again.already_loaded);
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 500);
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index_stage").await?, 0);
+    assert_eq!(db.rows("price_index").await?, 500);
+    assert_eq!(db.rows("price_index_stage").await?, 0);
     Ok(())
 }
 
 #[tokio::test]
 async fn bad_input_names_file_line_and_column_and_keeps_nothing() -> Result<()> {
-    let db = TestDatabase::create_with_scripts().await?;
-    let loader = Loader::new(db.pool());
-    let dataset = price_index();
-    let batch = Attempt::new(
-        BatchId::for_object("landing", "mysql/price_index/bad.csv", "v1"),
-        "attempt-1",
-    );
+    let (db, loader, dataset) = fresh().await?;
+    let batch = first_attempt("mysql/price_index/bad.csv");
     // Line 301 is bad, long after the first chunks reached the server.
     let mut text = price_index_csv(0..299);
     text.push_str("2024-01,Canada,Food,Bread,kg,1.2.3\n");
@@ -139,23 +133,18 @@ async fn bad_input_names_file_line_and_column_and_keeps_nothing() -> Result<()> 
     assert_eq!((bad.line, bad.column), (301, Some(6)));
     assert_eq!(bad.file, "mysql/price_index/bad.csv");
     assert_eq!(
-        db.count("SELECT COUNT(*) FROM price_index_stage").await?,
+        db.rows("price_index_stage").await?,
         0,
         "rows sent before the bad line are rolled back"
     );
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 0);
+    assert_eq!(db.rows("price_index").await?, 0);
     Ok(())
 }
 
 #[tokio::test]
 async fn parts_of_a_split_file_become_visible_together() -> Result<()> {
-    let db = TestDatabase::create_with_scripts().await?;
-    let loader = Loader::new(db.pool());
-    let dataset = price_index();
-    let batch = Attempt::new(
-        BatchId::for_object("landing", "mysql/price_index/big.csv", "v1"),
-        "attempt-1",
-    );
+    let (db, loader, dataset) = fresh().await?;
+    let batch = first_attempt("mysql/price_index/big.csv");
     let first = loader
         .stage(
             &dataset,
@@ -174,7 +163,7 @@ async fn parts_of_a_split_file_become_visible_together() -> Result<()> {
             body(&price_index_csv(300..700)),
         )
         .await?;
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 0);
+    assert_eq!(db.rows("price_index").await?, 0);
 
     // A promote that expects more rows than were staged (a part missing) keeps nothing.
     let err = loader
@@ -182,10 +171,9 @@ async fn parts_of_a_split_file_become_visible_together() -> Result<()> {
         .await
         .unwrap_err();
     assert!(matches!(err, LoadError::CountMismatch { .. }), "{err}");
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 0);
+    assert_eq!(db.rows("price_index").await?, 0);
     assert_eq!(
-        db.count("SELECT COUNT(*) FROM landfall_load_ledger")
-            .await?,
+        db.rows("landfall_load_ledger").await?,
         0,
         "the ledger row rolled back too"
     );
@@ -194,7 +182,7 @@ async fn parts_of_a_split_file_become_visible_together() -> Result<()> {
         .promote(&dataset, &batch, 2, first + second, &source("big.csv"))
         .await?;
     assert_eq!(promoted.rows, 700);
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 700);
+    assert_eq!(db.rows("price_index").await?, 700);
     Ok(())
 }
 
@@ -203,10 +191,7 @@ async fn two_concurrent_promotions_load_once() -> Result<()> {
     let db = TestDatabase::create_with_scripts().await?;
     let loader = std::sync::Arc::new(Loader::new(db.pool()));
     let dataset = price_index();
-    let batch = Attempt::new(
-        BatchId::for_object("landing", "mysql/price_index/twice.csv", "v1"),
-        "attempt-1",
-    );
+    let batch = first_attempt("mysql/price_index/twice.csv");
     let rows = loader
         .stage(
             &dataset,
@@ -227,19 +212,14 @@ async fn two_concurrent_promotions_load_once() -> Result<()> {
         1,
         "{outcomes:?}"
     );
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 200);
+    assert_eq!(db.rows("price_index").await?, 200);
     Ok(())
 }
 
 #[tokio::test]
 async fn reports_are_built_by_the_report_procedures() -> Result<()> {
-    let db = TestDatabase::create_with_scripts().await?;
-    let loader = Loader::new(db.pool());
-    let dataset = price_index();
-    let batch = Attempt::new(
-        BatchId::for_object("landing", "mysql/price_index/r.csv", "v1"),
-        "attempt-1",
-    );
+    let (db, loader, dataset) = fresh().await?;
+    let batch = first_attempt("mysql/price_index/r.csv");
     let rows = loader
         .stage(&dataset, &batch, 0, "r.csv", body(&price_index_csv(0..120)))
         .await?;
@@ -247,7 +227,7 @@ async fn reports_are_built_by_the_report_procedures() -> Result<()> {
         .promote(&dataset, &batch, 1, rows, &source("r.csv"))
         .await?;
     assert_eq!(loader.run_reports(&dataset).await?, 1);
-    let groups = db.count("SELECT COUNT(*) FROM price_index_report").await?;
+    let groups = db.rows("price_index_report").await?;
     let expected = db
         .count("SELECT COUNT(*) FROM (SELECT DISTINCT ref_date, geo, category FROM price_index) g")
         .await?;
@@ -299,9 +279,7 @@ async fn load_data_local_serves_nothing_but_the_handlers_stream() -> Result<()> 
 #[tokio::test]
 async fn a_retry_after_a_crash_between_stage_and_promote_loads_once_and_leaves_no_stage_rows(
 ) -> Result<()> {
-    let db = TestDatabase::create_with_scripts().await?;
-    let loader = Loader::new(db.pool());
-    let dataset = price_index();
+    let (db, loader, dataset) = fresh().await?;
     let object = BatchId::for_object("landing", "mysql/price_index/crash.csv", "v1");
     let first = Attempt::new(object.clone(), "attempt-1");
     loader
@@ -324,30 +302,21 @@ async fn a_retry_after_a_crash_between_stage_and_promote_loads_once_and_leaves_n
             body(&price_index_csv(0..300)),
         )
         .await?;
-    assert_eq!(
-        db.count("SELECT COUNT(*) FROM price_index_stage").await?,
-        600
-    );
+    assert_eq!(db.rows("price_index_stage").await?, 600);
     // …and promotes only its own rows; the old attempt's go with the promotion.
     let promoted = loader
         .promote(&dataset, &retry, 1, rows, &source("crash.csv"))
         .await?;
     assert_eq!(promoted.rows, 300);
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 300);
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index_stage").await?, 0);
-    assert_eq!(
-        db.count("SELECT COUNT(*) FROM landfall_stage_attempts")
-            .await?,
-        0
-    );
+    assert_eq!(db.rows("price_index").await?, 300);
+    assert_eq!(db.rows("price_index_stage").await?, 0);
+    assert_eq!(db.rows("landfall_stage_attempts").await?, 0);
     Ok(())
 }
 
 #[tokio::test]
 async fn another_attempts_rows_are_never_counted_or_promoted() -> Result<()> {
-    let db = TestDatabase::create_with_scripts().await?;
-    let loader = Loader::new(db.pool());
-    let dataset = price_index();
+    let (db, loader, dataset) = fresh().await?;
     let object = BatchId::for_object("landing", "mysql/price_index/two.csv", "v1");
     let (a, b) = (Attempt::new(object.clone(), "a"), Attempt::new(object, "b"));
     // Two attempts split the same file differently (SPLIT_BYTES changed between them).
@@ -364,16 +333,14 @@ async fn another_attempts_rows_are_never_counted_or_promoted() -> Result<()> {
         .promote(&dataset, &b, 1, rows, &source("two.csv"))
         .await?;
     assert_eq!(promoted.rows, 250, "b's rows, not a's as well");
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 250);
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index_stage").await?, 0);
+    assert_eq!(db.rows("price_index").await?, 250);
+    assert_eq!(db.rows("price_index_stage").await?, 0);
     Ok(())
 }
 
 #[tokio::test]
 async fn a_discarded_attempt_leaves_nothing_and_abandoned_ones_are_swept() -> Result<()> {
-    let db = TestDatabase::create_with_scripts().await?;
-    let loader = Loader::new(db.pool());
-    let dataset = price_index();
+    let (db, loader, dataset) = fresh().await?;
     let failed = Attempt::new(
         BatchId::for_object("landing", "mysql/price_index/failed.csv", "v1"),
         "a",
@@ -388,7 +355,7 @@ async fn a_discarded_attempt_leaves_nothing_and_abandoned_ones_are_swept() -> Re
         )
         .await?;
     assert_eq!(loader.discard(&dataset, &failed).await?, 50);
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index_stage").await?, 0);
+    assert_eq!(db.rows("price_index_stage").await?, 0);
 
     // An attempt nobody discarded (its function was killed) two hours ago, at another file.
     let abandoned = Attempt::new(
@@ -442,7 +409,7 @@ async fn a_discarded_attempt_leaves_nothing_and_abandoned_ones_are_swept() -> Re
         .promote(&dataset, &other, 1, rows, &source("next.csv"))
         .await?;
     assert_eq!(
-        db.count("SELECT COUNT(*) FROM price_index_stage").await?,
+        db.rows("price_index_stage").await?,
         30,
         "only the running attempt's rows stay"
     );
@@ -460,10 +427,7 @@ async fn a_connection_dropped_mid_load_keeps_nothing_and_the_retry_loads_once() 
     );
     let loader = Loader::new(mysql_async::Pool::new(mysql_async::Opts::from_url(&url)?));
     let dataset = price_index();
-    let batch = Attempt::new(
-        BatchId::for_object("landing", "mysql/price_index/drop.csv", "v1"),
-        "attempt-1",
-    );
+    let batch = first_attempt("mysql/price_index/drop.csv");
     let text = price_index_csv(0..5000);
 
     proxy.cut_after(text.len() as u64 / 3); // the link dies a third of the way into the file
@@ -479,7 +443,7 @@ async fn a_connection_dropped_mid_load_keeps_nothing_and_the_retry_loads_once() 
     // The server rolls back the transaction of a connection that died.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(
-        db.count("SELECT COUNT(*) FROM price_index_stage").await?,
+        db.rows("price_index_stage").await?,
         0,
         "nothing half-staged"
     );
@@ -492,15 +456,13 @@ async fn a_connection_dropped_mid_load_keeps_nothing_and_the_retry_loads_once() 
     loader
         .promote(&dataset, &batch, 1, rows, &source("drop.csv"))
         .await?;
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 5000);
+    assert_eq!(db.rows("price_index").await?, 5000);
     Ok(())
 }
 
 #[tokio::test]
 async fn a_single_file_loads_in_one_transaction_through_a_temporary_stage() -> Result<()> {
-    let db = TestDatabase::create_with_scripts().await?;
-    let loader = Loader::new(db.pool());
-    let dataset = price_index();
+    let (db, loader, dataset) = fresh().await?;
     let batch = BatchId::for_object("landing", "mysql/price_index/one.csv", "v1");
     let promoted = loader
         .load(
@@ -512,9 +474,9 @@ async fn a_single_file_loads_in_one_transaction_through_a_temporary_stage() -> R
         )
         .await?;
     assert_eq!((promoted.rows, promoted.already_loaded), (400, false));
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 400);
+    assert_eq!(db.rows("price_index").await?, 400);
     assert_eq!(
-        db.count("SELECT COUNT(*) FROM price_index_stage").await?,
+        db.rows("price_index_stage").await?,
         0,
         "the shared stage table is untouched"
     );
@@ -528,7 +490,7 @@ async fn a_single_file_loads_in_one_transaction_through_a_temporary_stage() -> R
         )
         .await?;
     assert!(again.already_loaded);
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 400);
+    assert_eq!(db.rows("price_index").await?, 400);
 
     let bad = BatchId::for_object("landing", "mysql/price_index/bad-one.csv", "v1");
     let mut text = price_index_csv(1000..1100);
@@ -545,23 +507,17 @@ async fn a_single_file_loads_in_one_transaction_through_a_temporary_stage() -> R
         .unwrap_err();
     assert!(matches!(err, LoadError::BadInput(_)), "{err}");
     assert_eq!(
-        db.count("SELECT COUNT(*) FROM price_index").await?,
+        db.rows("price_index").await?,
         400,
         "nothing of the bad file"
     );
-    assert_eq!(
-        db.count("SELECT COUNT(*) FROM landfall_load_ledger")
-            .await?,
-        1
-    );
+    assert_eq!(db.rows("landfall_load_ledger").await?, 1);
     Ok(())
 }
 
 #[tokio::test]
 async fn a_quoted_empty_text_loads_as_an_empty_string_and_an_unquoted_one_as_null() -> Result<()> {
-    let db = TestDatabase::create_with_scripts().await?;
-    let loader = Loader::new(db.pool());
-    let dataset = price_index();
+    let (db, loader, dataset) = fresh().await?;
     let text = "ref_date,geo,category,product,uom,price\n\
                 2024-01,Geo,Food,quoted,\"\",1.00\n\
                 2024-01,Geo,Food,unquoted,,1.00\n";

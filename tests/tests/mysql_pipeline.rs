@@ -86,9 +86,9 @@ async fn a_landing_file_is_loaded_archived_reported_and_emailed() -> Result<()> 
         stack.function_log("mysql-loader")
     );
 
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 250);
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index_stage").await?, 0);
-    assert!(db.count("SELECT COUNT(*) FROM price_index_report").await? > 0);
+    assert_eq!(db.rows("price_index").await?, 250);
+    assert_eq!(db.rows("price_index_stage").await?, 0);
+    assert!(db.rows("price_index_report").await? > 0);
     let landing = stack.resource("LandingBucket");
     assert!(
         stack.keys(&landing, "mysql/").await?.is_empty(),
@@ -121,10 +121,7 @@ async fn a_landing_file_is_loaded_archived_reported_and_emailed() -> Result<()> 
         lines.next(),
         Some("year,month,geo,category,avg_price,observations")
     );
-    assert_eq!(
-        lines.count() as u64,
-        db.count("SELECT COUNT(*) FROM price_index_report").await?
-    );
+    assert_eq!(lines.count() as u64, db.rows("price_index_report").await?);
     assert!(
         csv.contains(",\"Region 1, North\",Food,"),
         "quoted geo: {csv}"
@@ -162,7 +159,7 @@ async fn a_big_file_is_split_and_becomes_visible_whole() -> Result<()> {
         "{deliveries:?}\n{}",
         stack.function_log(ORCHESTRATOR)
     );
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 400);
+    assert_eq!(db.rows("price_index").await?, 400);
     let parts = db.count("SELECT parts FROM landfall_load_ledger").await?;
     assert!(parts > 5, "split into {parts} parts");
     assert!(
@@ -187,11 +184,7 @@ async fn a_bad_file_is_rejected_with_its_line_and_column_and_dead_lettered() -> 
         "permanent: not retried: {deliveries:?}"
     );
 
-    assert_eq!(
-        db.count("SELECT COUNT(*) FROM price_index").await?,
-        0,
-        "nothing promoted"
-    );
+    assert_eq!(db.rows("price_index").await?, 0, "nothing promoted");
     let dead = stack.dead_letter_reasons("MysqlFilesDLQ").await?;
     assert_eq!(dead.len(), 1, "{dead:?}");
     let reason = &dead[0];
@@ -272,16 +265,12 @@ async fn a_redelivered_notification_loads_nothing_twice() -> Result<()> {
     // Keep a copy of the notification to deliver again after the file was processed.
     let notification = notification_of(&stack, "once.csv").await?;
     deliver_all(&mut stack).await?;
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 50);
+    assert_eq!(db.rows("price_index").await?, 50);
 
     let again = redeliver(&mut stack, &notification).await?;
     assert!(again.iter().all(|d| d.failed.is_empty()), "{again:?}");
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 50);
-    assert_eq!(
-        db.count("SELECT COUNT(*) FROM landfall_load_ledger")
-            .await?,
-        1
-    );
+    assert_eq!(db.rows("price_index").await?, 50);
+    assert_eq!(db.rows("landfall_load_ledger").await?, 1);
     assert!(stack
         .function_log(ORCHESTRATOR)
         .contains("already loaded and archived"));
@@ -322,12 +311,8 @@ async fn a_crash_after_promote_before_archive_is_finished_by_the_retry() -> Resu
         deliveries.iter().all(|d| d.failed.is_empty()),
         "{deliveries:?}"
     );
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 80);
-    assert_eq!(
-        db.count("SELECT COUNT(*) FROM landfall_load_ledger")
-            .await?,
-        1
-    );
+    assert_eq!(db.rows("price_index").await?, 80);
+    assert_eq!(db.rows("landfall_load_ledger").await?, 1);
     assert_eq!(
         stack
             .keys(&stack.resource("ArchiveBucket"), "price_index/")
@@ -368,7 +353,7 @@ async fn a_file_too_big_for_lambda_loads_in_an_ecs_task() -> Result<()> {
         stack.function_log(ORCHESTRATOR),
         stack.function_log("mysql-loader-task")
     );
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 120);
+    assert_eq!(db.rows("price_index").await?, 120);
     assert_eq!(
         db.count("SELECT parts FROM landfall_load_ledger").await?,
         1,
@@ -416,7 +401,7 @@ async fn a_bad_file_in_a_task_is_rejected_permanently_with_its_line() -> Result<
         deliveries.iter().all(|d| d.failed.is_empty()),
         "the task's permanent failure is not retried: {deliveries:?}"
     );
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 0);
+    assert_eq!(db.rows("price_index").await?, 0);
     let dead = stack.dead_letter_reasons("MysqlFilesDLQ").await?;
     assert_eq!(dead.len(), 1, "{dead:?}");
     let reason = &dead[0];
@@ -571,9 +556,9 @@ async fn an_error_in_a_split_file_names_the_landed_file_and_its_own_line() -> Re
     text.push_str(&rows_ending(300..310, "\r\n")[HEADER.len() + 1..]);
     drop_file(&stack, "mysql/price_index/windows.csv", &text).await?;
     deliver_all(&mut stack).await?;
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 0);
+    assert_eq!(db.rows("price_index").await?, 0);
     assert_eq!(
-        db.count("SELECT COUNT(*) FROM price_index_stage").await?,
+        db.rows("price_index_stage").await?,
         0,
         "the failed attempt's parts are discarded"
     );
@@ -611,7 +596,7 @@ async fn a_part_staging_longer_than_an_sdk_attempt_may_take_loads_once() -> Resu
         stack.function_log(ORCHESTRATOR)
     );
     assert!(started.elapsed().as_secs() >= 4, "the parts were slow");
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 400);
+    assert_eq!(db.rows("price_index").await?, 400);
     assert_eq!(
         db.count("SELECT COUNT(*) FROM landfall_load_ledger WHERE parts > 1")
             .await?,
@@ -644,9 +629,9 @@ async fn a_failed_split_load_leaves_no_stage_rows_and_its_retry_loads_once() -> 
         "retryable: back to the queue: {first:?}"
     );
     assert!(stack.dead_letter_reasons("MysqlFilesDLQ").await?.is_empty());
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 0);
+    assert_eq!(db.rows("price_index").await?, 0);
     assert_eq!(
-        db.count("SELECT COUNT(*) FROM price_index_stage").await?,
+        db.rows("price_index_stage").await?,
         0,
         "the staged parts of the failed attempt are gone"
     );
@@ -662,13 +647,9 @@ async fn a_failed_split_load_leaves_no_stage_rows_and_its_retry_loads_once() -> 
         "{retry:?}\n{}",
         stack.function_log(ORCHESTRATOR)
     );
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 600);
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index_stage").await?, 0);
-    assert_eq!(
-        db.count("SELECT COUNT(*) FROM landfall_load_ledger")
-            .await?,
-        1
-    );
+    assert_eq!(db.rows("price_index").await?, 600);
+    assert_eq!(db.rows("price_index_stage").await?, 0);
+    assert_eq!(db.rows("landfall_load_ledger").await?, 1);
     Ok(())
 }
 
@@ -692,7 +673,7 @@ async fn a_step_that_no_longer_fits_in_the_invocation_is_not_started() -> Result
         log.contains("not starting promoting the staged parts: it needs about"),
         "{log}"
     );
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index").await?, 0);
-    assert_eq!(db.count("SELECT COUNT(*) FROM price_index_stage").await?, 0);
+    assert_eq!(db.rows("price_index").await?, 0);
+    assert_eq!(db.rows("price_index_stage").await?, 0);
     Ok(())
 }
