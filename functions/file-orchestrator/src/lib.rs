@@ -14,6 +14,7 @@ use landfall_email::Mailer;
 use landfall_landing::{archive, archive_key, route, split_into_parts, ObjectRef, Part, Route};
 use landfall_mysql_datasets::{Dataset, Datasets};
 use landfall_mysql_load::protocol::{db_init, loader, reporter};
+use landfall_runtime::failure::error_chain;
 use landfall_runtime::{
     Classify, ConfigError, Deadline, Disposition, Env, FunctionError, Invocation,
 };
@@ -601,7 +602,7 @@ impl App {
 
     async fn email_to(&self, to: &[String], subject: &str, body: &str) {
         if let Err(err) = self.mailer.send(to, subject, body).await {
-            tracing::error!(error = %err, "could not email the outcome");
+            tracing::error!(error = %error_chain(&err), "could not email the outcome");
         }
     }
 }
