@@ -8,11 +8,11 @@ help: ## this list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 .PHONY: demo
-demo: ## the local stack and the pipelines on sample data, with a summary
+demo: toolchain ## the local stack and the pipelines on sample data, with a summary
 	@scripts/demo.sh
 
 .PHONY: test
-test: databases ## everything CI checks: format, clippy, template lint, unit, integration and end-to-end tests
+test: toolchain databases ## everything CI checks: format, clippy, template lint, unit, integration and end-to-end tests
 	cargo fmt --all --check
 	@# The Python tools (moto, cfn-lint, SAM) install while the workspace compiles.
 	@# One build for everything: the binaries the end-to-end tests run and the tests themselves
@@ -29,6 +29,10 @@ test: databases ## everything CI checks: format, clippy, template lint, unit, in
 # `cargo clippy -- -D warnings`, as environment for a real build (cargo-clippy's own protocol).
 CLIPPY_BUILD := RUSTC_WORKSPACE_WRAPPER=clippy-driver CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
 
+.PHONY: toolchain
+toolchain: ## the Rust toolchain rust-toolchain.toml pins (stable under that name when it is that version)
+	@scripts/ensure-toolchain.sh
+
 .PHONY: venv
 venv: ## install the pinned Python tools (moto, cargo-lambda, cfn-lint, SAM CLI) into .venv*
 	@scripts/ensure-tools.sh
@@ -38,27 +42,27 @@ databases: ## MariaDB and PostgreSQL on 127.0.0.1 (started if stopped, installed
 	@scripts/ensure-databases.sh
 
 .PHONY: build
-build: ## build every function and tool (debug)
+build: toolchain ## build every function and tool (debug)
 	cargo build --workspace --bins
 
 .PHONY: lint
-lint: venv ## cargo fmt --check, clippy -D warnings, cfn-lint, sam validate --lint
+lint: toolchain venv ## cargo fmt --check, clippy -D warnings, cfn-lint, sam validate --lint
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	.venv/bin/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam validate --lint --region eu-west-2
 
 .PHONY: totesys-seed totesys-churn
-totesys-seed: databases ## (re)create the local totesys source database with generated rows (P4)
+totesys-seed: toolchain databases ## (re)create the local totesys source database with generated rows (P4)
 	cargo build --quiet -p landfall-totesys-seed
 	PGHOST=$${PGHOST:-127.0.0.1} PGUSER=$${PGUSER:-postgres} target/debug/totesys seed
 
-totesys-churn: databases ## new orders and updated rows in the local totesys, as the live database sees
+totesys-churn: toolchain databases ## new orders and updated rows in the local totesys, as the live database sees
 	cargo build --quiet -p landfall-totesys-seed
 	PGHOST=$${PGHOST:-127.0.0.1} PGUSER=$${PGUSER:-postgres} target/debug/totesys churn --seed $$RANDOM
 
 .PHONY: dev-up dev-down dev-status
-dev-up: ## start the local stack (MariaDB, PostgreSQL, moto, functions); idempotent
+dev-up: toolchain ## start the local stack (MariaDB, PostgreSQL, moto, functions); idempotent
 	@scripts/devstack.sh up
 dev-down: ## stop the local stack; nothing keeps running
 	@scripts/devstack.sh down
@@ -77,38 +81,38 @@ bench-venv:
 	  cp bench/requirements.txt bench/.venv/.installed-from; }
 
 .PHONY: bench-mysql
-bench-mysql: databases bench-venv ## loader vs mariadb LOAD DATA vs pandas.to_sql on a generated 1M-row price_index file
+bench-mysql: toolchain databases bench-venv ## loader vs mariadb LOAD DATA vs pandas.to_sql on a generated 1M-row price_index file
 	cargo build --release -p landfall-bench
 	bench/.venv/bin/python bench/python/mysql.py $(BENCH_ARGS)
 
 .PHONY: bench-transform
-bench-transform: bench-venv ## star-transform vs pyarrow read+write (no transform) vs pandas vs polars, 1M sales orders
+bench-transform: toolchain bench-venv ## star-transform vs pyarrow read+write (no transform) vs pandas vs polars, 1M sales orders
 	cargo build --release -p landfall-bench
 	bench/.venv/bin/python bench/python/transform.py $(BENCH_ARGS)
 
 .PHONY: bench-extract
-bench-extract: databases venv bench-venv ## db-extract vs psql \copy row_to_json | gzip vs pandas, 2M-row table, 10% changed
+bench-extract: toolchain databases venv bench-venv ## db-extract vs psql \copy row_to_json | gzip vs pandas, 2M-row table, 10% changed
 	cargo build --release -p landfall-bench -p landfall-totesys-seed
 	bench/.venv/bin/python bench/python/extract.py $(BENCH_ARGS)
 
 .PHONY: bench-warehouse
-bench-warehouse: databases bench-venv ## warehouse-loader vs psql \copy + the same merge vs pandas copy_expert vs to_sql, 1M sales orders
+bench-warehouse: toolchain databases bench-venv ## warehouse-loader vs psql \copy + the same merge vs pandas copy_expert vs to_sql, 1M sales orders
 	cargo build --release -p landfall-bench
 	bench/.venv/bin/python bench/python/warehouse.py $(BENCH_ARGS)
 
 .PHONY: lambda-build
-lambda-build: venv ## release build of every function for Lambda (arm64, provided.al2023)
+lambda-build: toolchain venv ## release build of every function for Lambda (arm64, provided.al2023)
 	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release --arm64 $(patsubst functions/%,-p %,$(wildcard functions/*)) $(patsubst tasks/%,-p %,$(wildcard tasks/*))
 
 .PHONY: task-image
-task-image: ## build and push the ECS task image (needs docker and the aws CLI; IMAGE=<stack repository URI>)
+task-image: toolchain ## build and push the ECS task image (needs docker and the aws CLI; IMAGE=<stack repository URI>)
 	@test -n "$(IMAGE)" || { echo "set IMAGE=<account>.dkr.ecr.<region>.amazonaws.com/<stack>-tasks"; exit 2; }
 	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release --arm64 -p mysql-loader -p db-init
 	aws ecr get-login-password | docker login --username AWS --password-stdin "$${IMAGE%%/*}"
 	docker buildx build --platform linux/arm64 -t "$(IMAGE):$${TAG:-latest}" --push .
 
 .PHONY: deploy
-deploy: venv ## sam build + sam deploy (credentials from the environment, e.g. GitHub OIDC)
+deploy: toolchain venv ## sam build + sam deploy (credentials from the environment, e.g. GitHub OIDC)
 	SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/.venv/bin:$$PATH" .venv-sam/bin/sam build
 	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam deploy
 
