@@ -6,7 +6,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use landfall_devstack::sample::{price_index_csv, PRICE_INDEX_HEADER};
 use landfall_mysql_datasets::{Dataset, Datasets};
 use landfall_mysql_load::scripts::{self, Applied};
-use landfall_mysql_load::{Attempt, BatchId, LoadError, Loader, Source};
+use landfall_mysql_load::{Attempt, BatchId, LedgerSource, MysqlError, MysqlLoader};
 use landfall_tests::{mysql::TestDatabase, workspace_root};
 use mysql_async::prelude::Queryable;
 
@@ -19,9 +19,9 @@ fn price_index() -> Dataset {
 }
 
 /// A database with the scripts applied, a loader on it, and the price_index dataset.
-async fn fresh() -> Result<(TestDatabase, Loader, Dataset)> {
+async fn fresh() -> Result<(TestDatabase, MysqlLoader, Dataset)> {
     let db = TestDatabase::create_with_scripts().await?;
-    let loader = Loader::new(db.pool());
+    let loader = MysqlLoader::new(db.pool());
     Ok((db, loader, price_index()))
 }
 
@@ -40,8 +40,8 @@ fn body(text: &str) -> BoxStream<'static, std::io::Result<Bytes>> {
     stream::iter(chunks).boxed()
 }
 
-fn source(key: &str) -> Source {
-    Source {
+fn source(key: &str) -> LedgerSource {
+    LedgerSource {
         dataset: "price_index".into(),
         key: key.into(),
         version: "v1".into(),
@@ -127,7 +127,7 @@ async fn bad_input_names_file_line_and_column_and_keeps_nothing() -> Result<()> 
         )
         .await
         .unwrap_err();
-    let LoadError::BadInput(bad) = &err else {
+    let MysqlError::BadInput(bad) = &err else {
         panic!("{err}")
     };
     assert_eq!((bad.line, bad.column), (301, Some(6)));
@@ -170,7 +170,7 @@ async fn parts_of_a_split_file_become_visible_together() -> Result<()> {
         .promote(&dataset, &batch, 3, first + second + 10, &source("big.csv"))
         .await
         .unwrap_err();
-    assert!(matches!(err, LoadError::CountMismatch { .. }), "{err}");
+    assert!(matches!(err, MysqlError::CountMismatch { .. }), "{err}");
     assert_eq!(db.rows("price_index").await?, 0);
     assert_eq!(
         db.rows("landfall_load_ledger").await?,
@@ -189,7 +189,7 @@ async fn parts_of_a_split_file_become_visible_together() -> Result<()> {
 #[tokio::test]
 async fn two_concurrent_promotions_load_once() -> Result<()> {
     let db = TestDatabase::create_with_scripts().await?;
-    let loader = std::sync::Arc::new(Loader::new(db.pool()));
+    let loader = std::sync::Arc::new(MysqlLoader::new(db.pool()));
     let dataset = price_index();
     let batch = first_attempt("mysql/price_index/twice.csv");
     let rows = loader
@@ -257,7 +257,7 @@ async fn scripts_apply_once_and_refuse_silent_edits() -> Result<()> {
     let err = scripts::apply(&mut conn, "010_price_index.sql", &edited)
         .await
         .unwrap_err();
-    assert!(matches!(err, LoadError::ScriptChanged { .. }), "{err}");
+    assert!(matches!(err, MysqlError::ScriptChanged { .. }), "{err}");
     Ok(())
 }
 
@@ -425,7 +425,7 @@ async fn a_connection_dropped_mid_load_keeps_nothing_and_the_retry_loads_once() 
         "mysql://root@127.0.0.1:{}/{}?prefer_socket=false",
         proxy.port, db.name
     );
-    let loader = Loader::new(mysql_async::Pool::new(mysql_async::Opts::from_url(&url)?));
+    let loader = MysqlLoader::new(mysql_async::Pool::new(mysql_async::Opts::from_url(&url)?));
     let dataset = price_index();
     let batch = first_attempt("mysql/price_index/drop.csv");
     let text = price_index_csv(0..5000);
@@ -449,7 +449,7 @@ async fn a_connection_dropped_mid_load_keeps_nothing_and_the_retry_loads_once() 
     );
 
     proxy.heal();
-    let loader = Loader::new(mysql_async::Pool::new(mysql_async::Opts::from_url(&url)?));
+    let loader = MysqlLoader::new(mysql_async::Pool::new(mysql_async::Opts::from_url(&url)?));
     let rows = loader
         .stage(&dataset, &batch, 0, "drop.csv", body(&text))
         .await?;
@@ -505,7 +505,7 @@ async fn a_single_file_loads_in_one_transaction_through_a_temporary_stage() -> R
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, LoadError::BadInput(_)), "{err}");
+    assert!(matches!(err, MysqlError::BadInput(_)), "{err}");
     assert_eq!(
         db.rows("price_index").await?,
         400,

@@ -12,7 +12,7 @@ use landfall_tests::star::{assert_same, expected, from_warehouse, Tables};
 use landfall_tests::LocalStack;
 use landfall_totesys_contract::processed::{Manifest, FAILED_PREFIX, LOADED_PREFIX, READY_PREFIX};
 use landfall_totesys_seed::Volumes;
-use landfall_totesys_warehouse::{Loaded, Loader, PgSslMode, RunReport, Settings};
+use landfall_totesys_warehouse::{Loaded, PgSslMode, RunReport, Settings, WarehouseLoader};
 use serde_json::Value;
 use sqlx::PgConnection;
 use std::time::Duration;
@@ -57,9 +57,9 @@ impl Pipeline {
 
     /// The loader crate in-process, against the same moto and database as the function,
     /// reaching PostgreSQL through the secret `secret_arn`.
-    fn loader(&self, secret_arn: &str) -> Loader {
+    fn loader(&self, secret_arn: &str) -> WarehouseLoader {
         let env = &self.stack.stack.functions[LOADER].environment;
-        Loader::new(
+        WarehouseLoader::new(
             self.stack.s3(),
             landfall_secrets::CredentialSource::new(
                 aws_sdk_secretsmanager::Client::new(&self.stack.sdk),

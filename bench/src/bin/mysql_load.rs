@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use bytes::{Bytes, BytesMut};
 use futures::stream::{self, StreamExt};
 use landfall_mysql_datasets::Datasets;
-use landfall_mysql_load::{BatchId, Loader, Source};
+use landfall_mysql_load::{BatchId, LedgerSource, MysqlLoader};
 use tokio::io::AsyncReadExt;
 
 #[tokio::main]
@@ -24,7 +24,7 @@ async fn main() -> Result<()> {
     )?;
     let dataset = datasets.get("price_index").context("price_index dataset")?;
     let pool = mysql_async::Pool::new(mysql_async::Opts::from_url(&url)?);
-    let loader = Loader::new(pool.clone());
+    let loader = MysqlLoader::new(pool.clone());
 
     let file = tokio::fs::File::open(&path)
         .await
@@ -45,7 +45,7 @@ async fn main() -> Result<()> {
         &path,
         &format!("{:?}", std::time::SystemTime::now()),
     );
-    let source = Source {
+    let source = LedgerSource {
         dataset: "price_index".into(),
         key: path.clone(),
         version: batch.as_str().to_owned(),

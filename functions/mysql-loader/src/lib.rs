@@ -8,7 +8,9 @@ use landfall_landing::ObjectRef;
 use landfall_mysql_datasets::Origin;
 use landfall_mysql_datasets::{Dataset, Datasets};
 use landfall_mysql_load::protocol::loader::{Request, Response};
-use landfall_mysql_load::{Attempt, BatchId, Database, LoadError, Loader, Promoted, Source};
+use landfall_mysql_load::{
+    Attempt, BatchId, Database, LedgerSource, MysqlError, MysqlLoader, Promoted,
+};
 use landfall_runtime::{Classify, ConfigError, Disposition, Env, FunctionError};
 use landfall_secrets::{CredentialSource, SecretError};
 
@@ -19,7 +21,7 @@ enum Failure {
     #[error(transparent)]
     Fetch(#[from] landfall_landing::LandingError),
     #[error(transparent)]
-    Load(#[from] LoadError),
+    Load(#[from] MysqlError),
 }
 
 impl Classify for Failure {
@@ -74,7 +76,7 @@ impl App {
     }
 
     async fn run(&self, dataset: &Dataset, task: &Request) -> Result<Response, Failure> {
-        let loader = Loader::new(self.database.pool().await?);
+        let loader = MysqlLoader::new(self.database.pool().await?);
         match task {
             Request::Load {
                 source,
@@ -170,9 +172,9 @@ fn attempt_of(object: &ObjectRef, attempt: &str) -> Attempt {
 }
 
 /// The batch a source object loads as, and how the ledger records it.
-fn identify(dataset: &str, object: &ObjectRef) -> (BatchId, Source) {
+fn identify(dataset: &str, object: &ObjectRef) -> (BatchId, LedgerSource) {
     let batch = BatchId::for_object(&object.bucket, &object.key, &object.version);
-    let source = Source {
+    let source = LedgerSource {
         dataset: dataset.to_owned(),
         key: object.key.clone(),
         version: object.version.clone(),

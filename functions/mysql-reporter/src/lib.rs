@@ -63,7 +63,7 @@ impl App {
         let mut conn = pool
             .get_conn()
             .await
-            .map_err(|e| FunctionError::from_error(&landfall_mysql_load::LoadError::from(e)))?;
+            .map_err(|e| FunctionError::from_error(&landfall_mysql_load::MysqlError::from(e)))?;
         let mut exports = Vec::new();
         for table in &dataset.report_tables {
             let key = format!("{}/{table}/{today}/{table}-{run}.csv", request.dataset);

@@ -5,12 +5,12 @@ use landfall_aws::parameters::JsonParameters;
 use landfall_aws::Aws;
 use landfall_runtime::{ConfigError, Env, FunctionError};
 use landfall_secrets::CredentialSource;
-use landfall_totesys_warehouse::{Loader, PgSslMode, Settings};
+use landfall_totesys_warehouse::{PgSslMode, Settings, WarehouseLoader};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 pub struct App {
-    loader: Loader,
+    loader: WarehouseLoader,
 }
 
 impl App {
@@ -26,7 +26,7 @@ impl App {
             CredentialSource::new(aws.secrets(), env.required("WAREHOUSE_SECRET_ARN")?);
         let extract_state = JsonParameters::new(aws.ssm(), env.required("EXTRACT_STATE_PREFIX")?);
         Ok(App {
-            loader: Loader::new(aws.s3(), credentials, extract_state, settings),
+            loader: WarehouseLoader::new(aws.s3(), credentials, extract_state, settings),
         })
     }
 

@@ -2,7 +2,7 @@ use landfall_failure::{Classify, Disposition};
 use landfall_mysql_datasets::BadInput;
 
 #[derive(Debug, thiserror::Error)]
-pub enum LoadError {
+pub enum MysqlError {
     #[error(transparent)]
     BadInput(#[from] BadInput),
     #[error("the load raised warnings, so it was not kept: {0}")]
@@ -60,22 +60,22 @@ fn database_disposition(err: &mysql_async::Error) -> Disposition {
     }
 }
 
-impl LoadError {
+impl MysqlError {
     /// Access denied: the password may have been rotated since the secret was read.
     pub fn is_access_denied(&self) -> bool {
-        matches!(self, LoadError::Database(mysql_async::Error::Server(e)) if e.code == 1045)
+        matches!(self, MysqlError::Database(mysql_async::Error::Server(e)) if e.code == 1045)
     }
 }
 
-impl Classify for LoadError {
+impl Classify for MysqlError {
     fn disposition(&self) -> Disposition {
         match self {
-            LoadError::Database(err) | LoadError::Script { source: err, .. } => {
+            MysqlError::Database(err) | MysqlError::Script { source: err, .. } => {
                 database_disposition(err)
             }
             // A stream cut short (S3 or network trouble) may well pass next time.
-            LoadError::Export { disposition, .. } => *disposition,
-            LoadError::Incomplete => Disposition::Retryable,
+            MysqlError::Export { disposition, .. } => *disposition,
+            MysqlError::Incomplete => Disposition::Retryable,
             _ => Disposition::Permanent,
         }
     }

@@ -5,7 +5,7 @@
 //! from an empty string: NULL is an empty unquoted field, "" a quoted empty one, and the
 //! `csv` writer cannot quote one empty field and not another.
 
-use crate::LoadError;
+use crate::MysqlError;
 use landfall_failure::Classify;
 use landfall_mysql_datasets::Ident;
 use mysql_async::prelude::Queryable;
@@ -21,8 +21,8 @@ pub trait CsvSink {
     ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send;
 }
 
-fn sink_failed<E: std::error::Error + Classify + Send + Sync + 'static>(err: E) -> LoadError {
-    LoadError::Export {
+fn sink_failed<E: std::error::Error + Classify + Send + Sync + 'static>(err: E) -> MysqlError {
+    MysqlError::Export {
         disposition: err.disposition(),
         source: Box::new(err),
     }
@@ -35,7 +35,7 @@ pub async fn table_csv<S: CsvSink>(
     conn: &mut Conn,
     table: &Ident,
     sink: &mut S,
-) -> Result<u64, LoadError> {
+) -> Result<u64, MysqlError> {
     let mut result = conn
         .query_iter(format!("SELECT * FROM {}", table.quoted()))
         .await?;

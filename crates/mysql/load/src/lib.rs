@@ -20,7 +20,7 @@ pub mod export;
 pub mod protocol;
 pub mod scripts;
 
-pub use error::LoadError;
+pub use error::MysqlError;
 
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
@@ -143,7 +143,7 @@ pub const ABANDONED_AFTER_SECONDS: u32 = 3600;
 
 /// The object a batch came from, recorded in the ledger.
 #[derive(Debug, Clone)]
-pub struct Source {
+pub struct LedgerSource {
     pub dataset: String,
     pub key: String,
     pub version: String,
@@ -156,16 +156,16 @@ pub struct Promoted {
     pub already_loaded: bool,
 }
 
-pub struct Loader {
+pub struct MysqlLoader {
     pool: Pool,
 }
 
-impl Loader {
-    pub fn new(pool: Pool) -> Loader {
-        Loader { pool }
+impl MysqlLoader {
+    pub fn new(pool: Pool) -> MysqlLoader {
+        MysqlLoader { pool }
     }
 
-    pub async fn conn(&self) -> Result<Conn, LoadError> {
+    pub async fn conn(&self) -> Result<Conn, MysqlError> {
         Ok(self.pool.get_conn().await?)
     }
 
@@ -178,7 +178,7 @@ impl Loader {
         part: u32,
         origin: impl Into<Origin>,
         body: BoxStream<'static, std::io::Result<Bytes>>,
-    ) -> Result<u64, LoadError> {
+    ) -> Result<u64, MysqlError> {
         let mut conn = self.conn().await?;
         let stage = dataset.stage_table.quoted();
         let batch = &attempt.stage;
@@ -222,8 +222,8 @@ impl Loader {
         batch: &BatchId,
         file: impl Into<Origin>,
         body: BoxStream<'static, std::io::Result<Bytes>>,
-        source: &Source,
-    ) -> Result<Promoted, LoadError> {
+        source: &LedgerSource,
+    ) -> Result<Promoted, MysqlError> {
         let mut conn = self.conn().await?;
         let stage = dataset.stage_table.quoted();
         // MariaDB refuses `CREATE TEMPORARY TABLE t LIKE t`: create, then rename over it.
@@ -247,7 +247,7 @@ impl Loader {
                 .query_drop("COMMIT")
                 .await
                 .map(|_| promoted)
-                .map_err(LoadError::from),
+                .map_err(MysqlError::from),
             other => {
                 let _ = conn.query_drop("ROLLBACK").await;
                 other
@@ -270,11 +270,11 @@ impl Loader {
         batch: &BatchId,
         part: u32,
         verdict: &Mutex<Verdict>,
-    ) -> Result<u64, LoadError> {
+    ) -> Result<u64, MysqlError> {
         let loaded = conn.query_drop(load).await;
         let verdict = verdict.lock().expect("not poisoned").clone();
         if let Some(bad) = verdict.bad_input {
-            return Err(LoadError::BadInput(bad));
+            return Err(MysqlError::BadInput(bad));
         }
         loaded?;
         let warnings: Vec<(String, u32, String)> = conn.query("SHOW WARNINGS LIMIT 3").await?;
@@ -290,7 +290,7 @@ impl Loader {
                 }
                 None => String::new(),
             };
-            return Err(LoadError::Warnings(format!(
+            return Err(MysqlError::Warnings(format!(
                 "{}{within}: {}",
                 verdict.origin.file,
                 text.join("; ")
@@ -304,10 +304,10 @@ impl Loader {
                 (batch.as_str(), part),
             )
             .await?;
-        let expected = verdict.rows.ok_or(LoadError::Incomplete)?;
+        let expected = verdict.rows.ok_or(MysqlError::Incomplete)?;
         let staged = staged.unwrap_or(0);
         if staged != expected {
-            return Err(LoadError::CountMismatch { expected, staged });
+            return Err(MysqlError::CountMismatch { expected, staged });
         }
         Ok(staged)
     }
@@ -320,8 +320,8 @@ impl Loader {
         attempt: &Attempt,
         parts: u32,
         expected_rows: u64,
-        source: &Source,
-    ) -> Result<Promoted, LoadError> {
+        source: &LedgerSource,
+    ) -> Result<Promoted, MysqlError> {
         let mut conn = self.conn().await?;
         conn.query_drop("START TRANSACTION").await?;
         let result = promote_in(
@@ -354,13 +354,13 @@ impl Loader {
     }
 
     /// Removes what `attempt` staged: it failed and will not be promoted.
-    pub async fn discard(&self, dataset: &Dataset, attempt: &Attempt) -> Result<u64, LoadError> {
+    pub async fn discard(&self, dataset: &Dataset, attempt: &Attempt) -> Result<u64, MysqlError> {
         let mut conn = self.conn().await?;
         discard_batch(&mut conn, dataset, &attempt.stage).await
     }
 
     /// Runs the dataset's report procedures, all or none.
-    pub async fn run_reports(&self, dataset: &Dataset) -> Result<usize, LoadError> {
+    pub async fn run_reports(&self, dataset: &Dataset) -> Result<usize, MysqlError> {
         let mut conn = self.conn().await?;
         conn.query_drop("START TRANSACTION").await?;
         for procedure in &dataset.report_procedures {
@@ -394,7 +394,7 @@ async fn sweep(conn: &mut Conn, dataset: &Dataset, object: &BatchId) {
         for batch in batches {
             rows += discard_batch(conn, dataset, &BatchId(batch)).await?;
         }
-        Ok::<u64, LoadError>(rows)
+        Ok::<u64, MysqlError>(rows)
     }
     .await;
     match swept {
@@ -416,7 +416,7 @@ async fn discard_batch(
     conn: &mut Conn,
     dataset: &Dataset,
     batch: &BatchId,
-) -> Result<u64, LoadError> {
+) -> Result<u64, MysqlError> {
     conn.exec_drop(
         format!(
             "DELETE FROM {} WHERE landfall_batch = ?",
@@ -444,9 +444,9 @@ async fn promote_in(
     stage_batch: &BatchId,
     parts: u32,
     expected_rows: u64,
-    source: &Source,
+    source: &LedgerSource,
     clear_stage: bool,
-) -> Result<Promoted, LoadError> {
+) -> Result<Promoted, MysqlError> {
     // The ledger row first: a concurrent delivery of the same object blocks here until
     // this transaction ends, then sees the row and loads nothing.
     let inserted = conn
@@ -471,7 +471,7 @@ async fn promote_in(
         .await?;
     let staged = staged.unwrap_or(0);
     if staged != expected_rows {
-        return Err(LoadError::CountMismatch {
+        return Err(MysqlError::CountMismatch {
             expected: expected_rows,
             staged,
         });

@@ -2,7 +2,7 @@
 //! failed midway runs again from its start next time, so scripts are written to be
 //! re-runnable (`IF NOT EXISTS`, `CREATE OR REPLACE`); MySQL cannot roll DDL back.
 
-use crate::LoadError;
+use crate::MysqlError;
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 use sha2::{Digest, Sha256};
@@ -13,7 +13,7 @@ pub enum Applied {
     AlreadyApplied,
 }
 
-pub async fn ensure_ledger(conn: &mut Conn) -> Result<(), LoadError> {
+pub async fn ensure_ledger(conn: &mut Conn) -> Result<(), MysqlError> {
     conn.query_drop(
         "CREATE TABLE IF NOT EXISTS landfall_applied_scripts (
            name VARCHAR(255) NOT NULL PRIMARY KEY,
@@ -27,7 +27,7 @@ pub async fn ensure_ledger(conn: &mut Conn) -> Result<(), LoadError> {
 }
 
 /// Applies `text` unless a script of that name with the same checksum already ran.
-pub async fn apply(conn: &mut Conn, name: &str, text: &str) -> Result<Applied, LoadError> {
+pub async fn apply(conn: &mut Conn, name: &str, text: &str) -> Result<Applied, MysqlError> {
     ensure_ledger(conn).await?;
     let checksum = hex::encode(Sha256::digest(text.as_bytes()));
     let recorded: Option<String> = conn
@@ -39,7 +39,7 @@ pub async fn apply(conn: &mut Conn, name: &str, text: &str) -> Result<Applied, L
     match recorded {
         Some(recorded) if recorded == checksum => return Ok(Applied::AlreadyApplied),
         Some(recorded) => {
-            return Err(LoadError::ScriptChanged {
+            return Err(MysqlError::ScriptChanged {
                 name: name.to_owned(),
                 recorded,
                 now: checksum,
@@ -51,7 +51,7 @@ pub async fn apply(conn: &mut Conn, name: &str, text: &str) -> Result<Applied, L
     for statement in &statements {
         conn.query_drop(statement.sql.as_str())
             .await
-            .map_err(|source| LoadError::Script {
+            .map_err(|source| MysqlError::Script {
                 name: name.to_owned(),
                 line: statement.line,
                 source,

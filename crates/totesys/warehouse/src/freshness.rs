@@ -14,7 +14,7 @@
 //! Source timestamps have no zone; totesys (like RDS by default) runs on UTC, and so do
 //! the comparisons here.
 
-use crate::load::{database, LoadError};
+use crate::load::{database, WarehouseError};
 use landfall_aws::parameters::JsonParameters;
 use landfall_totesys_contract::extract_state::TableState;
 use landfall_totesys_star::SourceTable;
@@ -59,7 +59,7 @@ pub async fn measure(
     conn: &mut PgConnection,
     extract_state: &JsonParameters,
     now: OffsetDateTime,
-) -> Result<Freshness, LoadError> {
+) -> Result<Freshness, WarehouseError> {
     let mut tables = Vec::new();
     for source in SourceTable::ALL {
         let table = source.name();

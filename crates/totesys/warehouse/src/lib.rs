@@ -25,7 +25,7 @@ use landfall_secrets::{CredentialSource, SecretError};
 use landfall_totesys_contract::processed::{
     restage, Manifest, FAILED_PREFIX, LOADED_PREFIX, READY_PREFIX,
 };
-pub use load::{LoadError, Loaded};
+pub use load::{Loaded, WarehouseError};
 use serde::Serialize;
 pub use sqlx::postgres::PgSslMode;
 use sqlx::{Connection, PgConnection};
@@ -46,7 +46,7 @@ pub struct Settings {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
-    Load(#[from] LoadError),
+    Load(#[from] WarehouseError),
     #[error(transparent)]
     Secret(#[from] SecretError),
     #[error("warehouse migrations: {0}")]
@@ -92,7 +92,7 @@ pub struct LoadedManifest {
     pub rows: Vec<(&'static str, u64)>,
 }
 
-pub struct Loader {
+pub struct WarehouseLoader {
     s3: aws_sdk_s3::Client,
     credentials: CredentialSource,
     extract_state: JsonParameters,
@@ -101,14 +101,14 @@ pub struct Loader {
 
 type Ready = (String, Manifest);
 
-impl Loader {
+impl WarehouseLoader {
     pub fn new(
         s3: aws_sdk_s3::Client,
         credentials: CredentialSource,
         extract_state: JsonParameters,
         settings: Settings,
-    ) -> Loader {
-        Loader {
+    ) -> WarehouseLoader {
+        WarehouseLoader {
             s3,
             credentials,
             extract_state,
@@ -174,7 +174,7 @@ impl Loader {
         report.already_loaded = done.len();
 
         let todo: Vec<String> = keys.into_iter().filter(|k| !done.contains(k)).collect();
-        let fetched: Vec<(String, Result<Manifest, LoadError>)> = stream::iter(todo)
+        let fetched: Vec<(String, Result<Manifest, WarehouseError>)> = stream::iter(todo)
             .map(|key| async move {
                 let manifest = self.manifest(&key).await;
                 (key, manifest)
@@ -224,7 +224,7 @@ impl Loader {
                         self.move_to(&key, LOADED_PREFIX, None).await;
                         report.already_loaded += 1;
                     }
-                    Err(LoadError::Waiting { detail, .. }) => {
+                    Err(WarehouseError::Waiting { detail, .. }) => {
                         last_wait.push((key.clone(), detail));
                         waiting.push((key, manifest));
                     }
@@ -264,10 +264,10 @@ impl Loader {
     async fn settle(
         &self,
         key: &str,
-        err: LoadError,
+        err: WarehouseError,
         report: &mut RunReport,
     ) -> Result<(), RunError> {
-        if matches!(err, LoadError::Rejected { .. }) {
+        if matches!(err, WarehouseError::Rejected { .. }) {
             let reason = err.to_string();
             tracing::error!(
                 manifest = key,
@@ -287,28 +287,28 @@ impl Loader {
         conn: &mut PgConnection,
         key: &str,
         manifest: &Manifest,
-    ) -> Result<Loaded, LoadError> {
+    ) -> Result<Loaded, WarehouseError> {
         let files: Vec<load::File> = stream::iter(&manifest.outputs)
             .map(|output| async move {
                 let bytes = self.get(&output.key).await.map_err(|err| {
                     // The manifest lists a file that is not there (or never readable): it
                     // can never load.
                     let reason = match &err {
-                        LoadError::Missing { .. } => "no such object".to_owned(),
-                        LoadError::Storage { source, .. }
+                        WarehouseError::Missing { .. } => "no such object".to_owned(),
+                        WarehouseError::Storage { source, .. }
                             if source.disposition() == Disposition::Permanent =>
                         {
                             source.to_string()
                         }
                         _ => return err,
                     };
-                    LoadError::Rejected {
+                    WarehouseError::Rejected {
                         manifest: key.to_owned(),
                         key: output.key.clone(),
                         reason,
                     }
                 })?;
-                Ok::<_, LoadError>(load::File {
+                Ok::<_, WarehouseError>(load::File {
                     table: output.table.clone(),
                     key: output.key.clone(),
                     rows: output.rows,
@@ -321,16 +321,16 @@ impl Loader {
         load::load_manifest(conn, key, manifest, &files).await
     }
 
-    async fn manifest(&self, key: &str) -> Result<Manifest, LoadError> {
+    async fn manifest(&self, key: &str) -> Result<Manifest, WarehouseError> {
         let body = self.get(key).await?;
-        serde_json::from_slice(&body).map_err(|e| LoadError::Rejected {
+        serde_json::from_slice(&body).map_err(|e| WarehouseError::Rejected {
             manifest: key.to_owned(),
             key: key.to_owned(),
             reason: format!("not a manifest: {e}"),
         })
     }
 
-    async fn get(&self, key: &str) -> Result<Bytes, LoadError> {
+    async fn get(&self, key: &str) -> Result<Bytes, WarehouseError> {
         let bucket = &self.settings.processed_bucket;
         let out = self
             .s3
@@ -340,25 +340,29 @@ impl Loader {
             .send()
             .await
             .map_err(|err| match err.as_service_error() {
-                Some(e) if e.is_no_such_key() => LoadError::Missing {
+                Some(e) if e.is_no_such_key() => WarehouseError::Missing {
                     bucket: bucket.clone(),
                     key: key.to_owned(),
                 },
-                _ => LoadError::Storage {
+                _ => WarehouseError::Storage {
                     bucket: bucket.clone(),
                     key: key.to_owned(),
                     source: AwsError::new("S3", "GetObject", err),
                 },
             })?;
-        let body = out.body.collect().await.map_err(|source| LoadError::Body {
-            bucket: bucket.clone(),
-            key: key.to_owned(),
-            source,
-        })?;
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|source| WarehouseError::Body {
+                bucket: bucket.clone(),
+                key: key.to_owned(),
+                source,
+            })?;
         Ok(body.into_bytes())
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, LoadError> {
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, WarehouseError> {
         let bucket = &self.settings.processed_bucket;
         let mut pages = self
             .s3
@@ -369,7 +373,7 @@ impl Loader {
             .send();
         let mut keys = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|err| LoadError::Storage {
+            let page = page.map_err(|err| WarehouseError::Storage {
                 bucket: bucket.clone(),
                 key: prefix.to_owned(),
                 source: AwsError::new("S3", "ListObjectsV2", err),

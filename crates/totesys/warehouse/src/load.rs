@@ -22,7 +22,7 @@ const COPY_CHUNK: usize = 1 << 20;
 const STAGE: &str = "landfall_stage";
 
 #[derive(Debug, thiserror::Error)]
-pub enum LoadError {
+pub enum WarehouseError {
     /// The object can never load as it is (malformed Parquet, a schema or row count that
     /// is not what the manifest and the contract say, values the warehouse rejects).
     #[error("{manifest}: {key}: {reason}")]
@@ -64,16 +64,16 @@ pub enum LoadError {
     },
 }
 
-impl Classify for LoadError {
+impl Classify for WarehouseError {
     fn disposition(&self) -> Disposition {
         match self {
-            LoadError::Rejected { .. } => Disposition::Permanent,
-            LoadError::Waiting { .. } => Disposition::Retryable,
-            LoadError::Missing { .. } => Disposition::Permanent,
-            LoadError::Storage { source, .. } => source.disposition(),
-            LoadError::Body { .. } => Disposition::Retryable,
-            LoadError::State(e) => e.disposition(),
-            LoadError::Database { source, .. } => match source {
+            WarehouseError::Rejected { .. } => Disposition::Permanent,
+            WarehouseError::Waiting { .. } => Disposition::Retryable,
+            WarehouseError::Missing { .. } => Disposition::Permanent,
+            WarehouseError::Storage { source, .. } => source.disposition(),
+            WarehouseError::Body { .. } => Disposition::Retryable,
+            WarehouseError::State(e) => e.disposition(),
+            WarehouseError::Database { source, .. } => match source {
                 // permission denied, undefined table or column: the same on every retry
                 sqlx::Error::Database(e) if e.code().is_some_and(|c| c.starts_with("42")) => {
                     Disposition::Permanent
@@ -84,9 +84,9 @@ impl Classify for LoadError {
     }
 }
 
-pub(crate) fn database(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> LoadError {
+pub(crate) fn database(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> WarehouseError {
     let context = context.into();
-    move |source| LoadError::Database { context, source }
+    move |source| WarehouseError::Database { context, source }
 }
 
 /// What loading one manifest did.
@@ -113,8 +113,8 @@ pub async fn load_manifest(
     manifest_key: &str,
     manifest: &Manifest,
     files: &[File],
-) -> Result<Loaded, LoadError> {
-    let rejected = |key: &str, reason: String| LoadError::Rejected {
+) -> Result<Loaded, WarehouseError> {
+    let rejected = |key: &str, reason: String| WarehouseError::Rejected {
         manifest: manifest_key.to_owned(),
         key: key.to_owned(),
         reason,
@@ -181,9 +181,9 @@ enum FileFailure {
 }
 
 impl FileFailure {
-    fn into_error(self, manifest: &str, table: &Table, key: &str) -> LoadError {
+    fn into_error(self, manifest: &str, table: &Table, key: &str) -> WarehouseError {
         match self {
-            FileFailure::Bad(reason) => LoadError::Rejected {
+            FileFailure::Bad(reason) => WarehouseError::Rejected {
                 manifest: manifest.to_owned(),
                 key: key.to_owned(),
                 reason,
@@ -202,20 +202,20 @@ impl FileFailure {
                     })
                     .unwrap_or_else(|| source.to_string());
                 match code.as_str() {
-                    "23503" => LoadError::Waiting {
+                    "23503" => WarehouseError::Waiting {
                         manifest: manifest.to_owned(),
                         table: table.name.to_owned(),
                         detail,
                     },
                     // data exceptions, NOT NULL, CHECK: the file's values, not the database
                     c if c.starts_with("22") || c == "23502" || c == "23514" => {
-                        LoadError::Rejected {
+                        WarehouseError::Rejected {
                             manifest: manifest.to_owned(),
                             key: key.to_owned(),
                             reason: format!("{step}: {detail}"),
                         }
                     }
-                    _ => LoadError::Database {
+                    _ => WarehouseError::Database {
                         context: format!("{manifest}: {} {step}", table.name),
                         source,
                     },
