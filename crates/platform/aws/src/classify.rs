@@ -31,10 +31,6 @@ pub fn error_code<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> O
     }
 }
 
-pub fn is_throttling_code(code: &str) -> bool {
-    code.contains("Throttl") || code == "TooManyInvalidationsInProgress"
-}
-
 /// Network trouble, timeouts, 5xx and throttling are retryable; every other service
 /// answer (access denied, no such resource, validation) is permanent.
 pub fn disposition_of<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> Disposition {

@@ -75,12 +75,9 @@ impl AwsError {
         self.0.code.as_deref()
     }
 
-    pub fn is_throttling(&self) -> bool {
-        self.code().is_some_and(crate::classify::is_throttling_code)
-    }
-
-    /// For the caller that knows better than the generic rules (say, a limit that clears
-    /// by itself).
+    /// For the caller that knows better than the generic rules: a modeled error the
+    /// service names by type rather than by code (CloudFront's concurrent-invalidation
+    /// limit, which clears as invalidations complete).
     pub fn with_disposition(mut self, disposition: Disposition) -> AwsError {
         self.0.disposition = disposition;
         self
@@ -152,7 +149,6 @@ mod tests {
         let err = AwsError::new("S3", "PutObject", service_error(403, "AccessDenied"));
         assert_eq!(err.disposition(), Disposition::Permanent);
         assert_eq!(err.code(), Some("AccessDenied"));
-        assert!(!err.is_throttling());
         let text = err.to_string();
         assert!(text.starts_with("S3 PutObject: "), "{text}");
         assert!(text.contains("the service's words"), "{text}");
@@ -169,11 +165,17 @@ mod tests {
             service_error(400, "ThrottlingException"),
         );
         assert_eq!(throttled.disposition(), Disposition::Retryable);
-        assert!(throttled.is_throttling());
         let unavailable = AwsError::new("SES", "SendEmail", service_error(503, "Whatever"));
         assert_eq!(unavailable.disposition(), Disposition::Retryable);
+        // CloudFront's limit on concurrent invalidations clears as they complete.
+        let limited = AwsError::new(
+            "CloudFront",
+            "CreateInvalidation",
+            service_error(400, "TooManyInvalidationsInProgress"),
+        );
+        assert_eq!(limited.disposition(), Disposition::Retryable);
         assert_eq!(
-            unavailable
+            limited
                 .with_disposition(Disposition::Permanent)
                 .disposition(),
             Disposition::Permanent

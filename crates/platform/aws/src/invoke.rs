@@ -130,12 +130,7 @@ where
             reserve: landfall_runtime::deadline::RESERVE.as_secs(),
         });
     }
-    let payload = serde_json::to_vec(request).map_err(|source| InvokeError::Answer {
-        function: function.to_owned(),
-        expected: "request",
-        answer: "(nothing: the request did not encode)".to_owned(),
-        source,
-    })?;
+    let payload = serde_json::to_vec(request).expect("a request is plain data");
     let body = aws_sdk_lambda::primitives::Blob::new(payload);
     let send = || async {
         lambda

@@ -96,7 +96,7 @@ impl Tasks {
         work: &Work<'_, E>,
     ) -> Result<R, FunctionError> {
         let outcome = self.outcome(work).await?;
-        serde_json::from_value(outcome.clone()).map_err(|e| {
+        R::deserialize(&outcome).map_err(|e| {
             FunctionError::retryable(format!(
                 "the {} task answered {outcome}, which is not its {}: {e}",
                 work.task_definition,

@@ -4,7 +4,7 @@
 
 use futures::StreamExt;
 use landfall_aws::s3_stream::{body_stream, MultipartWriter};
-use landfall_aws::AwsError;
+use landfall_aws::{AwsError, SdkResultExt};
 use landfall_runtime::{Classify, Disposition};
 use serde::{Deserialize, Serialize};
 use split::{Piece, Splitter};
@@ -71,8 +71,9 @@ impl Classify for LandingError {
     }
 }
 
-fn s3_error(bucket: &str, key: &str, source: AwsError) -> LandingError {
-    LandingError::S3 {
+/// Names the object a failed S3 call was about.
+fn at<'a>(bucket: &'a str, key: &'a str) -> impl FnOnce(AwsError) -> LandingError + 'a {
+    move |source| LandingError::S3 {
         bucket: bucket.to_owned(),
         key: key.to_owned(),
         source,
@@ -145,13 +146,8 @@ pub async fn open(
         .set_version_id(object.version_id().map(str::to_owned))
         .send()
         .await
-        .map_err(|e| {
-            s3_error(
-                &object.bucket,
-                &object.key,
-                AwsError::new("S3", "GetObject", e),
-            )
-        })?;
+        .or_aws("S3", "GetObject")
+        .map_err(at(&object.bucket, &object.key))?;
     Ok(body_stream(got.body))
 }
 
@@ -239,7 +235,7 @@ async fn start(
 ) -> Result<MultipartWriter, LandingError> {
     MultipartWriter::start(s3, bucket, key, 8 * 1024 * 1024)
         .await
-        .map_err(|e| s3_error(bucket, key, e))
+        .map_err(at(bucket, key))
 }
 
 async fn write(
@@ -251,7 +247,7 @@ async fn write(
     writer
         .write(bytes)
         .await
-        .map_err(|e| s3_error(bucket, parts.last().expect("a part"), e))
+        .map_err(at(bucket, parts.last().expect("a part")))
 }
 
 async fn finish(
@@ -262,7 +258,7 @@ async fn finish(
     writer
         .finish()
         .await
-        .map_err(|e| s3_error(bucket, parts.last().expect("a part"), e))
+        .map_err(at(bucket, parts.last().expect("a part")))
 }
 
 /// `<dataset>/<yyyy>/<mm>/<dd>/<file>`, partitioned by the day the file was loaded.
@@ -285,13 +281,8 @@ pub async fn archive(
         .set_version_id(object.version_id().map(str::to_owned))
         .send()
         .await
-        .map_err(|e| {
-            s3_error(
-                &object.bucket,
-                &object.key,
-                AwsError::new("S3", "HeadObject", e),
-            )
-        })?;
+        .or_aws("S3", "HeadObject")
+        .map_err(at(&object.bucket, &object.key))?;
     s3.copy_object()
         .bucket(&archive.bucket)
         .key(&archive.key)
@@ -303,26 +294,16 @@ pub async fn archive(
         ))
         .send()
         .await
-        .map_err(|e| {
-            s3_error(
-                &archive.bucket,
-                &archive.key,
-                AwsError::new("S3", "CopyObject", e),
-            )
-        })?;
+        .or_aws("S3", "CopyObject")
+        .map_err(at(&archive.bucket, &archive.key))?;
     let copy = s3
         .head_object()
         .bucket(&archive.bucket)
         .key(&archive.key)
         .send()
         .await
-        .map_err(|e| {
-            s3_error(
-                &archive.bucket,
-                &archive.key,
-                AwsError::new("S3", "HeadObject", e),
-            )
-        })?;
+        .or_aws("S3", "HeadObject")
+        .map_err(at(&archive.bucket, &archive.key))?;
     if copy.content_length() != source.content_length() || copy.e_tag() != source.e_tag() {
         return Err(LandingError::ArchiveMismatch {
             key: object.key.clone(),
@@ -341,13 +322,8 @@ pub async fn archive(
         .set_version_id(object.version_id().map(str::to_owned))
         .send()
         .await
-        .map_err(|e| {
-            s3_error(
-                &object.bucket,
-                &object.key,
-                AwsError::new("S3", "DeleteObject", e),
-            )
-        })?;
+        .or_aws("S3", "DeleteObject")
+        .map_err(at(&object.bucket, &object.key))?;
     Ok(())
 }
 
