@@ -618,6 +618,10 @@ async fn a_failed_split_load_leaves_no_stage_rows_and_its_retry_loads_once() -> 
     let proxy = landfall_tests::fault_proxy::FaultProxy::start("127.0.0.1:3306").await?;
     let (db, mut stack) = pipeline_on_port(proxy.port).await?;
     stack.set_function_env(ORCHESTRATOR, "SPLIT_BYTES", Some("8000"));
+    // One part at a time: the parts then share one loader instance and its connection, so
+    // the cut below lands mid-load however the host schedules invocations (side by side,
+    // each part would have a connection of its own that never reaches the limit).
+    stack.set_function_env(ORCHESTRATOR, "STAGE_CONCURRENCY", Some("1"));
     let text = price_index_csv(0..600);
     drop_file(&stack, "mysql/price_index/cut.csv", &text).await?;
     let notification = notification_of(&stack, "cut.csv").await?;
