@@ -8,16 +8,16 @@
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use futures::stream::{self, StreamExt};
 use landfall_aws::invoke::{invoke, Callee};
-use landfall_aws::{Aws, AwsError};
+use landfall_aws::Aws;
 use landfall_ecs_run::{TaskSettings, Tasks, Work};
 use landfall_email::Mailer;
-use landfall_landing::{archive, archive_key, route, split_into_parts, ObjectRef, Part, Route};
+use landfall_landing::{
+    archive_today, current_version, route, split_into_parts, ObjectRef, Part, Route,
+};
 use landfall_mysql_datasets::{Dataset, Datasets};
 use landfall_mysql_load::protocol::{db_init, loader, reporter};
 use landfall_runtime::failure::error_chain;
-use landfall_runtime::{
-    Classify, ConfigError, Deadline, Disposition, Env, FunctionError, Invocation,
-};
+use landfall_runtime::{ConfigError, Deadline, Disposition, Env, FunctionError, Invocation};
 use landfall_s3_events::{ChangeKind, ObjectChange};
 use landfall_sqs_batch::{process_s3_changes, DeadLetters, Delivery};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -239,41 +239,14 @@ impl App {
         &self,
         change: &ObjectChange,
     ) -> Result<Option<(ObjectRef, u64)>, FunctionError> {
-        let mut head = self
-            .s3
-            .head_object()
-            .bucket(&change.bucket)
-            .key(&change.key);
-        if let Some(version) = &change.version_id {
-            head = head.version_id(version);
-        }
-        match head.send().await {
-            Ok(out) => {
-                let version = out
-                    .version_id()
-                    .filter(|v| *v != "null")
-                    .map(str::to_owned)
-                    .or_else(|| out.e_tag().map(|t| format!("etag:{}", t.trim_matches('"'))))
-                    .unwrap_or_default();
-                let object = ObjectRef {
-                    bucket: change.bucket.clone(),
-                    key: change.key.clone(),
-                    version,
-                };
-                Ok(Some((
-                    object,
-                    out.content_length().unwrap_or(0).max(0) as u64,
-                )))
-            }
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
-            Err(err) => {
-                let err = AwsError::new("S3", "HeadObject", err);
-                Err(FunctionError {
-                    disposition: err.disposition(),
-                    message: format!("s3://{}/{}: {err}", change.bucket, change.key),
-                })
-            }
-        }
+        current_version(
+            &self.s3,
+            &change.bucket,
+            &change.key,
+            change.version_id.as_deref(),
+        )
+        .await
+        .map_err(|e| FunctionError::from_error(&e))
     }
 
     async fn load(
@@ -579,20 +552,9 @@ impl App {
     /// Backs `object` up under `<folder>/<date>/` in the archive bucket and removes it from
     /// landing; gives the archive location.
     async fn archive(&self, object: &ObjectRef, folder: &str) -> Result<String, FunctionError> {
-        let today = time::OffsetDateTime::now_utc().date();
-        let archived = ObjectRef {
-            bucket: self.settings.archive_bucket.clone(),
-            key: archive_key(
-                folder,
-                &object.key,
-                (today.year(), today.month() as u32, today.day() as u32),
-            ),
-            version: String::new(),
-        };
-        archive(&self.s3, object, &archived)
+        archive_today(&self.s3, object, &self.settings.archive_bucket, folder)
             .await
-            .map_err(|e| FunctionError::from_error(&e))?;
-        Ok(format!("s3://{}/{}", archived.bucket, archived.key))
+            .map_err(|e| FunctionError::from_error(&e))
     }
 
     /// An email that cannot be sent is logged, not retried: the data is loaded either way.

@@ -1,4 +1,4 @@
-use crate::Ident;
+use crate::{Dialect, Ident};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -122,26 +122,6 @@ impl TryFrom<String> for ColumnType {
     }
 }
 
-/// How a dataset's CSV files are written.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Dialect {
-    pub delimiter: char,
-    pub quote: char,
-    /// The first record names the columns (checked against the configuration).
-    pub header: bool,
-}
-
-impl Default for Dialect {
-    fn default() -> Self {
-        Dialect {
-            delimiter: ',',
-            quote: '"',
-            header: true,
-        }
-    }
-}
-
 /// `config/datasets.toml`, compiled in so that a deployed function is self-contained.
 pub const BUNDLED: &str = include_str!("../../../../config/datasets.toml");
 
@@ -175,11 +155,10 @@ impl Datasets {
                     )));
                 }
             }
-            if !dataset.csv.delimiter.is_ascii() || !dataset.csv.quote.is_ascii() {
-                return Err(invalid(format!(
-                    "dataset {name}: delimiter and quote must be ASCII"
-                )));
-            }
+            dataset
+                .csv
+                .check()
+                .map_err(|e| invalid(format!("dataset {name}: {e}")))?;
         }
         Ok(datasets)
     }

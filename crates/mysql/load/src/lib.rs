@@ -24,7 +24,9 @@ pub use error::MysqlError;
 
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
-use landfall_mysql_datasets::{BadInput, CsvChecker, Dataset, Origin, LOAD_DATA_FORMAT};
+use landfall_mysql_datasets::{
+    BadInput, CsvChecker, Dataset, LoadDataEncoder, Origin, LOAD_DATA_FORMAT,
+};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Pool};
 use sha2::{Digest, Sha256};
@@ -509,7 +511,7 @@ fn load_statement(
         rows: None,
         bad_input: None,
     }));
-    let checked = checked_stream(body, CsvChecker::new(dataset, origin), verdict.clone());
+    let checked = checked_stream(body, dataset.checker(origin), verdict.clone());
     // The handler future must be Sync; the stream inside is only Send.
     let cell = Mutex::new(Some(checked));
     conn.set_infile_handler(async move {
@@ -542,7 +544,7 @@ struct Verdict {
 /// and is kept in `verdict`, so the caller reports it rather than the driver's I/O error.
 fn checked_stream(
     body: BoxStream<'static, std::io::Result<Bytes>>,
-    checker: CsvChecker,
+    checker: CsvChecker<LoadDataEncoder>,
     verdict: Arc<Mutex<Verdict>>,
 ) -> BoxStream<'static, std::io::Result<Bytes>> {
     stream::unfold(Some((body, checker, verdict)), |state| async move {

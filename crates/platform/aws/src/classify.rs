@@ -17,6 +17,8 @@ const TRANSIENT_CODES: &[&str] = &[
     "SlowDown",
     "ProvisionedThroughputExceededException",
     "TooManyInvalidationsInProgress",
+    // DynamoDB: too many concurrent imports or table operations; they clear as those finish.
+    "LimitExceededException",
     "ServiceUnavailable",
     "InternalError",
     "InternalFailure",

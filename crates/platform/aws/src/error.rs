@@ -61,6 +61,22 @@ impl AwsError {
         }))
     }
 
+    /// A request this side could not build (a required field the code left unset): a bug,
+    /// never the service's answer, so retrying cannot help.
+    pub fn invalid_request<E>(service: &'static str, operation: &'static str, err: E) -> AwsError
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        AwsError(Box::new(Failed {
+            service,
+            operation,
+            disposition: Disposition::Permanent,
+            code: None,
+            message: error_chain(&err),
+            source: Box::new(err),
+        }))
+    }
+
     pub fn service(&self) -> &'static str {
         self.0.service
     }

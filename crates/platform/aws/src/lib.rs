@@ -114,6 +114,11 @@ impl Aws {
         aws_sdk_ssm::Client::new(&self.sdk)
     }
 
+    #[cfg(feature = "dynamodb")]
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk)
+    }
+
     /// Invoking another function is not idempotent: an invoke that failed after it was
     /// sent (a timeout, a 5xx, a dropped connection) may still be running, and the SDK's
     /// retry would start it again beside itself. One attempt; `invoke::invoke` sends

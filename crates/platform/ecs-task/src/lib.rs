@@ -47,6 +47,7 @@ impl Report {
                     Disposition::Retryable
                 },
                 message,
+                retry_after: None,
             }),
         }
     }

@@ -38,6 +38,10 @@ pub trait Classify {
 pub struct FunctionError {
     pub disposition: Disposition,
     pub message: String,
+    /// For a retryable failure whose caller knows when trying again can help (work that
+    /// keeps running elsewhere and will be done by then): the SQS record comes back after
+    /// this long instead of after the usual backoff.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl FunctionError {
@@ -45,6 +49,7 @@ impl FunctionError {
         FunctionError {
             disposition: Disposition::Retryable,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -52,6 +57,7 @@ impl FunctionError {
         FunctionError {
             disposition: Disposition::Permanent,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -60,7 +66,14 @@ impl FunctionError {
         FunctionError {
             disposition: err.disposition(),
             message: error_chain(err),
+            retry_after: None,
         }
+    }
+
+    /// The same failure, to be tried again after `delay` (see `retry_after`).
+    pub fn retry_after(mut self, delay: std::time::Duration) -> Self {
+        self.retry_after = Some(delay);
+        self
     }
 }
 

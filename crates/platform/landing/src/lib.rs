@@ -134,6 +134,44 @@ pub fn route(prefix: &str, key: &str, datasets: &[&str]) -> Result<Route, Landin
     })
 }
 
+/// The version of `key` a notification is about (`version_id`, or the current one), and
+/// its size; None when it is gone (already loaded and archived by an earlier delivery).
+pub async fn current_version(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+) -> Result<Option<(ObjectRef, u64)>, LandingError> {
+    let head = s3
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .set_version_id(version_id.map(str::to_owned))
+        .send()
+        .await;
+    match head {
+        Ok(out) => {
+            let version = out
+                .version_id()
+                .filter(|v| *v != "null")
+                .map(str::to_owned)
+                .or_else(|| out.e_tag().map(|t| format!("etag:{}", t.trim_matches('"'))))
+                .unwrap_or_default();
+            let object = ObjectRef {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                version,
+            };
+            Ok(Some((
+                object,
+                out.content_length().unwrap_or(0).max(0) as u64,
+            )))
+        }
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+        Err(err) => Err(at(bucket, key)(AwsError::new("S3", "HeadObject", err))),
+    }
+}
+
 /// The object's body as a byte stream (its exact version when it has one).
 pub async fn open(
     s3: &aws_sdk_s3::Client,
@@ -265,6 +303,28 @@ async fn finish(
 pub fn archive_key(dataset: &str, key: &str, (year, month, day): (i32, u32, u32)) -> String {
     let file = key.rsplit('/').next().unwrap_or(key);
     format!("{dataset}/{year:04}/{month:02}/{day:02}/{file}")
+}
+
+/// Backs `object` up under `<folder>/<today>/` in `archive_bucket` (see [`archive`]);
+/// gives the archive location as `s3://bucket/key`.
+pub async fn archive_today(
+    s3: &aws_sdk_s3::Client,
+    object: &ObjectRef,
+    archive_bucket: &str,
+    folder: &str,
+) -> Result<String, LandingError> {
+    let today = time::OffsetDateTime::now_utc().date();
+    let archived = ObjectRef {
+        bucket: archive_bucket.to_owned(),
+        key: archive_key(
+            folder,
+            &object.key,
+            (today.year(), today.month() as u32, today.day() as u32),
+        ),
+        version: String::new(),
+    };
+    archive(s3, object, &archived).await?;
+    Ok(format!("s3://{}/{}", archived.bucket, archived.key))
 }
 
 /// Copies `object` to `archive`, checks the copy (size and checksum), then deletes the

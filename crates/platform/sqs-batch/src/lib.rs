@@ -64,12 +64,13 @@ impl DeadLetters {
 
     /// Shortens the record's visibility to its backoff (best effort: if this fails, the
     /// message returns after the queue's visibility timeout, as it would anyway).
-    async fn back_off(&self, record: &SqsMessage) {
+    async fn back_off(&self, record: &SqsMessage, error: &FunctionError) {
         let (Some(backoff), Some(receipt)) = (&self.backoff, &record.receipt_handle) else {
             return;
         };
-        let receives = receive_count(record);
-        let delay = retry_delay(backoff.first, backoff.max, receives);
+        let delay = error
+            .retry_after
+            .unwrap_or_else(|| retry_delay(backoff.first, backoff.max, receive_count(record)));
         let changed = self
             .client
             .change_message_visibility()
@@ -210,7 +211,7 @@ impl<'a> BatchOutcome<'a> {
                 .increment(1);
             if !sent_to_dlq {
                 if let Some(failures) = dead_letters {
-                    failures.back_off(record).await;
+                    failures.back_off(record, error).await;
                 }
                 let mut failure = BatchItemFailure::default();
                 failure.item_identifier = message_id;
@@ -224,6 +225,7 @@ impl<'a> BatchOutcome<'a> {
             let first = first_error.expect("every record failed, so one error exists");
             return Err(FunctionError {
                 disposition: first.disposition,
+                retry_after: first.retry_after,
                 message: format!(
                     "all {} records of the batch failed; first: {}",
                     self.records.len(),

@@ -1,5 +1,6 @@
-use super::*;
 use crate::config::Datasets;
+use crate::BadInput;
+use landfall_csv_check::Origin;
 
 /// The shipped configuration: price_index's columns are what these tests check against.
 fn datasets() -> Datasets {
@@ -11,10 +12,10 @@ const HEADER: &str = "ref_date,geo,category,product,uom,price\n";
 /// Feeds `input` in chunks of `chunk` bytes: results must not depend on chunking.
 fn check(input: &[u8], chunk: usize) -> Result<(String, u64), BadInput> {
     let datasets = datasets();
-    let mut checker = CsvChecker::new(
-        datasets.get("price_index").unwrap(),
-        "landing/mysql/price_index/f.csv",
-    );
+    let mut checker = datasets
+        .get("price_index")
+        .unwrap()
+        .checker("landing/mysql/price_index/f.csv");
     let mut out = Vec::new();
     for part in input.chunks(chunk.max(1)) {
         out.extend(checker.feed(part)?);
@@ -217,7 +218,7 @@ fn a_part_reports_the_line_of_the_whole_file_and_names_the_part() {
         "parts/big/00001.csv",
         3_768_115,
     );
-    let mut checker = CsvChecker::new(dataset, origin);
+    let mut checker = dataset.checker(origin);
     let part = format!("{HEADER}2024-01,A,F,P,g,1.00\r\n2024-01,A,F,P,g,x\r\n");
     let err = checker
         .feed(part.as_bytes())

@@ -1,18 +1,114 @@
-//! Streaming validation of a dataset's CSV: bytes in (any chunking), canonical CSV out for
-//! `LOAD DATA`, and the first problem reported with file, line and column. Memory stays
-//! flat: only the current record is held.
+//! Streaming validation of a landing CSV file: bytes in (any chunking), each record handed
+//! to the pipeline's [`Encode`] (which checks the configured types and writes the format
+//! its loader takes), and the first problem reported with file, line and column. Memory
+//! stays flat: only the current record is held.
 //!
 //! `csv_core` finds fields and record ends (quoting, embedded delimiters and newlines);
-//! this module adds what it leaves to callers: unclosed quotes, column counts, UTF-8 and
-//! the configured types.
+//! this crate adds what it leaves to callers and every file pipeline needs: unclosed
+//! quotes, the header, column counts, UTF-8, empty and header-only files, line numbers
+//! that stay right across the parts of a split file.
 
-use crate::config::{ColumnType, Dataset};
 use csv_core::{ReadFieldResult, Reader, ReaderBuilder};
 use landfall_failure::{Classify, Disposition};
+use serde::Deserialize;
 
-/// The format `LOAD DATA` must be told the checker's output has.
-pub const LOAD_DATA_FORMAT: &str =
-    "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' LINES TERMINATED BY '\\n'";
+/// How a dataset's CSV files are written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dialect {
+    pub delimiter: char,
+    pub quote: char,
+    /// The first record names the columns (checked against the configuration).
+    pub header: bool,
+}
+
+impl Default for Dialect {
+    fn default() -> Self {
+        Dialect {
+            delimiter: ',',
+            quote: '"',
+            header: true,
+        }
+    }
+}
+
+impl Dialect {
+    /// csv_core reads bytes: a delimiter or quote outside ASCII cannot be one.
+    pub fn check(&self) -> Result<(), String> {
+        if self.delimiter.is_ascii() && self.quote.is_ascii() {
+            Ok(())
+        } else {
+            Err("delimiter and quote must be ASCII".into())
+        }
+    }
+}
+
+/// What the checker knows of a file before its types: the columns in file order (the
+/// header must name them) and the dialect.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub columns: Vec<String>,
+    pub dialect: Dialect,
+}
+
+/// One data record, every field valid UTF-8, as the encoder sees it.
+pub struct Record<'a> {
+    text: &'a str,
+    ends: &'a [usize],
+    quoted: &'a [bool],
+}
+
+impl<'a> Record<'a> {
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Field `index` (0-based) and whether it was quoted: `""` and an empty unquoted field
+    /// are both empty, and a pipeline may tell an empty string from no value by it.
+    pub fn field(&self, index: usize) -> (&'a str, bool) {
+        let start = index.checked_sub(1).map_or(0, |i| self.ends[i]);
+        (&self.text[start..self.ends[index]], self.quoted[index])
+    }
+}
+
+/// Why an encoder refused a record: the 0-based column when one field is at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub column: Option<usize>,
+    pub reason: String,
+}
+
+impl Rejection {
+    pub fn column(index: usize, reason: impl Into<String>) -> Rejection {
+        Rejection {
+            column: Some(index),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn record(reason: impl Into<String>) -> Rejection {
+        Rejection {
+            column: None,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A pipeline's part of the check: the configured types of one record's fields, and its
+/// encoding for the pipeline's loader, appended to `out`. The record has as many fields
+/// as the layout has columns.
+pub trait Encode {
+    fn encode(
+        &mut self,
+        record: &Record<'_>,
+        line: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Rejection>;
+}
 
 /// A file that cannot load as it is. Retrying cannot help.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -92,8 +188,9 @@ impl Classify for BadInput {
     }
 }
 
-pub struct CsvChecker {
-    dataset: Dataset,
+pub struct CsvChecker<E> {
+    layout: Layout,
+    encoder: E,
     origin: Origin,
     reader: Reader,
     quote: u8,
@@ -121,29 +218,33 @@ pub struct CsvChecker {
     out: Vec<u8>,
 }
 
-impl CsvChecker {
-    /// Keeps its own copy of the dataset's columns, so the checker can live in a stream.
-    pub fn new(dataset: &Dataset, origin: impl Into<Origin>) -> Self {
+impl<E: Encode> CsvChecker<E> {
+    /// Owns its layout and encoder, so the checker can live in a stream.
+    pub fn new(layout: Layout, origin: impl Into<Origin>, encoder: E) -> Self {
         let origin = origin.into();
+        let dialect = &layout.dialect;
         let reader = ReaderBuilder::new()
-            .delimiter(dataset.csv.delimiter as u8)
-            .quote(dataset.csv.quote as u8)
+            .delimiter(dialect.delimiter as u8)
+            .quote(dialect.quote as u8)
             .double_quote(true)
             .build();
         // A part without a header starts at its first data line; one with a header jumps
         // there once the (repeated) header is read.
-        let line = match (&origin.part, dataset.csv.header) {
+        let line = match (&origin.part, dialect.header) {
             (Some((_, first_line)), false) => *first_line,
             _ => 1,
         };
+        let columns = layout.columns.len();
         CsvChecker {
-            dataset: dataset.clone(),
+            quote: dialect.quote as u8,
+            header_pending: dialect.header,
+            layout,
+            encoder,
             origin,
             reader,
-            quote: dataset.csv.quote as u8,
             fields: vec![0; 4096],
-            ends: Vec::with_capacity(dataset.columns.len() + 8),
-            quoted: Vec::with_capacity(dataset.columns.len() + 8),
+            ends: Vec::with_capacity(columns + 8),
+            quoted: Vec::with_capacity(columns + 8),
             field_len: 0,
             field_quoted: false,
             record_line: line,
@@ -152,7 +253,6 @@ impl CsvChecker {
             line,
             after_cr: false,
             head: Some(Vec::new()),
-            header_pending: dataset.csv.header,
             rows: 0,
             bytes_seen: 0,
             out: Vec::with_capacity(64 * 1024),
@@ -162,6 +262,14 @@ impl CsvChecker {
     /// Data rows accepted so far.
     pub fn rows(&self) -> u64 {
         self.rows
+    }
+
+    pub fn encoder(&self) -> &E {
+        &self.encoder
+    }
+
+    pub fn into_encoder(self) -> E {
+        self.encoder
     }
 
     /// Checks `chunk` and returns the canonical CSV of the records it completed.
@@ -202,7 +310,7 @@ impl CsvChecker {
         if self.rows == 0 {
             let reason = if self.header_pending {
                 "the file has no header and no data rows: it holds only blank lines"
-            } else if self.dataset.csv.header {
+            } else if self.layout.dialect.header {
                 "the file has a header but no data rows"
             } else {
                 "the file has no data rows: it holds only blank lines"
@@ -274,9 +382,7 @@ impl CsvChecker {
             line,
             part: self.origin.part.as_ref().map(|(part, _)| part.clone()),
             column,
-            field: column
-                .and_then(|c| self.dataset.columns.get(c - 1))
-                .map(|c| c.name.to_string()),
+            field: column.and_then(|c| self.layout.columns.get(c - 1)).cloned(),
             reason,
         }
     }
@@ -291,7 +397,7 @@ impl CsvChecker {
             ));
         }
         let count = self.ends.len();
-        let expected = self.dataset.columns.len();
+        let expected = self.layout.columns.len();
         if self.header_pending {
             self.header_pending = false;
             if let Some((_, first_line)) = &self.origin.part {
@@ -299,17 +405,17 @@ impl CsvChecker {
                 self.line = *first_line;
             }
             let mut start = 0;
-            for (i, column) in self.dataset.columns.iter().enumerate() {
+            for (i, column) in self.layout.columns.iter().enumerate() {
                 let Some(&end) = self.ends[..count].get(i) else {
                     break;
                 };
                 let name = String::from_utf8_lossy(&self.fields[start..end]);
                 let name = name.trim().trim_start_matches('\u{feff}');
-                if !name.eq_ignore_ascii_case(column.name.as_str()) {
+                if !name.eq_ignore_ascii_case(column) {
                     return Err(self.bad(
                         line,
                         Some(i + 1),
-                        format!("header names {name:?}, expected {:?}", column.name.as_str()),
+                        format!("header names {name:?}, expected {column:?}"),
                     ));
                 }
                 start = end;
@@ -330,132 +436,38 @@ impl CsvChecker {
                 format!("expected {expected} columns, found {count}"),
             ));
         }
-        let mut start = 0;
-        for index in 0..count {
-            let end = self.ends[index];
-            let column = &self.dataset.columns[index];
-            let raw = &self.fields[start..end];
-            start = end;
-            let text = std::str::from_utf8(raw).map_err(|e| {
-                self.bad(
-                    line,
-                    Some(index + 1),
-                    format!("invalid UTF-8 at byte {}", e.valid_up_to()),
-                )
-            })?;
-            if index > 0 {
-                self.out.push(b',');
-            }
-            if text.is_empty() {
-                // `""` is an empty string where a column holds text; elsewhere, and unquoted,
-                // an empty field is no value.
-                let text_column = matches!(column.kind, ColumnType::Text { .. });
-                if self.quoted[index] && text_column {
-                    self.out.extend_from_slice(b"\"\"");
-                    continue;
-                }
-                if !column.nullable {
-                    return Err(self.bad(line, Some(index + 1), "missing value".into()));
-                }
-                self.out.extend_from_slice(b"NULL");
-                continue;
-            }
-            check_value(column.kind, text)
-                .map_err(|reason| self.bad(line, Some(index + 1), reason))?;
-            match column.kind {
-                ColumnType::Text { .. } => {
-                    self.out.push(b'"');
-                    for &b in text.as_bytes() {
-                        if b == b'"' {
-                            self.out.push(b'"');
-                        }
-                        self.out.push(b);
-                    }
-                    self.out.push(b'"');
-                }
-                _ => self.out.extend_from_slice(text.as_bytes()),
-            }
+        let bytes = &self.fields[..self.field_len];
+        let text = match std::str::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => return Err(self.bad_utf8(line, e.valid_up_to())),
+        };
+        // Valid as a whole, a record can still split a character between two fields.
+        if let Some(&end) = self.ends[..count]
+            .iter()
+            .find(|&&end| !text.is_char_boundary(end))
+        {
+            return Err(self.bad_utf8(line, end.saturating_sub(1)));
         }
-        self.out.push(b'\n');
+        let record = Record {
+            text,
+            ends: &self.ends[..count],
+            quoted: &self.quoted[..count],
+        };
+        if let Err(rejection) = self.encoder.encode(&record, line, &mut self.out) {
+            return Err(self.bad(line, rejection.column.map(|c| c + 1), rejection.reason));
+        }
         self.rows += 1;
         Ok(())
     }
-}
 
-fn check_value(kind: ColumnType, text: &str) -> Result<(), String> {
-    match kind {
-        ColumnType::Text { max_chars } => {
-            let chars = text.chars().count();
-            if chars > max_chars {
-                return Err(format!("{chars} characters, at most {max_chars} allowed"));
-            }
-        }
-        ColumnType::Integer => {
-            text.parse::<i64>()
-                .map_err(|_| format!("{text:?} is not an integer"))?;
-        }
-        ColumnType::Decimal { precision, scale } => {
-            let digits = text.strip_prefix('-').unwrap_or(text);
-            let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
-            let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-            if whole.is_empty()
-                || !all_digits(whole)
-                || !all_digits(fraction)
-                || (digits.contains('.') && fraction.is_empty())
-            {
-                return Err(format!("{text:?} is not a number"));
-            }
-            if fraction.len() > scale as usize
-                || whole.trim_start_matches('0').len() > (precision - scale) as usize
-            {
-                return Err(format!(
-                    "{text:?} does not fit decimal({precision},{scale})"
-                ));
-            }
-        }
-        ColumnType::Date => {
-            let ok = text.len() == 10
-                && text.as_bytes()[4] == b'-'
-                && text.as_bytes()[7] == b'-'
-                && match (
-                    text[..4].parse::<u32>(),
-                    text[5..7].parse::<u32>(),
-                    text[8..10].parse::<u32>(),
-                ) {
-                    (Ok(y), Ok(m), Ok(d)) => {
-                        (1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m)
-                    }
-                    _ => false,
-                };
-            if !ok {
-                return Err(format!("{text:?} is not a date (YYYY-MM-DD)"));
-            }
-        }
-        ColumnType::YearMonth => {
-            let ok = text.len() == 7
-                && text.as_bytes()[4] == b'-'
-                && text[..4].bytes().all(|b| b.is_ascii_digit())
-                && text[5..]
-                    .parse::<u32>()
-                    .is_ok_and(|m| (1..=12).contains(&m));
-            if !ok {
-                return Err(format!("{text:?} is not a year and month (YYYY-MM)"));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
-            29
-        }
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
+    /// Invalid UTF-8 at byte `at` of the record's field bytes: names the field it is in.
+    fn bad_utf8(&self, line: u64, at: usize) -> BadInput {
+        let index = self.ends.iter().position(|&end| at < end).unwrap_or(0);
+        let start = index.checked_sub(1).map_or(0, |i| self.ends[i]);
+        self.bad(
+            line,
+            Some(index + 1),
+            format!("invalid UTF-8 at byte {}", at - start),
+        )
     }
 }
-
-#[cfg(test)]
-mod tests;
