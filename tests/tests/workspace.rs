@@ -194,7 +194,9 @@ fn pure_crates_link_neither_the_lambda_runtime_nor_the_sdk() {
         "landfall-sql-ident",
         "landfall-sql-script",
         "landfall-s3-events",
+        "landfall-csv-check",
         "landfall-mysql-datasets",
+        "landfall-dynamodb-datasets",
         "landfall-totesys-contract",
         "landfall-totesys-star",
     ] {

@@ -62,9 +62,9 @@ pub enum AttributeType {
 /// Where the key attribute's value comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
-    /// The natural-key columns (indexes into `columns`), joined with `#` (a `#` or `\` in a
-    /// value is escaped with `\`): the same row always gets the same key, and two rows with
-    /// the same key are refused before anything is imported.
+    /// The natural-key columns (indexes into `columns`), joined with `#` (a `#` in a value
+    /// is written `%23`, a `%` `%25`): the same row always gets the same key, and two rows
+    /// with the same key are refused before anything is imported.
     Natural(Vec<usize>),
     /// The line of the file the row is on (the original design's running number): unique
     /// by construction, but a changed file gives rows new keys.

@@ -99,10 +99,11 @@ impl DynamoJsonEncoder {
                         self.key_text.push('#');
                     }
                     for c in text.chars() {
-                        if c == '#' || c == '\\' {
-                            self.key_text.push('\\');
+                        match c {
+                            '#' => self.key_text.push_str("%23"),
+                            '%' => self.key_text.push_str("%25"),
+                            c => self.key_text.push(c),
                         }
-                        self.key_text.push(c);
                     }
                 }
                 size += self.key_text.len();

@@ -35,6 +35,9 @@ pub struct Settings {
     /// notification watches it, and a lifecycle rule expires it).
     pub import_bucket: String,
     pub import_prefix: String,
+    /// Put before every table name (the stack's name and a `-`), so that IAM can grant this
+    /// function its own tables only.
+    pub table_prefix: String,
     /// The pointer of dataset `d` is the SSM parameter `<pointer_prefix>/d`.
     pub pointer_prefix: String,
     /// A file larger than this is converted as parts of about this size, concurrently.
@@ -229,6 +232,11 @@ impl Importer {
         }
     }
 
+    /// The dataset's table name before any version: `<table_prefix><table>`.
+    pub fn base_table(&self, dataset: &Dataset) -> String {
+        format!("{}{}", self.settings.table_prefix, dataset.table)
+    }
+
     fn record_key(&self, name: &str, id: &str) -> String {
         format!(
             "{}/{name}/{id}/import.json",
@@ -245,10 +253,10 @@ impl Importer {
 
     pub async fn run(&self, job: &Job<'_>, deadline: &Deadline) -> Result<Imported, ImportError> {
         let name = job.dataset_name;
-        let id = version_table(job.dataset.table.as_str(), &job.source.version);
+        let id = version_table(&self.base_table(job.dataset), &job.source.version);
         let table = match job.dataset.replace {
             Replace::Versioned => id.clone(),
-            Replace::DeleteThenImport => job.dataset.table.to_string(),
+            Replace::DeleteThenImport => self.base_table(job.dataset),
         };
         let record_key = self.record_key(name, &id);
         let records = Records {
@@ -263,14 +271,13 @@ impl Importer {
         let arn = self
             .claim_and_start(job, &records, &mut stored, deadline)
             .await?;
-        let record = &stored.record;
-        self.follow(&table, &arn, record, deadline).await?;
-        let outcome = self.switch(name, job.dataset, record).await?;
+        self.follow(&table, &arn, &stored.record, deadline).await?;
+        let outcome = self.switch(job, &records, &mut stored, deadline).await?;
         let deleted = self.retire(name, job.dataset).await?;
         Ok(Imported {
             table,
-            rows: record.rows,
-            parts: record.parts,
+            rows: stored.record.rows,
+            parts: stored.record.parts,
             import_arn: arn,
             pointer: self.pointer_name(name),
             outcome,
@@ -327,6 +334,7 @@ impl Importer {
             bytes,
             claim: None,
             import_arn: None,
+            switch: None,
         };
         match records.store(&record, None).await? {
             Ok(stored) => Ok(stored),
@@ -384,7 +392,7 @@ impl Importer {
                     .await
                     .map_err(aws(format!("deleting {} before the import", record.table)))?;
             }
-            let id = version_table(job.dataset.table.as_str(), &job.source.version);
+            let id = version_table(&self.base_table(job.dataset), &job.source.version);
             let arn = table::start_import(
                 &self.dynamodb,
                 job.dataset,
@@ -488,30 +496,73 @@ impl Importer {
         }
     }
 
-    /// Step 5: the pointer names the new table, unless a later file's table is current.
+    /// Step 5: the pointer names the new table, unless a later file's table is current. Of
+    /// two deliveries here at once, the one whose switch claim lands switches; the other
+    /// waits to see it done.
     async fn switch(
         &self,
-        name: &str,
-        dataset: &Dataset,
-        record: &ImportRecord,
+        job: &Job<'_>,
+        records: &Records<'_>,
+        stored: &mut Stored,
+        deadline: &Deadline,
     ) -> Result<Outcome, ImportError> {
-        let current = self.current_table(name).await?;
-        if current.as_deref() == Some(record.table.as_str()) {
-            return Ok(Outcome::AlreadyCurrent);
-        }
-        if let Some(current) = &current {
-            if self
-                .landed_after(name, dataset, current, &record.landed)
-                .await?
-            {
-                table::mark_retired(&self.dynamodb, &record.table, now())
-                    .await
-                    .map_err(aws(format!("retiring {}", record.table)))?;
-                return Ok(Outcome::Superseded {
-                    current: current.clone(),
-                });
+        let name = job.dataset_name;
+        loop {
+            let table = stored.record.table.clone();
+            let current = self.current_table(name).await?;
+            if current.as_deref() == Some(table.as_str()) {
+                return Ok(Outcome::AlreadyCurrent);
             }
+            if let Some(current) = &current {
+                if self
+                    .landed_after(name, job.dataset, current, &stored.record.landed)
+                    .await?
+                {
+                    table::mark_retired(&self.dynamodb, &table, now())
+                        .await
+                        .map_err(aws(format!("retiring {table}")))?;
+                    return Ok(Outcome::Superseded {
+                        current: current.clone(),
+                    });
+                }
+            }
+            let switching_elsewhere = stored.record.switch.as_ref().is_some_and(|claim| {
+                claim.by != job.attempt && now() - claim.at < STALE_CLAIM_SECONDS
+            });
+            if switching_elsewhere {
+                if deadline.usable() < self.settings.poll_interval + FOLLOW_MARGIN {
+                    return Err(ImportError::Claimed {
+                        retry_after: Duration::from_secs(30),
+                    });
+                }
+                tokio::time::sleep(self.settings.poll_interval).await;
+                continue;
+            }
+            let mut claimed = stored.record.clone();
+            claimed.switch = Some(Claim {
+                by: job.attempt.to_owned(),
+                at: now(),
+            });
+            match records.store(&claimed, Some(&stored.etag)).await? {
+                Ok(ours) => *stored = ours,
+                Err(_) => {
+                    *stored = records.load().await?.ok_or_else(|| ImportError::Claimed {
+                        retry_after: Duration::from_secs(30),
+                    })?;
+                    continue;
+                }
+            }
+            self.put_pointer(name, &stored.record).await?;
+            if let Some(previous) = current.as_ref() {
+                table::mark_retired(&self.dynamodb, previous, now())
+                    .await
+                    .map_err(aws(format!("retiring {previous}")))?;
+            }
+            return Ok(Outcome::Switched { previous: current });
         }
+    }
+
+    async fn put_pointer(&self, name: &str, record: &ImportRecord) -> Result<(), ImportError> {
         let parameter = self.pointer_name(name);
         self.ssm
             .put_parameter()
@@ -527,13 +578,8 @@ impl Importer {
             .await
             .or_aws("SSM", "PutParameter")
             .map_err(aws(format!("switching the pointer {parameter}")))?;
-        tracing::info!(parameter, table = record.table, previous = ?current, "pointer switched");
-        if let Some(previous) = current.as_ref().filter(|p| **p != record.table) {
-            table::mark_retired(&self.dynamodb, previous, now())
-                .await
-                .map_err(aws(format!("retiring {previous}")))?;
-        }
-        Ok(Outcome::Switched { previous: current })
+        tracing::info!(parameter, table = record.table, "pointer switched");
+        Ok(())
     }
 
     /// Whether `current` (a table of this dataset) was imported from a file that landed
@@ -545,10 +591,10 @@ impl Importer {
         current: &str,
         landed: &str,
     ) -> Result<bool, ImportError> {
-        let Some(id) = current.strip_prefix(&format!("{}-", dataset.table)) else {
+        if !current.starts_with(&format!("{}-", self.base_table(dataset))) {
             return Ok(false);
-        };
-        let key = self.record_key(name, &format!("{}-{id}", dataset.table));
+        }
+        let key = self.record_key(name, current);
         let records = Records {
             s3: &self.s3,
             bucket: &self.settings.import_bucket,
@@ -564,7 +610,7 @@ impl Importer {
     /// pointer names (a rolled-back pointer keeps its table). Gives the tables deleted.
     pub async fn retire(&self, name: &str, dataset: &Dataset) -> Result<Vec<String>, ImportError> {
         let current = self.current_table(name).await?;
-        let prefix = format!("{}-", dataset.table);
+        let prefix = format!("{}-", self.base_table(dataset));
         let tables = table::tables_named(&self.dynamodb, &prefix)
             .await
             .map_err(aws(format!("listing the tables of {name}")))?;
@@ -622,3 +668,6 @@ impl PartWriter for MultipartWriter {
         MultipartWriter::abort(self).await
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -24,6 +24,9 @@ pub struct ImportRecord {
     /// that never got an import ARN goes stale and another delivery takes over.
     pub claim: Option<Claim>,
     pub import_arn: Option<String>,
+    /// The delivery that switches the pointer to this table, and since when: of two
+    /// deliveries that followed the import to its end, one switches.
+    pub switch: Option<Claim>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

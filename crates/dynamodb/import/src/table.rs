@@ -58,7 +58,19 @@ pub async fn start_import(
         .table_creation_parameters(creation_parameters(dataset, table)?)
         .send()
         .await
-        .or_aws("DynamoDB", "ImportTable")?;
+        .map_err(|err| {
+            // Too many imports or table operations at once: they clear as those finish (a
+            // modeled error, which may come without the code the generic rules go by).
+            let limited = err
+                .as_service_error()
+                .is_some_and(|e| e.is_limit_exceeded_exception());
+            let err = AwsError::new("DynamoDB", "ImportTable", err);
+            if limited {
+                err.with_disposition(landfall_runtime::Disposition::Retryable)
+            } else {
+                err
+            }
+        })?;
     Ok(started
         .import_table_description()
         .and_then(|d| d.import_arn())

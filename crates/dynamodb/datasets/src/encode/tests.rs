@@ -40,7 +40,7 @@ fn rows_become_typed_items_with_a_deterministic_key() {
         assert_eq!(
             items[0],
             json!({"Item": {
-                "pk": {"S": "2024-01#Canada#Bread \\#1, white"},
+                "pk": {"S": "2024-01#Canada#Bread %231, white"},
                 "ref_date": {"S": "2024-01"}, "geo": {"S": "Canada"}, "category": {"S": "Food"},
                 "product": {"S": "Bread #1, white"}, "uom": {"S": "675 g"}, "price": {"N": "3.49"}
             }}),

@@ -1,0 +1,518 @@
+//! P2 end to end: a file under dynamodb/ in the landing bucket → S3 notification → SQS →
+//! dynamodb-loader (the real binary) → gzipped DynamoDB JSON → moto's ImportTable → the
+//! pointer switched, the old table retired; and the import library run directly for what
+//! one function host cannot do (two deliveries at the same instant).
+
+use anyhow::Result;
+use aws_sdk_dynamodb::types::AttributeValue;
+use landfall_dynamodb_datasets::Datasets;
+use landfall_dynamodb_import::{Importer, Job, Outcome, Settings};
+use landfall_landing::ObjectRef;
+use landfall_runtime::Deadline;
+use landfall_tests::LocalStack;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+const FUNCTION: &str = "dynamodb-loader";
+const POINTER: &str = "/landfall/dynamodb/price_index";
+const HEADER: &str = "ref_date,geo,category,product,uom,price\n";
+
+/// The bundled datasets with a short grace period, as a file the function reads.
+fn datasets_file(retire_after: u64, replace: &str) -> tempfile_path::Path {
+    let text = landfall_dynamodb_datasets::BUNDLED.replace(
+        "retire_after_seconds = 3600",
+        &format!("retire_after_seconds = {retire_after}\nreplace = \"{replace}\""),
+    );
+    tempfile_path::Path::write("dynamodb.toml", &text)
+}
+
+/// A uniquely named file that is removed when dropped.
+mod tempfile_path {
+    pub struct Path(pub std::path::PathBuf);
+    impl Path {
+        pub fn write(name: &str, text: &str) -> Path {
+            let dir = std::env::temp_dir().join(format!(
+                "landfall-dynamodb-{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .expect("after 1970")
+                    .as_nanos()
+            ));
+            std::fs::create_dir_all(&dir).expect("a temporary folder");
+            let path = dir.join(name);
+            std::fs::write(&path, text).expect("a temporary file");
+            Path(path)
+        }
+        pub fn as_str(&self) -> &str {
+            self.0.to_str().expect("a UTF-8 temporary path")
+        }
+    }
+    impl Drop for Path {
+        fn drop(&mut self) {
+            if let Some(dir) = self.0.parent() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+}
+
+async fn stack(datasets: &tempfile_path::Path) -> Result<LocalStack> {
+    let mut stack = LocalStack::start().await?;
+    stack.set_function_env(FUNCTION, "DYNAMODB_DATASETS_FILE", Some(datasets.as_str()));
+    stack.set_function_env(FUNCTION, "IMPORT_POLL_MILLISECONDS", Some("100"));
+    stack.set_function_env(FUNCTION, "RETRY_FIRST_SECONDS", Some("0"));
+    // The s3:TestEvent S3 sends when the notification is configured.
+    let test_event = stack.deliver(FUNCTION).await?;
+    assert!(test_event.failed.is_empty(), "{test_event:?}");
+    Ok(stack)
+}
+
+fn dynamodb(stack: &LocalStack) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&stack.sdk)
+}
+
+async fn pointer(stack: &LocalStack) -> Result<Option<String>> {
+    let ssm = aws_sdk_ssm::Client::new(&stack.sdk);
+    match ssm.get_parameter().name(POINTER).send().await {
+        Ok(out) => Ok(out.parameter().and_then(|p| p.value()).map(str::to_owned)),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_parameter_not_found()) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+async fn tables(stack: &LocalStack) -> Result<Vec<String>> {
+    Ok(dynamodb(stack)
+        .list_tables()
+        .send()
+        .await?
+        .table_names()
+        .to_vec())
+}
+
+/// Every item of `table`: key attribute → attribute → "S:…", "N:…", "NULL", "BOOL:…".
+async fn items(
+    stack: &LocalStack,
+    table: &str,
+) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
+    let scanned = dynamodb(stack).scan().table_name(table).send().await?;
+    let show = |value: &AttributeValue| match value {
+        AttributeValue::S(s) => format!("S:{s}"),
+        AttributeValue::N(n) => format!("N:{n}"),
+        AttributeValue::Null(_) => "NULL".to_owned(),
+        AttributeValue::Bool(b) => format!("BOOL:{b}"),
+        other => format!("{other:?}"),
+    };
+    Ok(scanned
+        .items()
+        .iter()
+        .map(|item| {
+            let key = item.get("pk").map(show).unwrap_or_default();
+            let attributes = item
+                .iter()
+                .filter(|(name, _)| *name != "pk")
+                .map(|(name, value)| (name.clone(), show(value)))
+                .collect();
+            (key, attributes)
+        })
+        .collect())
+}
+
+/// The items a price_index file of `rows` must become.
+fn expected(rows: &[[&str; 6]]) -> BTreeMap<String, BTreeMap<String, String>> {
+    let names = ["ref_date", "geo", "category", "product", "uom", "price"];
+    rows.iter()
+        .map(|row| {
+            let key = format!(
+                "S:{}#{}#{}",
+                row[0],
+                row[1],
+                row[3].replace('%', "%25").replace('#', "%23")
+            );
+            let attributes = names
+                .iter()
+                .zip(row)
+                .map(|(name, value)| {
+                    let shown = match (*name, *value) {
+                        ("uom", "") => "NULL".to_owned(),
+                        ("price", v) => format!("N:{v}"),
+                        (_, v) => format!("S:{v}"),
+                    };
+                    (name.to_string(), shown)
+                })
+                .collect();
+            (key, attributes)
+        })
+        .collect()
+}
+
+fn csv(rows: &[[&str; 6]]) -> String {
+    let quote = |v: &str| {
+        if v.contains(',') {
+            format!("\"{v}\"")
+        } else {
+            v.to_owned()
+        }
+    };
+    let mut text = HEADER.to_owned();
+    for row in rows {
+        text.push_str(&row.iter().map(|v| quote(v)).collect::<Vec<_>>().join(","));
+        text.push('\n');
+    }
+    text
+}
+
+const FIRST: &[[&str; 6]] = &[
+    ["2024-01", "Canada", "Food", "Bread #1", "675 g", "3.49"],
+    ["2024-01", "Québec", "Food", "Milk, 2%", "", "1.99"],
+    ["2024-02", "Canada", "Fuel", "Gas", "L", "1.6"],
+];
+const CHANGED: &[[&str; 6]] = &[
+    ["2024-01", "Canada", "Food", "Bread #1", "675 g", "3.59"],
+    ["2024-03", "Canada", "Fuel", "Gas", "L", "1.7"],
+];
+
+#[tokio::test]
+async fn a_file_becomes_the_current_table_and_a_changed_file_replaces_it() -> Result<()> {
+    let datasets = datasets_file(2, "versioned");
+    let mut stack = stack(&datasets).await?;
+    let key = "dynamodb/price_index/prices.csv";
+    let version = stack
+        .put("LandingBucket", key, csv(FIRST).into_bytes())
+        .await?;
+    let delivery = stack.deliver(FUNCTION).await?;
+    assert!(
+        delivery.failed.is_empty() && delivery.received == 1,
+        "{delivery:?}\n{}",
+        stack.function_log(FUNCTION)
+    );
+    let first_table = format!("landfall-price_index-{version}");
+    assert_eq!(
+        pointer(&stack).await?.as_deref(),
+        Some(first_table.as_str()),
+        "{}",
+        stack.function_log(FUNCTION)
+    );
+    assert_eq!(items(&stack, &first_table).await?, expected(FIRST));
+
+    // Archived, gone from landing, and the people in charge told.
+    let archive = stack.resource("ArchiveBucket");
+    let archived = stack.keys(&archive, "dynamodb/").await?;
+    assert!(
+        archived.iter().any(|k| k.ends_with("/prices.csv")),
+        "{archived:?}"
+    );
+    assert!(stack
+        .keys(&stack.resource("LandingBucket"), "dynamodb/")
+        .await?
+        .is_empty());
+    let emails = stack.sent_emails().await?;
+    let (to, subject, body) = emails.last().expect("an email");
+    assert_eq!(to, &["data-team@example.com".to_owned()]);
+    assert!(subject.contains("3 items imported"), "{subject}");
+    assert!(
+        body.contains(&format!("Pointer: {POINTER}")) && body.contains("Parts: 1"),
+        "{body}"
+    );
+
+    // A changed file: a new table, the pointer moves, the old table stays for its grace period.
+    let changed = stack
+        .put("LandingBucket", key, csv(CHANGED).into_bytes())
+        .await?;
+    let delivery = stack.deliver(FUNCTION).await?;
+    assert!(
+        delivery.failed.is_empty(),
+        "{}",
+        stack.function_log(FUNCTION)
+    );
+    let second_table = format!("landfall-price_index-{changed}");
+    assert_eq!(
+        pointer(&stack).await?.as_deref(),
+        Some(second_table.as_str())
+    );
+    assert_eq!(items(&stack, &second_table).await?, expected(CHANGED));
+    assert!(
+        tables(&stack).await?.contains(&first_table),
+        "still in its grace period"
+    );
+    let (_, _, body) = stack
+        .sent_emails()
+        .await?
+        .last()
+        .cloned()
+        .expect("an email");
+    assert!(
+        body.contains(&format!(
+            "the pointer moved from {first_table} to {second_table}"
+        )),
+        "{body}"
+    );
+
+    // The hourly schedule deletes it once the grace period has passed; never the current one.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let retired = stack
+        .host()
+        .invoke(FUNCTION, json!({"retire": {}}).to_string().into())
+        .await?;
+    assert_eq!(
+        retired.json()?,
+        json!({"deleted": [first_table]}),
+        "{}",
+        stack.function_log(FUNCTION)
+    );
+    assert_eq!(tables(&stack).await?, vec![second_table]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_before_any_import_and_the_current_table_stays() -> Result<()> {
+    let datasets = datasets_file(3600, "versioned");
+    let mut stack = stack(&datasets).await?;
+    stack
+        .put(
+            "LandingBucket",
+            "dynamodb/price_index/good.csv",
+            csv(FIRST).into_bytes(),
+        )
+        .await?;
+    assert!(stack.deliver(FUNCTION).await?.failed.is_empty());
+    let current = pointer(&stack).await?.expect("a current table");
+
+    let row = "2024-01,Canada,Food,Bread,g,1\n";
+    let digits39 = "123456789012345678901234567890123456789";
+    let cases: Vec<(&str, Vec<u8>, String)> = vec![
+        (
+            "number.csv",
+            format!("{HEADER}{row}2024-01,Canada,Food,Milk,g,\"12,34x\"\n").into_bytes(),
+            "number.csv: line 3, column 6 (price): \"12,34x\" is not a number".into(),
+        ),
+        (
+            "digits.csv",
+            format!("{HEADER}{row}2024-01,Canada,Food,Milk,g,{digits39}\n").into_bytes(),
+            "line 3, column 6 (price): ".to_owned()
+                + &format!("\"{digits39}\" has 39 significant digits"),
+        ),
+        (
+            "key.csv",
+            format!("{HEADER}{row}2024-01,,Food,Milk,g,1\n").into_bytes(),
+            "key.csv: line 3, column 2 (geo): missing key value".into(),
+        ),
+        (
+            "duplicate.csv",
+            format!("{HEADER}{row}2024-02,Canada,Food,Milk,g,1\n{row}").into_bytes(),
+            "duplicate.csv: line 4: the same key (ref_date, geo, product) as line 2".into(),
+        ),
+        (
+            "header.csv",
+            HEADER.as_bytes().to_vec(),
+            "header.csv: line 2: the file has a header but no data rows".into(),
+        ),
+        (
+            "empty.csv",
+            Vec::new(),
+            "empty.csv: line 1: the file is empty".into(),
+        ),
+        (
+            "bytes.csv",
+            [
+                format!("{HEADER}2024-01,Canada,Food,Br").into_bytes(),
+                b"\xc3\x28ad,g,1\n".to_vec(),
+            ]
+            .concat(),
+            "bytes.csv: line 2, column 4 (product): invalid UTF-8".into(),
+        ),
+        (
+            "big.csv",
+            format!(
+                "{HEADER}2024-01,Canada,{},Bread,g,1\n",
+                "x".repeat(401 * 1024)
+            )
+            .into_bytes(),
+            "big.csv: line 2: the item would be".into(),
+        ),
+    ];
+    for (file, body, reason) in &cases {
+        let key = format!("dynamodb/price_index/{file}");
+        stack.put("LandingBucket", &key, body.clone()).await?;
+        let delivery = stack.deliver(FUNCTION).await?;
+        assert_eq!(
+            delivery.failed.len(),
+            0,
+            "dead-lettered, not retried: {delivery:?}"
+        );
+        let reasons = stack.dead_letter_reasons("DynamodbFilesDLQ").await?;
+        assert!(
+            reasons.iter().any(|r| r.contains(reason.as_str())),
+            "{file}: expected {reason:?} in {reasons:#?}"
+        );
+        assert_eq!(
+            pointer(&stack).await?.as_deref(),
+            Some(current.as_str()),
+            "{file}"
+        );
+        assert_eq!(
+            tables(&stack).await?,
+            vec![current.clone()],
+            "{file}: no import started"
+        );
+        let landing = stack.keys(&stack.resource("LandingBucket"), &key).await?;
+        assert_eq!(landing, vec![key.clone()], "{file} stays in landing");
+    }
+    assert_eq!(items(&stack, &current).await?, expected(FIRST));
+
+    // A key no dataset knows goes to the DLQ with the reason, and operations hear of it.
+    stack
+        .put(
+            "LandingBucket",
+            "dynamodb/prices/x.csv",
+            csv(FIRST).into_bytes(),
+        )
+        .await?;
+    stack.deliver(FUNCTION).await?;
+    let reasons = stack.dead_letter_reasons("DynamodbFilesDLQ").await?;
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("no dataset \"prices\" is configured")),
+        "{reasons:#?}"
+    );
+    Ok(())
+}
+
+/// The import library against moto, as two deliveries of one message would run it.
+fn importer(stack: &LocalStack) -> Importer {
+    Importer {
+        s3: stack.s3(),
+        dynamodb: dynamodb(stack),
+        ssm: aws_sdk_ssm::Client::new(&stack.sdk),
+        settings: Settings {
+            import_bucket: stack.resource("LandingBucket"),
+            import_prefix: "imports".into(),
+            table_prefix: "landfall-".into(),
+            pointer_prefix: "/landfall/dynamodb".into(),
+            split_bytes: 2048,
+            concurrency: 2,
+            poll_interval: Duration::from_millis(100),
+            import_bytes_per_second: 1 << 20,
+        },
+    }
+}
+
+fn deadline() -> Deadline {
+    Deadline::at(SystemTime::now() + Duration::from_secs(300))
+}
+
+#[tokio::test]
+async fn concurrent_and_repeated_deliveries_start_one_import_and_switch_once() -> Result<()> {
+    let stack = LocalStack::start().await?;
+    let datasets = Datasets::parse("dynamodb.toml", landfall_dynamodb_datasets::BUNDLED)?;
+    let dataset = datasets.get("price_index").expect("bundled");
+    let bucket = stack.resource("LandingBucket");
+    let key = "dynamodb/price_index/prices.csv";
+    // Many rows, and parts of 2 KiB: the file converts as parts, side by side.
+    let rows: Vec<[String; 6]> = (0..200)
+        .map(|i| {
+            [
+                "2024-01".into(),
+                format!("Geo {i}"),
+                "Food".into(),
+                "Bread".into(),
+                "g".into(),
+                format!("{i}.5"),
+            ]
+        })
+        .collect();
+    let mut text = HEADER.to_owned();
+    for row in &rows {
+        text.push_str(&row.join(","));
+        text.push('\n');
+    }
+    let version = stack.put("LandingBucket", key, text.into_bytes()).await?;
+    let source = ObjectRef {
+        bucket,
+        key: key.into(),
+        version,
+    };
+    let importer = importer(&stack);
+    let job = |attempt: &'static str| Job {
+        dataset_name: "price_index",
+        dataset,
+        source: &source,
+        landed: "2026-12-02T00:00:00.000Z",
+        attempt,
+    };
+    let (one, two, until) = (job("delivery-1"), job("delivery-2"), deadline());
+    let (first, second) = tokio::join!(importer.run(&one, &until), importer.run(&two, &until));
+    let (first, second) = (first?, second?);
+    assert_eq!(first.import_arn, second.import_arn, "one import");
+    assert_eq!((first.rows, first.parts > 1), (200, true), "{first:?}");
+    let outcomes = [&first.outcome, &second.outcome];
+    assert!(
+        outcomes.contains(&&Outcome::Switched { previous: None }),
+        "{outcomes:?}"
+    );
+    assert!(outcomes.contains(&&Outcome::AlreadyCurrent), "{outcomes:?}");
+    assert_eq!(tables(&stack).await?, vec![first.table.clone()]);
+    let imported = items(&stack, &first.table).await?;
+    assert_eq!(imported.len(), 200);
+    assert_eq!(imported["S:2024-01#Geo 7#Bread"]["price"], "N:7.5");
+
+    // A redelivery later follows the same import and changes nothing.
+    let again = importer.run(&job("delivery-3"), &deadline()).await?;
+    assert_eq!(
+        (again.import_arn, again.outcome),
+        (first.import_arn, Outcome::AlreadyCurrent)
+    );
+    assert_eq!(tables(&stack).await?, vec![first.table]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn delete_then_import_replaces_the_base_table_in_place() -> Result<()> {
+    let stack = LocalStack::start().await?;
+    let text = landfall_dynamodb_datasets::BUNDLED.replace(
+        "retire_after_seconds = 3600",
+        "replace = \"delete_then_import\"",
+    );
+    let datasets = Datasets::parse("dynamodb.toml", &text)?;
+    let dataset = datasets.get("price_index").expect("bundled");
+    let importer = importer(&stack);
+    for (n, rows) in [FIRST, CHANGED].into_iter().enumerate() {
+        let key = "dynamodb/price_index/prices.csv";
+        let version = stack
+            .put("LandingBucket", key, csv(rows).into_bytes())
+            .await?;
+        let source = ObjectRef {
+            bucket: stack.resource("LandingBucket"),
+            key: key.into(),
+            version,
+        };
+        let attempt = format!("delivery-{n}");
+        let job = Job {
+            dataset_name: "price_index",
+            dataset,
+            source: &source,
+            landed: "",
+            attempt: &attempt,
+        };
+        let imported = importer.run(&job, &deadline()).await?;
+        assert_eq!(imported.table, "landfall-price_index");
+        assert_eq!(items(&stack, "landfall-price_index").await?, expected(rows));
+    }
+    assert_eq!(
+        tables(&stack).await?,
+        vec!["landfall-price_index".to_owned()]
+    );
+    assert_eq!(
+        pointer(&stack).await?.as_deref(),
+        Some("landfall-price_index")
+    );
+    Ok(())
+}
