@@ -123,3 +123,49 @@ fn retry_delays_double_per_receive_up_to_the_cap() {
         60
     );
 }
+
+// What SQS is asked can only be seen by the client, so the client is a mock.
+#[tokio::test]
+async fn a_failure_that_knows_when_to_retry_comes_back_then() {
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    let asked = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let seen = asked.clone();
+    let change = mock!(aws_sdk_sqs::Client::change_message_visibility)
+        .match_requests(move |r| {
+            seen.lock()
+                .unwrap()
+                .push((r.receipt_handle().unwrap_or_default().to_owned(), r.visibility_timeout()));
+            true
+        })
+        .then_output(|| {
+            aws_sdk_sqs::operation::change_message_visibility::ChangeMessageVisibilityOutput::builder().build()
+        });
+    let client = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, [&change]);
+    let dead_letters = DeadLetters::new(client, "dlq").with_retry_backoff(
+        "source",
+        std::time::Duration::from_secs(60),
+        std::time::Duration::from_secs(900),
+    );
+    let event = event(&["running", "flaky"], STANDARD);
+    let response = process_each(&event, Some(&dead_letters), 1, |_, record| {
+        let running = record.message_id.as_deref() == Some("running");
+        async move {
+            let failure = FunctionError::retryable("still running");
+            Err(if running {
+                failure.retry_after(std::time::Duration::from_secs(1800))
+            } else {
+                failure
+            })
+        }
+    })
+    .await;
+    assert!(response.is_err(), "every record failed");
+    let asked = asked.lock().unwrap();
+    assert_eq!(
+        *asked,
+        [
+            ("rh-running".to_owned(), Some(1800)),
+            ("rh-flaky".to_owned(), Some(60))
+        ]
+    );
+}
