@@ -85,6 +85,11 @@ bench-mysql: toolchain databases bench-venv ## loader vs mariadb LOAD DATA vs pa
 	cargo build --release -p landfall-bench
 	bench/.venv/bin/python bench/python/mysql.py $(BENCH_ARGS)
 
+.PHONY: bench-dynamodb
+bench-dynamodb: toolchain bench-venv ## dynamodb-loader's conversion vs reading + gzip -1 of the same output vs csv+boto3+json+gzip, 1M rows
+	cargo build --release -p landfall-bench
+	bench/.venv/bin/python bench/python/dynamodb.py $(BENCH_ARGS)
+
 .PHONY: bench-transform
 bench-transform: toolchain bench-venv ## star-transform vs pyarrow read+write (no transform) vs pandas vs polars, 1M sales orders
 	cargo build --release -p landfall-bench

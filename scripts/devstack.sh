@@ -28,6 +28,7 @@ up() {
     --secret "TotesysSecret={\"host\":\"127.0.0.1\",\"port\":5432,\"username\":\"postgres\",\"password\":\"\",\"dbname\":\"totesys\"}" \
     --secret "WarehouseSecret={\"host\":\"127.0.0.1\",\"port\":5432,\"username\":\"postgres\",\"password\":\"\",\"dbname\":\"$WAREHOUSE_DATABASE\"}" \
     --parameter ExtractSettleSeconds=2 \
+    --parameter DynamodbRetireAfterSeconds=0 \
     --extra-env "MYSQL_URL=mysql://root@127.0.0.1:3306/$MYSQL_DATABASE" \
     --extra-env "POSTGRES_URL=postgres://postgres@127.0.0.1:5432"
   # The loader applies the warehouse migrations itself; the database must exist.

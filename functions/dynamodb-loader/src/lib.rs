@@ -54,7 +54,15 @@ pub struct App {
 
 impl App {
     pub async fn from_env(env: &Env) -> Result<App, ConfigError> {
-        let datasets = Datasets::from_env(env)?;
+        let mut datasets = Datasets::from_env(env)?;
+        // One grace period for every dataset, where replaced tables should go at once (a
+        // local stack, a test account) or stay longer than configured (an incident).
+        if env.is_set("RETIRE_AFTER_SECONDS") {
+            let seconds: u64 = env.parse("RETIRE_AFTER_SECONDS")?;
+            for dataset in datasets.datasets.values_mut() {
+                dataset.retire_after_seconds = seconds;
+            }
+        }
         let settings = Settings {
             import_bucket: env.required("IMPORT_BUCKET")?.to_owned(),
             import_prefix: env

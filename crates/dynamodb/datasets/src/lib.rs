@@ -12,6 +12,6 @@ pub use config::{
     BUNDLED,
 };
 pub use encode::{number_size, DynamoJsonEncoder, MAX_ITEM_BYTES};
-pub use keys::{DuplicateKey, KeyIndex};
+pub use keys::{first_duplicate, DuplicateKey, KeyIndex, Run, MEMORY_ROWS};
 pub use landfall_csv_check::{BadInput, CsvChecker, Origin};
 pub use landfall_sql_ident::Ident;

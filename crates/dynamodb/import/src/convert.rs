@@ -1,26 +1,27 @@
 //! A landing file → gzipped DynamoDB JSON parts, streamed: the file is read once, cut on
 //! record boundaries into parts of about `split_bytes` (the landing crate's splitter), and
 //! each part is checked, encoded and compressed by its own task, `concurrency` at a time,
-//! into its own output object. Memory per part: the current record, a compression buffer
-//! of one upload part, and the part's keys for the duplicate check (16 bytes a row).
+//! into its own output object. The reader runs ahead of a part that converts slower than
+//! the file arrives, so that the next part can start beside it: at most `concurrency` parts
+//! are in flight, each holding at most its own bytes. Memory per part besides: the current record, a compression buffer
+//! of one upload part, and the part's keys for the duplicate check (16 bytes a row, sorted
+//! and spilled to the temporary directory when the part ends, beyond 16 MiB in all).
 
 use bytes::Bytes;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use futures::{Stream, StreamExt};
-use landfall_dynamodb_datasets::{BadInput, Dataset, KeyIndex, Origin};
+use landfall_dynamodb_datasets::{first_duplicate, BadInput, Dataset, Origin, Run};
 use landfall_landing::split::{Piece, Splitter};
 use landfall_runtime::{Classify, Disposition};
 use std::future::Future;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, Semaphore};
 
 /// Compressed bytes handed to the output at a time (one S3 upload part).
 const FLUSH_BYTES: usize = 8 * 1024 * 1024;
-/// Chunks of the file waiting for a part's task: bounds what the reader runs ahead.
-const QUEUED_CHUNKS: usize = 16;
 
 /// Where the parts go: S3 objects under the import prefix, or files in the benchmark.
 pub trait Output: Clone + Send + Sync + 'static {
@@ -51,6 +52,9 @@ pub enum ConvertError {
     BadInput(#[from] BadInput),
     #[error("reading the file")]
     Read(#[source] std::io::Error),
+    /// The temporary directory is full or gone (Lambda's /tmp: size it to 16 bytes a row).
+    #[error("spilling keys for the duplicate check to the temporary directory")]
+    Spill(#[source] std::io::Error),
     #[error("writing part {part}")]
     Write {
         part: u32,
@@ -64,7 +68,7 @@ impl Classify for ConvertError {
     fn disposition(&self) -> Disposition {
         match self {
             ConvertError::BadInput(_) => Disposition::Permanent,
-            ConvertError::Read(_) => Disposition::Retryable,
+            ConvertError::Read(_) | ConvertError::Spill(_) => Disposition::Retryable,
             ConvertError::Write { disposition, .. } => *disposition,
         }
     }
@@ -80,9 +84,10 @@ fn write_error<E: std::error::Error + Classify + Send + Sync + 'static>(
     }
 }
 
-/// Converts `body` (the file named `file`) into parts written to `output`. On success every
-/// part is complete; on failure the earliest failure in file order is returned (the first
-/// bad line), and parts already written stay for the caller to discard.
+/// Converts `body` (the file named `file`) into parts written to `output`, and checks that
+/// no two rows share a key. On success every part is complete; on failure the earliest
+/// failure in file order is returned (the first bad line), and parts already written stay
+/// for the caller to discard.
 pub async fn convert<S, O>(
     mut body: S,
     dataset: &Dataset,
@@ -90,17 +95,18 @@ pub async fn convert<S, O>(
     output: &O,
     split_bytes: u64,
     concurrency: usize,
-) -> Result<(Converted, KeyIndex), ConvertError>
+) -> Result<Converted, ConvertError>
 where
     S: Stream<Item = std::io::Result<Bytes>> + Unpin,
     O: Output,
 {
     let mut splitter = Splitter::new(dataset.csv.quote as u8, dataset.csv.header, split_bytes);
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let in_memory = Arc::new(AtomicUsize::new(0));
     // Set by a part that failed: reading on cannot change the outcome.
     let failed = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
-    let mut current: Option<mpsc::Sender<Bytes>> = None;
+    let mut current: Option<mpsc::UnboundedSender<Bytes>> = None;
     let mut read_error = None;
     // The first part starts at the file's first byte; each later one where the splitter says.
     let mut next_start: Option<u64> = Some(0);
@@ -135,17 +141,18 @@ where
                 } else {
                     Origin::part(file, (index + 1).to_string(), first_line)
                 };
-                let (sender, receiver) = mpsc::channel(QUEUED_CHUNKS);
+                let (sender, receiver) = mpsc::unbounded_channel();
                 if first_line != 0 {
                     // Every later part starts with the header, as the checker expects.
-                    let header = Bytes::copy_from_slice(splitter.header());
-                    let _ = sender.send(header).await;
+                    let _ = sender.send(Bytes::copy_from_slice(splitter.header()));
                 }
                 let checker = dataset.checker(origin);
                 let output = output.clone();
                 let failed = Arc::clone(&failed);
+                let in_memory = Arc::clone(&in_memory);
                 tasks.push(tokio::spawn(async move {
-                    let converted = convert_part(index, checker, receiver, &output).await;
+                    let converted =
+                        convert_part(index, checker, receiver, &output, &in_memory).await;
                     if converted.is_err() {
                         failed.store(true, Ordering::Relaxed);
                     }
@@ -155,7 +162,7 @@ where
                 current = Some(sender);
             }
             let sender = current.as_ref().expect("a part is open");
-            if sender.send(Bytes::copy_from_slice(bytes)).await.is_err() {
+            if sender.send(Bytes::copy_from_slice(bytes)).is_err() {
                 break 'reading; // the part failed: its error says why
             }
         }
@@ -163,11 +170,12 @@ where
     drop(current);
     if tasks.is_empty() {
         // An empty file: one part, so that the checker says what is wrong with it.
-        let (_, receiver) = mpsc::channel(1);
+        let (_, receiver) = mpsc::unbounded_channel();
         let checker = dataset.checker(file);
         tasks.push(tokio::spawn({
             let output = output.clone();
-            async move { convert_part(0, checker, receiver, &output).await }
+            let in_memory = Arc::clone(&in_memory);
+            async move { convert_part(0, checker, receiver, &output, &in_memory).await }
         }));
     }
     let mut converted = Converted {
@@ -175,14 +183,14 @@ where
         parts: tasks.len() as u32,
         bytes: 0,
     };
-    let mut keys = KeyIndex::default();
+    let mut runs = Vec::new();
     let mut first_error = None;
     for task in tasks {
         match task.await {
-            Ok(Ok((rows, bytes, part_keys))) => {
+            Ok(Ok((rows, bytes, keys))) => {
                 converted.rows += rows;
                 converted.bytes += bytes;
-                keys.merge(part_keys);
+                runs.push(keys);
             }
             Ok(Err(err)) => {
                 first_error.get_or_insert(err);
@@ -196,7 +204,21 @@ where
     if let Some(err) = read_error {
         return Err(ConvertError::Read(err));
     }
-    Ok((converted, keys))
+    if let Some(duplicate) = first_duplicate(&runs).map_err(ConvertError::Spill)? {
+        return Err(ConvertError::BadInput(BadInput {
+            file: file.to_owned(),
+            line: duplicate.second_line,
+            part: None,
+            column: None,
+            field: None,
+            reason: format!(
+                "the same key ({}) as line {}: DynamoDB would keep only one of the two rows",
+                dataset.key_names().join(", "),
+                duplicate.first_line
+            ),
+        }));
+    }
+    Ok(converted)
 }
 
 type Checker =
@@ -206,9 +228,10 @@ type Checker =
 async fn convert_part<O: Output>(
     index: u32,
     mut checker: Checker,
-    mut receiver: mpsc::Receiver<Bytes>,
+    mut receiver: mpsc::UnboundedReceiver<Bytes>,
     output: &O,
-) -> Result<(u64, u64, KeyIndex), ConvertError> {
+    in_memory: &AtomicUsize,
+) -> Result<(u64, u64, Run), ConvertError> {
     let mut writer = output.create(index).await.map_err(write_error(index))?;
     let mut gzip = GzEncoder::new(
         Vec::with_capacity(FLUSH_BYTES + 64 * 1024),
@@ -245,7 +268,12 @@ async fn convert_part<O: Output>(
     writer.write(rest).await.map_err(write_error(index))?;
     writer.finish().await.map_err(write_error(index))?;
     let rows = checker.rows();
-    Ok((rows, written, checker.into_encoder().into_keys()))
+    let keys = checker
+        .into_encoder()
+        .into_keys()
+        .into_run(in_memory)
+        .map_err(ConvertError::Spill)?;
+    Ok((rows, written, keys))
 }
 
 /// Compression into memory cannot fail short of running out of it.

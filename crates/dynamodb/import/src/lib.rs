@@ -22,7 +22,7 @@ pub mod table;
 use convert::{convert, ConvertError, Converted, Output, PartWriter};
 use landfall_aws::s3_stream::MultipartWriter;
 use landfall_aws::{AwsError, SdkResultExt};
-use landfall_dynamodb_datasets::{BadInput, Dataset, Replace};
+use landfall_dynamodb_datasets::{Dataset, Replace};
 use landfall_landing::{LandingError, ObjectRef};
 use landfall_runtime::{Classify, Deadline, Disposition};
 use record::{Claim, ImportRecord, RecordError, Records, Stored};
@@ -299,7 +299,7 @@ impl Importer {
             bucket: self.settings.import_bucket.clone(),
             prefix: self.data_prefix(job.dataset_name, id),
         };
-        let (converted, keys) = convert(
+        let converted = convert(
             body,
             job.dataset,
             &job.source.key,
@@ -308,21 +308,6 @@ impl Importer {
             self.settings.concurrency,
         )
         .await?;
-        if let Some(duplicate) = keys.first_duplicate() {
-            return Err(ConvertError::BadInput(BadInput {
-                file: job.source.key.clone(),
-                line: duplicate.second_line,
-                part: None,
-                column: None,
-                field: None,
-                reason: format!(
-                    "the same key ({}) as line {}: DynamoDB would keep only one of the two rows",
-                    job.dataset.key_names().join(", "),
-                    duplicate.first_line
-                ),
-            })
-            .into());
-        }
         let Converted { rows, parts, bytes } = converted;
         tracing::info!(key = job.source.key, rows, parts, bytes, "converted");
         let record = ImportRecord {
@@ -435,6 +420,7 @@ impl Importer {
         record: &ImportRecord,
         deadline: &Deadline,
     ) -> Result<(), ImportError> {
+        let mut polls = 0u32;
         loop {
             let progress = table::describe_import(&self.dynamodb, arn)
                 .await
@@ -467,7 +453,12 @@ impl Importer {
                     });
                 }
                 Status::Running => {
-                    if deadline.usable() < self.settings.poll_interval + FOLLOW_MARGIN {
+                    // A second, then doubling up to the configured interval: a small import
+                    // is seen done soon, a big one is not asked about needlessly.
+                    let wait =
+                        Duration::from_secs(1 << polls.min(16)).min(self.settings.poll_interval);
+                    polls += 1;
+                    if deadline.usable() < wait + FOLLOW_MARGIN {
                         return Err(ImportError::Running {
                             table: table.to_owned(),
                             arn: arn.to_owned(),
@@ -475,7 +466,7 @@ impl Importer {
                             retry_after: self.time_still_needed(record, progress.started),
                         });
                     }
-                    tokio::time::sleep(self.settings.poll_interval).await;
+                    tokio::time::sleep(wait).await;
                 }
             }
         }

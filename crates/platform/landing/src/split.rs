@@ -92,7 +92,9 @@ impl Splitter {
         pieces
     }
 
-    /// A record ends before `end` (bytes before `start` were handed out already).
+    /// A record ends before `end` (bytes before `start` were handed out already). Bytes are
+    /// handed out only where something happens — the header ends, a part ends — or at the
+    /// end of the chunk, so a consumer gets one piece per chunk, not one per record.
     fn record_end<'a>(
         &mut self,
         chunk: &'a [u8],
@@ -100,24 +102,26 @@ impl Splitter {
         end: usize,
         pieces: &mut Vec<Piece<'a>>,
     ) {
-        let bytes = &chunk[*start..end];
-        *start = end;
-        if !bytes.is_empty() {
-            pieces.push(Piece::Data(bytes));
-        }
+        let pending = &chunk[*start..end];
         if !self.header_done {
-            self.header.extend_from_slice(bytes);
+            self.header.extend_from_slice(pending);
             self.header_done = true;
             self.first_data_line = self.line;
-            return;
-        }
-        self.part_bytes += bytes.len() as u64;
-        if self.part_bytes >= self.limit {
+        } else if self.part_bytes + pending.len() as u64 >= self.limit {
+            pieces.push(Piece::Data(pending));
             pieces.push(Piece::NextPart {
                 first_line: self.line,
             });
             self.part_bytes = 0;
+            *start = end;
+            return;
+        } else {
+            return;
         }
+        if !pending.is_empty() {
+            pieces.push(Piece::Data(pending));
+        }
+        *start = end;
     }
 
     pub fn has_header(&self) -> bool {

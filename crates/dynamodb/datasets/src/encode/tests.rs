@@ -20,7 +20,12 @@ fn convert(input: &str, chunk: usize) -> Result<(Vec<Value>, Option<DuplicateKey
         .map(|line| serde_json::from_str(line).unwrap())
         .collect();
     assert_eq!(items.len() as u64, rows);
-    Ok((items, checker.into_encoder().into_keys().first_duplicate()))
+    let run = checker
+        .into_encoder()
+        .into_keys()
+        .into_run(&Default::default())
+        .unwrap();
+    Ok((items, crate::first_duplicate(&[run]).unwrap()))
 }
 
 fn error(input: &str) -> String {
