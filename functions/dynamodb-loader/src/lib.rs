@@ -13,7 +13,7 @@ use landfall_email::Mailer;
 use landfall_landing::{archive_today, current_version, route, ObjectRef, Route};
 use landfall_runtime::failure::error_chain;
 use landfall_runtime::{ConfigError, Disposition, Env, FunctionError, Invocation};
-use landfall_s3_events::{ChangeKind, ObjectChange};
+use landfall_s3_events::ObjectChange;
 use landfall_sqs_batch::{process_s3_changes, DeadLetters, Delivery};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
@@ -123,11 +123,7 @@ impl App {
         delivery: Delivery<'_>,
         invocation: &Invocation,
     ) -> Result<(), FunctionError> {
-        for change in delivery
-            .changes
-            .iter()
-            .filter(|c| c.kind == ChangeKind::Created)
-        {
+        for change in delivery.created() {
             Box::pin(self.file(change, delivery.receive_count, invocation)).await?;
         }
         Ok(())

@@ -18,7 +18,7 @@ use landfall_mysql_datasets::{Dataset, Datasets};
 use landfall_mysql_load::protocol::{db_init, loader, reporter};
 use landfall_runtime::failure::error_chain;
 use landfall_runtime::{ConfigError, Deadline, Disposition, Env, FunctionError, Invocation};
-use landfall_s3_events::{ChangeKind, ObjectChange};
+use landfall_s3_events::ObjectChange;
 use landfall_sqs_batch::{process_s3_changes, DeadLetters, Delivery};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -136,11 +136,7 @@ impl App {
         delivery: Delivery<'_>,
         invocation: &Invocation,
     ) -> Result<(), FunctionError> {
-        for change in delivery
-            .changes
-            .iter()
-            .filter(|c| c.kind == ChangeKind::Created)
-        {
+        for change in delivery.created() {
             Box::pin(self.file(change, delivery.receive_count, invocation)).await?;
         }
         Ok(())

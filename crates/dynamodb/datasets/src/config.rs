@@ -293,18 +293,12 @@ pub const BUNDLED: &str = include_str!("../../../../config/dynamodb.toml");
 impl Datasets {
     /// `DYNAMODB_DATASETS_FILE` when set, else the bundled file. Fails the cold start when invalid.
     pub fn from_env(env: &landfall_env::Env) -> Result<Datasets, landfall_env::ConfigError> {
-        let name = "DYNAMODB_DATASETS_FILE";
-        let file = env.optional(name);
-        match file {
-            Some(path) => std::fs::read_to_string(path)
-                .map_err(|e| ConfigError::Invalid {
-                    path: path.to_owned(),
-                    message: e.to_string(),
-                })
-                .and_then(|text| Datasets::parse(path, &text)),
-            None => Datasets::parse("config/dynamodb.toml (bundled)", BUNDLED),
-        }
-        .map_err(|e| landfall_env::ConfigError::invalid(name, file.unwrap_or("(bundled)"), e))
+        env.config_file(
+            "DYNAMODB_DATASETS_FILE",
+            "config/dynamodb.toml",
+            BUNDLED,
+            Datasets::parse,
+        )
     }
 
     pub fn parse(path: &str, text: &str) -> Result<Datasets, ConfigError> {

@@ -128,14 +128,12 @@ pub const BUNDLED: &str = include_str!("../../../../config/datasets.toml");
 impl Datasets {
     /// `DATASETS_FILE` when set, else the bundled file. Fails the cold start when invalid.
     pub fn from_env(env: &landfall_env::Env) -> Result<Datasets, landfall_env::ConfigError> {
-        let file = env.optional("DATASETS_FILE");
-        match file {
-            Some(path) => Datasets::load(std::path::Path::new(path)),
-            None => Datasets::parse("config/datasets.toml (bundled)", BUNDLED),
-        }
-        .map_err(|e| {
-            landfall_env::ConfigError::invalid("DATASETS_FILE", file.unwrap_or("(bundled)"), e)
-        })
+        env.config_file(
+            "DATASETS_FILE",
+            "config/datasets.toml",
+            BUNDLED,
+            Datasets::parse,
+        )
     }
 
     pub fn parse(path: &str, text: &str) -> Result<Datasets, ConfigError> {

@@ -90,6 +90,28 @@ impl Env {
         }
     }
 
+    /// A configuration file: the one variable `name` points at, else the `bundled` text
+    /// compiled into the function (`bundled_path` names it in messages). Then `parse`,
+    /// given the file's name and text; a file that cannot be read or parsed fails the cold
+    /// start naming the variable.
+    pub fn config_file<T, E: Display>(
+        &self,
+        name: &str,
+        bundled_path: &str,
+        bundled: &str,
+        parse: impl FnOnce(&str, &str) -> Result<T, E>,
+    ) -> Result<T, ConfigError> {
+        match self.optional(name) {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::invalid(name, path, e))?;
+                parse(path, &text).map_err(|e| ConfigError::invalid(name, path, e))
+            }
+            None => parse(&format!("{bundled_path} (bundled)"), bundled)
+                .map_err(|e| ConfigError::invalid(name, "(bundled)", e)),
+        }
+    }
+
     pub fn is_set(&self, name: &str) -> bool {
         self.optional(name).is_some()
     }

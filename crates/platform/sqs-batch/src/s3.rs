@@ -68,6 +68,15 @@ pub struct Delivery<'a> {
     pub receive_count: u32,
 }
 
+impl Delivery<'_> {
+    /// The objects created (not removed), which is what a file pipeline loads.
+    pub fn created(&self) -> impl Iterator<Item = &ObjectChange> {
+        self.changes
+            .iter()
+            .filter(|c| c.kind == landfall_s3_events::ChangeKind::Created)
+    }
+}
+
 /// [`process_each`] for S3 notifications: each record's changes go to `handle`, up to
 /// `concurrency` records at a time; a record that is no notification fails alone.
 pub async fn process_s3_changes<'a, F, Fut>(
