@@ -204,7 +204,7 @@ async fn a_file_becomes_the_current_table_and_a_changed_file_replaces_it() -> Re
 
     // Archived, gone from landing, and the people in charge told.
     let archive = stack.resource("ArchiveBucket");
-    let archived = stack.keys(&archive, "dynamodb/").await?;
+    let archived = stack.keys(&archive, "dynamodb/price_index/").await?;
     assert!(
         archived.iter().any(|k| k.ends_with("/prices.csv")),
         "{archived:?}"
@@ -300,6 +300,16 @@ async fn bad_input_is_refused_before_any_import_and_the_current_table_stays() ->
                 + &format!("\"{digits39}\" has 39 significant digits"),
         ),
         (
+            "columns.csv",
+            format!("{HEADER}{row}2024-01,Canada,Food,Milk,1\n").into_bytes(),
+            "columns.csv: line 3: expected 6 columns, found 5".into(),
+        ),
+        (
+            "quote.csv",
+            format!("{HEADER}{row}2024-01,Canada,\"Food,Milk,g,1\n").into_bytes(),
+            "quote.csv: line 3: a quoted field is never closed".into(),
+        ),
+        (
             "key.csv",
             format!("{HEADER}{row}2024-01,,Food,Milk,g,1\n").into_bytes(),
             "key.csv: line 3, column 2 (geo): missing key value".into(),
@@ -357,6 +367,25 @@ async fn bad_input_is_refused_before_any_import_and_the_current_table_stays() ->
             Some(current.as_str()),
             "{file}"
         );
+        // One reason on the DLQ at a time: a peek sees at most ten messages.
+        let dlq = stack.resource("DynamodbFilesDLQ");
+        let received = stack
+            .sqs()
+            .receive_message()
+            .queue_url(&dlq)
+            .max_number_of_messages(10)
+            .send()
+            .await?;
+        for message in received.messages() {
+            let receipt = message.receipt_handle().unwrap_or_default();
+            stack
+                .sqs()
+                .delete_message()
+                .queue_url(&dlq)
+                .receipt_handle(receipt)
+                .send()
+                .await?;
+        }
         assert_eq!(
             tables(&stack).await?,
             vec![current.clone()],

@@ -175,7 +175,7 @@ impl App {
         };
         let outcome = match self.importer.run(&job, &invocation.deadline).await {
             Ok(imported) => self
-                .archive(&object)
+                .archive(&object, &name)
                 .await
                 .map(|archived| (imported, archived)),
             Err(err) => Err(import_failure(&err)),
@@ -239,8 +239,10 @@ impl App {
         err
     }
 
-    async fn archive(&self, object: &ObjectRef) -> Result<String, FunctionError> {
-        archive_today(&self.importer.s3, object, &self.archive_bucket, PREFIX)
+    /// `<archive>/dynamodb/<dataset>/yyyy/mm/dd/<name>`.
+    async fn archive(&self, object: &ObjectRef, dataset: &str) -> Result<String, FunctionError> {
+        let folder = format!("{PREFIX}/{dataset}");
+        archive_today(&self.importer.s3, object, &self.archive_bucket, &folder)
             .await
             .map_err(|e| FunctionError::from_error(&e))
     }
@@ -294,6 +296,37 @@ fn success_body(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An injection-shaped name in the datasets file fails the cold start, naming the variable.
+    #[tokio::test]
+    async fn injection_shaped_names_are_refused_at_cold_start() {
+        let dir = std::env::temp_dir().join(format!("dynamodb-loader-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, from, to) in [
+            (
+                "dataset.toml",
+                "[datasets.price_index]",
+                "[datasets.\"price_index; drop\"]",
+            ),
+            ("attribute.toml", "name = \"uom\"", "name = \"uom = :x\""),
+        ] {
+            let path = dir.join(name);
+            let text = landfall_dynamodb_datasets::BUNDLED.replace(from, to);
+            assert_ne!(text, landfall_dynamodb_datasets::BUNDLED);
+            std::fs::write(&path, text).unwrap();
+            let env = Env::from_pairs([("DYNAMODB_DATASETS_FILE", path.to_str().unwrap())]);
+            let err = App::from_env(&env)
+                .await
+                .err()
+                .expect("refused")
+                .to_string();
+            assert!(
+                err.contains("DYNAMODB_DATASETS_FILE") && err.contains("not an allowed"),
+                "{err}"
+            );
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn every_sample_event_parses() {

@@ -133,6 +133,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_config_file_is_the_named_one_or_the_bundled_text() {
+        let parse = |path: &str, text: &str| -> Result<String, String> {
+            if text.contains("bad") {
+                Err(format!("{path}: bad entry"))
+            } else {
+                Ok(format!("{path}: {text}"))
+            }
+        };
+        let bundled = Env::from_pairs([("OTHER", "x")]);
+        assert_eq!(
+            bundled.config_file("FILE", "config/x.toml", "shipped", parse),
+            Ok("config/x.toml (bundled): shipped".into())
+        );
+        let path = std::env::temp_dir().join(format!("landfall-env-{}.toml", std::process::id()));
+        std::fs::write(&path, "bad").unwrap();
+        let named = Env::from_pairs([("FILE", path.to_str().unwrap())]);
+        let err = named
+            .config_file("FILE", "config/x.toml", "shipped", parse)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("FILE") && err.to_string().contains("bad entry"),
+            "{err}"
+        );
+        std::fs::remove_file(&path).unwrap();
+        let missing = named
+            .config_file("FILE", "config/x.toml", "shipped", parse)
+            .unwrap_err();
+        assert!(matches!(missing, ConfigError::Invalid { ref name, .. } if name == "FILE"));
+    }
+
+    #[test]
     fn missing_variable_is_named() {
         let env = Env::from_pairs([("OTHER", "x")]);
         let err = env.required("WEBSITE_BUCKET").unwrap_err();
