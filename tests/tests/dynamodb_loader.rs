@@ -74,18 +74,7 @@ fn dynamodb(stack: &LocalStack) -> aws_sdk_dynamodb::Client {
 }
 
 async fn pointer(stack: &LocalStack) -> Result<Option<String>> {
-    let ssm = aws_sdk_ssm::Client::new(&stack.sdk);
-    match ssm.get_parameter().name(POINTER).send().await {
-        Ok(out) => Ok(out.parameter().and_then(|p| p.value()).map(str::to_owned)),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_parameter_not_found()) =>
-        {
-            Ok(None)
-        }
-        Err(err) => Err(err.into()),
-    }
+    Ok(importer(stack).current_table("price_index").await?)
 }
 
 async fn tables(stack: &LocalStack) -> Result<Vec<String>> {

@@ -14,7 +14,7 @@ use landfall_landing::{archive_today, current_version, route, ObjectRef, Route};
 use landfall_runtime::failure::error_chain;
 use landfall_runtime::{ConfigError, Disposition, Env, FunctionError, Invocation};
 use landfall_s3_events::ObjectChange;
-use landfall_sqs_batch::{process_s3_changes, DeadLetters, Delivery};
+use landfall_sqs_batch::{process_created_objects, DeadLetters};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
@@ -101,9 +101,13 @@ impl App {
         match event {
             Event::Sqs(event) => {
                 // One file at a time: a conversion uses every core the function has.
-                let response = process_s3_changes(event, self.dead_letters.as_ref(), 1, |d| {
-                    self.record(d, invocation)
-                })
+                let response = process_created_objects(
+                    event,
+                    self.dead_letters.as_ref(),
+                    |change, attempt| async move {
+                        Box::pin(self.file(&change, attempt, invocation)).await
+                    },
+                )
                 .await?;
                 Ok(Response::Batch(response))
             }
@@ -116,17 +120,6 @@ impl App {
                 Ok(Response::Retired { deleted })
             }
         }
-    }
-
-    async fn record(
-        &self,
-        delivery: Delivery<'_>,
-        invocation: &Invocation,
-    ) -> Result<(), FunctionError> {
-        for change in delivery.created() {
-            Box::pin(self.file(change, delivery.receive_count, invocation)).await?;
-        }
-        Ok(())
     }
 
     async fn file(

@@ -19,7 +19,7 @@ use landfall_mysql_load::protocol::{db_init, loader, reporter};
 use landfall_runtime::failure::error_chain;
 use landfall_runtime::{ConfigError, Deadline, Disposition, Env, FunctionError, Invocation};
 use landfall_s3_events::ObjectChange;
-use landfall_sqs_batch::{process_s3_changes, DeadLetters, Delivery};
+use landfall_sqs_batch::{process_created_objects, DeadLetters};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -119,27 +119,15 @@ impl App {
         })
     }
 
-    /// One record at a time: each file is heavy, and Lambda scales by concurrency.
     pub async fn handle(
         &self,
         event: &SqsEvent,
         invocation: &Invocation,
     ) -> Result<SqsBatchResponse, FunctionError> {
-        process_s3_changes(event, self.dead_letters.as_ref(), 1, |delivery| {
-            self.record(delivery, invocation)
+        process_created_objects(event, self.dead_letters.as_ref(), |change, attempt| {
+            async move { Box::pin(self.file(&change, attempt, invocation)).await }
         })
         .await
-    }
-
-    async fn record(
-        &self,
-        delivery: Delivery<'_>,
-        invocation: &Invocation,
-    ) -> Result<(), FunctionError> {
-        for change in delivery.created() {
-            Box::pin(self.file(change, delivery.receive_count, invocation)).await?;
-        }
-        Ok(())
     }
 
     async fn file(

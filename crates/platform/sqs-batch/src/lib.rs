@@ -19,7 +19,7 @@ use landfall_runtime::{Disposition, FunctionError};
 use std::future::Future;
 
 mod s3;
-pub use s3::{process_s3_changes, receive_count, s3_changes, Delivery};
+pub use s3::{process_created_objects, process_s3_changes, receive_count, s3_changes, Delivery};
 
 /// Where permanent failures go: the source queue's DLQ (`DEAD_LETTER_QUEUE_URL`); and,
 /// with `with_retry_backoff`, when retryable ones come back.

@@ -68,15 +68,6 @@ pub struct Delivery<'a> {
     pub receive_count: u32,
 }
 
-impl Delivery<'_> {
-    /// The objects created (not removed), which is what a file pipeline loads.
-    pub fn created(&self) -> impl Iterator<Item = &ObjectChange> {
-        self.changes
-            .iter()
-            .filter(|c| c.kind == landfall_s3_events::ChangeKind::Created)
-    }
-}
-
 /// [`process_each`] for S3 notifications: each record's changes go to `handle`, up to
 /// `concurrency` records at a time; a record that is no notification fails alone.
 pub async fn process_s3_changes<'a, F, Fut>(
@@ -102,6 +93,32 @@ where
                 Err(err) => Err(err),
             }
         }
+    })
+    .await
+}
+
+/// The file pipelines' consumer: one record at a time (each file is heavy, and Lambda scales
+/// by concurrency), each object it says was created (not removed) handed to `handle` with the
+/// record's receive count, in order; the first failure fails the record.
+pub async fn process_created_objects<F, Fut>(
+    event: &SqsEvent,
+    dead_letters: Option<&DeadLetters>,
+    handle: F,
+) -> Result<SqsBatchResponse, FunctionError>
+where
+    F: Fn(ObjectChange, u32) -> Fut,
+    Fut: Future<Output = Result<(), FunctionError>>,
+{
+    let handle = &handle;
+    process_s3_changes(event, dead_letters, 1, |delivery| async move {
+        let created = delivery
+            .changes
+            .into_iter()
+            .filter(|c| c.kind == landfall_s3_events::ChangeKind::Created);
+        for change in created {
+            handle(change, delivery.receive_count).await?;
+        }
+        Ok(())
     })
     .await
 }

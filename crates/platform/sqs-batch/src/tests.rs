@@ -169,3 +169,32 @@ async fn a_failure_that_knows_when_to_retry_comes_back_then() {
         ]
     );
 }
+
+#[tokio::test]
+async fn file_pipelines_see_the_created_objects_of_each_record_in_order() {
+    let change = |name: &str, key: &str| {
+        format!(
+            r#"{{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"eu-west-2","eventTime":"2026-12-02T00:00:00.000Z","eventName":"{name}","s3":{{"s3SchemaVersion":"1.0","bucket":{{"name":"landing","arn":"arn:aws:s3:::landing"}},"object":{{"key":"{key}","size":1,"eTag":"e"}}}}}}"#
+        )
+    };
+    let body = format!(
+        r#"{{"Records":[{},{},{}]}}"#,
+        change("ObjectCreated:Put", "a.csv"),
+        change("ObjectRemoved:Delete", "b.csv"),
+        change("ObjectCreated:Copy", "c.csv")
+    );
+    let mut event = event(&["m1"], STANDARD);
+    event.records[0].body = Some(body);
+    let seen = Mutex::new(Vec::new());
+    let response = process_created_objects(&event, None, |change, attempt| {
+        seen.lock().unwrap().push((change.key, attempt));
+        async { Ok(()) }
+    })
+    .await
+    .unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [("a.csv".to_owned(), 1), ("c.csv".to_owned(), 1)]
+    );
+}
