@@ -384,6 +384,19 @@ async fn bad_input_is_refused_before_any_import_and_the_current_table_stays() ->
         assert_eq!(landing, vec![key.clone()], "{file} stays in landing");
     }
     assert_eq!(items(&stack, &current).await?, expected(FIRST));
+    // The dataset's people hear of each refusal, with the reason.
+    let emails = stack.sent_emails().await?;
+    let (_, _, body) = emails
+        .iter()
+        .find(|(_, subject, _)| {
+            subject == "[landfall] FAILED price_index: dynamodb/price_index/key.csv"
+        })
+        .expect("a failure email");
+    assert!(
+        body.contains("line 3, column 2 (geo): missing key value")
+            && body.contains("the current table is unchanged"),
+        "{body}"
+    );
 
     // A key no dataset knows goes to the DLQ with the reason, and operations hear of it.
     stack

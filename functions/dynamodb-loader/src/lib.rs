@@ -11,7 +11,6 @@ use landfall_dynamodb_datasets::Datasets;
 use landfall_dynamodb_import::{ImportError, Imported, Importer, Job, Outcome, Settings};
 use landfall_email::Mailer;
 use landfall_landing::{archive_today, current_version, route, ObjectRef, Route};
-use landfall_runtime::failure::error_chain;
 use landfall_runtime::{ConfigError, Disposition, Env, FunctionError, Invocation};
 use landfall_s3_events::ObjectChange;
 use landfall_sqs_batch::{process_created_objects, DeadLetters};
@@ -193,7 +192,7 @@ impl App {
                     imported.rows, imported.table, object.key
                 );
                 let body = success_body(&name, &file, imported, archived, seconds);
-                self.email(&dataset.notify, &subject, &body).await;
+                self.mailer.notify(&dataset.notify, &subject, &body).await;
             }
             Err(err) => {
                 let last =
@@ -210,7 +209,7 @@ impl App {
                         "Dataset: {name}\nFile: {file}\nResult: not imported; the current table is unchanged\nError ({}): {}\nAttempt: {attempt}\nDuration: {seconds:.1} s\nThe message is in the dead-letter queue; see the runbook in README.md.\n",
                         err.disposition, err.message
                     );
-                    self.email(&dataset.notify, &subject, &body).await;
+                    self.mailer.notify(&dataset.notify, &subject, &body).await;
                 }
             }
         }
@@ -223,12 +222,13 @@ impl App {
             "File: s3://{}/{}\nResult: refused by its key, not imported; it stays in landing\nReason: {}\nThe message is in the dead-letter queue; see the runbook in README.md.\n",
             change.bucket, change.key, err.message
         );
-        self.email(
-            &self.operations_notify,
-            &format!("[landfall] REFUSED {}", change.key),
-            &body,
-        )
-        .await;
+        self.mailer
+            .notify(
+                &self.operations_notify,
+                &format!("[landfall] REFUSED {}", change.key),
+                &body,
+            )
+            .await;
         err
     }
 
@@ -238,13 +238,6 @@ impl App {
         archive_today(&self.importer.s3, object, &self.archive_bucket, &folder)
             .await
             .map_err(|e| FunctionError::from_error(&e))
-    }
-
-    /// An email that cannot be sent is logged, not retried: the table is imported either way.
-    async fn email(&self, to: &[String], subject: &str, body: &str) {
-        if let Err(err) = self.mailer.send(to, subject, body).await {
-            tracing::error!(error = %error_chain(&err), "could not email the outcome");
-        }
     }
 }
 

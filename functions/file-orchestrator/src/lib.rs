@@ -16,7 +16,6 @@ use landfall_landing::{
 };
 use landfall_mysql_datasets::{Dataset, Datasets};
 use landfall_mysql_load::protocol::{db_init, loader, reporter};
-use landfall_runtime::failure::error_chain;
 use landfall_runtime::{ConfigError, Deadline, Disposition, Env, FunctionError, Invocation};
 use landfall_s3_events::ObjectChange;
 use landfall_sqs_batch::{process_created_objects, DeadLetters};
@@ -147,12 +146,13 @@ impl App {
                     "File: s3://{}/{}\nResult: refused by its key, not loaded; it stays in landing\nReason: {}\nThe message is in the dead-letter queue; see the runbook in README.md.\n",
                     change.bucket, change.key, err.message
                 );
-                self.email_to(
-                    &self.settings.operations_notify,
-                    &format!("[landfall] REFUSED {}", change.key),
-                    &body,
-                )
-                .await;
+                self.mailer
+                    .notify(
+                        &self.settings.operations_notify,
+                        &format!("[landfall] REFUSED {}", change.key),
+                        &body,
+                    )
+                    .await;
                 return Err(err);
             }
         };
@@ -488,12 +488,13 @@ impl App {
                     .join("\n  ");
                 tracing::info!(key = object.key, seconds, "init script applied");
                 let body = format!("Script: {file}\nResult:\n  {scripts}\nArchived to: {archived}\nDuration: {seconds:.1} s\n");
-                self.email_to(
-                    &self.settings.init_notify,
-                    &format!("[landfall] database init: {}", object.key),
-                    &body,
-                )
-                .await;
+                self.mailer
+                    .notify(
+                        &self.settings.init_notify,
+                        &format!("[landfall] database init: {}", object.key),
+                        &body,
+                    )
+                    .await;
             }
             Err(err)
                 if err.disposition == Disposition::Permanent
@@ -503,12 +504,13 @@ impl App {
                     "Script: {file}\nResult: not applied (each statement that ran before the error stays applied; the script is recorded only when all of it ran)\nError ({}): {}\nAttempt: {attempt}\nDuration: {seconds:.1} s\nThe message is in the dead-letter queue; see the runbook in README.md.\n",
                     err.disposition, err.message
                 );
-                self.email_to(
-                    &self.settings.init_notify,
-                    &format!("[landfall] FAILED database init: {}", object.key),
-                    &body,
-                )
-                .await;
+                self.mailer
+                    .notify(
+                        &self.settings.init_notify,
+                        &format!("[landfall] FAILED database init: {}", object.key),
+                        &body,
+                    )
+                    .await;
             }
             Err(_) => {}
         }
@@ -541,15 +543,8 @@ impl App {
             .map_err(|e| FunctionError::from_error(&e))
     }
 
-    /// An email that cannot be sent is logged, not retried: the data is loaded either way.
     async fn email(&self, dataset: &Dataset, subject: &str, body: &str) {
-        self.email_to(&dataset.notify, subject, body).await;
-    }
-
-    async fn email_to(&self, to: &[String], subject: &str, body: &str) {
-        if let Err(err) = self.mailer.send(to, subject, body).await {
-            tracing::error!(error = %error_chain(&err), "could not email the outcome");
-        }
+        self.mailer.notify(&dataset.notify, subject, body).await;
     }
 }
 

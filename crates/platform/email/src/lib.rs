@@ -69,4 +69,12 @@ impl Mailer {
             })?;
         Ok(())
     }
+
+    /// An outcome email: one that cannot be sent is logged, not retried — the data is
+    /// loaded either way, and retrying the work for an email would repeat it.
+    pub async fn notify(&self, to: &[String], subject: &str, body: &str) {
+        if let Err(err) = self.send(to, subject, body).await {
+            tracing::error!(error = %landfall_runtime::failure::error_chain(&err), subject, "could not email the outcome");
+        }
+    }
 }
