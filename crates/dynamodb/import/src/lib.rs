@@ -483,7 +483,9 @@ impl Importer {
     /// named it (versioned), or the table was already gone (delete-then-import).
     async fn discard(&self, table: &str, deadline: &Deadline) {
         if let Err(err) = table::delete_table(&self.dynamodb, table, deadline.usable()).await {
-            tracing::error!(table, error = %err, "could not delete the failed import's table");
+            // Marked retired long ago, the next retirement run deletes it.
+            let marked = table::mark_retired(&self.dynamodb, table, 0).await.is_ok();
+            tracing::error!(table, error = %err, marked, "could not delete the failed import's table");
         }
     }
 

@@ -251,3 +251,59 @@ fn table_names_and_client_tokens_are_stable_and_valid() {
     };
     assert_ne!(token, client_token(&other, TABLE));
 }
+
+#[tokio::test]
+async fn a_failed_imports_table_that_cannot_be_deleted_is_left_for_retirement() {
+    let denied = mock!(aws_sdk_dynamodb::Client::delete_table).then_error(|| {
+        aws_sdk_dynamodb::operation::delete_table::DeleteTableError::generic(
+            aws_sdk_dynamodb::error::ErrorMetadata::builder()
+                .code("AccessDeniedException")
+                .message("not allowed")
+                .build(),
+        )
+    });
+    let described = mock!(aws_sdk_dynamodb::Client::describe_table).then_output(|| {
+        aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput::builder()
+            .table(
+                aws_sdk_dynamodb::types::TableDescription::builder()
+                    .table_arn("arn:aws:dynamodb:eu-west-2:1:table/landfall-price_index-v1")
+                    .build(),
+            )
+            .build()
+    });
+    let tags = Arc::new(Mutex::new(Vec::new()));
+    let seen = tags.clone();
+    let tagged = mock!(aws_sdk_dynamodb::Client::tag_resource)
+        .match_requests(move |r| {
+            for tag in r.tags() {
+                seen.lock()
+                    .unwrap()
+                    .push((tag.key().to_owned(), tag.value().to_owned()));
+            }
+            true
+        })
+        .then_output(|| {
+            aws_sdk_dynamodb::operation::tag_resource::TagResourceOutput::builder().build()
+        });
+    let dynamodb = mock_client!(
+        aws_sdk_dynamodb,
+        RuleMode::MatchAny,
+        [
+            &describe(ImportStatus::Failed, 0, 1),
+            &denied,
+            &described,
+            &tagged
+        ]
+    );
+    let err = run(
+        &importer(s3(record(Some(ARN)), Default::default()), dynamodb),
+        300,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, ImportError::Failed { .. }), "{err}");
+    assert_eq!(
+        *tags.lock().unwrap(),
+        [(table::RETIRED_TAG.to_owned(), "0".to_owned())]
+    );
+}
