@@ -10,7 +10,7 @@ use landfall_aws::Aws;
 use landfall_dynamodb_datasets::Datasets;
 use landfall_dynamodb_import::{ImportError, Imported, Importer, Job, Outcome, Settings};
 use landfall_email::Mailer;
-use landfall_landing::{archive_today, current_version, route, ObjectRef, Route};
+use landfall_landing::{archive_today, current_version, refusal_notice, route, ObjectRef, Route};
 use landfall_runtime::{ConfigError, Disposition, Env, FunctionError, Invocation};
 use landfall_s3_events::ObjectChange;
 use landfall_sqs_batch::{process_created_objects, DeadLetters};
@@ -218,16 +218,10 @@ impl App {
 
     /// A key no dataset knows: operations hear of it, and the message goes to the DLQ.
     async fn refused(&self, change: &ObjectChange, err: FunctionError) -> FunctionError {
-        let body = format!(
-            "File: s3://{}/{}\nResult: refused by its key, not imported; it stays in landing\nReason: {}\nThe message is in the dead-letter queue; see the runbook in README.md.\n",
-            change.bucket, change.key, err.message
-        );
+        let (subject, body) =
+            refusal_notice(&change.bucket, &change.key, &err.message, "not imported");
         self.mailer
-            .notify(
-                &self.operations_notify,
-                &format!("[landfall] REFUSED {}", change.key),
-                &body,
-            )
+            .notify(&self.operations_notify, &subject, &body)
             .await;
         err
     }

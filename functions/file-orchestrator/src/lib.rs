@@ -12,7 +12,7 @@ use landfall_aws::Aws;
 use landfall_ecs_run::{TaskSettings, Tasks, Work};
 use landfall_email::Mailer;
 use landfall_landing::{
-    archive_today, current_version, route, split_into_parts, ObjectRef, Part, Route,
+    archive_today, current_version, refusal_notice, route, split_into_parts, ObjectRef, Part, Route,
 };
 use landfall_mysql_datasets::{Dataset, Datasets};
 use landfall_mysql_load::protocol::{db_init, loader, reporter};
@@ -142,16 +142,10 @@ impl App {
             Err(refused) => {
                 // No dataset's people know this file: tell operations, then dead-letter it.
                 let err = FunctionError::from_error(&refused);
-                let body = format!(
-                    "File: s3://{}/{}\nResult: refused by its key, not loaded; it stays in landing\nReason: {}\nThe message is in the dead-letter queue; see the runbook in README.md.\n",
-                    change.bucket, change.key, err.message
-                );
+                let (subject, body) =
+                    refusal_notice(&change.bucket, &change.key, &err.message, "not loaded");
                 self.mailer
-                    .notify(
-                        &self.settings.operations_notify,
-                        &format!("[landfall] REFUSED {}", change.key),
-                        &body,
-                    )
+                    .notify(&self.settings.operations_notify, &subject, &body)
                     .await;
                 return Err(err);
             }

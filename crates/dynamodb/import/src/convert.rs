@@ -146,19 +146,15 @@ where
                     // Every later part starts with the header, as the checker expects.
                     let _ = sender.send(Bytes::copy_from_slice(splitter.header()));
                 }
-                let checker = dataset.checker(origin);
-                let output = output.clone();
-                let failed = Arc::clone(&failed);
-                let in_memory = Arc::clone(&in_memory);
-                tasks.push(tokio::spawn(async move {
-                    let converted =
-                        convert_part(index, checker, receiver, &output, &in_memory).await;
-                    if converted.is_err() {
-                        failed.store(true, Ordering::Relaxed);
-                    }
-                    drop(permit);
-                    converted
-                }));
+                tasks.push(spawn_part(
+                    index,
+                    dataset.checker(origin),
+                    receiver,
+                    output,
+                    &in_memory,
+                    &failed,
+                    Some(permit),
+                ));
                 current = Some(sender);
             }
             let sender = current.as_ref().expect("a part is open");
@@ -172,11 +168,9 @@ where
         // An empty file: one part, so that the checker says what is wrong with it.
         let (_, receiver) = mpsc::unbounded_channel();
         let checker = dataset.checker(file);
-        tasks.push(tokio::spawn({
-            let output = output.clone();
-            let in_memory = Arc::clone(&in_memory);
-            async move { convert_part(0, checker, receiver, &output, &in_memory).await }
-        }));
+        tasks.push(spawn_part(
+            0, checker, receiver, output, &in_memory, &failed, None,
+        ));
     }
     let mut converted = Converted {
         rows: 0,
@@ -224,6 +218,31 @@ where
 type Checker =
     landfall_dynamodb_datasets::CsvChecker<landfall_dynamodb_datasets::DynamoJsonEncoder>;
 
+type Part = tokio::task::JoinHandle<Result<(u64, u64, Run), ConvertError>>;
+
+/// Starts part `index`'s task; it gives its permit back and says whether it failed when done.
+fn spawn_part<O: Output>(
+    index: u32,
+    checker: Checker,
+    receiver: mpsc::UnboundedReceiver<Bytes>,
+    output: &O,
+    in_memory: &Arc<AtomicUsize>,
+    failed: &Arc<AtomicBool>,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> Part {
+    let output = output.clone();
+    let in_memory = Arc::clone(in_memory);
+    let failed = Arc::clone(failed);
+    tokio::spawn(async move {
+        let converted = convert_part(index, checker, receiver, &output, &in_memory).await;
+        if converted.is_err() {
+            failed.store(true, Ordering::Relaxed);
+        }
+        drop(permit);
+        converted
+    })
+}
+
 /// One part: checks and encodes what arrives, compresses it, writes it out.
 async fn convert_part<O: Output>(
     index: u32,
@@ -241,7 +260,7 @@ async fn convert_part<O: Output>(
     let outcome = async {
         while let Some(chunk) = receiver.recv().await {
             let encoded = checker.feed(&chunk)?;
-            compress(&mut gzip, &encoded)?;
+            compress(&mut gzip, &encoded, index)?;
             if gzip.get_ref().len() >= FLUSH_BYTES {
                 let full =
                     std::mem::replace(gzip.get_mut(), Vec::with_capacity(FLUSH_BYTES + 64 * 1024));
@@ -250,7 +269,7 @@ async fn convert_part<O: Output>(
             }
         }
         let encoded = checker.finish()?;
-        compress(&mut gzip, &encoded)?;
+        compress(&mut gzip, &encoded, index)?;
         Ok::<_, ConvertError>(())
     }
     .await;
@@ -277,9 +296,9 @@ async fn convert_part<O: Output>(
 }
 
 /// Compression into memory cannot fail short of running out of it.
-fn compress(gzip: &mut GzEncoder<Vec<u8>>, bytes: &[u8]) -> Result<(), ConvertError> {
+fn compress(gzip: &mut GzEncoder<Vec<u8>>, bytes: &[u8], part: u32) -> Result<(), ConvertError> {
     gzip.write_all(bytes).map_err(|e| ConvertError::Write {
-        part: 0,
+        part,
         disposition: Disposition::Retryable,
         source: Box::new(e),
     })

@@ -123,6 +123,7 @@ impl Classify for ImportError {
             ImportError::Convert(e) => e.disposition(),
             ImportError::Landing(e) => e.disposition(),
             ImportError::Record(RecordError::Aws { source, .. }) => source.disposition(),
+            ImportError::Record(RecordError::Read { .. }) => Disposition::Retryable,
             ImportError::Record(RecordError::Malformed { .. }) => Disposition::Permanent,
             ImportError::Aws { source, .. } => source.disposition(),
             ImportError::Failed { .. } | ImportError::Incomplete { .. } => Disposition::Permanent,
@@ -154,6 +155,18 @@ const STALE_CLAIM_SECONDS: i64 = 120;
 const FOLLOW_MARGIN: Duration = Duration::from_secs(5);
 /// SQS visibility timeouts end at 12 hours.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(12 * 3600);
+
+/// Another delivery holds the claim: come back when it should have written what it claimed.
+fn claimed() -> ImportError {
+    ImportError::Claimed {
+        retry_after: Duration::from_secs(30),
+    }
+}
+
+/// The record as stored now, after a write lost a race.
+async fn reload(records: &Records<'_>) -> Result<Stored, ImportError> {
+    records.load().await?.ok_or_else(claimed)
+}
 
 /// One dataset file to import.
 pub struct Job<'a> {
@@ -259,6 +272,7 @@ impl Importer {
             Replace::DeleteThenImport => self.base_table(job.dataset),
         };
         let record_key = self.record_key(name, &id);
+        let data_prefix = self.data_prefix(name, &id);
         let records = Records {
             s3: &self.s3,
             bucket: &self.settings.import_bucket,
@@ -266,10 +280,10 @@ impl Importer {
         };
         let mut stored = match records.load().await? {
             Some(stored) => stored,
-            None => self.convert(job, &table, &id, &records).await?,
+            None => self.convert(job, &table, &data_prefix, &records).await?,
         };
         let arn = self
-            .claim_and_start(job, &records, &mut stored, deadline)
+            .claim_and_start(job, &records, &mut stored, &data_prefix, deadline)
             .await?;
         self.follow(&table, &arn, &stored.record, deadline).await?;
         let outcome = self.switch(job, &records, &mut stored, deadline).await?;
@@ -290,14 +304,14 @@ impl Importer {
         &self,
         job: &Job<'_>,
         table: &str,
-        id: &str,
+        data_prefix: &str,
         records: &Records<'_>,
     ) -> Result<Stored, ImportError> {
         let body = landfall_landing::open(&self.s3, job.source).await?;
         let output = S3Parts {
             s3: self.s3.clone(),
             bucket: self.settings.import_bucket.clone(),
-            prefix: self.data_prefix(job.dataset_name, id),
+            prefix: data_prefix.to_owned(),
         };
         let converted = convert(
             body,
@@ -324,9 +338,7 @@ impl Importer {
         match records.store(&record, None).await? {
             Ok(stored) => Ok(stored),
             // A concurrent delivery converted the same file into the same parts first.
-            Err(_) => records.load().await?.ok_or_else(|| ImportError::Claimed {
-                retry_after: Duration::from_secs(30),
-            }),
+            Err(_) => reload(records).await,
         }
     }
 
@@ -336,6 +348,7 @@ impl Importer {
         job: &Job<'_>,
         records: &Records<'_>,
         stored: &mut Stored,
+        data_prefix: &str,
         deadline: &Deadline,
     ) -> Result<String, ImportError> {
         loop {
@@ -347,26 +360,20 @@ impl Importer {
             });
             if claimed_by_other {
                 if deadline.usable() < self.settings.poll_interval + FOLLOW_MARGIN {
-                    return Err(ImportError::Claimed {
-                        retry_after: Duration::from_secs(30),
-                    });
+                    return Err(claimed());
                 }
                 tokio::time::sleep(self.settings.poll_interval).await;
-                *stored = records.load().await?.ok_or_else(|| ImportError::Claimed {
-                    retry_after: Duration::from_secs(30),
-                })?;
+                *stored = reload(records).await?;
                 continue;
             }
-            let mut claimed = stored.record.clone();
-            claimed.claim = Some(Claim {
+            let mut claiming = stored.record.clone();
+            claiming.claim = Some(Claim {
                 by: job.attempt.to_owned(),
                 at: now(),
             });
-            match records.store(&claimed, Some(&stored.etag)).await? {
+            match records.store(&claiming, Some(&stored.etag)).await? {
                 Err(_) => {
-                    *stored = records.load().await?.ok_or_else(|| ImportError::Claimed {
-                        retry_after: Duration::from_secs(30),
-                    })?;
+                    *stored = reload(records).await?;
                     continue;
                 }
                 Ok(ours) => *stored = ours,
@@ -377,13 +384,12 @@ impl Importer {
                     .await
                     .map_err(aws(format!("deleting {} before the import", record.table)))?;
             }
-            let id = version_table(&self.base_table(job.dataset), &job.source.version);
             let arn = table::start_import(
                 &self.dynamodb,
                 job.dataset,
                 &record.table,
                 &self.settings.import_bucket,
-                &self.data_prefix(job.dataset_name, &id),
+                data_prefix,
                 &client_token(job.source, &record.table),
             )
             .await;
@@ -524,24 +530,20 @@ impl Importer {
             });
             if switching_elsewhere {
                 if deadline.usable() < self.settings.poll_interval + FOLLOW_MARGIN {
-                    return Err(ImportError::Claimed {
-                        retry_after: Duration::from_secs(30),
-                    });
+                    return Err(claimed());
                 }
                 tokio::time::sleep(self.settings.poll_interval).await;
                 continue;
             }
-            let mut claimed = stored.record.clone();
-            claimed.switch = Some(Claim {
+            let mut claiming = stored.record.clone();
+            claiming.switch = Some(Claim {
                 by: job.attempt.to_owned(),
                 at: now(),
             });
-            match records.store(&claimed, Some(&stored.etag)).await? {
+            match records.store(&claiming, Some(&stored.etag)).await? {
                 Ok(ours) => *stored = ours,
                 Err(_) => {
-                    *stored = records.load().await?.ok_or_else(|| ImportError::Claimed {
-                        retry_after: Duration::from_secs(30),
-                    })?;
+                    *stored = reload(records).await?;
                     continue;
                 }
             }

@@ -50,6 +50,14 @@ pub enum RecordError {
         #[source]
         source: AwsError,
     },
+    /// The connection broke while the body streamed.
+    #[error("reading import record s3://{bucket}/{key}")]
+    Read {
+        bucket: String,
+        key: String,
+        #[source]
+        source: aws_sdk_s3::primitives::ByteStreamError,
+    },
     #[error("import record s3://{bucket}/{key} is not an import record")]
     Malformed {
         bucket: String,

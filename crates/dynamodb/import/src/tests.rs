@@ -307,3 +307,64 @@ async fn a_failed_imports_table_that_cannot_be_deleted_is_left_for_retirement() 
         [(table::RETIRED_TAG.to_owned(), "0".to_owned())]
     );
 }
+
+/// A claim with no import ARN: fresh, another delivery is starting the import and this one
+/// waits for it; older than STALE_CLAIM_SECONDS, its delivery died and this one takes over.
+#[tokio::test]
+async fn a_claim_is_waited_for_until_it_goes_stale_then_taken_over() {
+    let claim_at = |age: i64| {
+        let mut claimed = record(None);
+        claimed.claim = Some(Claim {
+            by: "attempt-0".into(),
+            at: now() - age,
+        });
+        claimed
+    };
+    let limited = mock!(aws_sdk_dynamodb::Client::import_table).then_error(|| {
+        ImportTableError::LimitExceededException(LimitExceededException::builder().build())
+    });
+
+    // Fresh (just inside the limit), with no time to wait: come back later, write nothing.
+    let puts = Arc::new(Mutex::new(Vec::new()));
+    let dynamodb = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&limited]);
+    let fresh = claim_at(STALE_CLAIM_SECONDS - 5);
+    let err = run(&importer(s3(fresh, puts.clone()), dynamodb), 22)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ImportError::Claimed { .. }), "{err}");
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
+    assert!(puts.lock().unwrap().is_empty());
+
+    // Stale (just past it): this delivery claims the import and starts it.
+    let puts = Arc::new(Mutex::new(Vec::new()));
+    let dynamodb = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&limited]);
+    let stale = claim_at(STALE_CLAIM_SECONDS + 1);
+    let err = run(&importer(s3(stale, puts.clone()), dynamodb), 300)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ImportError::Aws { .. }) && err.to_string().starts_with("importing"),
+        "the import was started: {err}"
+    );
+    let puts = puts.lock().unwrap();
+    assert_eq!(
+        puts[0].claim.as_ref().map(|c| c.by.as_str()),
+        Some("attempt-1")
+    );
+}
+
+/// SQS cannot hide a message for more than 12 hours: a huge import is followed again then.
+#[test]
+fn the_wait_for_an_import_is_at_least_a_minute_and_at_most_twelve_hours() {
+    let dynamodb = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, []);
+    let importer = importer(s3(record(None), Default::default()), dynamodb);
+    let mut huge = record(None);
+    huge.bytes = 1 << 50;
+    assert_eq!(importer.time_still_needed(&huge, None), MAX_RETRY_AFTER);
+    let mut tiny = record(None);
+    tiny.bytes = 10;
+    assert_eq!(
+        importer.time_still_needed(&tiny, Some(now())),
+        Duration::from_secs(60)
+    );
+}

@@ -175,10 +175,7 @@ impl Datasets {
     }
 
     pub fn get(&self, name: &str) -> Option<&Dataset> {
-        self.datasets
-            .iter()
-            .find(|(n, _)| n.as_str() == name)
-            .map(|(_, d)| d)
+        self.datasets.get(name)
     }
 }
 

@@ -134,6 +134,17 @@ pub fn route(prefix: &str, key: &str, datasets: &[&str]) -> Result<Route, Landin
     })
 }
 
+/// The email to operations about a landing file no dataset knows (subject, body): `not_done`
+/// says what did not happen to it ("not loaded", "not imported").
+pub fn refusal_notice(bucket: &str, key: &str, reason: &str, not_done: &str) -> (String, String) {
+    (
+        format!("[landfall] REFUSED {key}"),
+        format!(
+            "File: s3://{bucket}/{key}\nResult: refused by its key, {not_done}; it stays in landing\nReason: {reason}\nThe message is in the dead-letter queue; see the runbook in README.md.\n"
+        ),
+    )
+}
+
 /// The version of `key` a notification is about (`version_id`, or the current one), and
 /// its size; None when it is gone (already loaded and archived by an earlier delivery).
 pub async fn current_version(

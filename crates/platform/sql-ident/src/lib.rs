@@ -47,6 +47,13 @@ impl TryFrom<String> for Ident {
     }
 }
 
+/// Maps keyed by `Ident` are looked up by `&str` (same ordering and hash as the name).
+impl std::borrow::Borrow<str> for Ident {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for Ident {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
