@@ -84,7 +84,7 @@ impl App {
                 settings,
             },
             archive_bucket: env.required("ARCHIVE_BUCKET")?.to_owned(),
-            max_receive_count: env.parse_or("MAX_RECEIVE_COUNT", 5)?,
+            max_receive_count: env.parse_or("MAX_RECEIVE_COUNT", 10)?,
             operations_notify: env.list("OPERATIONS_NOTIFY"),
             mailer: Mailer::new(aws.ses(), env.required("SENDER_EMAIL")?),
             dead_letters: DeadLetters::from_env(env, aws.sqs())?,
