@@ -29,6 +29,7 @@ pub mod star;
 
 use anyhow::{anyhow, Context, Result};
 use landfall_devstack::host::{serve_invoke_api, served_endpoints};
+use landfall_devstack::redshift::DataApi;
 use landfall_devstack::{
     deliver_once, local_aws_env, local_sdk_config, provision, Delivery, Host, Stack, Target,
     Template,
@@ -62,6 +63,9 @@ pub struct LocalStack {
     pub stack: Stack,
     logs: PathBuf,
     host: Option<Host>,
+    /// Where the host serves the Invoke, ECS and Redshift Data APIs.
+    served: Option<String>,
+    redshift: Option<sqlx::postgres::PgConnectOptions>,
 }
 
 impl LocalStack {
@@ -110,6 +114,8 @@ impl LocalStack {
             stack,
             logs,
             host: None,
+            served: None,
+            redshift: None,
         })
     }
 
@@ -143,6 +149,22 @@ impl LocalStack {
             .timeout_secs = seconds;
     }
 
+    /// Serves the Redshift Data API too, running its statements on `database` (before the
+    /// first invocation).
+    pub fn serve_redshift(&mut self, database: sqlx::postgres::PgConnectOptions) {
+        assert!(
+            self.host.is_none(),
+            "serve Redshift before the first invocation"
+        );
+        self.redshift = Some(database);
+    }
+
+    /// `http://…` of the APIs the host serves (Lambda Invoke, ECS, Redshift Data).
+    pub fn served_url(&mut self) -> String {
+        self.host();
+        self.served.clone().expect("set with the host")
+    }
+
     /// The function host, with the Lambda Invoke API served for functions that invoke
     /// other functions.
     pub fn host(&mut self) -> Host {
@@ -152,7 +174,11 @@ impl LocalStack {
             listener.set_nonblocking(true).expect("nonblocking");
             let mut base_env = local_aws_env(&self.endpoint, REGION);
             base_env.extend(served_endpoints(address));
-            let host = Host::new(&self.stack, binaries_dir(), self.logs.clone(), base_env);
+            let mut host = Host::new(&self.stack, binaries_dir(), self.logs.clone(), base_env);
+            if let Some(database) = self.redshift.clone() {
+                host = host.with_redshift(DataApi::new(database, self.s3()));
+            }
+            self.served = Some(format!("http://{address}"));
             let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
             tokio::spawn(serve_invoke_api(host.clone(), listener));
             self.host = Some(host);

@@ -75,7 +75,12 @@ pub struct WarehouseDatabase {
 
 impl WarehouseDatabase {
     pub async fn empty() -> Result<WarehouseDatabase> {
-        let name = unique_name("warehouse");
+        WarehouseDatabase::empty_named("warehouse").await
+    }
+
+    /// An empty database named after what it stands in for (`redshift`).
+    pub async fn empty_named(kind: &str) -> Result<WarehouseDatabase> {
+        let name = unique_name(kind);
         landfall_totesys_seed::recreate_database(&server(), &name).await?;
         Ok(WarehouseDatabase { name })
     }

@@ -10,7 +10,8 @@
 
 use crate::process::{local_process, LocalProcess};
 use crate::provision::{FunctionSpec, Stack};
-use crate::tasks::TaskRunner;
+use crate::redshift::DataApi;
+use crate::tasks::{ApiError, TaskRunner};
 use anyhow::{anyhow, Context as _, Result};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -55,6 +56,7 @@ struct Inner {
     functions: HashMap<String, Arc<Slot>>,
     next_id: AtomicU64,
     tasks: TaskRunner,
+    redshift: Option<DataApi>,
 }
 
 struct Slot {
@@ -126,8 +128,17 @@ impl Host {
                 base_env,
                 functions,
                 next_id: AtomicU64::new(1),
+                redshift: None,
             }),
         }
+    }
+
+    /// Serves the Redshift Data API from `api` too (before the host is shared).
+    pub fn with_redshift(mut self, api: DataApi) -> Host {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_redshift is called before the host is cloned")
+            .redshift = Some(api);
+        self
     }
 
     pub fn functions(&self) -> impl Iterator<Item = &FunctionSpec> {
@@ -358,21 +369,25 @@ async fn init_error(State(state): State<Arc<RuntimeState>>, body: Bytes) -> Stat
 }
 
 /// Endpoint variables for the services the host serves itself at `address`: the Lambda
-/// Invoke API and ECS (`serve_invoke_api`).
+/// Invoke API, ECS and the Redshift Data API (`serve_invoke_api`).
 pub fn served_endpoints(address: impl std::fmt::Display) -> BTreeMap<String, String> {
-    ["AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL_ECS"]
-        .into_iter()
-        .map(|name| (name.to_owned(), format!("http://{address}")))
-        .collect()
+    [
+        "AWS_ENDPOINT_URL_LAMBDA",
+        "AWS_ENDPOINT_URL_ECS",
+        "AWS_ENDPOINT_URL_REDSHIFT_DATA",
+    ]
+    .into_iter()
+    .map(|name| (name.to_owned(), format!("http://{address}")))
+    .collect()
 }
 
-/// The Lambda Invoke API (`POST /2015-03-31/functions/{name}/invocations`) and the ECS
-/// task API (`POST /` with `X-Amz-Target`) over the host, so the SDK's Lambda and ECS
-/// clients work against the local stack as against AWS.
+/// The Lambda Invoke API (`POST /2015-03-31/functions/{name}/invocations`), and the ECS
+/// task API and Redshift Data API (`POST /` with `X-Amz-Target`) over the host, so the
+/// SDK's clients work against the local stack as against AWS.
 pub async fn serve_invoke_api(host: Host, listener: TcpListener) -> Result<()> {
     let app = Router::new()
         .route("/2015-03-31/functions/{name}/invocations", post(invoke_api))
-        .route("/", post(ecs_api))
+        .route("/", post(json_api))
         .with_state(host);
     axum::serve(listener, app).await?;
     Ok(())
@@ -422,14 +437,25 @@ async fn invoke_api(
     }
 }
 
-async fn ecs_api(State(host): State<Host>, headers: HeaderMap, body: Bytes) -> Response {
+async fn json_api(State(host): State<Host>, headers: HeaderMap, body: Bytes) -> Response {
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
     let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let (status, answer) = match host.inner.tasks.call(&target, &request).await {
+    let answer = if target.starts_with("RedshiftData.") {
+        match &host.inner.redshift {
+            Some(api) => api.call(&target, &request).await,
+            None => Err(ApiError {
+                kind: "ValidationException",
+                message: "this local stack serves no Redshift Data API (no database given)".into(),
+            }),
+        }
+    } else {
+        host.inner.tasks.call(&target, &request).await
+    };
+    let (status, answer) = match answer {
         Ok(answer) => (StatusCode::OK, answer),
         Err(err) => (
             StatusCode::BAD_REQUEST,

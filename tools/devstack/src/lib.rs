@@ -7,6 +7,7 @@ pub mod host;
 mod process;
 pub mod provision;
 pub mod pump;
+pub mod redshift;
 pub mod sample;
 pub mod tasks;
 pub mod template;

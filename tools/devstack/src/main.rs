@@ -51,10 +51,15 @@ enum Command {
         /// Directory with the built function binaries.
         #[arg(long, default_value = "target/debug")]
         binaries: PathBuf,
+        /// The local PostgreSQL database the Redshift Data API runs statements on (created
+        /// when missing).
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/redshift")]
+        redshift_url: String,
     },
     /// Fire a function's schedule once (EventBridge never fires in moto).
     Tick { function: String },
-    /// Print a sample landing file: `sample price-index <rows>`.
+    /// Print a sample file: `sample price-index <rows>`, `sample orders <rows>` (naming
+    /// customers C0000…C0099), `sample customers <rows>` (no header).
     Sample { dataset: String, rows: u32 },
     /// Invoke a function synchronously with a JSON payload from a file.
     Invoke {
@@ -63,6 +68,9 @@ enum Command {
         data_file: PathBuf,
     },
 }
+
+/// How many customers the orders sample names (`sample customers 100` lists them).
+const SAMPLE_CUSTOMERS: u32 = 100;
 
 fn parse_pair(raw: &str) -> Result<(String, String), String> {
     raw.split_once('=')
@@ -128,13 +136,29 @@ async fn main() -> Result<()> {
                 cli.state.join("env").display()
             );
         }
-        Command::Serve { binaries } => {
+        Command::Serve {
+            binaries,
+            redshift_url,
+        } => {
             let state = load_state(&cli.state)?;
-            serve(state, binaries, cli.state.join("logs")).await?;
+            let redshift: sqlx::postgres::PgConnectOptions = redshift_url
+                .parse()
+                .with_context(|| format!("--redshift-url {redshift_url:?}"))?;
+            landfall_devstack::redshift::ensure_database(&redshift).await?;
+            serve(state, binaries, cli.state.join("logs"), redshift).await?;
         }
         Command::Sample { dataset, rows } => match dataset.as_str() {
             "price-index" => print!("{}", landfall_devstack::sample::price_index_csv(0..rows)),
-            other => anyhow::bail!("no sample for {other:?} (price-index)"),
+            "orders" => print!(
+                "{}",
+                landfall_devstack::sample::orders_csv(0..rows, SAMPLE_CUSTOMERS, 0)
+            ),
+            "customers" => {
+                for row in landfall_devstack::sample::customers(rows) {
+                    println!("{}", row.join(","));
+                }
+            }
+            other => anyhow::bail!("no sample for {other:?} (price-index, orders, customers)"),
         },
         Command::Tick { function } => {
             let state = load_state(&cli.state)?;
@@ -200,15 +224,26 @@ fn env_file(state: &State, extra: &[(String, String)]) -> String {
     out
 }
 
-async fn serve(state: State, binaries: PathBuf, logs: PathBuf) -> Result<()> {
+async fn serve(
+    state: State,
+    binaries: PathBuf,
+    logs: PathBuf,
+    redshift: sqlx::postgres::PgConnectOptions,
+) -> Result<()> {
     let mut base_env = local_aws_env(&state.endpoint, &state.stack.region);
     base_env.extend(host::served_endpoints(&state.invoke_address));
-    let host = Host::new(&state.stack, binaries, logs, base_env);
+    let sdk = local_sdk_config(&state.endpoint, &state.stack.region).await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let host = Host::new(&state.stack, binaries, logs, base_env)
+        .with_redshift(landfall_devstack::redshift::DataApi::new(redshift, s3));
     let listener = tokio::net::TcpListener::bind(&state.invoke_address)
         .await
         .with_context(|| format!("binding the Invoke API to {}", state.invoke_address))?;
     tokio::spawn(host::serve_invoke_api(host.clone(), listener));
-    let sdk = local_sdk_config(&state.endpoint, &state.stack.region).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     for function in state.stack.functions.values() {
         for mapping in &function.sqs {

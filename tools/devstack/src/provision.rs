@@ -178,6 +178,8 @@ struct Clients {
     cloudfront: aws_sdk_cloudfront::Client,
     secrets: aws_sdk_secretsmanager::Client,
     ses: aws_sdk_sesv2::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
+    glue: aws_sdk_glue::Client,
 }
 
 impl Clients {
@@ -191,6 +193,8 @@ impl Clients {
             cloudfront: aws_sdk_cloudfront::Client::new(aws),
             secrets: aws_sdk_secretsmanager::Client::new(aws),
             ses: aws_sdk_sesv2::Client::new(aws),
+            dynamodb: aws_sdk_dynamodb::Client::new(aws),
+            glue: aws_sdk_glue::Client::new(aws),
         }
     }
 }
@@ -328,6 +332,76 @@ async fn create(
             attributes.push(("TaskDefinitionArn", arn.clone()));
             stack.task_definitions.insert(spec.family.clone(), spec);
             (arn, true)
+        }
+        "AWS::DynamoDB::Table" => {
+            let name = text(properties, "TableName").unwrap_or_else(|| default_name(target, id));
+            create_table(&clients.dynamodb, &name, properties).await?;
+            attributes.push((
+                "Arn",
+                format!(
+                    "arn:aws:dynamodb:{}:{}:table/{name}",
+                    target.region, target.account
+                ),
+            ));
+            (name, true)
+        }
+        "AWS::Glue::Database" => {
+            let name = properties
+                .pointer("/DatabaseInput/Name")
+                .map(scalar_text)
+                .ok_or_else(|| anyhow!("DatabaseInput.Name missing"))?;
+            let created = clients
+                .glue
+                .create_database()
+                .database_input(
+                    aws_sdk_glue::types::DatabaseInput::builder()
+                        .name(&name)
+                        .build()?,
+                )
+                .send()
+                .await;
+            if let Err(err) = created {
+                if !err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_already_exists_exception())
+                {
+                    return Err(err.into());
+                }
+            }
+            (name, true)
+        }
+        "AWS::Glue::Crawler" => {
+            let name = text(properties, "Name").unwrap_or_else(|| default_name(target, id));
+            let paths = properties
+                .pointer("/Targets/S3Targets")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t.get("Path").map(scalar_text))
+                .map(|path| aws_sdk_glue::types::S3Target::builder().path(path).build())
+                .collect::<Vec<_>>();
+            let created = clients
+                .glue
+                .create_crawler()
+                .name(&name)
+                .role(text(properties, "Role").unwrap_or_default())
+                .set_database_name(text(properties, "DatabaseName"))
+                .targets(
+                    aws_sdk_glue::types::CrawlerTargets::builder()
+                        .set_s3_targets(Some(paths))
+                        .build(),
+                )
+                .send()
+                .await;
+            if let Err(err) = created {
+                if !err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_already_exists_exception())
+                {
+                    return Err(err.into());
+                }
+            }
+            (name, true)
         }
         // Images are not needed locally (tasks run the workspace binaries); the URI is.
         "AWS::ECR::Repository" => {
@@ -487,6 +561,52 @@ async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str, properties: &Value)
         }
         Err(err) => Err(err.into()),
     }
+}
+
+/// A table as declared (keys and billing); the rest (PITR, SSE) means nothing locally.
+async fn create_table(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    name: &str,
+    properties: &Value,
+) -> Result<()> {
+    use aws_sdk_dynamodb::types::*;
+    let list = |key: &str| {
+        properties
+            .get(key)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut request = dynamodb.create_table().table_name(name);
+    for attribute in list("AttributeDefinitions") {
+        request = request.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(scalar_text(&attribute["AttributeName"]))
+                .attribute_type(ScalarAttributeType::from(
+                    scalar_text(&attribute["AttributeType"]).as_str(),
+                ))
+                .build()?,
+        );
+    }
+    for key in list("KeySchema") {
+        request = request.key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(scalar_text(&key["AttributeName"]))
+                .key_type(KeyType::from(scalar_text(&key["KeyType"]).as_str()))
+                .build()?,
+        );
+    }
+    let billing = text(properties, "BillingMode").unwrap_or_else(|| "PAY_PER_REQUEST".into());
+    request = request.billing_mode(BillingMode::from(billing.as_str()));
+    if let Err(err) = request.send().await {
+        if !err
+            .as_service_error()
+            .is_some_and(|e| e.is_resource_in_use_exception())
+        {
+            return Err(err.into());
+        }
+    }
+    Ok(())
 }
 
 async fn create_bucket(

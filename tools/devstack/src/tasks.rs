@@ -45,7 +45,8 @@ struct TaskRecord {
     pid: Option<u32>,
 }
 
-/// An ECS API error in the awsJson shape the SDK parses.
+/// An API error in the awsJson shape the SDK parses.
+#[derive(Debug)]
 pub struct ApiError {
     pub kind: &'static str,
     pub message: String,

@@ -9,6 +9,8 @@ use landfall_runtime::{ConfigError, Env};
 use std::time::Duration;
 
 mod classify;
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb_batch;
 mod error;
 #[cfg(feature = "lambda")]
 pub mod invoke;
@@ -117,6 +119,18 @@ impl Aws {
     #[cfg(feature = "dynamodb")]
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::new(&self.sdk)
+    }
+
+    /// Data API calls submit and describe statements; a submission the SDK retries carries
+    /// the same ClientToken, so it cannot start a statement twice.
+    #[cfg(feature = "redshiftdata")]
+    pub fn redshift_data(&self) -> aws_sdk_redshiftdata::Client {
+        aws_sdk_redshiftdata::Client::new(&self.sdk)
+    }
+
+    #[cfg(feature = "glue")]
+    pub fn glue(&self) -> aws_sdk_glue::Client {
+        aws_sdk_glue::Client::new(&self.sdk)
     }
 
     /// Invoking another function is not idempotent: an invoke that failed after it was

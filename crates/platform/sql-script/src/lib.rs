@@ -1,10 +1,12 @@
-//! Statements of a `.sql` script as the `mariadb` command-line client would send them.
+//! Statements of a `.sql` script as the `mariadb` command-line client (or `psql`) would
+//! send them.
 //!
 //! The client, not the server, understands `DELIMITER`: stored procedures contain `;`
 //! inside `BEGIN … END`, so scripts switch the delimiter around them. A driver sends one
 //! statement at a time, so the script must be split here. Written by hand because no
 //! maintained crate splits MySQL scripts with `DELIMITER` (SQL parsers reject it: it is
-//! not SQL). Comments and quoted text never end a statement.
+//! not SQL). Comments and quoted text never end a statement; nor does a PostgreSQL or
+//! Redshift dollar-quoted body (`$$ … $$`, `$body$ … $body$`), as psql splits them.
 
 use landfall_failure::{Classify, Disposition};
 
@@ -35,6 +37,25 @@ enum State {
     Quoted(u8),
     LineComment,
     BlockComment,
+    /// Inside `$tag$ … $tag$`; the tag is in `dollar_tag`.
+    Dollar,
+}
+
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// `$$` or `$tag$` (tag: letters, digits, `_`, not starting with a digit) at the start of
+/// `text`: the opening of a dollar-quoted string.
+fn dollar_quote_at(text: &str) -> Option<&str> {
+    let rest = text.get(1..)?;
+    let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;
+    let tag = &rest[..end];
+    if rest[end..].starts_with('$') && !tag.starts_with(|c: char| c.is_ascii_digit()) {
+        Some(&text[..end + 2])
+    } else {
+        None
+    }
 }
 
 pub fn split(script: &str) -> Result<Vec<Statement>, ScriptError> {
@@ -47,6 +68,7 @@ pub fn split(script: &str) -> Result<Vec<Statement>, ScriptError> {
     let mut line = 1;
     let mut i = 0;
     let mut at_line_start = true;
+    let mut dollar_tag = String::new();
 
     let finish = |from: usize, to: usize, statements: &mut Vec<Statement>| {
         let text = &script[from..to];
@@ -107,6 +129,14 @@ pub fn split(script: &str) -> Result<Vec<Statement>, ScriptError> {
                         opened_at = line;
                         i += 1;
                     }
+                    b'$' if i == 0 || !is_word(bytes[i - 1]) => {
+                        if let Some(tag) = dollar_quote_at(&script[i..]) {
+                            dollar_tag = tag.to_owned();
+                            state = State::Dollar;
+                            opened_at = line;
+                            i += tag.len() - 1;
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -135,6 +165,12 @@ pub fn split(script: &str) -> Result<Vec<Statement>, ScriptError> {
                     i += 1;
                 }
             }
+            State::Dollar => {
+                if script[i..].starts_with(dollar_tag.as_str()) {
+                    state = State::Code;
+                    i += dollar_tag.len() - 1;
+                }
+            }
         }
         if bytes.get(i) == Some(&b'\n') {
             line += 1;
@@ -161,6 +197,12 @@ pub fn split(script: &str) -> Result<Vec<Statement>, ScriptError> {
         State::BlockComment => {
             return Err(ScriptError::Unterminated {
                 what: "a /* comment",
+                line: opened_at,
+            })
+        }
+        State::Dollar => {
+            return Err(ScriptError::Unterminated {
+                what: "a $…$ quoted body",
                 line: opened_at,
             })
         }

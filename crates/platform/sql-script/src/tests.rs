@@ -93,3 +93,22 @@ fn versioned_comments_are_code() {
         ["/*!40101 SET NAMES utf8mb4 */"]
     );
 }
+
+#[test]
+fn dollar_quoted_bodies_keep_their_semicolons() {
+    let script = "CREATE PROCEDURE p() AS $$\nBEGIN\n  DELETE FROM t;\n  RAISE INFO 'a;b';\nEND;\n$$ LANGUAGE plpgsql;\nCREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql;\nSELECT price$1 FROM t;";
+    let statements = split(script).unwrap();
+    assert_eq!(statements.len(), 3, "{statements:?}");
+    assert!(statements[0].sql.ends_with("$$ LANGUAGE plpgsql"));
+    assert_eq!(statements[1].line, 7);
+    assert!(statements[1].sql.contains("SELECT 1; $body$"));
+    // `$` inside an identifier opens nothing.
+    assert_eq!(statements[2].sql, "SELECT price$1 FROM t");
+    assert_eq!(
+        split("CREATE PROCEDURE p() AS $$\nBEGIN").unwrap_err(),
+        ScriptError::Unterminated {
+            what: "a $…$ quoted body",
+            line: 1
+        }
+    );
+}

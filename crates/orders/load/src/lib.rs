@@ -1,0 +1,333 @@
+//! P3: transformed orders files into the warehouse, strictly in order and exactly once.
+//!
+//! For a batch of notifications: every file is written RECEIVED to the audit table
+//! ([`audit`]), the Glue crawler is started once ([`crawler`]), then each file in turn is
+//! checked ([`check`]) and loaded by one Redshift transaction ([`warehouse`]): COPY into
+//! staging, the procedure into `orders_enriched`, staging emptied, the cleanup. Before
+//! each step the time left is compared with what the step may take; a step that cannot
+//! finish is not started, and one still running when time is up is found again by the
+//! redelivery. The audit item then says LOADED (with the ledger's counts), FAILED (with
+//! the error) or SUPERSEDED.
+
+pub mod audit;
+pub mod check;
+pub mod crawler;
+pub mod migrate;
+pub mod warehouse;
+
+use audit::{AuditTable, Outcome, Received};
+use check::{CheckError, Format};
+use crawler::Crawler;
+use landfall_aws::dynamodb_batch::BatchError;
+use landfall_aws::{AwsError, SdkResultExt};
+use landfall_landing::{LandingError, ObjectRef};
+use landfall_runtime::{Classify, Deadline, Disposition, FunctionError};
+use std::time::{Duration, Instant};
+use warehouse::{Ledger, Load, OrdersWarehouse, WarehouseError};
+
+/// An orders file's columns, in file (and staging table) order.
+pub const COLUMNS: [&str; 6] = [
+    "order_id",
+    "customer_id",
+    "order_ts",
+    "status",
+    "amount",
+    "currency",
+];
+
+/// What the steps may take, for the checks against the time left.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where COPY manifests go (`<bucket>`, `<prefix>/…`): outside the notified and crawled
+    /// prefix.
+    pub manifest_bucket: String,
+    pub manifest_prefix: String,
+    /// Reading and checking a file.
+    pub check_bytes_per_second: u64,
+    /// The warehouse transaction: a fixed part (lock, procedure, cleanup) and COPY's rate.
+    pub warehouse_seconds: u64,
+    pub copy_bytes_per_second: u64,
+    /// The audit writes of one batch.
+    pub audit_budget: Duration,
+}
+
+impl Settings {
+    fn check_time(&self, size: u64) -> Duration {
+        Duration::from_secs(1 + size / self.check_bytes_per_second.max(1))
+    }
+
+    pub fn warehouse_time(&self, size: u64) -> Duration {
+        Duration::from_secs(self.warehouse_seconds + size / self.copy_bytes_per_second.max(1))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Loader {
+    pub s3: aws_sdk_s3::Client,
+    pub audit: AuditTable,
+    pub crawler: Crawler,
+    pub warehouse: OrdersWarehouse,
+    pub settings: Settings,
+}
+
+/// A file loaded (now or by an earlier delivery), as the ledger counts it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    pub ledger: Ledger,
+    /// None when an earlier delivery loaded it.
+    pub statement_id: Option<String>,
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Done {
+    Loaded(Loaded),
+    /// A newer version of the key is current (or the key is gone): its own notification
+    /// loads it, and loading this one now would load the newer bytes under this version.
+    Superseded {
+        current_version: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{key}: not an orders file (.csv or .parquet)")]
+    NotOrders { key: String },
+    #[error(transparent)]
+    Check(#[from] CheckError),
+    #[error(transparent)]
+    Landing(#[from] LandingError),
+    #[error(transparent)]
+    Warehouse(#[from] WarehouseError),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error(transparent)]
+    Audit(#[from] BatchError),
+    #[error(transparent)]
+    Time(#[from] FunctionError),
+}
+
+impl Classify for LoadError {
+    fn disposition(&self) -> Disposition {
+        match self {
+            LoadError::NotOrders { .. } => Disposition::Permanent,
+            LoadError::Check(err) => err.disposition(),
+            LoadError::Landing(err) => err.disposition(),
+            LoadError::Warehouse(err) => err.disposition(),
+            LoadError::Aws(err) => err.disposition(),
+            LoadError::Audit(err) => err.disposition(),
+            LoadError::Time(err) => err.disposition,
+        }
+    }
+}
+
+impl LoadError {
+    /// The failure an SQS record gets: a load still running comes back when it should
+    /// be done, not after the usual backoff.
+    pub fn to_function_error(&self, settings: &Settings, size: u64) -> FunctionError {
+        let failure = FunctionError::from_error(self);
+        match self {
+            LoadError::Warehouse(err) if err.still_running().is_some() => {
+                failure.retry_after(settings.warehouse_time(size).min(Duration::from_secs(900)))
+            }
+            _ => failure,
+        }
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS.ffffff` in UTC: how the warehouse and the audit items write time.
+pub fn timestamp_now() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        now.microsecond()
+    )
+}
+
+impl Loader {
+    /// Steps 1 and 2 for a batch's files: the audit items written RECEIVED (the files
+    /// returned are already LOADED: their delivery is a duplicate and nothing more is
+    /// done), and the crawler started. A crawler that cannot start is logged and counted
+    /// but does not stop the load: it only makes the files visible to Athena, any later
+    /// run catches the partitions up, and the warehouse is what the pipeline is for.
+    pub async fn receive(&self, files: &[Received]) -> Result<Vec<String>, LoadError> {
+        let loaded = self
+            .audit
+            .receive(files, self.settings.audit_budget)
+            .await?;
+        if files.len() > loaded.len() {
+            match self.crawler.start().await {
+                Ok(started) => tracing::info!(crawler = self.crawler.name, ?started, "crawler"),
+                Err(err) => {
+                    tracing::error!(crawler = self.crawler.name, error = %err, "crawler did not start; loading anyway");
+                    metrics::counter!("CrawlerStartFailed").increment(1);
+                }
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Step 3 for one file, within the invocation's time.
+    pub async fn load(&self, file: &Received, deadline: &Deadline) -> Result<Done, LoadError> {
+        let started = Instant::now();
+        let format = Format::of(&file.key).ok_or_else(|| LoadError::NotOrders {
+            key: file.key.clone(),
+        })?;
+        // COPY reads the object's current version: load only if that is this one.
+        let object = match self.current(file).await? {
+            Ok(object) => object,
+            Err(current_version) => return Ok(Done::Superseded { current_version }),
+        };
+        deadline.ensure("checking the file", self.settings.check_time(file.size))?;
+        let rows = check::check(&self.s3, &object, format, file.size).await?;
+        let budget = deadline.usable();
+        if let Some(ledger) = self
+            .warehouse
+            .ledger(&object.key, &object.version, budget)
+            .await?
+        {
+            return Ok(Done::Loaded(Loaded {
+                ledger,
+                statement_id: None,
+                duration: started.elapsed(),
+            }));
+        }
+        let manifest = self.manifest(&object, file.size).await?;
+        deadline.ensure(
+            "the warehouse load",
+            self.settings.warehouse_time(file.size),
+        )?;
+        let loaded_at = timestamp_now();
+        let load = Load {
+            bucket: &object.bucket,
+            key: &object.key,
+            version: &object.version,
+            format,
+            manifest: &manifest,
+            loaded_at: &loaded_at,
+        };
+        let id = self.warehouse.run(&load, deadline.usable()).await?;
+        let ledger = self
+            .warehouse
+            .ledger(&object.key, &object.version, deadline.usable())
+            .await?
+            .ok_or_else(|| {
+                LoadError::Warehouse(WarehouseError::Ledger {
+                    key: object.key.clone(),
+                    version: object.version.clone(),
+                    reason: format!("statement {id} finished without writing it"),
+                })
+            })?;
+        if ledger.rows_staged != rows {
+            tracing::warn!(
+                key = object.key,
+                checked = rows,
+                staged = ledger.rows_staged,
+                "COPY staged another number of rows than the check counted"
+            );
+        }
+        Ok(Done::Loaded(Loaded {
+            ledger,
+            statement_id: Some(id),
+            duration: started.elapsed(),
+        }))
+    }
+
+    /// The object's current version when it is the one the notification names (by version
+    /// id, or — where a notification carries none, as moto's do — by ETag); else the
+    /// current version's name.
+    async fn current(&self, file: &Received) -> Result<Result<ObjectRef, String>, LoadError> {
+        let head = self
+            .s3
+            .head_object()
+            .bucket(&file.bucket)
+            .key(&file.key)
+            .send()
+            .await;
+        let out = match head {
+            Ok(out) => out,
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => {
+                return Ok(Err("(deleted)".into()))
+            }
+            Err(err) => return Err(AwsError::new("S3", "HeadObject", err).into()),
+        };
+        let by_etag = format!("etag:{}", out.e_tag().unwrap_or_default().trim_matches('"'));
+        let version = out
+            .version_id()
+            .filter(|v| *v != "null")
+            .map_or_else(|| by_etag.clone(), str::to_owned);
+        if file.version != version && file.version != by_etag {
+            return Ok(Err(version));
+        }
+        Ok(Ok(ObjectRef {
+            bucket: file.bucket.clone(),
+            key: file.key.clone(),
+            version,
+        }))
+    }
+
+    /// A COPY manifest naming exactly this object (`mandatory`: COPY fails if it is gone).
+    async fn manifest(&self, object: &ObjectRef, size: u64) -> Result<String, LoadError> {
+        let name = warehouse::OrdersWarehouse::statement_name(&object.key, &object.version);
+        let key = format!(
+            "{}/{name}.manifest",
+            self.settings.manifest_prefix.trim_end_matches('/')
+        );
+        let body = serde_json::json!({
+            "entries": [{
+                "url": format!("s3://{}/{}", object.bucket, object.key),
+                "mandatory": true,
+                "meta": { "content_length": size },
+            }]
+        });
+        self.s3
+            .put_object()
+            .bucket(&self.settings.manifest_bucket)
+            .key(&key)
+            .content_type("application/json")
+            .body(body.to_string().into_bytes().into())
+            .send()
+            .await
+            .or_aws("S3", "PutObject")?;
+        Ok(format!("s3://{}/{key}", self.settings.manifest_bucket))
+    }
+
+    /// The audit item's last word on the file. A failure to write it fails the record
+    /// (retryable): the redelivery finds the file in the ledger and records it then.
+    pub async fn record(&self, file: &Received, outcome: &Outcome) -> Result<(), AwsError> {
+        let recorded = self
+            .audit
+            .record(&file.file, &file.delivery, outcome, &timestamp_now())
+            .await?;
+        if !recorded {
+            tracing::info!(
+                file = file.file,
+                "a later delivery owns the audit item; this one's outcome is not recorded"
+            );
+        }
+        Ok(())
+    }
+}
+
+impl From<&Done> for Outcome {
+    fn from(done: &Done) -> Outcome {
+        match done {
+            Done::Loaded(loaded) => Outcome::Loaded {
+                rows_staged: loaded.ledger.rows_staged,
+                rows_loaded: loaded.ledger.rows_loaded,
+                unknown_customers: loaded.ledger.unknown_customers,
+                statement_id: loaded.statement_id.clone(),
+                duration: loaded.duration,
+            },
+            Done::Superseded { current_version } => Outcome::Superseded {
+                current_version: current_version.clone(),
+            },
+        }
+    }
+}
