@@ -436,7 +436,7 @@ fn orders_parquet(rows: &[(&str, i128)]) -> Vec<u8> {
         Arc::new(
             Decimal128Array::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())
                 .with_precision_and_scale(12, 2)
-                .unwrap(),
+                .expect("a test Parquet file"),
         ),
         Arc::new(StringArray::from(vec![None::<&str>; rows.len()])),
     ];
@@ -447,11 +447,13 @@ fn parquet_bytes(
     schema: std::sync::Arc<arrow_schema::Schema>,
     columns: Vec<arrow_array::ArrayRef>,
 ) -> Vec<u8> {
-    let batch = arrow_array::RecordBatch::try_new(schema.clone(), columns).unwrap();
+    let batch =
+        arrow_array::RecordBatch::try_new(schema.clone(), columns).expect("a test Parquet file");
     let mut bytes = Vec::new();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut bytes, schema, None).unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut bytes, schema, None)
+        .expect("a test Parquet file");
+    writer.write(&batch).expect("a test Parquet file");
+    writer.close().expect("a test Parquet file");
     bytes
 }
 

@@ -660,11 +660,8 @@ fn with_parameters(sql: &str, parameters: Option<&Value>) -> Result<String, ApiE
     while i < bytes.len() {
         let b = bytes[i];
         match quote {
-            Some(q) => {
-                if b == q {
-                    quote = None;
-                }
-            }
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
             None if b == b'\'' || b == b'"' => quote = Some(b),
             None if b == b':' && bytes.get(i + 1) == Some(&b':') => {
                 out.push_str("::");

@@ -300,7 +300,7 @@ impl Warehouse {
                 _ => break,
             }
         }
-        listed.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        listed.sort_by_key(|s| std::cmp::Reverse(s.created_at));
         Ok(listed)
     }
 
