@@ -77,13 +77,15 @@ async fn pointer(stack: &LocalStack) -> Result<Option<String>> {
     Ok(importer(stack).current_table("price_index").await?)
 }
 
+/// The tables the imports made, leaving out those the template provisions for other pipelines.
 async fn tables(stack: &LocalStack) -> Result<Vec<String>> {
-    Ok(dynamodb(stack)
-        .list_tables()
-        .send()
-        .await?
+    let listed = dynamodb(stack).list_tables().send().await?;
+    Ok(listed
         .table_names()
-        .to_vec())
+        .iter()
+        .filter(|name| name.starts_with("landfall-price_index"))
+        .cloned()
+        .collect())
 }
 
 /// Every item of `table`: key attribute → attribute → "S:…", "N:…", "NULL", "BOOL:…".
