@@ -294,20 +294,15 @@ async fn create(
         "AWS::SES::EmailIdentity" => {
             let identity = text(properties, "EmailIdentity")
                 .ok_or_else(|| anyhow!("EmailIdentity missing"))?;
-            let created = clients
-                .ses
-                .create_email_identity()
-                .email_identity(&identity)
-                .send()
-                .await;
-            if let Err(err) = created {
-                if !err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_already_exists_exception())
-                {
-                    return Err(err.into());
-                }
-            }
+            created_or_exists(
+                clients
+                    .ses
+                    .create_email_identity()
+                    .email_identity(&identity)
+                    .send()
+                    .await,
+                |e| e.is_already_exists_exception(),
+            )?;
             (identity, true)
         }
         "AWS::Serverless::Function" => {
@@ -350,24 +345,19 @@ async fn create(
                 .pointer("/DatabaseInput/Name")
                 .map(scalar_text)
                 .ok_or_else(|| anyhow!("DatabaseInput.Name missing"))?;
-            let created = clients
-                .glue
-                .create_database()
-                .database_input(
-                    aws_sdk_glue::types::DatabaseInput::builder()
-                        .name(&name)
-                        .build()?,
-                )
-                .send()
-                .await;
-            if let Err(err) = created {
-                if !err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_already_exists_exception())
-                {
-                    return Err(err.into());
-                }
-            }
+            created_or_exists(
+                clients
+                    .glue
+                    .create_database()
+                    .database_input(
+                        aws_sdk_glue::types::DatabaseInput::builder()
+                            .name(&name)
+                            .build()?,
+                    )
+                    .send()
+                    .await,
+                |e| e.is_already_exists_exception(),
+            )?;
             (name, true)
         }
         "AWS::Glue::Crawler" => {
@@ -380,27 +370,22 @@ async fn create(
                 .filter_map(|t| t.get("Path").map(scalar_text))
                 .map(|path| aws_sdk_glue::types::S3Target::builder().path(path).build())
                 .collect::<Vec<_>>();
-            let created = clients
-                .glue
-                .create_crawler()
-                .name(&name)
-                .role(text(properties, "Role").unwrap_or_default())
-                .set_database_name(text(properties, "DatabaseName"))
-                .targets(
-                    aws_sdk_glue::types::CrawlerTargets::builder()
-                        .set_s3_targets(Some(paths))
-                        .build(),
-                )
-                .send()
-                .await;
-            if let Err(err) = created {
-                if !err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_already_exists_exception())
-                {
-                    return Err(err.into());
-                }
-            }
+            created_or_exists(
+                clients
+                    .glue
+                    .create_crawler()
+                    .name(&name)
+                    .role(text(properties, "Role").unwrap_or_default())
+                    .set_database_name(text(properties, "DatabaseName"))
+                    .targets(
+                        aws_sdk_glue::types::CrawlerTargets::builder()
+                            .set_s3_targets(Some(paths))
+                            .build(),
+                    )
+                    .send()
+                    .await,
+                |e| e.is_already_exists_exception(),
+            )?;
             (name, true)
         }
         // Images are not needed locally (tasks run the workspace binaries); the URI is.
@@ -471,6 +456,21 @@ fn generated_secret(properties: &Value) -> String {
     let key = text(&spec, "GenerateStringKey").unwrap_or_else(|| "password".into());
     value.insert(key, Value::String("local-only".into()));
     Value::Object(value).to_string()
+}
+
+/// Provisioning runs on every start, so what an earlier start created is not an error.
+fn created_or_exists<T, E, R>(
+    created: std::result::Result<T, aws_sdk_s3::error::SdkError<E, R>>,
+    exists: impl FnOnce(&E) -> bool,
+) -> Result<()>
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match created {
+        Err(err) if !err.as_service_error().is_some_and(exists) => Err(err.into()),
+        _ => Ok(()),
+    }
 }
 
 async fn put_secret(
@@ -598,15 +598,7 @@ async fn create_table(
     }
     let billing = text(properties, "BillingMode").unwrap_or_else(|| "PAY_PER_REQUEST".into());
     request = request.billing_mode(BillingMode::from(billing.as_str()));
-    if let Err(err) = request.send().await {
-        if !err
-            .as_service_error()
-            .is_some_and(|e| e.is_resource_in_use_exception())
-        {
-            return Err(err.into());
-        }
-    }
-    Ok(())
+    created_or_exists(request.send().await, |e| e.is_resource_in_use_exception())
 }
 
 async fn create_bucket(
@@ -624,14 +616,9 @@ async fn create_bucket(
                 .build(),
         );
     }
-    if let Err(err) = request.send().await {
-        let owned = err
-            .as_service_error()
-            .is_some_and(|e| e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists());
-        if !owned {
-            return Err(err.into());
-        }
-    }
+    created_or_exists(request.send().await, |e| {
+        e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()
+    })?;
     if properties
         .pointer("/VersioningConfiguration/Status")
         .and_then(Value::as_str)
