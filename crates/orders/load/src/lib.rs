@@ -331,3 +331,46 @@ impl From<&Done> for Outcome {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use landfall_redshift_data::{DataApiError, Status};
+
+    const MIB: u64 = 1024 * 1024;
+
+    fn settings() -> Settings {
+        Settings {
+            manifest_bucket: "b".into(),
+            manifest_prefix: "manifests/orders".into(),
+            check_bytes_per_second: 50 * MIB,
+            warehouse_seconds: 60,
+            copy_bytes_per_second: 20 * MIB,
+            audit_budget: Duration::from_secs(30),
+        }
+    }
+
+    #[test]
+    fn a_running_load_comes_back_when_it_should_be_done_and_within_the_visibility_limit() {
+        let running = LoadError::Warehouse(WarehouseError::DataApi(DataApiError::StillRunning {
+            id: "s-1".into(),
+            status: Status::Started,
+            waited: Duration::from_secs(800),
+        }));
+        // 60 s fixed + 100 MiB at 20 MiB/s.
+        let small = running.to_function_error(&settings(), 100 * MIB);
+        assert_eq!(small.disposition, Disposition::Retryable);
+        assert_eq!(small.retry_after, Some(Duration::from_secs(65)));
+        // A 100 GiB file would take 85 minutes: the message comes back after 15 at most,
+        // and that delivery follows the statement again.
+        let huge = running.to_function_error(&settings(), 100 * 1024 * MIB);
+        assert_eq!(huge.retry_after, Some(Duration::from_secs(900)));
+        // Anything else takes the usual path: a permanent error is not delayed.
+        let refused = LoadError::NotOrders {
+            key: "x.txt".into(),
+        }
+        .to_function_error(&settings(), 1);
+        assert_eq!(refused.disposition, Disposition::Permanent);
+        assert_eq!(refused.retry_after, None);
+    }
+}
