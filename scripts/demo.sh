@@ -18,6 +18,8 @@ ROOT="$ROOT" "$ROOT/.venv/bin/python" "$ROOT/scripts/demo/mysql_pipeline.py"
 echo
 ROOT="$ROOT" "$ROOT/.venv/bin/python" "$ROOT/scripts/demo/dynamodb_import.py"
 echo
+ROOT="$ROOT" "$ROOT/.venv/bin/python" "$ROOT/scripts/demo/orders_redshift.py"
+echo
 ROOT="$ROOT" "$ROOT/.venv/bin/python" "$ROOT/scripts/demo/totesys_extract.py"
 "$ROOT/.venv/bin/python" "$ROOT/scripts/demo/totesys_transform.py"
 ROOT="$ROOT" "$ROOT/.venv/bin/python" "$ROOT/scripts/demo/totesys_warehouse.py"

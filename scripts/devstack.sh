@@ -46,6 +46,11 @@ up() {
   nohup "$DEVSTACK" serve >"$STATE/logs/devstack.log" 2>&1 &
   echo $! >"$STATE/serve.pid"
   wait_port "$LAMBDA_PORT" "devstack serve" 30
+  # As after a deploy: the orders-loader applies sql/redshift through the Data API, which
+  # the devstack serves on the local PostgreSQL's `redshift` database.
+  say "applying sql/redshift through the orders-loader (migrate)"
+  "$DEVSTACK" invoke orders-loader --data-file "$ROOT/events/orders-loader/migrate.json" >>"$STATE/logs/migrate.log" 2>&1 \
+    || die "the orders-loader's migrate failed: see .devstack/logs/migrate.log and orders-loader.log"
   say "local stack up: . .devstack/env   (function logs in .devstack/logs/)"
 }
 

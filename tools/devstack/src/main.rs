@@ -60,7 +60,17 @@ enum Command {
     Tick { function: String },
     /// Print a sample file: `sample price-index <rows>`, `sample orders <rows>` (naming
     /// customers C0000…C0099), `sample customers <rows>` (no header).
-    Sample { dataset: String, rows: u32 },
+    Sample {
+        dataset: String,
+        rows: u32,
+        /// Orders only: the first order's number (a later file can overlap an earlier one).
+        #[arg(long, default_value_t = 0)]
+        first: u32,
+        /// Orders only: seconds added to every order_ts, so a later revision of the same
+        /// orders is newer and wins.
+        #[arg(long, default_value_t = 0)]
+        revision: u32,
+    },
     /// Invoke a function synchronously with a JSON payload from a file.
     Invoke {
         function: String,
@@ -147,11 +157,20 @@ async fn main() -> Result<()> {
             landfall_devstack::redshift::ensure_database(&redshift).await?;
             serve(state, binaries, cli.state.join("logs"), redshift).await?;
         }
-        Command::Sample { dataset, rows } => match dataset.as_str() {
+        Command::Sample {
+            dataset,
+            rows,
+            first,
+            revision,
+        } => match dataset.as_str() {
             "price-index" => print!("{}", landfall_devstack::sample::price_index_csv(0..rows)),
             "orders" => print!(
                 "{}",
-                landfall_devstack::sample::orders_csv(0..rows, SAMPLE_CUSTOMERS, 0)
+                landfall_devstack::sample::orders_csv(
+                    first..first.saturating_add(rows),
+                    SAMPLE_CUSTOMERS,
+                    revision
+                )
             ),
             "customers" => {
                 for row in landfall_devstack::sample::customers(rows) {
