@@ -105,6 +105,11 @@ bench-warehouse: toolchain databases bench-venv ## warehouse-loader vs psql \cop
 	cargo build --release -p landfall-bench
 	bench/.venv/bin/python bench/python/warehouse.py $(BENCH_ARGS)
 
+.PHONY: bench-orders
+bench-orders: toolchain databases venv bench-venv ## orders-loader (Data API, COPY streamed from S3, procedure) vs psql \copy + the same SQL vs psycopg2 copy_expert vs to_sql, 1M orders
+	cargo build --release -p landfall-bench
+	bench/.venv/bin/python bench/python/orders.py $(BENCH_ARGS)
+
 .PHONY: lambda-build
 lambda-build: toolchain venv ## release build of every function for Lambda (arm64, provided.al2023)
 	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release --arm64 $(patsubst functions/%,-p %,$(wildcard functions/*)) $(patsubst tasks/%,-p %,$(wildcard tasks/*))

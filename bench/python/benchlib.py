@@ -1,5 +1,7 @@
 """What the bench drivers share."""
+import contextlib
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -16,3 +18,27 @@ def timed(command, env=None, shell=False):
     if status != 0:
         sys.exit(f"{command if shell else command[0]} failed:\n{out}\n{err}")
     return seconds, usage.ru_maxrss / 1024, out
+
+
+@contextlib.contextmanager
+def moto(root):
+    """A moto_server on a free port for the duration: the environment that points the AWS SDKs
+    (Rust and boto3) at it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([os.path.join(root, ".venv/bin/moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            sys.exit("moto_server did not start within 10 s")
+        yield dict(os.environ, AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_REGION="eu-west-2",
+                   AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    finally:
+        server.kill()

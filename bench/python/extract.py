@@ -13,14 +13,12 @@ import argparse
 import gzip
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
-from benchlib import timed
+from benchlib import moto, timed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DATABASE = "totesys_bench"
@@ -41,12 +39,6 @@ def check_file(path, name, expected):
             id_sum += int(json.loads(line)["sales_order_id"])
     if (rows, id_sum) != expected:
         sys.exit(f"{name}: wrong result {rows} rows, id sum {id_sum}; expected {expected}")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main():
@@ -71,21 +63,10 @@ def main():
     expected = (int(count), int(id_sum))
     all_rows = psql("SELECT COUNT(*) FROM sales_order")
 
-    port = free_port()
-    moto = subprocess.Popen([os.path.join(ROOT, ".venv/bin/moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    aws = dict(os.environ, AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_REGION="eu-west-2",
-               AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
     rust = os.path.join(ROOT, "target/release/bench-extract")
     results = {}
     try:
-        with tempfile.TemporaryDirectory() as tmp:
+        with moto(ROOT) as aws, tempfile.TemporaryDirectory() as tmp:
             samples = []
             for _ in range(args.runs):
                 _, _, out = timed([rust, DATABASE, "sales_order", "sales_order_id", WATERMARK], env=aws)
@@ -113,7 +94,6 @@ def main():
             check_file(python_out, "python", expected)
             results["python"] = (statistics.median(s for s, _ in samples), max(r for _, r in samples))
     finally:
-        moto.kill()
         if not args.keep:
             subprocess.run(["psql", "-X", "-q", "-d", "postgres", "-c", f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"],
                            env=PG, check=False)
