@@ -184,6 +184,15 @@ async fn load(path: &str, database: &str) -> Result<()> {
         received_at: timestamp_now(),
     };
     let deadline = Deadline::at(SystemTime::now() + Duration::from_secs(900));
+    // The check alone, once before the timed run, to show where the time goes.
+    let object = landfall_landing::ObjectRef {
+        bucket: BUCKET.into(),
+        key: key.clone(),
+        version: version.into(),
+    };
+    let check_started = Instant::now();
+    landfall_orders_load::check::check(&s3, &object, Format::Csv, size).await?;
+    let check_seconds = check_started.elapsed().as_secs_f64();
 
     let started = Instant::now();
     loader.receive(std::slice::from_ref(&file)).await?;
@@ -198,6 +207,7 @@ async fn load(path: &str, database: &str) -> Result<()> {
         "{}",
         serde_json::json!({
             "seconds": seconds,
+            "check_seconds": check_seconds,
             "rows": loaded.ledger.rows_loaded,
             "key": key,
             "version": version,
