@@ -42,3 +42,13 @@ def moto(root):
                    AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
     finally:
         server.kill()
+
+
+def arguments(root, rows):
+    """The options every driver takes (--rows, --runs, --python); a driver adds its own."""
+    import argparse
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=rows)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--python", default=os.path.join(root, "bench/.venv/bin/python"))
+    return parser

@@ -9,7 +9,6 @@ ImportTable reads), three ways side by side.
 Checked: the Rust and Python outputs hold the same number of items and the same keys (a
 checksum over the sorted keys). Peak RSS of the Rust path on the file and on a 10x file.
 """
-import argparse
 import gzip
 import hashlib
 import json
@@ -19,7 +18,7 @@ import statistics
 import sys
 import tempfile
 
-from benchlib import timed
+from benchlib import arguments, timed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -58,11 +57,8 @@ def rust(source, target, split):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=3)
+    parser = arguments(ROOT, 1_000_000)
     parser.add_argument("--split-mb", type=int, default=16)
-    parser.add_argument("--python", default=os.path.join(ROOT, "bench/.venv/bin/python"))
     args = parser.parse_args()
     split = args.split_mb << 20
 

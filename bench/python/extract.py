@@ -9,7 +9,6 @@ gzipped JSON lines, three ways side by side.
 Every output is checked: row count and the sum of sales_order_id must match the source.
 Medians of several runs; the Rust path's peak RSS is shown for 10% and for 100% of the rows.
 """
-import argparse
 import gzip
 import json
 import os
@@ -18,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 
-from benchlib import moto, timed
+from benchlib import arguments, moto, timed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DATABASE = "totesys_bench"
@@ -42,11 +41,7 @@ def check_file(path, name, expected):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=2_000_000)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--python", default=os.path.join(ROOT, "bench/.venv/bin/python"))
-
+    parser = arguments(ROOT, 2_000_000)
     parser.add_argument("--keep", action="store_true", help="keep the seeded database for the next run")
     args = parser.parse_args()
     existing = subprocess.run(["psql", "-X", "-q", "-t", "-A", "-d", DATABASE, "-c", "SELECT COUNT(*) FROM sales_order"],

@@ -8,7 +8,6 @@ Each run starts from empty tables and is checked (row count and SUM(price)) so t
 wrong answer cannot count. Reports medians and the loader's peak RSS, for a ~100 MB file
 and, unless --no-big, a ~1 GB one (memory must not grow with the file).
 """
-import argparse
 import decimal
 import os
 import random
@@ -17,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 
-from benchlib import timed
+from benchlib import arguments, timed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DATABASE = "landfall_bench"
@@ -72,13 +71,10 @@ def run(name, command, rows, total):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=3)
+    parser = arguments(ROOT, 1_000_000)
     parser.add_argument("--python-runs", type=int, default=1)
     parser.add_argument("--no-big", action="store_true", help="skip the ~1 GB memory check")
     parser.add_argument("--loader", default=os.path.join(ROOT, "target/release/bench-mysql-load"))
-    parser.add_argument("--python", default=os.path.join(ROOT, "bench/.venv/bin/python"))
     args = parser.parse_args()
     url = f"mysql://root@127.0.0.1:3306/{DATABASE}"
     prepare()

@@ -14,7 +14,6 @@ emptied, orders_dedupe); only the way the rows reach staging differs:
 Checked after every run: the same rows, distinct orders and total amount in orders_enriched.
 Medians of several runs (to_sql: one, it is slow).
 """
-import argparse
 import json
 import os
 import statistics
@@ -24,7 +23,7 @@ import tempfile
 
 import boto3
 
-from benchlib import moto, timed
+from benchlib import arguments, moto, timed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -58,10 +57,7 @@ def floor_script(statements, csv_path):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--python", default=os.path.join(ROOT, "bench/.venv/bin/python"))
+    parser = arguments(ROOT, 1_000_000)
     args = parser.parse_args()
 
     directory = os.path.join(ROOT, "target", "bench-orders")

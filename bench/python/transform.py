@@ -9,7 +9,6 @@ ingestion objects (gzip JSON lines) → the star schema as Parquet, four ways si
 Checked: every warehouse table has the same row count and the same key set in the rust,
 pandas and polars outputs, and the floor wrote every input row. Medians of several runs.
 """
-import argparse
 import collections
 import gzip
 import json
@@ -21,7 +20,7 @@ import tempfile
 
 import pyarrow.parquet as pq
 
-from benchlib import timed
+from benchlib import arguments, timed
 from transform_inputs import generate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -42,10 +41,7 @@ def contents(directory):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--python", default=os.path.join(ROOT, "bench/.venv/bin/python"))
+    parser = arguments(ROOT, 1_000_000)
     args = parser.parse_args()
 
     inputs = os.path.join(ROOT, "target", "bench-transform", f"input-{args.rows}")

@@ -12,7 +12,6 @@ its ledger row and the loader's own stage and merge SQL:
 Checked after every run: the same row count per warehouse table and the same order value.
 Medians of several runs (to_sql: one, it is slow).
 """
-import argparse
 import json
 import os
 import statistics
@@ -23,7 +22,7 @@ import tempfile
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from benchlib import timed
+from benchlib import arguments, timed
 from transform_inputs import generate
 from warehouse_files import SOURCES, TABLES, files_of
 
@@ -82,10 +81,7 @@ def floor_script(directory, csv_dir, sql):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--python", default=os.path.join(ROOT, "bench/.venv/bin/python"))
+    parser = arguments(ROOT, 1_000_000)
     args = parser.parse_args()
 
     directory = parquet_of(args.rows, args.python)
