@@ -52,3 +52,39 @@ def arguments(root, rows):
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--python", default=os.path.join(root, "bench/.venv/bin/python"))
     return parser
+
+
+def machine():
+    """What the figures were measured on, for the record and the chart's caption."""
+    import platform
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as info:
+            model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), model)
+    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores, {model}, {memory_gb:.0f} GiB, {platform.system()} {platform.release()}"
+
+
+def report(root, name, paths, figures):
+    """The last line, `bench-<name>: key=value …`, and the same figures as JSON in
+    bench/results/<name>.json for `make bench-chart`.
+
+    paths: (label, role, seconds, peak RSS MB or None) for each way measured; role is
+    "landfall", "floor" or "python" (a baseline a user would write).
+    figures: the line's key=value pairs, in order."""
+    import datetime
+    import json
+    results = os.path.join(root, "bench/results")
+    os.makedirs(results, exist_ok=True)
+    record = {
+        "bench": name,
+        "date": datetime.date.today().isoformat(),
+        "machine": machine(),
+        "paths": [{"label": label, "role": role, "seconds": round(seconds, 3),
+                   "rss_mb": None if rss is None else round(rss, 1)} for label, role, seconds, rss in paths],
+        "figures": figures,
+    }
+    with open(os.path.join(results, f"{name}.json"), "w") as out:
+        json.dump(record, out, indent=2)
+        out.write("\n")
+    print(f"bench-{name}: " + " ".join(f"{key}={value}" for key, value in figures.items()))

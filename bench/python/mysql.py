@@ -1,8 +1,12 @@
-"""make bench-mysql: a generated price_index CSV into MariaDB three ways, side by side.
+"""make bench-mysql: a generated price_index CSV into MariaDB, side by side.
 
-  loader  the project's path (stream -> checker -> LOAD DATA LOCAL -> count check -> promote)
-  floor   the mariadb client's own LOAD DATA LOCAL INFILE of the same file into the same table
-  python  pandas read_csv + to_sql(method="multi") over pymysql
+  upsert     the loader's path for an upsert dataset (price_index as bundled): stream -> checker
+             -> LOAD DATA LOCAL ... REPLACE straight into the table, with the ledger row, the
+             count and warnings checks, one transaction
+  procedure  the loader's path for a dataset with a load procedure: the same stream into a
+             temporary stage -> count check -> load_price_index (an upsert INSERT ... SELECT)
+  floor      the mariadb client's own LOAD DATA LOCAL INFILE of the same file into the same table
+  python     pandas read_csv + to_sql(method="multi") over pymysql
 
 Each run starts from empty tables and is checked (row count and SUM(price)) so that a fast
 wrong answer cannot count. Reports medians and the loader's peak RSS, for a ~100 MB file
@@ -16,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 
-from benchlib import arguments, timed
+from benchlib import arguments, report, timed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DATABASE = "landfall_bench"
@@ -86,7 +90,8 @@ def main():
                      "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' LINES TERMINATED BY '\\n' IGNORE 1 LINES "
                      "(ref_date, geo, category, product, @uom, price) SET uom = NULLIF(@uom, '')")
         variants = {
-            "loader": ([args.loader, path, url], args.runs),
+            "upsert": ([args.loader, path, url, "upsert"], args.runs),
+            "procedure": ([args.loader, path, url, "procedure"], args.runs),
             "floor": (["mariadb", "--local-infile=1", "-h", "127.0.0.1", "-u", "root", DATABASE, "-e", floor_sql], args.runs),
             "python": ([args.python, os.path.join(ROOT, "bench/python/pandas_to_sql.py"), path, url], args.python_runs),
         }
@@ -100,19 +105,29 @@ def main():
             big_rows = args.rows * 10
             big_total = generate(big, big_rows, seed=43)
             os.remove(path)
-            _, big_rss = run("loader (big)", [args.loader, big, url], big_rows, big_total)
+            _, big_rss = run("upsert (big)", [args.loader, big, url, "upsert"], big_rows, big_total)
             big_mb = os.path.getsize(big) / 1e6
 
-    print(f"{'path':<8} {'median s':>9} {'rows/s':>11} {'peak RSS MB':>12}")
+    print(f"{'path':<10} {'median s':>9} {'rows/s':>11} {'peak RSS MB':>12}")
     for name, (seconds, rss) in results.items():
-        print(f"{name:<8} {seconds:>9.2f} {args.rows / seconds:>11,.0f} {rss:>12.1f}")
+        print(f"{name:<10} {seconds:>9.2f} {args.rows / seconds:>11,.0f} {rss:>12.1f}")
     print(f"input: {args.rows:,} rows, {size_mb:.0f} MB; checked: row count and SUM(price) after every run")
     if big_rss is not None:
-        print(f"loader peak RSS: {results['loader'][1]:.1f} MB for {size_mb:.0f} MB, {big_rss:.1f} MB for {big_mb:.0f} MB")
-    loader_s, floor_s, python_s = results["loader"][0], results["floor"][0], results["python"][0]
-    print(f"bench-mysql: rows={args.rows} loader_s={loader_s:.2f} floor_s={floor_s:.2f} python_s={python_s:.2f} "
-          f"vs_floor={floor_s / loader_s:.2f} speedup_vs_python={python_s / loader_s:.1f} "
-          f"rss_mb={results['loader'][1]:.1f}" + (f" rss_mb_big={big_rss:.1f}" if big_rss is not None else ""))
+        print(f"upsert peak RSS: {results['upsert'][1]:.1f} MB for {size_mb:.0f} MB, {big_rss:.1f} MB for {big_mb:.0f} MB")
+    upsert_s, procedure_s = results["upsert"][0], results["procedure"][0]
+    floor_s, python_s = results["floor"][0], results["python"][0]
+    figures = {"rows": args.rows, "loader_s": f"{upsert_s:.2f}", "procedure_s": f"{procedure_s:.2f}",
+               "floor_s": f"{floor_s:.2f}", "python_s": f"{python_s:.2f}",
+               "vs_floor": f"{floor_s / upsert_s:.2f}", "procedure_vs_floor": f"{floor_s / procedure_s:.2f}",
+               "speedup_vs_python": f"{python_s / upsert_s:.1f}", "rss_mb": f"{results['upsert'][1]:.1f}"}
+    if big_rss is not None:
+        figures["rss_mb_big"] = f"{big_rss:.1f}"
+    report(ROOT, "mysql", [
+        ("landfall upsert (LOAD DATA REPLACE into the table)", "landfall", upsert_s, results["upsert"][1]),
+        ("landfall procedure (stage + upsert procedure)", "landfall", procedure_s, results["procedure"][1]),
+        ("mariadb LOAD DATA LOCAL into the table", "floor", floor_s, None),
+        ("pandas to_sql over pymysql", "python", python_s, results["python"][1]),
+    ], figures)
     sql(f"DROP DATABASE IF EXISTS {DATABASE}", None)
 
 

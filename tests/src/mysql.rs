@@ -91,3 +91,41 @@ impl Drop for TestDatabase {
         });
     }
 }
+
+/// The bundled datasets file with price_index promoted by `load_price_index` through
+/// `price_index_stage` (both defined in sql/mysql/010_price_index.sql): the path a dataset
+/// with a load procedure takes, split files included.
+pub fn procedure_datasets_text() -> String {
+    landfall_mysql_datasets::BUNDLED.replace(
+        "[datasets.price_index]\n",
+        "[datasets.price_index]\nstage_table = \"price_index_stage\"\nload_procedure = \"load_price_index\"\n",
+    )
+}
+
+/// price_index as a dataset with a load procedure.
+pub fn procedure_dataset() -> landfall_mysql_datasets::Dataset {
+    let datasets =
+        landfall_mysql_datasets::Datasets::parse("datasets.toml", &procedure_datasets_text())
+            .expect("the bundled datasets with a procedure");
+    let dataset = datasets.get("price_index").expect("price_index").clone();
+    assert!(matches!(
+        dataset.promotion(),
+        landfall_mysql_datasets::Promotion::Procedure { .. }
+    ));
+    dataset
+}
+
+/// `procedure_datasets_text` as a file the functions can read (`DATASETS_FILE`); written
+/// once per run under target/, replaced atomically so concurrent tests never see half.
+pub fn procedure_datasets_file() -> std::path::PathBuf {
+    let dir = crate::workspace_root().join("target/test-config");
+    let path = dir.join("datasets-procedure.toml");
+    let text = procedure_datasets_text();
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+        std::fs::create_dir_all(&dir).expect("target/test-config");
+        let partial = dir.join(format!("datasets-procedure.{}.tmp", std::process::id()));
+        std::fs::write(&partial, &text).expect("writing the datasets file");
+        std::fs::rename(&partial, &path).expect("renaming the datasets file");
+    }
+    path
+}

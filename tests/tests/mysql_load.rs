@@ -1,24 +1,34 @@
-//! Staging, checking and promoting files into the real MariaDB.
+//! Loading files into the real MariaDB: an upsert dataset straight into its table, a dataset
+//! with a load procedure through its stage (staging, checking, promoting).
 
 use anyhow::Result;
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 use landfall_devstack::sample::{price_index_csv, PRICE_INDEX_HEADER};
-use landfall_mysql_datasets::{Dataset, Datasets};
+use landfall_mysql_datasets::{Dataset, Datasets, Promotion};
 use landfall_mysql_load::scripts::{self, Applied};
 use landfall_mysql_load::{Attempt, BatchId, LedgerSource, MysqlError, MysqlLoader};
 use landfall_tests::{mysql::TestDatabase, workspace_root};
 use mysql_async::prelude::Queryable;
 
+/// price_index with its load procedure: the stage → promote path.
 fn price_index() -> Dataset {
-    Datasets::load(&workspace_root().join("config/datasets.toml"))
+    landfall_tests::mysql::procedure_dataset()
+}
+
+/// price_index as bundled: an upsert, straight into the table.
+fn price_index_upsert() -> Dataset {
+    let dataset = Datasets::load(&workspace_root().join("config/datasets.toml"))
         .expect("the bundled datasets file")
         .get("price_index")
         .expect("price_index is configured")
-        .clone()
+        .clone();
+    assert_eq!(dataset.promotion(), Promotion::Upsert);
+    dataset
 }
 
-/// A database with the scripts applied, a loader on it, and the price_index dataset.
+/// A database with the scripts applied, a loader on it, and the price_index dataset
+/// (with its load procedure).
 async fn fresh() -> Result<(TestDatabase, MysqlLoader, Dataset)> {
     let db = TestDatabase::create_with_scripts().await?;
     let loader = MysqlLoader::new(db.pool());
@@ -543,5 +553,254 @@ async fn a_quoted_empty_text_loads_as_an_empty_string_and_an_unquoted_one_as_nul
             ("unquoted".into(), None)
         ]
     );
+    Ok(())
+}
+
+/// A loader reaching the test database through `proxy`.
+fn loader_through(
+    proxy: &landfall_tests::fault_proxy::FaultProxy,
+    db: &TestDatabase,
+) -> Result<MysqlLoader> {
+    // prefer_socket=false: otherwise the driver switches to the local Unix socket, past the proxy.
+    let url = format!(
+        "mysql://root@127.0.0.1:{}/{}?prefer_socket=false",
+        proxy.port, db.name
+    );
+    Ok(MysqlLoader::new(mysql_async::Pool::new(
+        mysql_async::Opts::from_url(&url)?,
+    )))
+}
+
+async fn prices(db: &TestDatabase, products: &[&str]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for product in products {
+        let price: Option<String> = db
+            .conn()
+            .await?
+            .exec_first(
+                "SELECT CAST(price AS CHAR) FROM price_index WHERE product = ?",
+                (product,),
+            )
+            .await?;
+        out.push(price.unwrap_or_default());
+    }
+    Ok(out)
+}
+
+#[tokio::test]
+async fn an_upsert_file_goes_straight_into_the_table_once_and_a_later_file_wins_by_key(
+) -> Result<()> {
+    let db = TestDatabase::create_with_scripts().await?;
+    let loader = MysqlLoader::new(db.pool());
+    let dataset = price_index_upsert();
+    let first = BatchId::for_object("landing", "mysql/price_index/first.csv", "v1");
+    let loaded = loader
+        .load(
+            &dataset,
+            &first,
+            "first.csv",
+            body(&price_index_csv(0..400)),
+            &source("first.csv"),
+        )
+        .await?;
+    assert_eq!((loaded.rows, loaded.already_loaded), (400, false));
+    assert_eq!(db.rows("price_index").await?, 400);
+    assert_eq!(
+        db.rows("price_index_stage").await?,
+        0,
+        "no stage on this path"
+    );
+    assert_eq!(
+        db.count("SELECT rows_loaded FROM landfall_load_ledger")
+            .await?,
+        400,
+        "the ledger row records the rows"
+    );
+    assert_eq!(prices(&db, &["Item 42"]).await?, ["42.42"]);
+
+    // The same version again: the ledger answers, nothing is written.
+    let again = loader
+        .load(
+            &dataset,
+            &first,
+            "first.csv",
+            body(&price_index_csv(0..400)),
+            &source("first.csv"),
+        )
+        .await?;
+    assert!(again.already_loaded);
+    assert_eq!(db.rows("price_index").await?, 400);
+
+    // A later file with the same keys and new prices, plus new rows: its prices win.
+    let later_text = price_index_csv(300..500).replace(",kg,", ",kg,1");
+    let later = BatchId::for_object("landing", "mysql/price_index/later.csv", "v1");
+    let replaced = loader
+        .load(
+            &dataset,
+            &later,
+            "later.csv",
+            body(&later_text),
+            &source("later.csv"),
+        )
+        .await?;
+    assert_eq!(replaced.rows, 200);
+    assert_eq!(db.rows("price_index").await?, 500);
+    assert_eq!(
+        prices(&db, &["Item 42", "Item 342", "Item 442"]).await?,
+        ["42.42", "142.42", "142.42"]
+    );
+    assert_eq!(db.rows("landfall_load_ledger").await?, 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_bad_upsert_file_names_its_line_and_column_and_leaves_the_table_as_it_was() -> Result<()>
+{
+    let db = TestDatabase::create_with_scripts().await?;
+    let loader = MysqlLoader::new(db.pool());
+    let dataset = price_index_upsert();
+    let good = BatchId::for_object("landing", "mysql/price_index/good.csv", "v1");
+    loader
+        .load(
+            &dataset,
+            &good,
+            "good.csv",
+            body(&price_index_csv(0..400)),
+            &source("good.csv"),
+        )
+        .await?;
+    // Rows that would replace existing ones reach the server before line 301 is found bad.
+    let mut text = price_index_csv(0..299).replace(",kg,", ",kg,9");
+    text.push_str("2024-01,Canada,Food,Bread,kg,1.2.3\n");
+    text.push_str(&price_index_csv(1000..1100)[PRICE_INDEX_HEADER.len()..]);
+    let bad = BatchId::for_object("landing", "mysql/price_index/bad.csv", "v1");
+    let err = loader
+        .load(
+            &dataset,
+            &bad,
+            "mysql/price_index/bad.csv",
+            body(&text),
+            &source("bad.csv"),
+        )
+        .await
+        .unwrap_err();
+    let MysqlError::BadInput(input) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!((input.line, input.column), (301, Some(6)));
+    assert_eq!(input.file, "mysql/price_index/bad.csv");
+    assert_eq!(db.rows("price_index").await?, 400, "no new row kept");
+    assert_eq!(
+        prices(&db, &["Item 42"]).await?,
+        ["42.42"],
+        "no replaced row kept"
+    );
+    assert_eq!(
+        db.rows("landfall_load_ledger").await?,
+        1,
+        "the bad file's ledger row rolled back"
+    );
+
+    // A value the server would truncate with a warning (a column longer than the table's).
+    let long = "2024-01,Geo,Food,Item,kg,1.00\n".replace("Geo", &"g".repeat(64));
+    let text = format!("{PRICE_INDEX_HEADER}{long}");
+    let fits = BatchId::for_object("landing", "mysql/price_index/fits.csv", "v1");
+    loader
+        .load(
+            &dataset,
+            &fits,
+            "fits.csv",
+            body(&text),
+            &source("fits.csv"),
+        )
+        .await?;
+    assert_eq!(
+        db.rows("price_index").await?,
+        401,
+        "64 characters fit varchar(64)"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_concurrent_deliveries_of_an_upsert_file_load_it_once() -> Result<()> {
+    let db = TestDatabase::create_with_scripts().await?;
+    let loader = MysqlLoader::new(db.pool());
+    let dataset = price_index_upsert();
+    let batch = BatchId::for_object("landing", "mysql/price_index/twice.csv", "v1");
+    let twice = source("twice.csv");
+    let (a, b) = tokio::join!(
+        loader.load(
+            &dataset,
+            &batch,
+            "twice.csv",
+            body(&price_index_csv(0..3000)),
+            &twice
+        ),
+        loader.load(
+            &dataset,
+            &batch,
+            "twice.csv",
+            body(&price_index_csv(0..3000)),
+            &twice
+        ),
+    );
+    let outcomes = [a?, b?];
+    assert_eq!(
+        outcomes.iter().filter(|p| !p.already_loaded).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(db.rows("price_index").await?, 3000);
+    assert_eq!(db.rows("landfall_load_ledger").await?, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_upsert_cut_mid_load_keeps_nothing_and_the_retry_loads_once() -> Result<()> {
+    let db = TestDatabase::create_with_scripts().await?;
+    let proxy = landfall_tests::fault_proxy::FaultProxy::start("127.0.0.1:3306").await?;
+    let dataset = price_index_upsert();
+    let batch = BatchId::for_object("landing", "mysql/price_index/cut.csv", "v1");
+    let text = price_index_csv(0..5000);
+
+    proxy.cut_after(text.len() as u64 / 3);
+    let err = loader_through(&proxy, &db)?
+        .load(&dataset, &batch, "cut.csv", body(&text), &source("cut.csv"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        landfall_runtime::Classify::disposition(&err),
+        landfall_runtime::Disposition::Retryable,
+        "{err}"
+    );
+    // The server rolls back the transaction of a connection that died.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(db.rows("price_index").await?, 0, "nothing half-loaded");
+    assert_eq!(db.rows("landfall_load_ledger").await?, 0);
+
+    proxy.heal();
+    let loaded = loader_through(&proxy, &db)?
+        .load(&dataset, &batch, "cut.csv", body(&text), &source("cut.csv"))
+        .await?;
+    assert_eq!((loaded.rows, loaded.already_loaded), (5000, false));
+    assert_eq!(db.rows("price_index").await?, 5000);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_upsert_dataset_has_no_stage_to_stage_into() -> Result<()> {
+    let (_db, loader, _) = fresh().await?;
+    let err = loader
+        .stage(
+            &price_index_upsert(),
+            &first_attempt("s.csv"),
+            0,
+            "s.csv",
+            body(&price_index_csv(0..3)),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MysqlError::NotStaged { .. }), "{err}");
     Ok(())
 }

@@ -31,10 +31,39 @@ fn object(stack: &LocalStack, key: &str, version: &str) -> Value {
     json!({"bucket": stack.resource("LandingBucket"), "key": key, "version": version})
 }
 
+/// price_index with its load procedure: the modes of a staged load.
+fn with_load_procedure(stack: &mut LocalStack) {
+    let file = landfall_tests::mysql::procedure_datasets_file();
+    stack.set_function_env(FUNCTION, "DATASETS_FILE", file.to_str());
+}
+
+#[tokio::test]
+async fn loads_an_upsert_file_straight_into_its_table() -> Result<()> {
+    let db = TestDatabase::create_with_scripts().await?;
+    let mut stack = LocalStack::start_with_secrets(&[("MysqlSecret", secret(&db, ""))]).await?;
+    let key = "mysql/price_index/2024-02.csv";
+    let version = upload(&stack, key, "ref_date,geo,category,product,uom,price\n2024-02,Canada,Food,Bread,675 g,3.49\n2024-02,Canada,Food,Milk,1 L,2.19\n").await?;
+    let source = object(&stack, key, &version);
+    let load = json!({"mode": "load", "dataset": "price_index", "source": source});
+    let (error, loaded) = invoke(&mut stack, load.clone()).await?;
+    assert_eq!(error, None, "{loaded}\n{}", stack.function_log(FUNCTION));
+    assert_eq!(
+        (loaded["rows"].as_u64(), loaded["already_loaded"].as_bool()),
+        (Some(2), Some(false))
+    );
+    let (error, again) = invoke(&mut stack, load).await?;
+    assert_eq!(error, None, "{again}");
+    assert_eq!(again["already_loaded"], true);
+    assert_eq!(db.rows("price_index").await?, 2);
+    assert_eq!(db.rows("price_index_stage").await?, 0);
+    Ok(())
+}
+
 #[tokio::test]
 async fn stages_promotes_and_reports_a_landing_file() -> Result<()> {
     let db = TestDatabase::create_with_scripts().await?;
     let mut stack = LocalStack::start_with_secrets(&[("MysqlSecret", secret(&db, ""))]).await?;
+    with_load_procedure(&mut stack);
     let key = "mysql/price_index/2024-01.csv";
     let version = upload(&stack, key, "ref_date,geo,category,product,uom,price\n2024-01,Canada,Food,Bread,675 g,3.49\n2024-01,Canada,Food,Milk,1 L,2.19\n").await?;
     let source = object(&stack, key, &version);
@@ -72,6 +101,7 @@ async fn stages_promotes_and_reports_a_landing_file() -> Result<()> {
 async fn a_bad_file_is_a_permanent_error_naming_line_and_column() -> Result<()> {
     let db = TestDatabase::create_with_scripts().await?;
     let mut stack = LocalStack::start_with_secrets(&[("MysqlSecret", secret(&db, ""))]).await?;
+    with_load_procedure(&mut stack);
     let key = "mysql/price_index/bad.csv";
     let version = upload(
         &stack,

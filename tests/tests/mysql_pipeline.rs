@@ -22,6 +22,15 @@ async fn pipeline_on_port(port: u16) -> Result<(TestDatabase, LocalStack)> {
     Ok((db, stack))
 }
 
+/// price_index with its load procedure, for both functions: files over SPLIT_BYTES are then
+/// split, their parts staged side by side and promoted together.
+fn with_load_procedure(stack: &mut LocalStack) {
+    let file = landfall_tests::mysql::procedure_datasets_file();
+    for function in [ORCHESTRATOR, "mysql-loader"] {
+        stack.set_function_env(function, "DATASETS_FILE", file.to_str());
+    }
+}
+
 /// The notification of `key`, kept to be delivered again (as SQS redelivers it).
 async fn notification_of(stack: &LocalStack, key: &str) -> Result<String> {
     let queue = stack.resource("MysqlFilesQueue");
@@ -147,8 +156,31 @@ async fn a_landing_file_is_loaded_archived_reported_and_emailed() -> Result<()> 
 }
 
 #[tokio::test]
+async fn a_big_upsert_file_is_not_split_and_loads_whole_in_one_transaction() -> Result<()> {
+    let (db, mut stack) = pipeline().await?;
+    stack.set_function_env(ORCHESTRATOR, "SPLIT_BYTES", Some("2000"));
+    let text = price_index_csv(0..400);
+    assert!(text.len() > 10 * 2000);
+    drop_file(&stack, "mysql/price_index/big.csv", &text).await?;
+    let deliveries = deliver_all(&mut stack).await?;
+    assert!(
+        deliveries.iter().all(|d| d.failed.is_empty()),
+        "{deliveries:?}\n{}",
+        stack.function_log(ORCHESTRATOR)
+    );
+    assert_eq!(db.rows("price_index").await?, 400);
+    assert_eq!(db.count("SELECT parts FROM landfall_load_ledger").await?, 1);
+    assert!(
+        !stack.function_log("mysql-loader").contains("\"staged\""),
+        "nothing staged"
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_big_file_is_split_and_becomes_visible_whole() -> Result<()> {
     let (db, mut stack) = pipeline().await?;
+    with_load_procedure(&mut stack);
     stack.set_function_env(ORCHESTRATOR, "SPLIT_BYTES", Some("2000"));
     let text = price_index_csv(0..400);
     assert!(text.len() > 10 * 2000);
@@ -292,15 +324,9 @@ async fn a_crash_after_promote_before_archive_is_finished_by_the_retry() -> Resu
         .await?;
     let source = json!({"bucket": stack.resource("LandingBucket"), "key": key, "version": head.version_id()});
     let host = stack.host();
-    let stage = json!({"mode": "stage", "dataset": "price_index", "source": source, "attempt": "crashed", "part_index": 0, "part": {"object": source, "first_line": 2}});
+    let load = json!({"mode": "load", "dataset": "price_index", "source": source});
     assert!(host
-        .invoke("mysql-loader", stage.to_string().into())
-        .await?
-        .function_error
-        .is_none());
-    let promote = json!({"mode": "promote", "dataset": "price_index", "source": source, "attempt": "crashed", "parts": 1, "rows": 80});
-    assert!(host
-        .invoke("mysql-loader", promote.to_string().into())
+        .invoke("mysql-loader", load.to_string().into())
         .await?
         .function_error
         .is_none());
@@ -549,6 +575,7 @@ fn rows_ending(range: std::ops::Range<u32>, ending: &str) -> String {
 #[tokio::test]
 async fn an_error_in_a_split_file_names_the_landed_file_and_its_own_line() -> Result<()> {
     let (db, mut stack) = pipeline().await?;
+    with_load_procedure(&mut stack);
     stack.set_function_env(ORCHESTRATOR, "SPLIT_BYTES", Some("3000"));
     // A Windows export: CRLF line ends. Line 1 is the header, so row i is on line i + 2.
     let mut text = rows_ending(0..300, "\r\n");
@@ -580,6 +607,7 @@ async fn an_error_in_a_split_file_names_the_landed_file_and_its_own_line() -> Re
 async fn a_part_staging_longer_than_an_sdk_attempt_may_take_loads_once() -> Result<()> {
     let proxy = landfall_tests::fault_proxy::FaultProxy::start("127.0.0.1:3306").await?;
     let (db, mut stack) = pipeline_on_port(proxy.port).await?;
+    with_load_procedure(&mut stack);
     // Every SDK call of the orchestrator gives up after a second — as the 60 s did, at
     // scale — except the invokes, which wait as long as the loader may run.
     stack.set_function_env(ORCHESTRATOR, "AWS_ATTEMPT_TIMEOUT_SECONDS", Some("1"));
@@ -617,6 +645,7 @@ async fn a_part_staging_longer_than_an_sdk_attempt_may_take_loads_once() -> Resu
 async fn a_failed_split_load_leaves_no_stage_rows_and_its_retry_loads_once() -> Result<()> {
     let proxy = landfall_tests::fault_proxy::FaultProxy::start("127.0.0.1:3306").await?;
     let (db, mut stack) = pipeline_on_port(proxy.port).await?;
+    with_load_procedure(&mut stack);
     stack.set_function_env(ORCHESTRATOR, "SPLIT_BYTES", Some("8000"));
     // One part at a time: the parts then share one loader instance and its connection, so
     // the cut below lands mid-load however the host schedules invocations (side by side,
@@ -660,6 +689,7 @@ async fn a_failed_split_load_leaves_no_stage_rows_and_its_retry_loads_once() -> 
 #[tokio::test]
 async fn a_step_that_no_longer_fits_in_the_invocation_is_not_started() -> Result<()> {
     let (db, mut stack) = pipeline().await?;
+    with_load_procedure(&mut stack);
     // 40 s of which 20 are kept in reserve; the promotion is estimated at 20 s.
     stack.set_function_timeout(ORCHESTRATOR, 40);
     stack.set_function_env(ORCHESTRATOR, "LOAD_BYTES_PER_SECOND", Some("2000"));

@@ -1,6 +1,7 @@
 //! file-orchestrator: the parent of the MySQL pipeline. For each landing file: route it by
-//! key and size — a data file to mysql-loader (split into parts staged in parallel, bounded,
-//! and promoted together when it is big), a file too big for Lambda's 15 minutes to the same
+//! key and size — a data file to mysql-loader (whole, for an upsert dataset; for a dataset
+//! with a load procedure split into parts staged in parallel, bounded, and promoted together
+//! when it is big), a file too big for Lambda's 15 minutes to the same
 //! loader run as an ECS task, a `.sql` script to the db-init ECS task — then archive the
 //! file, rebuild the reports, and email the people in charge. Failures go back to SQS
 //! (retryable) or to the DLQ with their reason (permanent).
@@ -14,7 +15,7 @@ use landfall_email::Mailer;
 use landfall_landing::{
     archive_today, current_version, refusal_notice, route, split_into_parts, ObjectRef, Part, Route,
 };
-use landfall_mysql_datasets::{Dataset, Datasets};
+use landfall_mysql_datasets::{Dataset, Datasets, Promotion};
 use landfall_mysql_load::protocol::{db_init, loader, reporter};
 use landfall_runtime::{ConfigError, Deadline, Disposition, Env, FunctionError, Invocation};
 use landfall_s3_events::ObjectChange;
@@ -237,7 +238,11 @@ impl App {
     ) -> Result<Loaded, FunctionError> {
         let deadline = &invocation.deadline;
         let in_task = size > self.settings.task_bytes;
-        let split = !in_task && size > self.settings.split_bytes;
+        // An upsert dataset's file loads whole, straight into its table, in one transaction:
+        // faster than staging parts side by side and promoting them, at any size up to a task's.
+        let split = !in_task
+            && size > self.settings.split_bytes
+            && matches!(dataset.promotion(), Promotion::Procedure { .. });
         let (promoted, parts) = if in_task {
             // The same single-transaction load, in a task without the 15-minute limit.
             let event = loader::Request::Load {
@@ -257,7 +262,7 @@ impl App {
             self.load_split(name, dataset, object, size, invocation)
                 .await?
         } else {
-            // Not split: one transaction on one connection, through a temporary stage table.
+            // Not split: one transaction on one connection.
             deadline.ensure("loading the file", self.load_time(size))?;
             let task = loader::Request::Load {
                 dataset: name.to_owned(),

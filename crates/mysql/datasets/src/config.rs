@@ -21,15 +21,18 @@ pub struct Datasets {
 pub struct Dataset {
     /// The permanent table.
     pub table: Ident,
-    /// Where files are staged before promotion: the dataset's columns plus
-    /// `landfall_batch CHAR(64)` and `landfall_part INT` (created by db-init).
-    pub stage_table: Ident,
     /// Columns in file order.
     pub columns: Vec<Column>,
-    /// The natural key (the table's primary key), for the upsert procedure and reports.
+    /// The natural key: the table's primary key, which the upsert replaces rows by.
     pub key: Vec<Ident>,
-    /// `CALL <load_procedure>(batch_id)` promotes a staged batch into `table`.
-    pub load_procedure: Ident,
+    /// `CALL <load_procedure>(batch_id)` promotes a staged batch into `table`, for a dataset
+    /// whose promotion is more than an upsert into one table. Without it, see [`Promotion`].
+    #[serde(default)]
+    pub load_procedure: Option<Ident>,
+    /// With `load_procedure`: where files are staged for it, the dataset's columns plus
+    /// `landfall_batch CHAR(64)` and `landfall_part INT` (created by db-init).
+    #[serde(default)]
+    pub stage_table: Option<Ident>,
     /// Procedures that rebuild the report tables after a load, in order.
     #[serde(default)]
     pub report_procedures: Vec<Ident>,
@@ -41,6 +44,34 @@ pub struct Dataset {
     /// Who hears about each load of this dataset.
     #[serde(default)]
     pub notify: Vec<String>,
+}
+
+/// How a checked file reaches its dataset's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Promotion<'a> {
+    /// `LOAD DATA … REPLACE` straight into the table, in the transaction that writes the
+    /// ledger row: each row written once. A row whose key is already there is replaced
+    /// whole (deleted, then inserted), so a table with columns the file does not carry, or
+    /// referenced by foreign keys with `ON DELETE` actions, names a procedure instead.
+    Upsert,
+    /// Staged into `stage_table`, then `CALL procedure(batch)`.
+    Procedure {
+        stage_table: &'a Ident,
+        procedure: &'a Ident,
+    },
+}
+
+impl Dataset {
+    pub fn promotion(&self) -> Promotion<'_> {
+        match (&self.stage_table, &self.load_procedure) {
+            (Some(stage_table), Some(procedure)) => Promotion::Procedure {
+                stage_table,
+                procedure,
+            },
+            // `Datasets::parse` refuses one without the other.
+            _ => Promotion::Upsert,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -153,6 +184,19 @@ impl Datasets {
                     )));
                 }
             }
+            match (&dataset.stage_table, &dataset.load_procedure) {
+                (Some(_), None) | (None, Some(_)) => {
+                    return Err(invalid(format!(
+                        "dataset {name}: stage_table and load_procedure go together"
+                    )))
+                }
+                (None, None) if dataset.key.is_empty() => {
+                    return Err(invalid(format!(
+                        "dataset {name}: an upsert (no load_procedure) needs the key"
+                    )))
+                }
+                _ => {}
+            }
             dataset
                 .csv
                 .check()
@@ -240,5 +284,39 @@ columns = [
             .unwrap_err()
             .to_string()
             .contains("key column sku"));
+    }
+
+    #[test]
+    fn a_dataset_is_an_upsert_unless_it_names_a_procedure_and_its_stage() {
+        let procedure = Datasets::parse("d.toml", PRICE_INDEX).unwrap();
+        let d = procedure.get("price_index").unwrap();
+        assert_eq!(
+            d.promotion(),
+            Promotion::Procedure {
+                stage_table: d.stage_table.as_ref().unwrap(),
+                procedure: d.load_procedure.as_ref().unwrap()
+            }
+        );
+        let upsert = PRICE_INDEX
+            .replace("stage_table = \"price_index_stage\"\n", "")
+            .replace("load_procedure = \"load_price_index\"\n", "");
+        let upsert = Datasets::parse("d.toml", &upsert).unwrap();
+        assert_eq!(
+            upsert.get("price_index").unwrap().promotion(),
+            Promotion::Upsert
+        );
+
+        let half = PRICE_INDEX.replace("load_procedure = \"load_price_index\"\n", "");
+        let err = Datasets::parse("d.toml", &half).unwrap_err().to_string();
+        assert!(
+            err.contains("stage_table and load_procedure go together"),
+            "{err}"
+        );
+        let keyless = PRICE_INDEX
+            .replace("stage_table = \"price_index_stage\"\n", "")
+            .replace("load_procedure = \"load_price_index\"\n", "")
+            .replace("key = [\"ref_date\", \"geo\", \"product\"]", "key = []");
+        let err = Datasets::parse("d.toml", &keyless).unwrap_err().to_string();
+        assert!(err.contains("needs the key"), "{err}");
     }
 }

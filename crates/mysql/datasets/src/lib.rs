@@ -5,7 +5,7 @@
 mod config;
 mod load_data;
 
-pub use config::{Column, ColumnType, ConfigError, Dataset, Datasets, BUNDLED};
+pub use config::{Column, ColumnType, ConfigError, Dataset, Datasets, Promotion, BUNDLED};
 pub use landfall_csv_check::{BadInput, CsvChecker, Dialect, Origin};
 pub use landfall_sql_ident::Ident;
 pub use load_data::{LoadDataEncoder, LOAD_DATA_FORMAT};

@@ -7,8 +7,10 @@ pub enum MysqlError {
     BadInput(#[from] BadInput),
     #[error("the load raised warnings, so it was not kept: {0}")]
     Warnings(String),
-    #[error("{staged} rows arrived in the stage table, the file has {expected}: nothing was kept")]
+    #[error("{staged} rows reached the database, the file has {expected}: nothing was kept")]
     CountMismatch { expected: u64, staged: u64 },
+    #[error("{table} loads by upsert, straight into the table: it has no stage to stage a part into or promote from")]
+    NotStaged { table: String },
     #[error("the file stream ended before the checker saw its end")]
     Incomplete,
     #[error("database: {0}")]

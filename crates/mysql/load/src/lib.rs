@@ -1,6 +1,12 @@
 //! Loading a dataset file into MySQL/MariaDB so that it is visible entirely or not at all,
 //! and exactly once.
 //!
+//! A dataset whose promotion is an upsert into its table ([`Promotion::Upsert`]) loads
+//! each file with `load` alone: the checked stream goes by `LOAD DATA LOCAL … REPLACE`
+//! straight into the table, inside the transaction that writes the ledger row, and is kept
+//! only if the server read exactly the checker's rows without a warning — each row written
+//! once. A dataset with a load procedure goes through a stage:
+//!
 //! 1. `stage`: one part of a file streams through the dataset's [`CsvChecker`] into the
 //!    stage table with `LOAD DATA LOCAL INFILE`, served from that stream by the
 //!    connection's own infile handler (no /tmp copy, no whole-file buffer, no other file
@@ -25,7 +31,7 @@ pub use error::MysqlError;
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 use landfall_mysql_datasets::{
-    BadInput, CsvChecker, Dataset, LoadDataEncoder, Origin, LOAD_DATA_FORMAT,
+    BadInput, CsvChecker, Dataset, Ident, LoadDataEncoder, Origin, Promotion, LOAD_DATA_FORMAT,
 };
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Pool};
@@ -181,13 +187,14 @@ impl MysqlLoader {
         origin: impl Into<Origin>,
         body: BoxStream<'static, std::io::Result<Bytes>>,
     ) -> Result<u64, MysqlError> {
+        let (stage_table, _) = staged(dataset)?;
         let mut conn = self.conn().await?;
-        let stage = dataset.stage_table.quoted();
+        let stage = stage_table.quoted();
         let batch = &attempt.stage;
         // Recorded before any row, outside the part's transaction (parts stage concurrently).
         conn.exec_drop(
             "INSERT IGNORE INTO landfall_stage_attempts (stage_batch, load_id, stage_table) VALUES (?, ?, ?)",
-            (batch.as_str(), attempt.object.as_str(), dataset.stage_table.as_str()),
+            (batch.as_str(), attempt.object.as_str(), stage_table.as_str()),
         )
         .await?;
         conn.exec_drop(
@@ -196,11 +203,13 @@ impl MysqlLoader {
         )
         .await?;
 
-        let (load, verdict) = load_statement(&mut conn, dataset, batch, part, origin.into(), body);
         conn.query_drop("START TRANSACTION").await?;
-        let outcome = self
-            .load_checked(&mut conn, &load, &stage, batch, part, &verdict)
-            .await;
+        let into = Target::Stage {
+            table: stage_table,
+            batch,
+            part,
+        };
+        let outcome = stage_checked(&mut conn, dataset, into, origin.into(), body).await;
         match outcome {
             Ok(rows) => {
                 conn.query_drop("COMMIT").await?;
@@ -214,10 +223,9 @@ impl MysqlLoader {
         }
     }
 
-    /// A file that was not split, in one transaction on one connection: staged into a
-    /// session-private temporary table that shadows the stage table for this connection
-    /// only (the load procedure reads it unchanged), checked, and promoted with its ledger
-    /// row. Each row is written twice instead of three times, and nothing is left to clean.
+    /// A file that was not split, in one transaction with its ledger row: straight into the
+    /// table for an upsert dataset, else through a temporary stage and the load procedure.
+    /// A file already in the ledger loads nothing.
     pub async fn load(
         &self,
         dataset: &Dataset,
@@ -226,8 +234,86 @@ impl MysqlLoader {
         body: BoxStream<'static, std::io::Result<Bytes>>,
         source: &LedgerSource,
     ) -> Result<Promoted, MysqlError> {
+        match dataset.promotion() {
+            Promotion::Upsert => self.upsert(dataset, batch, file.into(), body, source).await,
+            Promotion::Procedure { stage_table, .. } => {
+                self.load_through_temporary_stage(
+                    dataset,
+                    stage_table,
+                    batch,
+                    file.into(),
+                    body,
+                    source,
+                )
+                .await
+            }
+        }
+    }
+
+    /// The ledger row first — a concurrent delivery of the same file waits on it, then
+    /// finds it and loads nothing — then the checked stream into the table.
+    async fn upsert(
+        &self,
+        dataset: &Dataset,
+        batch: &BatchId,
+        file: Origin,
+        body: BoxStream<'static, std::io::Result<Bytes>>,
+        source: &LedgerSource,
+    ) -> Result<Promoted, MysqlError> {
         let mut conn = self.conn().await?;
-        let stage = dataset.stage_table.quoted();
+        conn.query_drop("START TRANSACTION").await?;
+        let result = async {
+            if !claim(&mut conn, batch, source, 1, 0).await? {
+                return Ok(Promoted {
+                    rows: 0,
+                    already_loaded: true,
+                });
+            }
+            let (load, verdict) = load_statement(
+                &mut conn,
+                dataset,
+                Target::Table(&dataset.table),
+                file,
+                body,
+            );
+            let rows = load_checked(&mut conn, &load, &verdict).await?;
+            let read = LoadInfo::parse(&conn.info());
+            if read.records != rows || read.skipped != 0 {
+                return Err(MysqlError::CountMismatch {
+                    expected: rows,
+                    staged: read.records.saturating_sub(read.skipped),
+                });
+            }
+            conn.exec_drop(
+                "UPDATE landfall_load_ledger SET rows_loaded = ? WHERE load_id = ?",
+                (rows, batch.as_str()),
+            )
+            .await?;
+            tracing::debug!(rows, replaced = read.deleted, "loaded into the table");
+            Ok(Promoted {
+                rows,
+                already_loaded: false,
+            })
+        }
+        .await;
+        end_transaction(&mut conn, result).await
+    }
+
+    /// A procedure dataset's file that was not split, in one transaction on one connection:
+    /// staged into a session-private temporary table that shadows the stage table for this
+    /// connection only (the load procedure reads it unchanged), checked, and promoted with
+    /// its ledger row. Nothing is left to clean.
+    async fn load_through_temporary_stage(
+        &self,
+        dataset: &Dataset,
+        stage_table: &Ident,
+        batch: &BatchId,
+        file: Origin,
+        body: BoxStream<'static, std::io::Result<Bytes>>,
+        source: &LedgerSource,
+    ) -> Result<Promoted, MysqlError> {
+        let mut conn = self.conn().await?;
+        let stage = stage_table.quoted();
         // MariaDB refuses `CREATE TEMPORARY TABLE t LIKE t`: create, then rename over it.
         conn.query_drop(format!(
             "DROP TEMPORARY TABLE IF EXISTS landfall_temporary_stage, {stage}; \
@@ -235,83 +321,25 @@ impl MysqlLoader {
              ALTER TABLE landfall_temporary_stage RENAME TO {stage}"
         ))
         .await?;
-        let (load, verdict) = load_statement(&mut conn, dataset, batch, 0, file.into(), body);
         conn.query_drop("START TRANSACTION").await?;
         let result = async {
-            let rows = self
-                .load_checked(&mut conn, &load, &stage, batch, 0, &verdict)
-                .await?;
+            let into = Target::Stage {
+                table: stage_table,
+                batch,
+                part: 0,
+            };
+            let rows = stage_checked(&mut conn, dataset, into, file, body).await?;
             promote_in(&mut conn, dataset, batch, batch, 1, rows, source, false).await
         }
         .await;
-        let outcome = match result {
-            Ok(promoted) if !promoted.already_loaded => conn
-                .query_drop("COMMIT")
-                .await
-                .map(|_| promoted)
-                .map_err(MysqlError::from),
-            other => {
-                let _ = conn.query_drop("ROLLBACK").await;
-                other
-            }
-        };
+        let outcome = end_transaction(&mut conn, result).await;
         let _ = conn
             .query_drop(format!("DROP TEMPORARY TABLE IF EXISTS {stage}"))
             .await;
         if outcome.is_ok() {
-            sweep(&mut conn, dataset, batch).await;
+            sweep(&mut conn, stage_table, batch).await;
         }
         outcome
-    }
-
-    async fn load_checked(
-        &self,
-        conn: &mut Conn,
-        load: &str,
-        stage: &str,
-        batch: &BatchId,
-        part: u32,
-        verdict: &Mutex<Verdict>,
-    ) -> Result<u64, MysqlError> {
-        let loaded = conn.query_drop(load).await;
-        let verdict = verdict.lock().expect("not poisoned").clone();
-        if let Some(bad) = verdict.bad_input {
-            return Err(MysqlError::BadInput(bad));
-        }
-        loaded?;
-        let warnings: Vec<(String, u32, String)> = conn.query("SHOW WARNINGS LIMIT 3").await?;
-        if !warnings.is_empty() {
-            let text: Vec<String> = warnings
-                .iter()
-                .map(|(level, code, msg)| format!("{level} {code}: {msg}"))
-                .collect();
-            // MySQL counts rows from the start of what it was sent: say which file that was.
-            let within = match &verdict.origin.part {
-                Some((part, first_line)) => {
-                    format!(" (rows counted in part {part}, which starts at line {first_line})")
-                }
-                None => String::new(),
-            };
-            return Err(MysqlError::Warnings(format!(
-                "{}{within}: {}",
-                verdict.origin.file,
-                text.join("; ")
-            )));
-        }
-        let staged: Option<u64> = conn
-            .exec_first(
-                format!(
-                    "SELECT COUNT(*) FROM {stage} WHERE landfall_batch = ? AND landfall_part = ?"
-                ),
-                (batch.as_str(), part),
-            )
-            .await?;
-        let expected = verdict.rows.ok_or(MysqlError::Incomplete)?;
-        let staged = staged.unwrap_or(0);
-        if staged != expected {
-            return Err(MysqlError::CountMismatch { expected, staged });
-        }
-        Ok(staged)
     }
 
     /// Promotes every part `attempt` staged, in one transaction with the object's ledger row;
@@ -324,6 +352,7 @@ impl MysqlLoader {
         expected_rows: u64,
         source: &LedgerSource,
     ) -> Result<Promoted, MysqlError> {
+        let (stage_table, _) = staged(dataset)?;
         let mut conn = self.conn().await?;
         conn.query_drop("START TRANSACTION").await?;
         let result = promote_in(
@@ -337,28 +366,20 @@ impl MysqlLoader {
             true,
         )
         .await;
-        let outcome = match result {
-            Ok(promoted) if !promoted.already_loaded => {
-                conn.query_drop("COMMIT").await?;
-                Ok(promoted)
-            }
-            other => {
-                let _ = conn.query_drop("ROLLBACK").await;
-                other
-            }
-        };
+        let outcome = end_transaction(&mut conn, result).await;
         // Loaded now or earlier: no attempt's stage rows for this object are needed any more
         // (a duplicate delivery's included). After a failure they stay for `discard`.
         if outcome.is_ok() {
-            sweep(&mut conn, dataset, &attempt.object).await;
+            sweep(&mut conn, stage_table, &attempt.object).await;
         }
         outcome
     }
 
     /// Removes what `attempt` staged: it failed and will not be promoted.
     pub async fn discard(&self, dataset: &Dataset, attempt: &Attempt) -> Result<u64, MysqlError> {
+        let (stage_table, _) = staged(dataset)?;
         let mut conn = self.conn().await?;
-        discard_batch(&mut conn, dataset, &attempt.stage).await
+        discard_batch(&mut conn, stage_table, &attempt.stage).await
     }
 
     /// Runs the dataset's report procedures, all or none.
@@ -379,9 +400,58 @@ impl MysqlLoader {
     }
 }
 
+/// The stage table and procedure of a dataset that has them; an upsert dataset is never
+/// staged (the orchestrator does not split its files).
+fn staged(dataset: &Dataset) -> Result<(&Ident, &Ident), MysqlError> {
+    match dataset.promotion() {
+        Promotion::Procedure {
+            stage_table,
+            procedure,
+        } => Ok((stage_table, procedure)),
+        Promotion::Upsert => Err(MysqlError::NotStaged {
+            table: dataset.table.as_str().to_owned(),
+        }),
+    }
+}
+
+/// Commits a transaction that loaded something; rolls back one that failed or found its
+/// file already loaded.
+async fn end_transaction(
+    conn: &mut Conn,
+    result: Result<Promoted, MysqlError>,
+) -> Result<Promoted, MysqlError> {
+    match result {
+        Ok(promoted) if !promoted.already_loaded => {
+            conn.query_drop("COMMIT").await?;
+            Ok(promoted)
+        }
+        other => {
+            let _ = conn.query_drop("ROLLBACK").await;
+            other
+        }
+    }
+}
+
+/// Inside the caller's transaction: the ledger row for `object`. False when it was already
+/// there — loaded before, or by a concurrent delivery this insert waited for.
+async fn claim(
+    conn: &mut Conn,
+    object: &BatchId,
+    source: &LedgerSource,
+    parts: u32,
+    rows: u64,
+) -> Result<bool, MysqlError> {
+    conn.exec_drop(
+        "INSERT IGNORE INTO landfall_load_ledger (load_id, dataset, object_key, object_version, parts, rows_loaded) VALUES (?, ?, ?, ?, ?, ?)",
+        (object.as_str(), &source.dataset, &source.key, &source.version, parts, rows),
+    )
+    .await?;
+    Ok(conn.affected_rows() == 1)
+}
+
 /// Removes the stage rows of every attempt at `object`, and of every attempt in this stage table
 /// older than [`ABANDONED_AFTER_SECONDS`]. Best effort: whatever is left is found next time.
-async fn sweep(conn: &mut Conn, dataset: &Dataset, object: &BatchId) {
+async fn sweep(conn: &mut Conn, stage_table: &Ident, object: &BatchId) {
     let swept = async {
         let batches: Vec<String> = conn
             .exec(
@@ -389,12 +459,12 @@ async fn sweep(conn: &mut Conn, dataset: &Dataset, object: &BatchId) {
                     "SELECT stage_batch FROM landfall_stage_attempts WHERE stage_table = ? \
                      AND (load_id = ? OR started_at < NOW(3) - INTERVAL {ABANDONED_AFTER_SECONDS} SECOND)"
                 ),
-                (dataset.stage_table.as_str(), object.as_str()),
+                (stage_table.as_str(), object.as_str()),
             )
             .await?;
         let mut rows = 0;
         for batch in batches {
-            rows += discard_batch(conn, dataset, &BatchId(batch)).await?;
+            rows += discard_batch(conn, stage_table, &BatchId(batch)).await?;
         }
         Ok::<u64, MysqlError>(rows)
     }
@@ -402,12 +472,12 @@ async fn sweep(conn: &mut Conn, dataset: &Dataset, object: &BatchId) {
     match swept {
         Ok(0) => {}
         Ok(rows) => tracing::info!(
-            stage_table = dataset.stage_table.as_str(),
+            stage_table = stage_table.as_str(),
             rows,
             "removed stage rows of earlier or abandoned attempts"
         ),
         Err(err) => tracing::warn!(
-            stage_table = dataset.stage_table.as_str(),
+            stage_table = stage_table.as_str(),
             error = %err,
             "could not remove stage rows of earlier attempts; the next promotion tries again"
         ),
@@ -416,13 +486,13 @@ async fn sweep(conn: &mut Conn, dataset: &Dataset, object: &BatchId) {
 
 async fn discard_batch(
     conn: &mut Conn,
-    dataset: &Dataset,
+    stage_table: &Ident,
     batch: &BatchId,
 ) -> Result<u64, MysqlError> {
     conn.exec_drop(
         format!(
             "DELETE FROM {} WHERE landfall_batch = ?",
-            dataset.stage_table.quoted()
+            stage_table.quoted()
         ),
         (batch.as_str(),),
     )
@@ -449,22 +519,14 @@ async fn promote_in(
     source: &LedgerSource,
     clear_stage: bool,
 ) -> Result<Promoted, MysqlError> {
-    // The ledger row first: a concurrent delivery of the same object blocks here until
-    // this transaction ends, then sees the row and loads nothing.
-    let inserted = conn
-        .exec_drop(
-            "INSERT IGNORE INTO landfall_load_ledger (load_id, dataset, object_key, object_version, parts, rows_loaded) VALUES (?, ?, ?, ?, ?, ?)",
-            (object.as_str(), &source.dataset, &source.key, &source.version, parts, expected_rows),
-        )
-        .await;
-    inserted?;
-    if conn.affected_rows() == 0 {
+    let (stage_table, procedure) = staged(dataset)?;
+    if !claim(conn, object, source, parts, expected_rows).await? {
         return Ok(Promoted {
             rows: 0,
             already_loaded: true,
         });
     }
-    let stage = dataset.stage_table.quoted();
+    let stage = stage_table.quoted();
     let staged: Option<u64> = conn
         .exec_first(
             format!("SELECT COUNT(*) FROM {stage} WHERE landfall_batch = ?"),
@@ -479,7 +541,7 @@ async fn promote_in(
         });
     }
     conn.exec_drop(
-        format!("CALL {}(?)", dataset.load_procedure.quoted()),
+        format!("CALL {}(?)", procedure.quoted()),
         (stage_batch.as_str(),),
     )
     .await?;
@@ -496,13 +558,120 @@ async fn promote_in(
     })
 }
 
+/// Where a `LOAD DATA` writes.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    /// The dataset's table, rows with an existing key replaced.
+    Table(&'a Ident),
+    /// A stage table, each row tagged with its batch and part.
+    Stage {
+        table: &'a Ident,
+        batch: &'a BatchId,
+        part: u32,
+    },
+}
+
+/// Stages one part inside the caller's transaction; returns its rows once the stage table
+/// holds exactly the checker's count of them.
+async fn stage_checked(
+    conn: &mut Conn,
+    dataset: &Dataset,
+    into: Target<'_>,
+    origin: Origin,
+    body: BoxStream<'static, std::io::Result<Bytes>>,
+) -> Result<u64, MysqlError> {
+    let (load, verdict) = load_statement(conn, dataset, into, origin, body);
+    let rows = load_checked(conn, &load, &verdict).await?;
+    let Target::Stage { table, batch, part } = into else {
+        return Ok(rows);
+    };
+    let staged: Option<u64> = conn
+        .exec_first(
+            format!(
+                "SELECT COUNT(*) FROM {} WHERE landfall_batch = ? AND landfall_part = ?",
+                table.quoted()
+            ),
+            (batch.as_str(), part),
+        )
+        .await?;
+    let staged = staged.unwrap_or(0);
+    if staged != rows {
+        return Err(MysqlError::CountMismatch {
+            expected: rows,
+            staged,
+        });
+    }
+    Ok(rows)
+}
+
+/// Runs `load`; returns the file's rows as the checker counted them, or why nothing of it
+/// may be kept: the checker's first bad record, the server's warnings, a stream cut short.
+async fn load_checked(
+    conn: &mut Conn,
+    load: &str,
+    verdict: &Mutex<Verdict>,
+) -> Result<u64, MysqlError> {
+    let loaded = conn.query_drop(load).await;
+    let verdict = verdict.lock().expect("not poisoned").clone();
+    if let Some(bad) = verdict.bad_input {
+        return Err(MysqlError::BadInput(bad));
+    }
+    loaded?;
+    if conn.get_warnings() > 0 {
+        let warnings: Vec<(String, u32, String)> = conn.query("SHOW WARNINGS LIMIT 3").await?;
+        let text: Vec<String> = warnings
+            .iter()
+            .map(|(level, code, msg)| format!("{level} {code}: {msg}"))
+            .collect();
+        // MySQL counts rows from the start of what it was sent: say which file that was.
+        let within = match &verdict.origin.part {
+            Some((part, first_line)) => {
+                format!(" (rows counted in part {part}, which starts at line {first_line})")
+            }
+            None => String::new(),
+        };
+        return Err(MysqlError::Warnings(format!(
+            "{}{within}: {}",
+            verdict.origin.file,
+            text.join("; ")
+        )));
+    }
+    verdict.rows.ok_or(MysqlError::Incomplete)
+}
+
+/// The server's account of a `LOAD DATA`: "Records: 3  Deleted: 0  Skipped: 0  Warnings: 0".
+#[derive(Debug, Default, PartialEq, Eq)]
+struct LoadInfo {
+    records: u64,
+    deleted: u64,
+    skipped: u64,
+}
+
+impl LoadInfo {
+    /// Missing figures read as 0, so an unreadable answer fails the count check.
+    fn parse(info: &str) -> LoadInfo {
+        let mut read = LoadInfo::default();
+        let mut words = info.split_whitespace();
+        while let (Some(name), Some(value)) = (words.next(), words.next()) {
+            let value = value.parse().unwrap_or(0);
+            match name {
+                "Records:" => read.records = value,
+                "Deleted:" => read.deleted = value,
+                "Skipped:" => read.skipped = value,
+                _ => {}
+            }
+        }
+        read
+    }
+}
+
 /// Installs the checked stream as the connection's one LOCAL INFILE source and returns
-/// the `LOAD DATA` statement for it, with the verdict the checker will fill in.
+/// the `LOAD DATA` statement for it, with the verdict the checker will fill in. Set just
+/// before the statement runs: a handler left unused would stay on the pooled connection.
 fn load_statement(
     conn: &mut Conn,
     dataset: &Dataset,
-    batch: &BatchId,
-    part: u32,
+    into: Target<'_>,
     origin: Origin,
     body: BoxStream<'static, std::io::Result<Bytes>>,
 ) -> (String, Arc<Mutex<Verdict>>) {
@@ -522,12 +691,18 @@ fn load_statement(
             .expect("used once"))
     });
     let columns: Vec<String> = dataset.columns.iter().map(|c| c.name.quoted()).collect();
-    let load = format!(
-        "LOAD DATA LOCAL INFILE 'landfall-stream' INTO TABLE {} CHARACTER SET utf8mb4 {LOAD_DATA_FORMAT} ({}) SET landfall_batch = '{}', landfall_part = {part}",
-        dataset.stage_table.quoted(),
-        columns.join(", "),
-        batch.as_str(),
-    );
+    let columns = columns.join(", ");
+    let load = match into {
+        Target::Table(table) => format!(
+            "LOAD DATA LOCAL INFILE 'landfall-stream' REPLACE INTO TABLE {} CHARACTER SET utf8mb4 {LOAD_DATA_FORMAT} ({columns})",
+            table.quoted(),
+        ),
+        Target::Stage { table, batch, part } => format!(
+            "LOAD DATA LOCAL INFILE 'landfall-stream' INTO TABLE {} CHARACTER SET utf8mb4 {LOAD_DATA_FORMAT} ({columns}) SET landfall_batch = '{}', landfall_part = {part}",
+            table.quoted(),
+            batch.as_str(),
+        ),
+    };
     (load, verdict)
 }
 
@@ -540,14 +715,21 @@ struct Verdict {
     bad_input: Option<BadInput>,
 }
 
-/// Passes `body` through `checker`; the first bad record ends the stream with an error
-/// and is kept in `verdict`, so the caller reports it rather than the driver's I/O error.
+/// Checked chunks waiting for the database: the checker runs ahead on its own task (the
+/// other core) by at most this many S3 chunks, so memory stays flat whatever the file.
+const CHECKED_CHUNKS_AHEAD: usize = 2;
+
+/// Passes `body` through `checker` on a task of its own, so checking overlaps the server's
+/// work instead of adding to it; the first bad record ends the stream with an error and is
+/// kept in `verdict`, so the caller reports it rather than the driver's I/O error. When the
+/// load ends early (the connection lost), the task stops at its next chunk.
 fn checked_stream(
     body: BoxStream<'static, std::io::Result<Bytes>>,
     checker: CsvChecker<LoadDataEncoder>,
     verdict: Arc<Mutex<Verdict>>,
 ) -> BoxStream<'static, std::io::Result<Bytes>> {
-    stream::unfold(Some((body, checker, verdict)), |state| async move {
+    let (sender, receiver) = tokio::sync::mpsc::channel(CHECKED_CHUNKS_AHEAD);
+    let mut checked = stream::unfold(Some((body, checker, verdict)), |state| async move {
         let (mut body, mut checker, verdict) = state?;
         let fail = |verdict: &Mutex<Verdict>, bad: BadInput| {
             let message = bad.to_string();
@@ -574,5 +756,36 @@ fn checked_stream(
             }
         }
     })
+    .boxed();
+    tokio::spawn(async move {
+        while let Some(chunk) = checked.next().await {
+            if sender.send(chunk).await.is_err() {
+                return;
+            }
+        }
+    });
+    stream::unfold(receiver, |mut receiver| async move {
+        let chunk = receiver.recv().await?;
+        Some((chunk, receiver))
+    })
     .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LoadInfo;
+
+    #[test]
+    fn the_servers_account_of_a_load_is_read_and_anything_else_counts_nothing() {
+        assert_eq!(
+            LoadInfo::parse("Records: 1000  Deleted: 3  Skipped: 0  Warnings: 0"),
+            LoadInfo {
+                records: 1000,
+                deleted: 3,
+                skipped: 0
+            }
+        );
+        assert_eq!(LoadInfo::parse(""), LoadInfo::default());
+        assert_eq!(LoadInfo::parse("Rows matched: 1"), LoadInfo::default());
+    }
 }
