@@ -1,13 +1,19 @@
 """make bench-warehouse: the processed Parquet of N generated sales orders (bench-transform's
 output: the star schema of the orders and every dimension they refer to) -> an empty, migrated
-PostgreSQL warehouse, four ways side by side, each in one transaction per source table with
-its ledger row and the loader's own stage and merge SQL:
+PostgreSQL warehouse, side by side:
 
-  rust     warehouse-loader's path (bench-warehouse load: Parquet -> COPY text -> merge)
-  floor    psql: \\copy of the same rows (pre-exported CSV, export not timed) into the same
-           stage, plus the same merge
-  copy     pandas + psycopg2 copy_expert (the strong Python baseline)
-  to_sql   pandas DataFrame.to_sql (what awswrangler's postgresql.to_sql does)
+  rust     warehouse-loader's path (bench-warehouse load), one transaction per source table with
+           its ledger row: Parquet -> COPY text -> dims staged and merged, facts straight into
+           their tables, references checked by set
+  floor    psql \\copy of the rows the warehouse ends up with (exported as CSV after the rust
+           run, not timed) straight into the final tables, keys and unique indexes as migrated,
+           one transaction: PostgreSQL's own bulk path and nothing else
+  today    the loader's path before references were checked by set, as psql runs it: every file
+           \\copy'd into a stage and merged, into the schema migrated through 0002, whose facts
+           check each reference per row with PostgreSQL's foreign key triggers
+  copy     pandas + psycopg2 copy_expert into the stage + the merge (the strong Python baseline)
+  to_sql   pandas DataFrame.to_sql into the stage + the merge (what awswrangler's
+           postgresql.to_sql does)
 
 Checked after every run: the same row count per warehouse table and the same order value.
 Medians of several runs (to_sql: one, it is slow).
@@ -22,7 +28,7 @@ import tempfile
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from benchlib import arguments, timed
+from benchlib import arguments, report, timed
 from transform_inputs import generate
 from warehouse_files import SOURCES, TABLES, files_of
 
@@ -80,6 +86,23 @@ def floor_script(directory, csv_dir, sql):
     return "\n".join(lines) + "\n"
 
 
+def export_final(csv_dir):
+    """The warehouse's rows as CSV, for the floor: every column but the facts' record ids,
+    which the warehouse assigns again."""
+    script = ["\\set ON_ERROR_STOP on"]
+    loads = ["\\set ON_ERROR_STOP on", "BEGIN;"]
+    for table in TABLES:
+        columns = psql(f"SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute "
+                       f"WHERE attrelid = '{table}'::regclass AND attnum > 0 AND NOT attisdropped "
+                       f"AND attidentity = ''")
+        path = os.path.join(csv_dir, f"final-{table}.csv")
+        script.append(f"\\copy (SELECT {columns} FROM {table}) TO '{path}' WITH (FORMAT csv)")
+        loads.append(f"\\copy {table} ({columns}) FROM '{path}' WITH (FORMAT csv)")
+    subprocess.run(["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", DATABASE],
+                   input="\n".join(script) + "\n", text=True, check=True)
+    return "\n".join(loads + ["COMMIT;"]) + "\n"
+
+
 def main():
     parser = arguments(ROOT, 1_000_000)
     args = parser.parse_args()
@@ -91,33 +114,41 @@ def main():
     prepare = [BENCH, "prepare", DATABASE]
 
     with tempfile.TemporaryDirectory() as tmp:
-        script = os.path.join(tmp, "floor.sql")
-        with open(script, "w") as f:
+        today = os.path.join(tmp, "today.sql")
+        with open(today, "w") as f:
             f.write(floor_script(directory, csv_dir, sql))
+        floor = os.path.join(tmp, "floor.sql")
         with open(os.path.join(tmp, "sql.json"), "w") as f:
             json.dump(sql, f)
         baseline = [args.python, os.path.join(HERE, "warehouse_baselines.py")]
+        run_psql = ["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", DATABASE, "-f"]
+        # name: (command, runs, the schema version it needs)
         ways = {
-            "rust": ([BENCH, "load", directory, DATABASE], args.runs),
-            "floor": (["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", DATABASE, "-f", script], args.runs),
-            "copy": (baseline + ["copy", directory, DATABASE, os.path.join(tmp, "sql.json")], args.runs),
-            "to_sql": (baseline + ["to_sql", directory, DATABASE, os.path.join(tmp, "sql.json")], 1),
+            "rust": ([BENCH, "load", directory, DATABASE], args.runs, None),
+            "floor": (run_psql + [floor], args.runs, None),
+            "today": (run_psql + [today], 1, "2"),
+            "copy": (baseline + ["copy", directory, DATABASE, os.path.join(tmp, "sql.json")], args.runs, None),
+            "to_sql": (baseline + ["to_sql", directory, DATABASE, os.path.join(tmp, "sql.json")], 1, None),
         }
-        results, outcomes, rss = {}, {}, None
-        for name, (command, runs) in ways.items():
+        results, outcomes, rss, peaks = {}, {}, None, {}
+        for name, (command, runs, version) in ways.items():
             seconds = []
             for _ in range(runs):
-                timed(prepare)
+                timed(prepare + ([version] if version else []))
                 wall, peak, out = timed(command)
+                peaks[name] = peak
                 if name == "rust":
                     answer = json.loads(out)
                     seconds.append(answer["seconds"])
                     rss = answer["peak_rss_mb"]
-                elif name == "floor":
+                elif name in ("floor", "today"):
                     seconds.append(wall)
                 else:
                     seconds.append(float(out.strip().splitlines()[-1]))
                 outcomes[name] = outcome()
+                if name == "rust" and not os.path.exists(floor):
+                    with open(floor, "w") as f:
+                        f.write(export_final(csv_dir))
             results[name] = statistics.median(seconds)
             print(f"  {name:>7}: {results[name]:7.2f} s  {outcomes[name][0]}", file=sys.stderr)
 
@@ -131,10 +162,18 @@ def main():
     psql_drop = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc",
                  f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"]
     subprocess.run(psql_drop, check=True)
-    print(f"bench-warehouse: rows={rows} rust_s={results['rust']:.2f} floor_s={results['floor']:.2f} "
-          f"python_to_sql_s={results['to_sql']:.2f} python_copy_s={results['copy']:.2f} "
-          f"vs_floor={results['floor'] / results['rust']:.2f} "
-          f"speedup_vs_copy={results['copy'] / results['rust']:.1f} rss_mb={rss:.1f}")
+    r = results
+    report(ROOT, "warehouse", [
+        ("landfall warehouse-loader", "landfall", r["rust"], rss),
+        ("psql \\copy into the final tables", "floor", r["floor"], None),
+        ("before: stage + merge with per-row FK triggers (psql)", "before", r["today"], None),
+        ("pandas + psycopg2 copy_expert", "python", r["copy"], peaks["copy"]),
+        ("pandas to_sql", "python", r["to_sql"], peaks["to_sql"]),
+    ], {"rows": rows, "rust_s": f"{r['rust']:.2f}", "floor_s": f"{r['floor']:.2f}",
+        "today_s": f"{r['today']:.2f}", "python_copy_s": f"{r['copy']:.2f}",
+        "python_to_sql_s": f"{r['to_sql']:.2f}", "vs_floor": f"{r['floor'] / r['rust']:.2f}",
+        "vs_today": f"{r['today'] / r['rust']:.1f}", "speedup_vs_copy": f"{r['copy'] / r['rust']:.1f}",
+        "rss_mb": f"{rss:.1f}"})
 
 
 if __name__ == "__main__":

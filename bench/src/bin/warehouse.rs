@@ -1,6 +1,8 @@
 //! `make bench-warehouse`, the Rust side, against the local PostgreSQL (trust auth):
 //!
-//! - `bench-warehouse prepare <database>`: the database dropped, created and migrated;
+//! - `bench-warehouse prepare <database> [<version>]`: the database dropped, created and
+//!   migrated (through `version` only, when given: `2` is the schema before references were
+//!   checked by set, with PostgreSQL's per-row foreign key triggers);
 //! - `bench-warehouse sql`: the stage, COPY and merge statements of every table, as JSON, so
 //!   the floor and the Python baselines run exactly the loader's SQL;
 //! - `bench-warehouse load <parquet dir> <database>`: star-transform's files
@@ -11,7 +13,7 @@
 use anyhow::{Context, Result};
 use landfall_totesys_contract::processed::{Manifest, Output};
 use landfall_totesys_warehouse::load::{load_manifest, File, Loaded, Statements};
-use landfall_totesys_warehouse::schema::{migrator, TABLES};
+use landfall_totesys_warehouse::schema::{migrator_through, TABLES};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 use std::collections::BTreeMap;
@@ -29,14 +31,15 @@ fn server() -> PgConnectOptions {
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>()[1..] {
-        ["prepare", database] => prepare(database).await,
+        ["prepare", database] => prepare(database, i64::MAX).await,
+        ["prepare", database, version] => prepare(database, version.parse()?).await,
         ["sql"] => {
             let all: BTreeMap<&str, serde_json::Value> = TABLES
                 .iter()
                 .map(|t| {
                     let s = Statements::of(t);
                     let json = serde_json::json!({"create_stage": s.create_stage, "copy": s.copy,
-                        "merge": s.merge, "drop_stage": s.drop_stage});
+                        "merge": s.merge, "drop_stage": s.drop_stage, "direct_copy": s.direct_copy});
                     (t.name, json)
                 })
                 .collect();
@@ -44,14 +47,14 @@ async fn main() -> Result<()> {
             Ok(())
         }
         ["load", dir, database] => load(Path::new(dir), database).await,
-        _ => anyhow::bail!("usage: bench-warehouse prepare <db> | sql | load <dir> <db>"),
+        _ => anyhow::bail!("usage: bench-warehouse prepare <db> [<version>] | sql | load <dir> <db>"),
     }
 }
 
-async fn prepare(database: &str) -> Result<()> {
+async fn prepare(database: &str, version: i64) -> Result<()> {
     landfall_totesys_seed::recreate_database(&server(), database).await?;
     let mut conn = PgConnection::connect_with(&server().database(database)).await?;
-    migrator().run_direct(&mut conn).await?;
+    migrator_through(version).run_direct(&mut conn).await?;
     Ok(())
 }
 

@@ -1,11 +1,19 @@
-//! One manifest into the warehouse, in one transaction with its ledger row: each Parquet
+//! One manifest into the warehouse, in one transaction with its ledger row. A dimension
 //! file is COPYed into a temporary stage table and merged by its table's kind (dim_date:
-//! insert the new days; dims: newest version wins; facts: one row per source version).
-//! A fact whose dimension row is not in the warehouse yet fails the foreign key and the
-//! whole manifest waits for a later pass — nothing is half-loaded, no key dangles.
+//! insert the new days; dims: newest version wins). A fact file is COPYed straight into its
+//! table — each row written once — and only when a row of it is already there (the same
+//! source version, extracted again) does it go through the stage and merge instead: one row
+//! per source version either way. Its references are then checked by set, each referenced
+//! key of the file against its dimension: a fact whose dimension row is not in the
+//! warehouse yet makes the whole manifest wait for a later pass — nothing is half-loaded,
+//! no key dangles.
 
 use crate::copy_text;
-use crate::schema::{table_named, Kind, Table};
+use crate::schema::{table_named, Kind, Reference, Table};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Date32Type, Int32Type};
+use arrow_array::RecordBatch;
+use arrow_schema::DataType;
 use bytes::Bytes;
 use landfall_aws::AwsError;
 use landfall_runtime::{Classify, Disposition};
@@ -15,11 +23,15 @@ use landfall_totesys_star::parquet::VERSION_COLUMNS;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sqlx::postgres::PgDatabaseError;
 use sqlx::{Connection, PgConnection};
+use std::collections::HashSet;
 
 /// Rows per Arrow batch read from Parquet, and COPY data sent per message.
 const BATCH_ROWS: usize = 8192;
 const COPY_CHUNK: usize = 1 << 20;
 const STAGE: &str = "landfall_stage";
+/// A file of at least this many rows refreshes its table's planner statistics in the load's
+/// transaction, so the first queries after a big load are not planned for an empty table.
+const ANALYZE_AFTER_ROWS: u64 = 100_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WarehouseError {
@@ -178,6 +190,8 @@ pub async fn load_manifest(
 enum FileFailure {
     Bad(String),
     Sql(&'static str, sqlx::Error),
+    /// A referenced dimension row is not in the warehouse (yet).
+    Unreferenced(String),
 }
 
 impl FileFailure {
@@ -187,6 +201,11 @@ impl FileFailure {
                 manifest: manifest.to_owned(),
                 key: key.to_owned(),
                 reason,
+            },
+            FileFailure::Unreferenced(detail) => WarehouseError::Waiting {
+                manifest: manifest.to_owned(),
+                table: table.name.to_owned(),
+                detail,
             },
             FileFailure::Sql(step, source) => {
                 let pg = match &source {
@@ -226,6 +245,77 @@ impl FileFailure {
 }
 
 async fn load_file(tx: &mut PgConnection, table: &Table, file: &File) -> Result<u64, FileFailure> {
+    let sql = Statements::of(table);
+    let rows = match &sql.direct_copy {
+        Some(direct) => {
+            sql_step(tx, "SAVEPOINT landfall_direct", "a savepoint").await?;
+            let mut keys = ReferencedKeys::new(table);
+            match copy_file(tx, table, file, direct, &mut keys).await {
+                Ok(rows) => {
+                    sql_step(tx, "RELEASE SAVEPOINT landfall_direct", "a savepoint").await?;
+                    keys.check(tx, table).await?;
+                    rows
+                }
+                // A source version already in the table: this file goes by the merge, which
+                // skips such rows.
+                Err(FileFailure::Sql(_, e)) if unique_violation(&e) => {
+                    sql_step(tx, "ROLLBACK TO SAVEPOINT landfall_direct", "a savepoint").await?;
+                    let mut keys = ReferencedKeys::new(table);
+                    let rows = stage_and_merge(tx, table, file, &sql, &mut keys).await?;
+                    keys.check(tx, table).await?;
+                    rows
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        None => stage_and_merge(tx, table, file, &sql, &mut ReferencedKeys::new(table)).await?,
+    };
+    if rows >= ANALYZE_AFTER_ROWS {
+        sql_step(tx, &sql.analyze, "ANALYZE").await?;
+    }
+    Ok(rows)
+}
+
+fn unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.code().as_deref() == Some("23505"))
+}
+
+async fn sql_step(
+    tx: &mut PgConnection,
+    sql: &str,
+    step: &'static str,
+) -> Result<u64, FileFailure> {
+    // Simple protocol: statements over a temporary table are not worth a cached plan.
+    Ok(sqlx::raw_sql(sql)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| FileFailure::Sql(step, e))?
+        .rows_affected())
+}
+
+async fn stage_and_merge(
+    tx: &mut PgConnection,
+    table: &Table,
+    file: &File,
+    sql: &Statements,
+    keys: &mut ReferencedKeys,
+) -> Result<u64, FileFailure> {
+    sql_step(tx, &sql.create_stage, "creating the stage").await?;
+    copy_file(tx, table, file, &sql.copy, keys).await?;
+    let merged = sql_step(tx, &sql.merge, "merging").await?;
+    sql_step(tx, &sql.drop_stage, "dropping the stage").await?;
+    Ok(merged)
+}
+
+/// The file checked against the contract (schema, row count), then streamed by `copy` as
+/// COPY text, its referenced keys noted on the way. Returns the rows COPY wrote.
+async fn copy_file(
+    tx: &mut PgConnection,
+    table: &Table,
+    file: &File,
+    copy: &str,
+    keys: &mut ReferencedKeys,
+) -> Result<u64, FileFailure> {
     let bad = |what: &str, e: &dyn std::fmt::Display| FileFailure::Bad(format!("{what}: {e}"));
     let builder = ParquetRecordBatchReaderBuilder::try_new(file.bytes.clone())
         .map_err(|e| bad("not a readable Parquet file", &e))?;
@@ -264,22 +354,17 @@ async fn load_file(tx: &mut PgConnection, table: &Table, file: &File) -> Result<
         .build()
         .map_err(|e| bad("not a readable Parquet file", &e))?;
 
-    let sql = Statements::of(table);
-    sqlx::raw_sql(&sql.create_stage)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| FileFailure::Sql("creating the stage", e))?;
-
     let mut copy = tx
-        .copy_in_raw(&sql.copy)
+        .copy_in_raw(copy)
         .await
         .map_err(|e| FileFailure::Sql("COPY", e))?;
     let mut buffer = Vec::with_capacity(COPY_CHUNK + 64 * 1024);
     let mut streamed: Result<(), FileFailure> = Ok(());
     for batch in reader {
-        let encoded = batch
-            .map_err(|e| bad("reading Parquet", &e))
-            .and_then(|b| copy_text::encode(&b, &mut buffer).map_err(|e| bad("encoding", &e)));
+        let encoded = batch.map_err(|e| bad("reading Parquet", &e)).and_then(|b| {
+            keys.note(&b);
+            copy_text::encode(&b, &mut buffer).map_err(|e| bad("encoding", &e))
+        });
         if let Err(e) = encoded {
             streamed = Err(e);
             break;
@@ -301,41 +386,105 @@ async fn load_file(tx: &mut PgConnection, table: &Table, file: &File) -> Result<
             .await
             .map_err(|e| FileFailure::Sql("COPY", e))?;
     }
-    copy.finish()
-        .await
-        .map_err(|e| FileFailure::Sql("COPY", e))?;
+    copy.finish().await.map_err(|e| FileFailure::Sql("COPY", e))
+}
 
-    // Simple protocol: a statement over a temporary table is not worth a cached plan.
-    let merged = sqlx::raw_sql(&sql.merge)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| FileFailure::Sql("merging", e))?
-        .rows_affected();
-    sqlx::raw_sql(&sql.drop_stage)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| FileFailure::Sql("dropping the stage", e))?;
-    Ok(merged)
+/// The distinct keys a fact file refers to, per reference: a few thousand values at most
+/// (the dimensions' sizes), however many rows the file has.
+struct ReferencedKeys {
+    keys: Vec<(Reference, HashSet<i32>)>,
+}
+
+impl ReferencedKeys {
+    fn new(table: &Table) -> ReferencedKeys {
+        ReferencedKeys {
+            keys: table
+                .references
+                .iter()
+                .map(|r| (*r, HashSet::new()))
+                .collect(),
+        }
+    }
+
+    /// Integer keys and dates (as days since 1970, Arrow's Date32) alike.
+    fn note(&mut self, batch: &RecordBatch) {
+        for (reference, keys) in &mut self.keys {
+            let Some(column) = batch.column_by_name(reference.column) else {
+                continue; // the schema check already refused such a file
+            };
+            match column.data_type() {
+                DataType::Int32 => keys.extend(column.as_primitive::<Int32Type>().iter().flatten()),
+                DataType::Date32 => {
+                    keys.extend(column.as_primitive::<Date32Type>().iter().flatten())
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// One anti-join per reference, the file's keys against the dimension, in the load's
+    /// transaction (it sees the dimension rows this manifest brought). The first missing
+    /// key is named, as PostgreSQL names a foreign key violation.
+    async fn check(&self, tx: &mut PgConnection, table: &Table) -> Result<(), FileFailure> {
+        let schema = (table.schema)();
+        for (reference, keys) in &self.keys {
+            if keys.is_empty() {
+                continue;
+            }
+            let is_date = schema
+                .field_with_name(reference.column)
+                .is_ok_and(|f| f.data_type() == &DataType::Date32);
+            let value = if is_date {
+                "DATE '1970-01-01' + k"
+            } else {
+                "k"
+            };
+            let dim = quoted(reference.table);
+            let key = quoted(reference.key);
+            let missing: Option<String> = sqlx::query_scalar(&format!(
+                "SELECT ({value})::text FROM unnest($1::int4[]) AS k \
+                 WHERE NOT EXISTS (SELECT 1 FROM {dim} d WHERE d.{key} = {value}) \
+                 ORDER BY k LIMIT 1"
+            ))
+            .bind(keys.iter().copied().collect::<Vec<i32>>())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| FileFailure::Sql("checking references", e))?;
+            if let Some(missing) = missing {
+                return Err(FileFailure::Unreferenced(format!(
+                    "insert on table \"{}\" violates foreign key constraint \"{}_{}_fkey\" \
+                     (checked by set): Key ({})=({missing}) is not present in table \"{}\".",
+                    table.name, table.name, reference.column, reference.column, reference.table
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn quoted(name: &str) -> String {
+    Ident::new(name)
+        .expect("contract names are plain identifiers")
+        .pg_quoted()
 }
 
 /// The SQL that loads one file of `table`: a temporary stage shaped like the file, COPY
-/// into it (the file's column order, text format), the merge, and the stage dropped. Every
-/// identifier comes from the allowlist (`schema::TABLES`); there are no values to bind.
+/// into it (the file's column order, text format), the merge, and the stage dropped; for a
+/// fact, first the COPY straight into the table. Every identifier comes from the allowlist
+/// (`schema::TABLES`); there are no values to bind.
 #[derive(Debug, Clone)]
 pub struct Statements {
     pub create_stage: String,
     pub copy: String,
     pub merge: String,
     pub drop_stage: String,
+    /// Facts: COPY into the table itself (the warehouse assigns the record ids).
+    pub direct_copy: Option<String>,
+    pub analyze: String,
 }
 
 impl Statements {
     pub fn of(table: &Table) -> Statements {
-        let quoted = |name: &str| {
-            Ident::new(name)
-                .expect("contract names are plain identifiers")
-                .pg_quoted()
-        };
         let file = table.file_schema();
         let all: Vec<String> = file.fields().iter().map(|f| quoted(f.name())).collect();
         let data: Vec<String> = file
@@ -361,6 +510,10 @@ impl Statements {
             copy: format!("COPY {STAGE} ({}) FROM STDIN", all.join(", ")),
             merge: merge_sql(table, &target, &data),
             drop_stage: format!("DROP TABLE {STAGE}"),
+            direct_copy: table
+                .is_fact()
+                .then(|| format!("COPY {target} ({list}) FROM STDIN")),
+            analyze: format!("ANALYZE {target}"),
         }
     }
 }

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 /// `sql/warehouse/<version>_<description>.sql`, applied in order, each in a transaction,
 /// under sqlx's advisory lock (two loaders starting at once apply them once); an applied
 /// migration whose text changed is refused.
-const MIGRATIONS: [(i64, &str, &str); 2] = [
+const MIGRATIONS: [(i64, &str, &str); 3] = [
     (
         1,
         "star schema",
@@ -22,12 +22,24 @@ const MIGRATIONS: [(i64, &str, &str); 2] = [
         "load bookkeeping",
         include_str!("../../../../sql/warehouse/0002_load_bookkeeping.sql"),
     ),
+    (
+        3,
+        "references checked by set",
+        include_str!("../../../../sql/warehouse/0003_references_checked_by_set.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {
+    migrator_through(i64::MAX)
+}
+
+/// The migrations up to `version` only: the warehouse as an earlier release left it (the
+/// benchmark's "today" path, and upgrade tests).
+pub fn migrator_through(version: i64) -> Migrator {
     Migrator {
         migrations: MIGRATIONS
             .iter()
+            .filter(|(v, _, _)| *v <= version)
             .map(|(version, description, sql)| {
                 Migration::new(
                     *version,
@@ -59,6 +71,21 @@ pub struct Table {
     pub kind: Kind,
     /// The warehouse columns, as star-transform writes them (without version columns).
     pub schema: fn() -> SchemaRef,
+    /// The dimension rows each of a fact's rows refers to: declared in the schema (see
+    /// `0003_references_checked_by_set.sql`), checked by the loader once per file by set.
+    pub references: &'static [Reference],
+}
+
+/// `column` holds a `key` of `table` (the `REFERENCES` of 0001_star_schema.sql).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reference {
+    pub column: &'static str,
+    pub table: &'static str,
+    pub key: &'static str,
+}
+
+const fn refers(column: &'static str, table: &'static str, key: &'static str) -> Reference {
+    Reference { column, table, key }
 }
 
 impl Table {
@@ -80,8 +107,20 @@ const fn table<T: WarehouseTable>(kind: Kind) -> Table {
         name: T::NAME,
         kind,
         schema: T::schema,
+        references: &[],
     }
 }
+
+const fn fact<T: WarehouseTable>(id: &'static str, references: &'static [Reference]) -> Table {
+    Table {
+        name: T::NAME,
+        kind: Kind::Fact { id },
+        schema: T::schema,
+        references,
+    }
+}
+
+const DATE: (&str, &str) = ("dim_date", "date_id");
 
 /// Every table, in an order that loads referenced rows first.
 pub const TABLES: [Table; 11] = [
@@ -99,13 +138,45 @@ pub const TABLES: [Table; 11] = [
     table::<DimTransaction>(Kind::Dimension {
         key: "transaction_id",
     }),
-    table::<FactSalesOrder>(Kind::Fact {
-        id: "sales_order_id",
-    }),
-    table::<FactPurchaseOrder>(Kind::Fact {
-        id: "purchase_order_id",
-    }),
-    table::<FactPayment>(Kind::Fact { id: "payment_id" }),
+    fact::<FactSalesOrder>(
+        "sales_order_id",
+        &[
+            refers("created_date", DATE.0, DATE.1),
+            refers("last_updated_date", DATE.0, DATE.1),
+            refers("sales_staff_id", "dim_staff", "staff_id"),
+            refers("counterparty_id", "dim_counterparty", "counterparty_id"),
+            refers("currency_id", "dim_currency", "currency_id"),
+            refers("design_id", "dim_design", "design_id"),
+            refers("agreed_payment_date", DATE.0, DATE.1),
+            refers("agreed_delivery_date", DATE.0, DATE.1),
+            refers("agreed_delivery_location_id", "dim_location", "location_id"),
+        ],
+    ),
+    fact::<FactPurchaseOrder>(
+        "purchase_order_id",
+        &[
+            refers("created_date", DATE.0, DATE.1),
+            refers("last_updated_date", DATE.0, DATE.1),
+            refers("staff_id", "dim_staff", "staff_id"),
+            refers("counterparty_id", "dim_counterparty", "counterparty_id"),
+            refers("currency_id", "dim_currency", "currency_id"),
+            refers("agreed_delivery_date", DATE.0, DATE.1),
+            refers("agreed_payment_date", DATE.0, DATE.1),
+            refers("agreed_delivery_location_id", "dim_location", "location_id"),
+        ],
+    ),
+    fact::<FactPayment>(
+        "payment_id",
+        &[
+            refers("created_date", DATE.0, DATE.1),
+            refers("last_updated_date", DATE.0, DATE.1),
+            refers("transaction_id", "dim_transaction", "transaction_id"),
+            refers("counterparty_id", "dim_counterparty", "counterparty_id"),
+            refers("currency_id", "dim_currency", "currency_id"),
+            refers("payment_type_id", "dim_payment_type", "payment_type_id"),
+            refers("payment_date", DATE.0, DATE.1),
+        ],
+    ),
 ];
 
 pub fn table_named(name: &str) -> Option<&'static Table> {
@@ -135,6 +206,38 @@ mod tests {
     fn migrations_are_numbered_in_order() {
         let migrator = migrator();
         let versions: Vec<i64> = migrator.iter().map(|m| m.version).collect();
-        assert_eq!(versions, [1, 2]);
+        assert_eq!(versions, [1, 2, 3]);
+    }
+
+    /// The references the loader checks are exactly those the star schema declares.
+    #[test]
+    fn references_are_the_declared_foreign_keys() {
+        let ddl = MIGRATIONS[0].2;
+        for table in TABLES {
+            let start = ddl.find(&format!("CREATE TABLE {} (", table.name)).unwrap();
+            let body = &ddl[start..start + ddl[start..].find(");").unwrap()];
+            let declared: Vec<Reference> = body
+                .lines()
+                .filter_map(|line| {
+                    let (column, rest) = line.trim().split_once(' ')?;
+                    let target = rest.split("REFERENCES ").nth(1)?;
+                    let (dim, key) = target.trim_end_matches(',').split_once('(')?;
+                    let find = |name: &str| -> &'static str {
+                        TABLES
+                            .iter()
+                            .flat_map(|t| t.references)
+                            .flat_map(|r| [r.column, r.table, r.key])
+                            .find(|n| *n == name)
+                            .unwrap_or_else(|| panic!("{name} is not in TABLES"))
+                    };
+                    Some(refers(
+                        find(column),
+                        find(dim),
+                        find(key.trim_end_matches(')')),
+                    ))
+                })
+                .collect();
+            assert_eq!(declared, table.references, "{}", table.name);
+        }
     }
 }
