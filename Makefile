@@ -81,7 +81,7 @@ bench-venv:
 	  cp bench/requirements.txt bench/.venv/.installed-from; }
 
 .PHONY: bench-mysql
-bench-mysql: toolchain databases bench-venv ## loader vs mariadb LOAD DATA vs pandas.to_sql on a generated 1M-row price_index file
+bench-mysql: toolchain databases bench-venv ## the loader (upsert straight into the table, and through a load procedure) vs mariadb LOAD DATA vs pandas.to_sql, 1M price_index rows
 	cargo build --release -p landfall-bench
 	bench/.venv/bin/python bench/python/mysql.py $(BENCH_ARGS)
 
@@ -100,8 +100,12 @@ bench-extract: toolchain databases venv bench-venv ## db-extract vs psql \copy r
 	cargo build --release -p landfall-bench -p landfall-totesys-seed
 	bench/.venv/bin/python bench/python/extract.py $(BENCH_ARGS)
 
+.PHONY: bench-chart
+bench-chart: bench-venv ## draw the last figures of every benchmark (bench/results/*.json) into bench/results/benchmarks.png
+	bench/.venv/bin/python bench/python/chart.py
+
 .PHONY: bench-warehouse
-bench-warehouse: toolchain databases bench-venv ## warehouse-loader vs psql \copy + the same merge vs pandas copy_expert vs to_sql, 1M sales orders
+bench-warehouse: toolchain databases bench-venv ## warehouse-loader vs psql \copy into the final tables vs the old per-row-FK path vs pandas copy_expert vs to_sql, 1M sales orders
 	cargo build --release -p landfall-bench
 	bench/.venv/bin/python bench/python/warehouse.py $(BENCH_ARGS)
 

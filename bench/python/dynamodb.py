@@ -18,7 +18,7 @@ import statistics
 import sys
 import tempfile
 
-from benchlib import arguments, timed
+from benchlib import arguments, report, timed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -104,9 +104,13 @@ def main():
     print(f"checked: {rust_items[0]:,} items, key checksum {rust_items[1]} equal in rust and python")
     print(f"rust peak RSS: {rss:.1f} MB on {args.rows:,} rows, {big_run['peak_rss_mb']:.1f} MB on "
           f"{args.rows * 10:,} rows (keys beyond 16 MiB spill to the temporary directory)")
-    print(f"bench-dynamodb: rows={args.rows} rust_s={rust_s:.2f} floor_s={floor_s:.2f} python_s={python_s:.2f} "
-          f"vs_floor={floor_s / rust_s:.2f} speedup_vs_python={python_s / rust_s:.1f} "
-          f"rss_mb={rss:.1f} rss_mb_big={big_run['peak_rss_mb']:.1f}")
+    report(ROOT, "dynamodb", [
+        ("landfall dynamodb-loader conversion", "landfall", rust_s, rss),
+        ("read the CSV + gzip -1 of the output", "floor", floor_s, None),
+        ("csv + boto3 TypeSerializer + gzip", "python", python_s, None),
+    ], {"rows": args.rows, "rust_s": f"{rust_s:.2f}", "floor_s": f"{floor_s:.2f}", "python_s": f"{python_s:.2f}",
+        "vs_floor": f"{floor_s / rust_s:.2f}", "speedup_vs_python": f"{python_s / rust_s:.1f}",
+        "rss_mb": f"{rss:.1f}", "rss_mb_big": f"{big_run['peak_rss_mb']:.1f}"})
 
 
 if __name__ == "__main__":

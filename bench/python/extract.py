@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 
-from benchlib import arguments, moto, timed
+from benchlib import arguments, moto, report, timed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DATABASE = "totesys_bench"
@@ -100,9 +100,13 @@ def main():
           f"checked: row count and SUM(sales_order_id) of every output")
     print(f"rust peak RSS: {results['rust'][1]:.1f} MB for {expected[0]:,} rows, {rss_all:.1f} MB for {int(all_rows):,} rows")
     rust_s, floor_s, python_s = results["rust"][0], results["floor"][0], results["python"][0]
-    print(f"bench-extract: rows={expected[0]} rust_s={rust_s:.2f} floor_s={floor_s:.2f} python_s={python_s:.2f} "
-          f"vs_floor={floor_s / rust_s:.2f} speedup_vs_python={python_s / rust_s:.1f} "
-          f"rss_mb={results['rust'][1]:.1f} rss_mb_all_rows={rss_all:.1f}")
+    report(ROOT, "extract", [
+        ("landfall db-extract", "landfall", rust_s, results["rust"][1]),
+        ("psql \\copy row_to_json | gzip", "floor", floor_s, results["floor"][1]),
+        ("pandas read_sql + to_json + gzip", "python", python_s, results["python"][1]),
+    ], {"rows": expected[0], "rust_s": f"{rust_s:.2f}", "floor_s": f"{floor_s:.2f}", "python_s": f"{python_s:.2f}",
+        "vs_floor": f"{floor_s / rust_s:.2f}", "speedup_vs_python": f"{python_s / rust_s:.1f}",
+        "rss_mb": f"{results['rust'][1]:.1f}", "rss_mb_all_rows": f"{rss_all:.1f}"})
 
 
 if __name__ == "__main__":

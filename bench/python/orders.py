@@ -23,7 +23,7 @@ import tempfile
 
 import boto3
 
-from benchlib import arguments, moto, timed
+from benchlib import arguments, moto, report, timed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -118,10 +118,15 @@ def main():
     rows, distinct = map(int, first.split("\t")[:2])
     if rows != args.rows or distinct != args.rows:
         sys.exit(f"orders_enriched has {rows} rows ({distinct} distinct), expected {args.rows}")
-    print(f"bench-orders: rows={rows} bytes={size} rust_s={results['rust']:.2f} floor_s={results['floor']:.2f} "
-          f"python_copy_s={results['copy']:.2f} python_to_sql_s={results['to_sql']:.2f} "
-          f"vs_floor={results['floor'] / results['rust']:.2f} "
-          f"speedup_vs_copy={results['copy'] / results['rust']:.1f} rss_mb={rss:.1f}")
+    report(ROOT, "orders", [
+        ("landfall orders-loader", "landfall", results["rust"], rss),
+        ("psql \\copy + the same statements", "floor", results["floor"], None),
+        ("boto3 + psycopg2 copy_expert", "python", results["copy"], None),
+        ("boto3 + pandas to_sql", "python", results["to_sql"], None),
+    ], {"rows": rows, "bytes": size, "rust_s": f"{results['rust']:.2f}", "floor_s": f"{results['floor']:.2f}",
+        "python_copy_s": f"{results['copy']:.2f}", "python_to_sql_s": f"{results['to_sql']:.2f}",
+        "vs_floor": f"{results['floor'] / results['rust']:.2f}",
+        "speedup_vs_copy": f"{results['copy'] / results['rust']:.1f}", "rss_mb": f"{rss:.1f}"})
 
 
 if __name__ == "__main__":

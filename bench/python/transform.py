@@ -20,7 +20,7 @@ import tempfile
 
 import pyarrow.parquet as pq
 
-from benchlib import arguments, timed
+from benchlib import arguments, report, timed
 from transform_inputs import generate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -98,8 +98,14 @@ def main():
     print("checked: row count and key set of " + ", ".join(f"{t} ({outputs['rust'][t][0]:,})" for t in TABLES)
           + " equal in rust, pandas and polars; the floor wrote every input row")
     r, f, p, pl = (results[n][0] for n in ("rust", "floor", "pandas", "polars"))
-    print(f"bench-transform: rows={args.rows} rust_s={r:.2f} floor_s={f:.2f} pandas_s={p:.2f} polars_s={pl:.2f} "
-          f"vs_floor={f / r:.2f} speedup_vs_pandas={p / r:.1f} rss_mb={results['rust'][1]:.1f}")
+    report(ROOT, "transform", [
+        ("landfall star-transform", "landfall", r, results["rust"][1]),
+        ("pyarrow read_json + write_table, no transform", "floor", f, results["floor"][1]),
+        ("pandas", "python", p, results["pandas"][1]),
+        ("polars", "python", pl, results["polars"][1]),
+    ], {"rows": args.rows, "rust_s": f"{r:.2f}", "floor_s": f"{f:.2f}", "pandas_s": f"{p:.2f}",
+        "polars_s": f"{pl:.2f}", "vs_floor": f"{f / r:.2f}", "speedup_vs_pandas": f"{p / r:.1f}",
+        "rss_mb": f"{results['rust'][1]:.1f}"})
 
 
 if __name__ == "__main__":

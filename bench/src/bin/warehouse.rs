@@ -47,7 +47,9 @@ async fn main() -> Result<()> {
             Ok(())
         }
         ["load", dir, database] => load(Path::new(dir), database).await,
-        _ => anyhow::bail!("usage: bench-warehouse prepare <db> [<version>] | sql | load <dir> <db>"),
+        _ => {
+            anyhow::bail!("usage: bench-warehouse prepare <db> [<version>] | sql | load <dir> <db>")
+        }
     }
 }
 
