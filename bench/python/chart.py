@@ -42,6 +42,7 @@ def main():
     colours = [COLOURS.get(role, "#2ca02c") for _, _, role, _, _ in bars]
     time_ax.barh(y, [b[3] for b in bars], color=colours)
     time_ax.set_xscale("log")
+    time_ax.set_xlim(right=max(b[3] for b in bars) * 4)  # room for the labels
     time_ax.set_xlabel("seconds (log scale; shorter is better)")
     time_ax.set_yticks(list(y), [f"{b[0]}: {b[1]}" for b in bars], fontsize=8)
     for i, bar in enumerate(bars):
@@ -50,6 +51,8 @@ def main():
     rss_ax.barh([i for i, _ in measured], [b[4] for _, b in measured],
                 color=[COLOURS.get(b[2], "#2ca02c") for _, b in measured])
     rss_ax.set_xscale("log")
+    if measured:
+        rss_ax.set_xlim(right=max(b[4] for _, b in measured) * 4)
     rss_ax.set_xlabel("peak RSS, MB (log scale; where measured)")
     for i, bar in measured:
         rss_ax.text(bar[4], i, f" {bar[4]:.0f} MB", va="center", fontsize=7)
