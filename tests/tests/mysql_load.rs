@@ -7,7 +7,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use landfall_devstack::sample::{price_index_csv, PRICE_INDEX_HEADER};
 use landfall_mysql_datasets::{Dataset, Datasets, Promotion};
 use landfall_mysql_load::scripts::{self, Applied};
-use landfall_mysql_load::{Attempt, BatchId, LedgerSource, MysqlError, MysqlLoader};
+use landfall_mysql_load::{Attempt, BatchId, LedgerSource, MysqlError, MysqlLoader, Promoted};
 use landfall_tests::{mysql::TestDatabase, workspace_root};
 use mysql_async::prelude::Queryable;
 
@@ -556,6 +556,20 @@ async fn a_quoted_empty_text_loads_as_an_empty_string_and_an_unquoted_one_as_nul
     Ok(())
 }
 
+/// Loads `text` as version v1 of mysql/price_index/`name`.
+async fn load_v1(
+    loader: &MysqlLoader,
+    dataset: &Dataset,
+    name: &str,
+    text: &str,
+) -> Result<Promoted, MysqlError> {
+    let key = format!("mysql/price_index/{name}");
+    let batch = BatchId::for_object("landing", &key, "v1");
+    loader
+        .load(dataset, &batch, key.as_str(), body(text), &source(name))
+        .await
+}
+
 /// A loader reaching the test database through `proxy`.
 fn loader_through(
     proxy: &landfall_tests::fault_proxy::FaultProxy,
@@ -593,16 +607,7 @@ async fn an_upsert_file_goes_straight_into_the_table_once_and_a_later_file_wins_
     let db = TestDatabase::create_with_scripts().await?;
     let loader = MysqlLoader::new(db.pool());
     let dataset = price_index_upsert();
-    let first = BatchId::for_object("landing", "mysql/price_index/first.csv", "v1");
-    let loaded = loader
-        .load(
-            &dataset,
-            &first,
-            "first.csv",
-            body(&price_index_csv(0..400)),
-            &source("first.csv"),
-        )
-        .await?;
+    let loaded = load_v1(&loader, &dataset, "first.csv", &price_index_csv(0..400)).await?;
     assert_eq!((loaded.rows, loaded.already_loaded), (400, false));
     assert_eq!(db.rows("price_index").await?, 400);
     assert_eq!(
@@ -619,30 +624,13 @@ async fn an_upsert_file_goes_straight_into_the_table_once_and_a_later_file_wins_
     assert_eq!(prices(&db, &["Item 42"]).await?, ["42.42"]);
 
     // The same version again: the ledger answers, nothing is written.
-    let again = loader
-        .load(
-            &dataset,
-            &first,
-            "first.csv",
-            body(&price_index_csv(0..400)),
-            &source("first.csv"),
-        )
-        .await?;
+    let again = load_v1(&loader, &dataset, "first.csv", &price_index_csv(0..400)).await?;
     assert!(again.already_loaded);
     assert_eq!(db.rows("price_index").await?, 400);
 
     // A later file with the same keys and new prices, plus new rows: its prices win.
     let later_text = price_index_csv(300..500).replace(",kg,", ",kg,1");
-    let later = BatchId::for_object("landing", "mysql/price_index/later.csv", "v1");
-    let replaced = loader
-        .load(
-            &dataset,
-            &later,
-            "later.csv",
-            body(&later_text),
-            &source("later.csv"),
-        )
-        .await?;
+    let replaced = load_v1(&loader, &dataset, "later.csv", &later_text).await?;
     assert_eq!(replaced.rows, 200);
     assert_eq!(db.rows("price_index").await?, 500);
     assert_eq!(
@@ -659,29 +647,12 @@ async fn a_bad_upsert_file_names_its_line_and_column_and_leaves_the_table_as_it_
     let db = TestDatabase::create_with_scripts().await?;
     let loader = MysqlLoader::new(db.pool());
     let dataset = price_index_upsert();
-    let good = BatchId::for_object("landing", "mysql/price_index/good.csv", "v1");
-    loader
-        .load(
-            &dataset,
-            &good,
-            "good.csv",
-            body(&price_index_csv(0..400)),
-            &source("good.csv"),
-        )
-        .await?;
+    load_v1(&loader, &dataset, "good.csv", &price_index_csv(0..400)).await?;
     // Rows that would replace existing ones reach the server before line 301 is found bad.
     let mut text = price_index_csv(0..299).replace(",kg,", ",kg,9");
     text.push_str("2024-01,Canada,Food,Bread,kg,1.2.3\n");
     text.push_str(&price_index_csv(1000..1100)[PRICE_INDEX_HEADER.len()..]);
-    let bad = BatchId::for_object("landing", "mysql/price_index/bad.csv", "v1");
-    let err = loader
-        .load(
-            &dataset,
-            &bad,
-            "mysql/price_index/bad.csv",
-            body(&text),
-            &source("bad.csv"),
-        )
+    let err = load_v1(&loader, &dataset, "bad.csv", &text)
         .await
         .unwrap_err();
     let MysqlError::BadInput(input) = &err else {
@@ -701,24 +672,20 @@ async fn a_bad_upsert_file_names_its_line_and_column_and_leaves_the_table_as_it_
         "the bad file's ledger row rolled back"
     );
 
-    // A value the server would truncate with a warning (a column longer than the table's).
-    let long = "2024-01,Geo,Food,Item,kg,1.00\n".replace("Geo", &"g".repeat(64));
-    let text = format!("{PRICE_INDEX_HEADER}{long}");
-    let fits = BatchId::for_object("landing", "mysql/price_index/fits.csv", "v1");
-    loader
-        .load(
-            &dataset,
-            &fits,
-            "fits.csv",
-            body(&text),
-            &source("fits.csv"),
-        )
-        .await?;
+    // At the column's limit: 64 characters fit varchar(64); 65 are refused by the checker,
+    // before the server could truncate them with a warning, and nothing of the file is kept.
+    let row = |geo: &str| format!("{PRICE_INDEX_HEADER}2024-01,{geo},Food,Item,kg,1.00\n");
+    load_v1(&loader, &dataset, "fits.csv", &row(&"g".repeat(64))).await?;
     assert_eq!(
         db.rows("price_index").await?,
         401,
         "64 characters fit varchar(64)"
     );
+    let err = load_v1(&loader, &dataset, "long.csv", &row(&"g".repeat(65)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MysqlError::BadInput(_)), "{err}");
+    assert_eq!(db.rows("price_index").await?, 401);
     Ok(())
 }
 

@@ -711,3 +711,28 @@ async fn a_step_that_no_longer_fits_in_the_invocation_is_not_started() -> Result
     assert_eq!(db.rows("price_index_stage").await?, 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn an_upsert_load_that_no_longer_fits_in_the_invocation_is_not_started() -> Result<()> {
+    let (db, mut stack) = pipeline().await?;
+    // 40 s of which 20 are kept in reserve; the whole file is estimated at over 25 s.
+    stack.set_function_timeout(ORCHESTRATOR, 40);
+    stack.set_function_env(ORCHESTRATOR, "LOAD_BYTES_PER_SECOND", Some("2000"));
+    let text = price_index_csv(0..1000);
+    assert!(text.len() > 50_000);
+    drop_file(&stack, "mysql/price_index/late.csv", &text).await?;
+    let deliveries = deliver_all(&mut stack).await?;
+    assert!(
+        deliveries.iter().any(|d| !d.failed.is_empty()),
+        "retryable: {deliveries:?}"
+    );
+    let log = stack.function_log(ORCHESTRATOR);
+    assert!(
+        log.contains("not starting loading the file: it needs about"),
+        "{log}"
+    );
+    assert!(stack.dead_letter_reasons("MysqlFilesDLQ").await?.is_empty());
+    assert_eq!(db.rows("price_index").await?, 0);
+    assert_eq!(db.rows("landfall_load_ledger").await?, 0);
+    Ok(())
+}

@@ -138,6 +138,18 @@ impl Pipeline {
         Ok(())
     }
 
+    /// The first loaded manifest of a source table.
+    async fn loaded_manifest(&self, source_table: &str) -> Result<(String, Manifest)> {
+        let key = self
+            .keys(LOADED_PREFIX)
+            .await?
+            .into_iter()
+            .find(|k| k.contains(&format!("/{source_table}-")))
+            .ok_or_else(|| anyhow!("no loaded manifest of {source_table}"))?;
+        let manifest = serde_json::from_slice(&self.get(&key).await?)?;
+        Ok((key, manifest))
+    }
+
     /// The ready manifest of a source table (exactly one expected).
     async fn ready_manifest(&self, source_table: &str) -> Result<(String, Manifest)> {
         for key in self.keys(READY_PREFIX).await? {
@@ -341,13 +353,7 @@ async fn two_loaders_at_once_load_every_object_once() -> Result<()> {
     sqlx::query("TRUNCATE landfall.load_ledger, fact_sales_order")
         .execute(&mut conn)
         .await?;
-    let key = p
-        .keys(LOADED_PREFIX)
-        .await?
-        .into_iter()
-        .find(|k| k.contains("/sales_order-"))
-        .unwrap();
-    let manifest: Manifest = serde_json::from_slice(&p.get(&key).await?)?;
+    let (key, manifest) = p.loaded_manifest("sales_order").await?;
     let files = p.files(&manifest).await?;
     let (mut one, mut two) = (p.warehouse.conn().await?, p.warehouse.conn().await?);
     let (x, y) = tokio::join!(
@@ -499,13 +505,7 @@ async fn a_source_version_extracted_again_is_merged_once_and_references_need_no_
     // The same source versions again, under a manifest the ledger does not know (an extract
     // re-run over a window already loaded): the straight COPY meets the unique version
     // index, and the file goes through the merge instead, which skips every row.
-    let key = p
-        .keys(LOADED_PREFIX)
-        .await?
-        .into_iter()
-        .find(|k| k.contains("/sales_order-"))
-        .unwrap();
-    let manifest: Manifest = serde_json::from_slice(&p.get(&key).await?)?;
+    let (_, manifest) = p.loaded_manifest("sales_order").await?;
     let files = p.files(&manifest).await?;
     let again = landfall_totesys_warehouse::load::load_manifest(
         &mut conn,
@@ -537,5 +537,90 @@ async fn a_source_version_extracted_again_is_merged_once_and_references_need_no_
             .fetch_one(&mut conn)
             .await?;
     assert_eq!(comment.as_deref(), Some("references dim_staff(staff_id)"));
+    Ok(())
+}
+
+/// `file`'s rows `times` over, each copy with sales_order_ids of its own (none of the
+/// original's): new source versions.
+fn repeated_sales_orders(file: &bytes::Bytes, times: i32) -> Result<(bytes::Bytes, usize)> {
+    use arrow_array::{Array, Int32Array, RecordBatch};
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file.clone())?
+            .build()?;
+    let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>()?;
+    let schema = batches[0].schema();
+    let id = schema.index_of("sales_order_id")?;
+    let mut out = Vec::new();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, schema.clone(), None)?;
+    let mut rows = 0;
+    for copy in 0..times {
+        for batch in &batches {
+            let ids = batch
+                .column(id)
+                .as_any()
+                .downcast_ref::<Int32Array>()
+                .unwrap();
+            let shifted = Int32Array::from_iter_values(
+                ids.values().iter().map(|v| v + (copy + 1) * 1_000_000),
+            );
+            let mut columns = batch.columns().to_vec();
+            columns[id] = std::sync::Arc::new(shifted);
+            writer.write(&RecordBatch::try_new(schema.clone(), columns)?)?;
+            rows += batch.num_rows();
+        }
+    }
+    writer.close()?;
+    Ok((out.into(), rows))
+}
+
+#[tokio::test]
+async fn a_fact_file_at_the_analyze_threshold_leaves_the_planner_its_statistics() -> Result<()> {
+    let mut p = Pipeline::transformed().await?;
+    load(&mut p.stack).await?;
+    let mut conn = p.warehouse.conn().await?;
+    // Only the loader may refresh them here.
+    sqlx::query("ALTER TABLE fact_sales_order SET (autovacuum_enabled = false)")
+        .execute(&mut conn)
+        .await?;
+    let estimate =
+        "SELECT reltuples::bigint FROM pg_class WHERE oid = 'fact_sales_order'::regclass";
+    assert!(count(&mut conn, estimate).await? <= VOLUMES.sales_orders as i64);
+
+    // 100,500 rows (the loader's threshold is 100,000), straight into the table.
+    let (_, manifest) = p.loaded_manifest("sales_order").await?;
+    let fact = p
+        .files(&manifest)
+        .await?
+        .into_iter()
+        .find(|f| f.table == "fact_sales_order")
+        .unwrap();
+    let times = 100_000 / VOLUMES.sales_orders as i32 + 1;
+    let (bytes, rows) = repeated_sales_orders(&fact.bytes, times)?;
+    assert!(rows >= 100_000, "{rows}");
+    let big = landfall_totesys_warehouse::load::File {
+        table: fact.table.clone(),
+        key: "big/fact_sales_order.parquet".into(),
+        rows,
+        bytes,
+    };
+    let loaded = landfall_totesys_warehouse::load::load_manifest(
+        &mut conn,
+        "ready/sales_order-big.json",
+        &manifest,
+        std::slice::from_ref(&big),
+    )
+    .await?;
+    assert_eq!(
+        loaded,
+        Loaded::Rows(vec![("fact_sales_order", rows as u64)])
+    );
+    let total = count(&mut conn, "SELECT count(*) FROM fact_sales_order").await?;
+    assert_eq!(total, (VOLUMES.sales_orders as usize + rows) as i64);
+    // ANALYZE ran in the load's transaction: the planner's row estimate is the table's size.
+    let estimated = count(&mut conn, estimate).await?;
+    assert!(
+        (total * 9 / 10..=total * 11 / 10).contains(&estimated),
+        "estimated {estimated} rows of {total}"
+    );
     Ok(())
 }

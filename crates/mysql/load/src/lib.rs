@@ -164,6 +164,13 @@ pub struct Promoted {
     pub already_loaded: bool,
 }
 
+impl Promoted {
+    const ALREADY_LOADED: Promoted = Promoted {
+        rows: 0,
+        already_loaded: true,
+    };
+}
+
 pub struct MysqlLoader {
     pool: Pool,
 }
@@ -204,12 +211,18 @@ impl MysqlLoader {
         .await?;
 
         conn.query_drop("START TRANSACTION").await?;
-        let into = Target::Stage {
-            table: stage_table,
-            batch,
-            part,
-        };
-        let outcome = stage_checked(&mut conn, dataset, into, origin.into(), body).await;
+        let outcome = stage_checked(
+            &mut conn,
+            dataset,
+            StagePart {
+                table: stage_table,
+                batch,
+                part,
+            },
+            origin.into(),
+            body,
+        )
+        .await;
         match outcome {
             Ok(rows) => {
                 conn.query_drop("COMMIT").await?;
@@ -264,10 +277,7 @@ impl MysqlLoader {
         conn.query_drop("START TRANSACTION").await?;
         let result = async {
             if !claim(&mut conn, batch, source, 1, 0).await? {
-                return Ok(Promoted {
-                    rows: 0,
-                    already_loaded: true,
-                });
+                return Ok(Promoted::ALREADY_LOADED);
             }
             let (load, verdict) = load_statement(
                 &mut conn,
@@ -323,12 +333,12 @@ impl MysqlLoader {
         .await?;
         conn.query_drop("START TRANSACTION").await?;
         let result = async {
-            let into = Target::Stage {
+            let part = StagePart {
                 table: stage_table,
                 batch,
                 part: 0,
             };
-            let rows = stage_checked(&mut conn, dataset, into, file, body).await?;
+            let rows = stage_checked(&mut conn, dataset, part, file, body).await?;
             promote_in(&mut conn, dataset, batch, batch, 1, rows, source, false).await
         }
         .await;
@@ -521,10 +531,7 @@ async fn promote_in(
 ) -> Result<Promoted, MysqlError> {
     let (stage_table, procedure) = staged(dataset)?;
     if !claim(conn, object, source, parts, expected_rows).await? {
-        return Ok(Promoted {
-            rows: 0,
-            already_loaded: true,
-        });
+        return Ok(Promoted::ALREADY_LOADED);
     }
     let stage = stage_table.quoted();
     let staged: Option<u64> = conn
@@ -564,11 +571,15 @@ enum Target<'a> {
     /// The dataset's table, rows with an existing key replaced.
     Table(&'a Ident),
     /// A stage table, each row tagged with its batch and part.
-    Stage {
-        table: &'a Ident,
-        batch: &'a BatchId,
-        part: u32,
-    },
+    Stage(StagePart<'a>),
+}
+
+/// One part of a file in a stage table.
+#[derive(Clone, Copy)]
+struct StagePart<'a> {
+    table: &'a Ident,
+    batch: &'a BatchId,
+    part: u32,
 }
 
 /// Stages one part inside the caller's transaction; returns its rows once the stage table
@@ -576,15 +587,13 @@ enum Target<'a> {
 async fn stage_checked(
     conn: &mut Conn,
     dataset: &Dataset,
-    into: Target<'_>,
+    stage: StagePart<'_>,
     origin: Origin,
     body: BoxStream<'static, std::io::Result<Bytes>>,
 ) -> Result<u64, MysqlError> {
-    let (load, verdict) = load_statement(conn, dataset, into, origin, body);
+    let StagePart { table, batch, part } = stage;
+    let (load, verdict) = load_statement(conn, dataset, Target::Stage(stage), origin, body);
     let rows = load_checked(conn, &load, &verdict).await?;
-    let Target::Stage { table, batch, part } = into else {
-        return Ok(rows);
-    };
     let staged: Option<u64> = conn
         .exec_first(
             format!(
@@ -697,7 +706,7 @@ fn load_statement(
             "LOAD DATA LOCAL INFILE 'landfall-stream' REPLACE INTO TABLE {} CHARACTER SET utf8mb4 {LOAD_DATA_FORMAT} ({columns})",
             table.quoted(),
         ),
-        Target::Stage { table, batch, part } => format!(
+        Target::Stage(StagePart { table, batch, part }) => format!(
             "LOAD DATA LOCAL INFILE 'landfall-stream' INTO TABLE {} CHARACTER SET utf8mb4 {LOAD_DATA_FORMAT} ({columns}) SET landfall_batch = '{}', landfall_part = {part}",
             table.quoted(),
             batch.as_str(),

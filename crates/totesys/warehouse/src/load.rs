@@ -246,30 +246,27 @@ impl FileFailure {
 
 async fn load_file(tx: &mut PgConnection, table: &Table, file: &File) -> Result<u64, FileFailure> {
     let sql = Statements::of(table);
+    let mut keys = ReferencedKeys::new(table);
     let rows = match &sql.direct_copy {
         Some(direct) => {
             sql_step(tx, "SAVEPOINT landfall_direct", "a savepoint").await?;
-            let mut keys = ReferencedKeys::new(table);
             match copy_file(tx, table, file, direct, &mut keys).await {
                 Ok(rows) => {
                     sql_step(tx, "RELEASE SAVEPOINT landfall_direct", "a savepoint").await?;
-                    keys.check(tx, table).await?;
                     rows
                 }
                 // A source version already in the table: this file goes by the merge, which
-                // skips such rows.
+                // skips such rows (reading it again notes every key again: the same set).
                 Err(FileFailure::Sql(_, e)) if unique_violation(&e) => {
                     sql_step(tx, "ROLLBACK TO SAVEPOINT landfall_direct", "a savepoint").await?;
-                    let mut keys = ReferencedKeys::new(table);
-                    let rows = stage_and_merge(tx, table, file, &sql, &mut keys).await?;
-                    keys.check(tx, table).await?;
-                    rows
+                    stage_and_merge(tx, table, file, &sql, &mut keys).await?
                 }
                 Err(other) => return Err(other),
             }
         }
-        None => stage_and_merge(tx, table, file, &sql, &mut ReferencedKeys::new(table)).await?,
+        None => stage_and_merge(tx, table, file, &sql, &mut keys).await?,
     };
+    keys.check(tx, table).await?;
     if rows >= ANALYZE_AFTER_ROWS {
         sql_step(tx, &sql.analyze, "ANALYZE").await?;
     }
