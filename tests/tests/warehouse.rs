@@ -559,7 +559,7 @@ fn repeated_sales_orders(file: &bytes::Bytes, times: i32) -> Result<(bytes::Byte
                 .column(id)
                 .as_any()
                 .downcast_ref::<Int32Array>()
-                .unwrap();
+                .ok_or_else(|| anyhow!("sales_order_id is not int32"))?;
             let shifted = Int32Array::from_iter_values(
                 ids.values().iter().map(|v| v + (copy + 1) * 1_000_000),
             );
