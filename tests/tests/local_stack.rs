@@ -161,3 +161,39 @@ async fn invoke_api_answers_like_aws() -> Result<()> {
     assert!(missing.is_err());
     Ok(())
 }
+
+/// A cold start through the local Runtime API is measured on a fresh process each time: its
+/// init ends when it first asks for work, before its answer, and its peak RSS is read.
+#[tokio::test]
+async fn a_cold_start_is_measured_on_a_fresh_process() -> Result<()> {
+    let mut stack = LocalStack::start().await?;
+    let host = stack.host();
+    let event = bytes::Bytes::from_static(br#"{"Records":[]}"#);
+    let first = host.cold_start("cdn-invalidator", event.clone()).await?;
+    assert_eq!(first.answer.function_error, None);
+    assert_eq!(
+        first.answer.json()?["batchItemFailures"],
+        serde_json::json!([])
+    );
+    assert!(
+        first.init > Duration::ZERO && first.init <= first.answered,
+        "{first:?}"
+    );
+    assert!(first.peak_rss_kb.is_some_and(|kb| kb > 1024), "{first:?}");
+
+    let again = host.cold_start("cdn-invalidator", event).await?;
+    assert!(again.init > Duration::ZERO && again.init <= again.answered);
+    assert!(
+        first.pid.is_some() && again.pid != first.pid,
+        "{first:?} {again:?}"
+    );
+    let refused = host
+        .cold_start("cdn-invalidator", bytes::Bytes::from_static(b"{}"))
+        .await?;
+    assert!(refused.answer.function_error.is_some(), "{refused:?}");
+    assert!(
+        refused.answer.json()?["errorMessage"].is_string(),
+        "{refused:?}"
+    );
+    Ok(())
+}

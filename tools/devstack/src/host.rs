@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
 use tokio::process::Child;
 use tokio::sync::{mpsc, oneshot, Mutex};
@@ -69,6 +69,19 @@ struct Instance {
     queue: mpsc::Sender<Pending>,
     runtime: Arc<RuntimeState>,
     server: JoinHandle<()>,
+    spawned: Instant,
+}
+
+/// One cold start, as Lambda's REPORT line counts it: `init` from the process's start to its
+/// first request for work (the Init Duration), `answered` to its first answer.
+#[derive(Debug, Clone)]
+pub struct ColdStart {
+    pub init: Duration,
+    pub answered: Duration,
+    /// The process's peak resident memory (Linux's VmHWM) after its first answer.
+    pub peak_rss_kb: Option<u64>,
+    pub pid: Option<u32>,
+    pub answer: Invoked,
 }
 
 impl Drop for Instance {
@@ -90,6 +103,7 @@ struct RuntimeState {
     next: Mutex<mpsc::Receiver<Pending>>,
     waiting: std::sync::Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
     init_error: std::sync::Mutex<Option<String>>,
+    first_poll: std::sync::OnceLock<Instant>,
 }
 
 impl Host {
@@ -145,15 +159,18 @@ impl Host {
         self.inner.functions.values().map(|slot| &slot.spec)
     }
 
+    fn slot(&self, name: &str) -> Result<Arc<Slot>> {
+        self.inner
+            .functions
+            .get(name)
+            .cloned()
+            .ok_or_else(|| anyhow!("no function {name:?} in the template"))
+    }
+
     /// Invokes `function` synchronously (RequestResponse) and returns its answer.
     pub async fn invoke(&self, function: &str, payload: Bytes) -> Result<Invoked> {
         let name = function.rsplit(':').next().unwrap_or(function);
-        let slot = self
-            .inner
-            .functions
-            .get(name)
-            .ok_or_else(|| anyhow!("no function {name:?} in the template"))?
-            .clone();
+        let slot = self.slot(name)?;
         let mut instance = slot.instance.lock().await;
         let alive = match instance.as_mut() {
             Some(running) => running.child.try_wait()?.is_none(),
@@ -231,6 +248,7 @@ impl Host {
             next: Mutex::new(next),
             waiting: std::sync::Mutex::new(HashMap::new()),
             init_error: std::sync::Mutex::new(None),
+            first_poll: std::sync::OnceLock::new(),
         });
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
@@ -265,6 +283,7 @@ impl Host {
             )
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
             .kill_on_drop(true);
+        let spawned = Instant::now();
         let child = command
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
@@ -274,6 +293,37 @@ impl Host {
             queue,
             runtime,
             server,
+            spawned,
+        })
+    }
+
+    /// Starts `function` afresh (stopping a running instance), invokes it once and measures
+    /// the start; the instance is stopped again, so every call is a cold start.
+    pub async fn cold_start(&self, function: &str, payload: Bytes) -> Result<ColdStart> {
+        let slot = self.slot(function)?;
+        if let Some(mut running) = slot.instance.lock().await.take() {
+            let _ = running.child.kill().await;
+        }
+        let answer = self.invoke(function, payload).await?;
+        let answered_at = Instant::now();
+        let mut instance = slot.instance.lock().await;
+        let mut running = instance
+            .take()
+            .ok_or_else(|| anyhow!("{function} exited during its first invocation: {answer:?}"))?;
+        let first_poll = *running
+            .runtime
+            .first_poll
+            .get()
+            .ok_or_else(|| anyhow!("{function} answered without asking for work"))?;
+        let pid = running.child.id();
+        let peak_rss_kb = pid.and_then(peak_rss_kb);
+        let _ = running.child.kill().await;
+        Ok(ColdStart {
+            pid,
+            init: first_poll - running.spawned,
+            answered: answered_at - running.spawned,
+            peak_rss_kb,
+            answer,
         })
     }
 
@@ -298,7 +348,15 @@ fn error_body(error_type: &str, message: &str) -> Bytes {
     Bytes::from(serde_json::json!({ "errorType": error_type, "errorMessage": message }).to_string())
 }
 
+/// VmHWM of a live process, in kB (Linux).
+fn peak_rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 async fn next_invocation(State(state): State<Arc<RuntimeState>>) -> Response {
+    state.first_poll.get_or_init(Instant::now);
     let Some(pending) = state.next.lock().await.recv().await else {
         return StatusCode::GONE.into_response();
     };

@@ -12,7 +12,7 @@ pub mod sample;
 pub mod tasks;
 pub mod template;
 
-pub use host::{Host, Invoked};
+pub use host::{ColdStart, Host, Invoked};
 pub use provision::{provision, Stack, Target};
 pub use pump::{deliver_once, Delivery};
 pub use template::Template;

@@ -24,7 +24,7 @@ pub fn local_process(
     let binary = binaries.join(name);
     if !binary.exists() {
         return Err(anyhow!(
-            "{} is not built: run `cargo build -p {name}` (make build does every binary)",
+            "{} is not built: run `cargo build -p {name}` (make binaries does every binary)",
             binary.display()
         ));
     }
