@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Python tools in project venvs, pinned: moto_server, cargo-lambda (with zig), cfn-lint,
-# boto3 in .venv; the SAM CLI in .venv-sam. Reinstalls only when a requirements file changed.
+# Python tools in project venvs, pinned: moto_server, cargo-lambda (with zig) and boto3 in
+# .venv; the SAM CLI in .venv-sam; the linters (cfn-lint with the serverless rules, checkov,
+# actionlint, hadolint) in .venv-lint. Reinstalls only when a requirements file changed.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
@@ -16,5 +17,11 @@ ensure_venv() { # DIR REQUIREMENTS
   cp "$req" "$dir/.installed-from"
 }
 
-ensure_venv .venv requirements/dev.txt
-ensure_venv .venv-sam requirements/sam.txt
+# Side by side: each is mostly downloads and unpacking.
+pids=()
+for pair in .venv:requirements/dev.txt .venv-sam:requirements/sam.txt .venv-lint:requirements/lint.txt; do
+  ensure_venv "${pair%%:*}" "${pair#*:}" & pids+=($!)
+done
+failed=0
+for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+exit $failed
