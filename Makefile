@@ -14,7 +14,7 @@ demo: toolchain ## the local stack and the pipelines on sample data, with a summ
 .PHONY: test
 test: toolchain databases ## everything CI checks: format, clippy, template lint, unit, integration and end-to-end tests
 	cargo fmt --all --check
-	@# The Python tools (moto, cfn-lint, SAM) install while the workspace compiles.
+	@# The Python tools (moto, SAM, the linters) install while the workspace compiles.
 	@# One build for everything: the binaries the end-to-end tests run and the tests themselves
 	@# share one feature resolution, so `cargo test` compiles nothing again; and clippy lints
 	@# the workspace inside that build (clippy-driver wrapping rustc for workspace members,
@@ -34,23 +34,33 @@ toolchain: ## the Rust toolchain rust-toolchain.toml pins (stable under that nam
 	@scripts/ensure-toolchain.sh
 
 .PHONY: venv
-venv: ## install the pinned Python tools (moto, cargo-lambda, cfn-lint, SAM CLI) into .venv*
+venv: ## install the pinned Python tools (moto, cargo-lambda, SAM CLI, cfn-lint, checkov, actionlint, hadolint) into .venv*
 	@scripts/ensure-tools.sh
 
 .PHONY: databases
 databases: ## MariaDB and PostgreSQL on 127.0.0.1 (started if stopped, installed if missing)
 	@scripts/ensure-databases.sh
 
-.PHONY: build
-build: toolchain ## build every function and tool (debug)
+.PHONY: build binaries
+build: toolchain venv ## sam build: every function's bootstrap for Lambda (release, arm64, provided.al2023; cargo-lambda cross-compiles with zig, no Docker)
+	SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/.venv/bin:$$PATH" .venv-sam/bin/sam build
+
+binaries: toolchain ## every function and tool for this machine (debug), as the local stack runs them
 	cargo build --workspace --bins
 
+.PHONY: sizes
+sizes: build ## each function's zipped size as Lambda receives it (fails above 10 MB)
+	@python3 scripts/sizes.py .aws-sam/build
+
 .PHONY: lint
-lint: toolchain venv ## cargo fmt --check, clippy -D warnings, cfn-lint, sam validate --lint
+lint: toolchain venv ## cargo fmt --check, clippy -D warnings, cfn-lint (serverless rules), checkov, sam validate, actionlint, hadolint
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	.venv/bin/cfn-lint template.yaml
-	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam validate --lint --region eu-west-2
+	.venv-lint/bin/cfn-lint
+	.venv-lint/bin/checkov --config-file .checkov.yaml
+	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam validate --region eu-west-2
+	.venv-lint/bin/actionlint
+	.venv-lint/bin/hadolint Dockerfile
 
 .PHONY: totesys-seed totesys-churn
 totesys-seed: toolchain databases ## (re)create the local totesys source database with generated rows (P4)
@@ -100,6 +110,11 @@ bench-extract: toolchain databases venv bench-venv ## db-extract vs psql \copy r
 	cargo build --release -p landfall-bench -p landfall-totesys-seed
 	bench/.venv/bin/python bench/python/extract.py $(BENCH_ARGS)
 
+.PHONY: bench-coldstart
+bench-coldstart: build bench-venv ## each function's init (process start to its first request for work) and peak RSS through the devstack's Runtime API vs sh+curl vs the Python a user deploys
+	cargo build --release -p landfall-bench $(patsubst functions/%,-p %,$(wildcard functions/*))
+	bench/.venv/bin/python bench/python/coldstart.py --runs 5 $(BENCH_ARGS)
+
 .PHONY: bench-chart
 bench-chart: bench-venv ## draw the last figures of every benchmark (bench/results/*.json) into bench/results/benchmarks.png
 	bench/.venv/bin/python bench/python/chart.py
@@ -114,21 +129,32 @@ bench-orders: toolchain databases venv bench-venv ## orders-loader (Data API, CO
 	cargo build --release -p landfall-bench
 	bench/.venv/bin/python bench/python/orders.py $(BENCH_ARGS)
 
-.PHONY: lambda-build
-lambda-build: toolchain venv ## release build of every function for Lambda (arm64, provided.al2023)
-	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release --arm64 $(patsubst functions/%,-p %,$(wildcard functions/*)) $(patsubst tasks/%,-p %,$(wildcard tasks/*))
-
 .PHONY: task-image
 task-image: toolchain ## build and push the ECS task image (needs docker and the aws CLI; IMAGE=<stack repository URI>)
 	@test -n "$(IMAGE)" || { echo "set IMAGE=<account>.dkr.ecr.<region>.amazonaws.com/<stack>-tasks"; exit 2; }
-	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release --arm64 -p mysql-loader -p db-init
+	@# One binary a command, as sam build does: the features of each alone, so mysql-loader
+	@# is the very binary its function runs (cargo finds it built already after make build).
+	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release --arm64 --bin mysql-loader
+	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release --arm64 --bin db-init
 	aws ecr get-login-password | docker login --username AWS --password-stdin "$${IMAGE%%/*}"
 	docker buildx build --platform linux/arm64 -t "$(IMAGE):$${TAG:-latest}" --push .
 
+# make deploy ENV=dev|prod [SCHEDULE="rate(15 minutes)"|"cron(0 0 * * ? *)"] [PARAMS="Name=Value …"]
+# SCHEDULE sets P4's ExtractSchedule and LoadSchedule (the original design's schedule
+# argument). Given overrides replace samconfig.toml's parameter_overrides for that deploy;
+# parameters not given keep the stack's current values. CFN_ROLE_ARN and ARTIFACTS_BUCKET
+# come from deploy/github-oidc.yaml's outputs (unset: your own credentials and sam's bucket).
+ENV ?= dev
+SCHEDULE ?=
+PARAMS ?=
+OVERRIDES = $(if $(SCHEDULE),'ExtractSchedule=$(SCHEDULE)' 'LoadSchedule=$(SCHEDULE)') $(PARAMS)
+
 .PHONY: deploy
-deploy: toolchain venv ## sam build + sam deploy (credentials from the environment, e.g. GitHub OIDC)
-	SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/.venv/bin:$$PATH" .venv-sam/bin/sam build
-	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam deploy
+deploy: build ## sam deploy --config-env $(ENV) (credentials from the environment, e.g. GitHub OIDC); SCHEDULE=, PARAMS= override parameters
+	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam deploy --config-env $(ENV) \
+	  $(if $(ARTIFACTS_BUCKET),--s3-bucket $(ARTIFACTS_BUCKET),--resolve-s3) \
+	  $(if $(CFN_ROLE_ARN),--role-arn $(CFN_ROLE_ARN)) \
+	  $(if $(strip $(OVERRIDES)),--parameter-overrides $(OVERRIDES))
 
 .PHONY: clean
 clean: dev-down ## stop the stack and remove build output and local state
