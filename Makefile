@@ -111,7 +111,7 @@ bench-extract: toolchain databases venv bench-venv ## db-extract vs psql \copy r
 	bench/.venv/bin/python bench/python/extract.py $(BENCH_ARGS)
 
 .PHONY: bench-coldstart
-bench-coldstart: build bench-venv ## each function's init (process start to its first request for work) and peak RSS through the devstack's Runtime API vs sh+curl vs the Python a user deploys
+bench-coldstart: toolchain bench-venv ## each function's init (process start to its first request for work) and peak RSS through the devstack's Runtime API vs sh+curl vs the Python a user deploys
 	cargo build --release -p landfall-bench $(patsubst functions/%,-p %,$(wildcard functions/*))
 	bench/.venv/bin/python bench/python/coldstart.py --runs 5 $(BENCH_ARGS)
 
