@@ -46,7 +46,9 @@ def main():
     time_ax.set_xlabel("seconds (log scale; shorter is better)")
     time_ax.set_yticks(list(y), [f"{b[0]}: {b[1]}" for b in bars], fontsize=8)
     for i, bar in enumerate(bars):
-        time_ax.text(bar[3], i, f" {bar[3]:.2f} s", va="center", fontsize=7)
+        # Cold starts are milliseconds: "0.01 s" would hide the differences.
+        label = f" {bar[3] * 1000:.1f} ms" if bar[3] < 0.1 else f" {bar[3]:.2f} s"
+        time_ax.text(bar[3], i, label, va="center", fontsize=7)
     measured = [(i, b) for i, b in enumerate(bars) if b[4] is not None]
     rss_ax.barh([i for i, _ in measured], [b[4] for _, b in measured],
                 color=[COLOURS.get(b[2], "#2ca02c") for _, b in measured])
