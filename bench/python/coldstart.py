@@ -13,7 +13,6 @@ when they exist (`make build` takes half an hour cold, so this bench does not fo
 Medians of --runs starts per function.
 """
 import json
-import os
 import pathlib
 import stat
 import subprocess

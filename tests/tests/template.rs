@@ -293,3 +293,37 @@ fn the_dashboard_shows_only_metrics_the_functions_emit() {
         "the lag widget shows the 30-minute target"
     );
 }
+
+/// `make sizes` holds every package under 10 MB zipped: random bytes (incompressible) just
+/// under the limit pass, just over it fail, and the failure names the function.
+#[test]
+fn sizes_refuses_a_package_past_10_mb_zipped() {
+    use std::io::Read;
+    let build = std::env::temp_dir().join(format!("landfall-sizes-{}", std::process::id()));
+    let sizes = |megabytes: f64| {
+        let function = build.join("BigFunction");
+        std::fs::create_dir_all(&function).unwrap();
+        let mut bytes = Vec::new();
+        std::fs::File::open("/dev/urandom")
+            .unwrap()
+            .take((megabytes * 1024.0 * 1024.0) as u64)
+            .read_to_end(&mut bytes)
+            .unwrap();
+        std::fs::write(function.join("bootstrap"), bytes).unwrap();
+        Command::new("python3")
+            .arg(workspace_root().join("scripts/sizes.py"))
+            .arg(&build)
+            .output()
+            .unwrap()
+    };
+    let under = sizes(9.9);
+    let over = sizes(10.1);
+    std::fs::remove_dir_all(&build).unwrap();
+    assert!(
+        under.status.success(),
+        "{}",
+        String::from_utf8_lossy(&under.stderr)
+    );
+    assert!(!over.status.success());
+    assert!(String::from_utf8_lossy(&over.stderr).contains("over 10 MB zipped: BigFunction"));
+}
