@@ -459,6 +459,38 @@ fn parquet_bytes(
 
 // ------------------------------------------------------------------ orders-loader end to end
 
+/// Found by the soak: the same bytes uploaded twice, whose notifications (moto's carry no
+/// version id, so both name the file by its ETag) arrive in one batch — the same file twice
+/// in one BatchWriteItem, which DynamoDB refuses; both went to the DLQ.
+#[tokio::test]
+async fn the_same_file_twice_in_one_batch_loads_once() -> Result<()> {
+    let mut f = fixture().await?;
+    f.stack
+        .set_function_env(FUNCTION, "REDSHIFT_POLL_MILLISECONDS", Some("50"));
+    f.migrated().await?;
+    assert!(f.stack.deliver(FUNCTION).await?.failed.is_empty());
+    let key = "transformed/orders/twice.csv";
+    for _ in 0..2 {
+        f.stack
+            .put(BUCKET, key, orders_csv(0..4, CUSTOMERS, 0).into_bytes())
+            .await?;
+    }
+    let delivery = f.stack.deliver(FUNCTION).await?;
+    assert_eq!(
+        (delivery.received, delivery.deleted),
+        (2, 2),
+        "{delivery:?}\n{}",
+        f.stack.function_log(FUNCTION)
+    );
+    assert_eq!(f.final_rows().await?.len(), 4);
+    assert!(f
+        .stack
+        .dead_letter_reasons("OrdersFilesDLQ")
+        .await?
+        .is_empty());
+    Ok(())
+}
+
 #[tokio::test]
 async fn orders_load_once_whatever_the_delivery_order() -> Result<()> {
     let mut f = fixture().await?;

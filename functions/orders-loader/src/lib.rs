@@ -15,6 +15,7 @@ use landfall_runtime::{Classify, ConfigError, Env, FunctionError, Invocation};
 use landfall_s3_events::{ChangeKind, ObjectChange};
 use landfall_sqs_batch::{receive_count, s3_changes, BatchOutcome, DeadLetters};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// What invokes the function: the orders queue, or a deploy's migration run.
@@ -145,11 +146,16 @@ impl App {
                 files.push((index, received(change, &delivery)));
             }
         }
-        let admitted: Vec<Received> = files
-            .iter()
-            .filter(|(index, _)| !outcome.failed(*index))
-            .map(|(_, file)| file.clone())
-            .collect();
+        // One file twice in a batch (a redelivered message beside its original, or the
+        // same bytes uploaded twice, which moto's version-less notifications name alike):
+        // one audit item — BatchWriteItem refuses a key twice in a call — and one load,
+        // whose outcome both records share.
+        let mut admitted: Vec<Received> = Vec::new();
+        for (index, file) in &files {
+            if !outcome.failed(*index) && !admitted.iter().any(|a| a.file == file.file) {
+                admitted.push(file.clone());
+            }
+        }
         let already_loaded = match self.loader.receive(&admitted).await {
             Ok(loaded) => loaded,
             Err(err) => {
@@ -160,6 +166,7 @@ impl App {
                 return outcome.finish(self.dead_letters.as_ref()).await;
             }
         };
+        let mut handled: HashMap<&str, Option<FunctionError>> = HashMap::new();
         for (index, file) in &files {
             if outcome.failed(*index) {
                 continue;
@@ -169,9 +176,19 @@ impl App {
                 metrics::counter!("DuplicateDeliveries").increment(1);
                 continue;
             }
-            if let Err(err) = self.file(file, invocation).await {
-                outcome.fail(*index, err);
+            if let Some(first) = handled.get(file.file.as_str()) {
+                tracing::info!(file = file.file, "twice in this batch: handled once");
+                metrics::counter!("DuplicateDeliveries").increment(1);
+                if let Some(err) = first {
+                    outcome.fail(*index, err.clone());
+                }
+                continue;
             }
+            let result = self.file(file, invocation).await.err();
+            if let Some(err) = &result {
+                outcome.fail(*index, err.clone());
+            }
+            handled.insert(&file.file, result);
         }
         outcome.finish(self.dead_letters.as_ref()).await
     }
