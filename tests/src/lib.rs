@@ -5,6 +5,7 @@
 // Test support: a failed unwrap here is a failed test, as in the tests themselves.
 #![allow(clippy::unwrap_used)]
 
+pub mod aws_fault_proxy;
 pub mod fault_proxy;
 
 /// Runs `cleanup` to completion on a runtime of its own, from a `Drop` (the test's runtime
@@ -25,6 +26,7 @@ where
 pub mod mysql;
 pub mod pipeline;
 pub mod postgres;
+pub mod soak;
 pub mod star;
 
 use anyhow::{anyhow, Context, Result};
@@ -66,6 +68,9 @@ pub struct LocalStack {
     /// Where the host serves the Invoke, ECS and Redshift Data APIs.
     served: Option<String>,
     redshift: Option<sqlx::postgres::PgConnectOptions>,
+    /// (secret, value) of every secret value the functions were given, to find in no log
+    /// and no payload.
+    secret_values: Vec<(String, String)>,
 }
 
 impl LocalStack {
@@ -107,6 +112,14 @@ impl LocalStack {
         let logs =
             std::env::temp_dir().join(format!("landfall-test-{port}-{}", std::process::id()));
         std::fs::create_dir_all(&logs)?;
+        let secret_values = secrets
+            .iter()
+            .flat_map(|(name, value)| {
+                secret_values(value)
+                    .into_iter()
+                    .map(move |v| (name.to_string(), v))
+            })
+            .collect();
         Ok(LocalStack {
             _moto: moto,
             endpoint,
@@ -116,7 +129,40 @@ impl LocalStack {
             host: None,
             served: None,
             redshift: None,
+            secret_values,
         })
+    }
+
+    /// Where the functions' logs and `payloads.log` (every invocation, answer and task
+    /// request the host saw) are written.
+    pub fn logs_dir(&self) -> &Path {
+        &self.logs
+    }
+
+    /// Every place a secret value given to this stack shows up in what its functions
+    /// logged or were sent or answered: `secret in file, line n`. Empty is the only good
+    /// answer; every end-to-end test checks it when its stack is dropped.
+    pub fn leaked_secrets(&self) -> Vec<String> {
+        let mut leaks = Vec::new();
+        let Ok(entries) = std::fs::read_dir(&self.logs) else {
+            return leaks;
+        };
+        for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+            let text =
+                String::from_utf8_lossy(&std::fs::read(&path).unwrap_or_default()).into_owned();
+            for (number, line) in text.lines().enumerate() {
+                for (secret, value) in &self.secret_values {
+                    if line.contains(value.as_str()) {
+                        leaks.push(format!(
+                            "{secret} in {}, line {}",
+                            path.display(),
+                            number + 1
+                        ));
+                    }
+                }
+            }
+        }
+        leaks
     }
 
     /// Changes a function's environment before it first runs (as a redeploy would).
@@ -333,7 +379,34 @@ impl LocalStack {
 impl Drop for LocalStack {
     fn drop(&mut self) {
         // Function processes are killed with their Host (kill_on_drop); moto with _moto.
-        let _ = std::fs::remove_dir_all(&self.logs);
+        let leaks = self.leaked_secrets();
+        if leaks.is_empty() || std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.logs);
+        } else {
+            // Kept for a look; the test fails here.
+            panic!("secret values in logs or payloads:\n{}", leaks.join("\n"));
+        }
+    }
+}
+
+/// The values of a secret that must never be seen: a JSON secret's non-empty `password`
+/// (and any field named like a key or token), or the whole text of any other secret.
+pub fn secret_values(secret: &str) -> Vec<String> {
+    match serde_json::from_str::<serde_json::Value>(secret) {
+        Ok(serde_json::Value::Object(fields)) => fields
+            .iter()
+            .filter(|(name, _)| {
+                let name = name.to_ascii_lowercase();
+                ["password", "secret", "token", "key"]
+                    .iter()
+                    .any(|word| name.contains(word))
+            })
+            .filter_map(|(_, value)| value.as_str())
+            .filter(|value| !value.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        _ if secret.is_empty() => Vec::new(),
+        _ => vec![secret.to_owned()],
     }
 }
 

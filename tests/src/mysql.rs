@@ -54,6 +54,30 @@ impl TestDatabase {
         Ok(db)
     }
 
+    /// The RDS-shaped secret of a user of this database alone, with a password of its own
+    /// (so every test's logs and payloads can be searched for it), reached at `port` — 3306,
+    /// or a fault proxy's. The user goes with the database.
+    pub async fn secret(&self, port: u16) -> Result<String> {
+        let password = format!("pw-{}-{}", self.name, std::process::id() ^ 0x5eed);
+        let mut admin = Conn::new(Opts::from_url(&server_url())?).await?;
+        // CREATE USER takes no bind parameter; the password is ours, letters, digits and `_-`.
+        admin
+            .query_drop(format!(
+                "CREATE OR REPLACE USER `{}`@'%' IDENTIFIED BY '{password}'",
+                self.name
+            ))
+            .await?;
+        admin
+            .query_drop(format!("GRANT ALL ON `{0}`.* TO `{0}`@'%'", self.name))
+            .await?;
+        admin.disconnect().await?;
+        Ok(
+            serde_json::json!({"host": "127.0.0.1", "port": port, "username": self.name,
+                              "password": password, "dbname": self.name})
+            .to_string(),
+        )
+    }
+
     pub fn pool(&self) -> Pool {
         self.pool.clone()
     }
@@ -85,6 +109,10 @@ impl Drop for TestDatabase {
             let mut admin = Conn::new(Opts::from_url(&server_url()).ok()?).await.ok()?;
             admin
                 .query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+                .await
+                .ok()?;
+            admin
+                .query_drop(format!("DROP USER IF EXISTS `{name}`@'%'"))
                 .await
                 .ok()?;
             admin.disconnect().await.ok()

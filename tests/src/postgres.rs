@@ -48,9 +48,18 @@ fn unique_name(kind: &str) -> String {
     )
 }
 
-/// The RDS-shaped secret the functions read, for a local database.
+/// The RDS-shaped secret the functions read, for a local database. The local server trusts
+/// 127.0.0.1 and never asks for the password; it is set all the same, so that every test's
+/// logs and payloads can be searched for it (`LocalStack::leaked_secrets`).
 fn local_secret(database: &str) -> String {
-    serde_json::json!({"host": "127.0.0.1", "port": 5432, "username": "postgres", "password": "", "dbname": database}).to_string()
+    local_secret_at(database, 5432)
+}
+
+/// As the secret above, reaching the server at `port` (a fault proxy's, say).
+pub fn local_secret_at(database: &str, port: u16) -> String {
+    serde_json::json!({"host": "127.0.0.1", "port": port, "username": "postgres",
+                       "password": format!("pw-{database}"), "dbname": database})
+    .to_string()
 }
 
 fn drop_database(name: String) {

@@ -40,7 +40,8 @@ fn with_load_procedure(stack: &mut LocalStack) {
 #[tokio::test]
 async fn loads_an_upsert_file_straight_into_its_table() -> Result<()> {
     let db = TestDatabase::create_with_scripts().await?;
-    let mut stack = LocalStack::start_with_secrets(&[("MysqlSecret", secret(&db, ""))]).await?;
+    let mut stack =
+        LocalStack::start_with_secrets(&[("MysqlSecret", db.secret(3306).await?)]).await?;
     let key = "mysql/price_index/2024-02.csv";
     let version = upload(&stack, key, "ref_date,geo,category,product,uom,price\n2024-02,Canada,Food,Bread,675 g,3.49\n2024-02,Canada,Food,Milk,1 L,2.19\n").await?;
     let source = object(&stack, key, &version);
@@ -62,7 +63,8 @@ async fn loads_an_upsert_file_straight_into_its_table() -> Result<()> {
 #[tokio::test]
 async fn stages_promotes_and_reports_a_landing_file() -> Result<()> {
     let db = TestDatabase::create_with_scripts().await?;
-    let mut stack = LocalStack::start_with_secrets(&[("MysqlSecret", secret(&db, ""))]).await?;
+    let mut stack =
+        LocalStack::start_with_secrets(&[("MysqlSecret", db.secret(3306).await?)]).await?;
     with_load_procedure(&mut stack);
     let key = "mysql/price_index/2024-01.csv";
     let version = upload(&stack, key, "ref_date,geo,category,product,uom,price\n2024-01,Canada,Food,Bread,675 g,3.49\n2024-01,Canada,Food,Milk,1 L,2.19\n").await?;
@@ -100,7 +102,8 @@ async fn stages_promotes_and_reports_a_landing_file() -> Result<()> {
 #[tokio::test]
 async fn a_bad_file_is_a_permanent_error_naming_line_and_column() -> Result<()> {
     let db = TestDatabase::create_with_scripts().await?;
-    let mut stack = LocalStack::start_with_secrets(&[("MysqlSecret", secret(&db, ""))]).await?;
+    let mut stack =
+        LocalStack::start_with_secrets(&[("MysqlSecret", db.secret(3306).await?)]).await?;
     with_load_procedure(&mut stack);
     let key = "mysql/price_index/bad.csv";
     let version = upload(
@@ -151,7 +154,8 @@ async fn a_wrong_password_fails_without_revealing_it() -> Result<()> {
 #[tokio::test]
 async fn an_unknown_dataset_is_refused() -> Result<()> {
     let db = TestDatabase::create_with_scripts().await?;
-    let mut stack = LocalStack::start_with_secrets(&[("MysqlSecret", secret(&db, ""))]).await?;
+    let mut stack =
+        LocalStack::start_with_secrets(&[("MysqlSecret", db.secret(3306).await?)]).await?;
     let (error, answer) = invoke(&mut stack, json!({"mode": "report", "dataset": "nope"})).await?;
     assert!(error.is_some());
     assert_eq!(answer["errorType"], "Permanent");

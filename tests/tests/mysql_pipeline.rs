@@ -17,7 +17,7 @@ async fn pipeline() -> Result<(TestDatabase, LocalStack)> {
 /// The stack's functions reach MariaDB at `port` (a fault proxy's, say).
 async fn pipeline_on_port(port: u16) -> Result<(TestDatabase, LocalStack)> {
     let db = TestDatabase::create_with_scripts().await?;
-    let secret = json!({"host": "127.0.0.1", "port": port, "username": "root", "password": "", "dbname": db.name}).to_string();
+    let secret = db.secret(port).await?;
     let stack = LocalStack::start_with_secrets(&[("MysqlSecret", secret)]).await?;
     Ok((db, stack))
 }

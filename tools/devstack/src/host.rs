@@ -7,6 +7,10 @@
 //! environment for all functions, while every function here needs its own, resolved from
 //! template.yaml. The Invoke API on top (`serve_invoke_api`) answers the way AWS does: a
 //! function error is HTTP 200 with `X-Amz-Function-Error`.
+//!
+//! Every payload that crosses it — invocations and their answers, ECS task requests — is
+//! also appended to `payloads.log` beside the function logs, so a test can search all a
+//! function ever sent or received (for a leaked secret, say).
 
 use crate::process::{local_process, LocalProcess};
 use crate::provision::{FunctionSpec, Stack};
@@ -21,7 +25,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
@@ -57,11 +61,17 @@ struct Inner {
     next_id: AtomicU64,
     tasks: TaskRunner,
     redshift: Option<DataApi>,
+    /// `payloads.log`, opened on the first payload.
+    journal: std::sync::Mutex<Option<std::fs::File>>,
 }
 
 struct Slot {
     spec: FunctionSpec,
     instance: Mutex<Option<Instance>>,
+    /// The running instance's process id (0: none), readable while an invocation holds
+    /// `instance`, so a fault can kill the process mid-invocation.
+    pid: AtomicU32,
+    busy: AtomicBool,
 }
 
 struct Instance {
@@ -123,6 +133,8 @@ impl Host {
                     Arc::new(Slot {
                         spec: spec.clone(),
                         instance: Mutex::new(None),
+                        pid: AtomicU32::new(0),
+                        busy: AtomicBool::new(false),
                     }),
                 )
             })
@@ -143,6 +155,7 @@ impl Host {
                 functions,
                 next_id: AtomicU64::new(1),
                 redshift: None,
+                journal: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -177,8 +190,12 @@ impl Host {
             None => false,
         };
         if !alive {
-            *instance = Some(self.start(&slot.spec).await?);
+            let started = self.start(&slot.spec).await?;
+            slot.pid
+                .store(started.child.id().unwrap_or(0), Ordering::SeqCst);
+            *instance = Some(started);
         }
+        self.record(&format!("invoke {name}"), &payload);
         let running = instance.as_mut().expect("started above");
         let id = format!(
             "{:08x}-0000-4000-8000-{:012x}",
@@ -203,6 +220,7 @@ impl Host {
             .await
             .map_err(|_| anyhow!("runtime API of {name} is gone"))?;
 
+        slot.busy.store(true, Ordering::SeqCst);
         let outcome = tokio::select! {
             outcome = rx => outcome.unwrap_or_else(|_| Err(("Runtime.Unknown".into(), Bytes::from_static(b"{}")))),
             status = running.child.wait() => {
@@ -218,6 +236,11 @@ impl Host {
                 Err(("Sandbox.Timedout".into(), error_body("Sandbox.Timedout", &format!("Task timed out after {} seconds", timeout.as_secs()))))
             }
         };
+        slot.busy.store(false, Ordering::SeqCst);
+        let answer = match &outcome {
+            Ok(payload) | Err((_, payload)) => payload,
+        };
+        self.record(&format!("answer {name}"), answer);
         Ok(match outcome {
             Ok(payload) => Invoked {
                 payload,
@@ -325,6 +348,45 @@ impl Host {
             peak_rss_kb,
             answer,
         })
+    }
+
+    /// Kills `function`'s process (SIGKILL) if it is in the middle of an invocation, as a
+    /// crashed Lambda sandbox; the invocation fails with `Runtime.ExitError` and the next
+    /// one starts a fresh process. Whether there was one to kill.
+    pub fn kill_mid_invocation(&self, function: &str) -> Result<bool> {
+        let slot = self.slot(function)?;
+        let pid = slot.pid.load(Ordering::SeqCst);
+        if pid == 0 || !slot.busy.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
+        // `kill` rather than libc: the workspace forbids unsafe code.
+        let status = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .stderr(std::process::Stdio::null())
+            .status()?;
+        Ok(status.success())
+    }
+
+    /// Appends one payload to `payloads.log` (best effort: a journal that cannot be
+    /// written must not fail an invocation).
+    fn record(&self, what: &str, payload: &[u8]) {
+        use std::io::Write as _;
+        let mut journal = self
+            .inner
+            .journal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if journal.is_none() {
+            let _ = std::fs::create_dir_all(&self.inner.log_dir);
+            *journal = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.inner.log_dir.join("payloads.log"))
+                .ok();
+        }
+        if let Some(file) = journal.as_mut() {
+            let _ = writeln!(file, "{what}\t{}", String::from_utf8_lossy(payload));
+        }
     }
 
     /// Stops every running function process.
@@ -501,6 +563,7 @@ async fn json_api(State(host): State<Host>, headers: HeaderMap, body: Bytes) -> 
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
+    host.record(&target, &body);
     let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let answer = if target.starts_with("RedshiftData.") {
         match &host.inner.redshift {

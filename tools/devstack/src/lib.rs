@@ -14,7 +14,7 @@ pub mod template;
 
 pub use host::{ColdStart, Host, Invoked};
 pub use provision::{provision, Stack, Target};
-pub use pump::{deliver_once, Delivery};
+pub use pump::{deliver_keeping, deliver_once, Delivery};
 pub use template::Template;
 
 use std::collections::BTreeMap;

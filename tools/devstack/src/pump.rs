@@ -18,6 +18,8 @@ pub struct Delivery {
     /// Message ids left on the queue (reported failures, or all of them on a function error).
     pub failed: Vec<String>,
     pub function_error: Option<String>,
+    /// Succeeded, yet left on the queue to come back (`deliver_keeping`).
+    pub kept: usize,
 }
 
 /// Receives up to the mapping's batch size and delivers it as one invocation. Once a first
@@ -31,6 +33,33 @@ pub async fn deliver_once(
     mapping: &SqsMapping,
     wait_seconds: i32,
     batching_window: Duration,
+) -> Result<Delivery> {
+    deliver_keeping(
+        host,
+        sqs,
+        region,
+        function,
+        mapping,
+        wait_seconds,
+        batching_window,
+        &|_| false,
+    )
+    .await
+}
+
+/// As `deliver_once`, but a message that succeeded and for which `keep` says so is not
+/// deleted: it comes back after the visibility timeout with the same id and a higher
+/// receive count, as SQS's at-least-once delivery may bring any message back.
+#[allow(clippy::too_many_arguments)] // deliver_once's, plus the one choice it adds
+pub async fn deliver_keeping(
+    host: &Host,
+    sqs: &aws_sdk_sqs::Client,
+    region: &str,
+    function: &FunctionSpec,
+    mapping: &SqsMapping,
+    wait_seconds: i32,
+    batching_window: Duration,
+    keep: &(dyn Fn(&Message) -> bool + Sync),
 ) -> Result<Delivery> {
     let mut messages: Vec<Message> = Vec::new();
     let wanted = mapping.batch_size.max(1) as usize;
@@ -80,10 +109,10 @@ pub async fn deliver_once(
         };
 
     let mut deleted = 0;
-    let done: Vec<&Message> = messages
+    let (kept, done): (Vec<&Message>, Vec<&Message>) = messages
         .iter()
         .filter(|m| !failed.contains(m.message_id.as_deref().unwrap_or_default()))
-        .collect();
+        .partition(|m| keep(m));
     for chunk in done.chunks(10) {
         let entries = chunk
             .iter()
@@ -110,6 +139,7 @@ pub async fn deliver_once(
         deleted,
         failed,
         function_error: invoked.function_error,
+        kept: kept.len(),
     })
 }
 
