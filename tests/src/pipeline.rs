@@ -4,6 +4,7 @@
 
 use crate::LocalStack;
 use anyhow::{anyhow, Result};
+use landfall_devstack::Host;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -31,15 +32,25 @@ pub fn fast_retries(stack: &mut LocalStack) {
 
 /// Runs db-extract's dispatcher and waits for every table's worker.
 pub async fn extract_all(stack: &mut LocalStack) -> Result<()> {
+    let host = stack.host();
+    extract_all_on(&host, stack).await
+}
+
+/// As `extract_all`, on the stack's host.
+pub async fn extract_all_on(host: &Host, stack: &LocalStack) -> Result<()> {
     let done = |log: &str| {
         log.matches("\"table extracted\"").count() + log.matches("\"table failed\"").count()
     };
     let before = done(&stack.function_log(EXTRACT));
-    let answer = stack
-        .host()
+    let answer = host
         .invoke(EXTRACT, json!({"mode": "dispatch"}).to_string().into())
         .await?;
-    assert!(answer.function_error.is_none(), "{:?}", answer.json());
+    if answer.function_error.is_some() {
+        return Err(anyhow!(
+            "db-extract's dispatcher failed: {:?}",
+            answer.json()
+        ));
+    }
     for _ in 0..600 {
         if done(&stack.function_log(EXTRACT)) >= before + 11 {
             return Ok(());
@@ -85,11 +96,14 @@ pub async fn drain(stack: &mut LocalStack) -> Result<()> {
 
 /// One warehouse-loader run, as its schedule fires it; its report.
 pub async fn load(stack: &mut LocalStack) -> Result<Value> {
+    let host = stack.host();
+    load_on(&host, stack).await
+}
+
+/// As `load`, on the stack's host.
+pub async fn load_on(host: &Host, stack: &LocalStack) -> Result<Value> {
     let event = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
-    let answer = stack
-        .host()
-        .invoke(LOADER, event.to_string().into())
-        .await?;
+    let answer = host.invoke(LOADER, event.to_string().into()).await?;
     if answer.function_error.is_some() {
         return Err(anyhow!(
             "warehouse-loader failed: {:?}\n{}",

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# restart-database.sh mariadb|postgres: stops the local server and starts it again the way
+# ensure-databases.sh does — the soak's "database restarted" fault (make soak).
+source "$(dirname "$0")/lib.sh"
+
+# Until the process is gone, not only its port: start-stop-daemon takes a server still
+# shutting down for a running one and would start nothing.
+wait_exited() { # PROCESS SECONDS
+  local i
+  for i in $(seq 1 $(($2 * 10))); do
+    pgrep -x "$1" >/dev/null || return 0
+    sleep 0.1
+  done
+  die "$1 still runs after ${2}s"
+}
+
+case "${1:-}" in
+  mariadb)
+    as_root mariadb-admin --protocol=tcp -h 127.0.0.1 -u root shutdown
+    wait_exited mariadbd 60
+    ;;
+  postgres)
+    version=$(ls /etc/postgresql | sort -V | tail -1)
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main stop -m fast
+    ;;
+  *) die "usage: $0 mariadb|postgres" ;;
+esac
+exec "$ROOT/scripts/ensure-databases.sh"

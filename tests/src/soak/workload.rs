@@ -1,0 +1,441 @@
+//! What the soak puts in, and the ledger of what each input must become.
+//! - P1: price_index files of mixed sizes (the big ones split into parts), some uploaded
+//!   twice, some with a bad line;
+//! - P2: one file per `soak_<n>` dataset (imported into its own table), some twice, some bad;
+//! - P3: orders files with disjoint order ids, some twice, some bad;
+//! - P4: totesys churn, with db-extract's and warehouse-loader's schedules firing;
+//! - P5: website pages written and overwritten.
+//!
+//! Row numbers never repeat across files of a pipeline, so "each input row exactly once"
+//! is a set comparison.
+
+use crate::pipeline::{extract_all_on, load_on, EXTRACT};
+use crate::soak::rig::{Rig, CUSTOMERS, P2_DATASETS};
+use anyhow::{anyhow, Result};
+use aws_sdk_dynamodb::types::AttributeValue;
+use landfall_devstack::sample::{orders_csv, price_index_csv};
+use landfall_devstack::Delivery;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Value};
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Pipeline {
+    Mysql,
+    Dynamodb,
+    Orders,
+}
+
+/// One landing file and what it must become.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub pipeline: Pipeline,
+    /// The file name, unique in the run (`p1-00017.csv`): what archive keys, audit items
+    /// and dead letters are matched by.
+    pub name: String,
+    pub key: String,
+    pub dataset: String,
+    /// Row numbers: `Item <n>` (P1, P2), `O<n>` (P3).
+    pub rows: Range<u32>,
+    /// A bad file: nothing of it may load, and its message must reach the DLQ.
+    pub bad: bool,
+    pub uploads: u32,
+    pub uploaded: Instant,
+    /// When the target first showed it complete.
+    pub done: Option<Instant>,
+}
+
+#[derive(Default)]
+pub struct Ledger {
+    inputs: Mutex<Vec<Input>>,
+    /// Website keys written.
+    pub pages: Mutex<BTreeSet<String>>,
+    /// The pipeline lag each warehouse-loader run reported, seconds.
+    pub lags: Mutex<Vec<f64>>,
+    pub deliveries: AtomicU64,
+    /// Succeeded messages left on the queue to come back.
+    pub redelivered: AtomicU64,
+    /// Deliveries whose invocation failed as a whole (a killed process, say).
+    pub function_errors: AtomicU64,
+    pub churns: AtomicU64,
+}
+
+impl Ledger {
+    pub fn delivered(&self, delivery: &Delivery) {
+        if delivery.received == 0 {
+            return;
+        }
+        self.deliveries.fetch_add(1, Ordering::Relaxed);
+        self.redelivered
+            .fetch_add(delivery.kept as u64, Ordering::Relaxed);
+        if delivery.function_error.is_some() {
+            self.function_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn inputs(&self) -> Vec<Input> {
+        self.inputs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn add(&self, input: Input) {
+        self.inputs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(input);
+    }
+
+    /// Marks the inputs the targets now show complete: P1 and P2 files archived once per
+    /// upload, P3 files whose every upload is LOADED (or SUPERSEDED by the next, which is).
+    pub async fn observe(&self, rig: &Rig) -> Result<()> {
+        let archived = archived_versions(rig).await?;
+        let audited = audit_statuses(rig).await?;
+        let now = Instant::now();
+        let mut inputs = self
+            .inputs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for input in inputs.iter_mut().filter(|i| !i.bad && i.done.is_none()) {
+            let complete = match input.pipeline {
+                Pipeline::Mysql | Pipeline::Dynamodb => {
+                    archived.get(&input.name).copied().unwrap_or(0) >= input.uploads
+                }
+                Pipeline::Orders => audited.get(&input.name).is_some_and(|statuses| {
+                    statuses.iter().any(|s| s == "LOADED")
+                        && statuses
+                            .iter()
+                            .filter(|s| *s == "LOADED" || *s == "SUPERSEDED")
+                            .count() as u32
+                            >= input.uploads
+                }),
+            };
+            if complete {
+                input.done = Some(now);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// File name → versions in the archive bucket.
+pub async fn archived_versions(rig: &Rig) -> Result<HashMap<String, u32>> {
+    let mut counts = HashMap::new();
+    let s3 = rig.stack.s3();
+    let bucket = rig.stack.resource("ArchiveBucket");
+    // ListObjectVersions has no paginator in the SDK: follow its two markers.
+    let (mut key_marker, mut version_marker) = (None, None);
+    loop {
+        let page = s3
+            .list_object_versions()
+            .bucket(&bucket)
+            .set_key_marker(key_marker)
+            .set_version_id_marker(version_marker)
+            .send()
+            .await?;
+        for version in page.versions() {
+            let name = version.key().unwrap_or_default().rsplit('/').next();
+            *counts
+                .entry(name.unwrap_or_default().to_owned())
+                .or_insert(0) += 1;
+        }
+        if !page.is_truncated().unwrap_or(false) {
+            break;
+        }
+        key_marker = page.next_key_marker().map(str::to_owned);
+        version_marker = page.next_version_id_marker().map(str::to_owned);
+    }
+    Ok(counts)
+}
+
+/// File name → the status of each of its audit items (one per version).
+pub async fn audit_statuses(rig: &Rig) -> Result<HashMap<String, Vec<String>>> {
+    let mut statuses: HashMap<String, Vec<String>> = HashMap::new();
+    let mut pages = aws_sdk_dynamodb::Client::new(&rig.stack.sdk)
+        .scan()
+        .table_name(rig.stack.resource("OrdersAuditTable"))
+        .into_paginator()
+        .items()
+        .send();
+    while let Some(item) = pages.next().await {
+        let item = item?;
+        let text = |name: &str| match item.get(name) {
+            Some(AttributeValue::S(s)) => s.clone(),
+            _ => String::new(),
+        };
+        let key = text("key");
+        let name = key.rsplit('/').next().unwrap_or_default().to_owned();
+        statuses.entry(name).or_default().push(text("status"));
+    }
+    Ok(statuses)
+}
+
+/// Starts every producer; each stops when `producing` turns false.
+pub fn spawn(
+    rig: Arc<Rig>,
+    ledger: Arc<Ledger>,
+    producing: Arc<AtomicBool>,
+    seed: u64,
+) -> Vec<tokio::task::JoinHandle<Result<()>>> {
+    let mut tasks = Vec::new();
+    for (n, pipeline) in [Pipeline::Mysql, Pipeline::Dynamodb, Pipeline::Orders]
+        .into_iter()
+        .enumerate()
+    {
+        let (rig, ledger, producing) = (rig.clone(), ledger.clone(), producing.clone());
+        let rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(n as u64));
+        tasks.push(tokio::spawn(files(rig, ledger, producing, pipeline, rng)));
+    }
+    let (r, l, p) = (rig.clone(), ledger.clone(), producing.clone());
+    tasks.push(tokio::spawn(pages(r, l, p)));
+    let (r, l, p) = (rig.clone(), ledger.clone(), producing.clone());
+    tasks.push(tokio::spawn(totesys(r, l, p, seed)));
+    tasks.push(tokio::spawn(async move {
+        while producing.load(Ordering::SeqCst) {
+            ledger.observe(&rig).await?;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        Ok(())
+    }));
+    tasks
+}
+
+/// The shape of one pipeline's landing files.
+struct Shape {
+    every: Duration,
+    sizes: &'static [u32],
+    /// Every n-th file is bad, every m-th good one is uploaded twice.
+    bad_every: u32,
+    twice_every: u32,
+}
+
+fn shape(pipeline: Pipeline) -> Shape {
+    match pipeline {
+        Pipeline::Mysql => Shape {
+            every: Duration::from_millis(1500),
+            sizes: &[20, 150, 600, 2500],
+            bad_every: 9,
+            twice_every: 7,
+        },
+        Pipeline::Dynamodb => Shape {
+            every: Duration::from_secs(5),
+            sizes: &[30, 120, 300],
+            bad_every: 5,
+            twice_every: 4,
+        },
+        Pipeline::Orders => Shape {
+            every: Duration::from_secs(2),
+            sizes: &[10, 80, 400],
+            bad_every: 8,
+            twice_every: 6,
+        },
+    }
+}
+
+async fn files(
+    rig: Arc<Rig>,
+    ledger: Arc<Ledger>,
+    producing: Arc<AtomicBool>,
+    pipeline: Pipeline,
+    mut rng: ChaCha8Rng,
+) -> Result<()> {
+    let shape = shape(pipeline);
+    let mut next_row = 0u32;
+    let mut n = 0u32;
+    while producing.load(Ordering::SeqCst) {
+        n += 1;
+        let size = shape.sizes[rng.random_range(0..shape.sizes.len())];
+        let rows = next_row..next_row + size;
+        next_row += size;
+        let bad = n.is_multiple_of(shape.bad_every);
+        let uploads = if !bad && n.is_multiple_of(shape.twice_every) {
+            2
+        } else {
+            1
+        };
+        let (tag, bucket, key_prefix, dataset) = match pipeline {
+            Pipeline::Mysql => (
+                "p1",
+                "LandingBucket",
+                "mysql/price_index".to_owned(),
+                "price_index".to_owned(),
+            ),
+            Pipeline::Dynamodb => {
+                if n >= P2_DATASETS {
+                    break;
+                }
+                let dataset = format!("soak_{n}");
+                (
+                    "p2",
+                    "LandingBucket",
+                    format!("dynamodb/{dataset}"),
+                    dataset,
+                )
+            }
+            Pipeline::Orders => (
+                "p3",
+                "TransformedBucket",
+                "transformed/orders".to_owned(),
+                "orders".to_owned(),
+            ),
+        };
+        let name = format!("{tag}-{n:05}.csv");
+        let mut body = match pipeline {
+            Pipeline::Orders => orders_csv(rows.clone(), CUSTOMERS, 0),
+            _ => price_index_csv(rows.clone()),
+        };
+        if bad {
+            // A well-formed line of the wrong type, after good ones: nothing of the file
+            // may load.
+            body.push_str(match pipeline {
+                Pipeline::Orders => "O9999999,C0001,2026-11-01 00:00:00,paid,not-an-amount,GBP\n",
+                _ => "2024-01,\"Region 0, North\",Food,\"Item bad\",kg,not-a-price\n",
+            });
+        }
+        let key = format!("{key_prefix}/{name}");
+        ledger.add(Input {
+            pipeline,
+            name,
+            key: key.clone(),
+            dataset,
+            rows,
+            bad,
+            uploads,
+            uploaded: Instant::now(),
+            done: None,
+        });
+        for _ in 0..uploads {
+            rig.stack
+                .put(bucket, &key, body.as_bytes().to_vec())
+                .await?;
+        }
+        tokio::time::sleep(shape.every).await;
+    }
+    Ok(())
+}
+
+/// Website pages: forty of them, written in turn, so most writes are overwrites.
+async fn pages(rig: Arc<Rig>, ledger: Arc<Ledger>, producing: Arc<AtomicBool>) -> Result<()> {
+    let mut n = 0u32;
+    while producing.load(Ordering::SeqCst) {
+        let key = format!("soak/page-{:02}.html", n % 40);
+        let body = format!("<h1>revision {n}</h1>");
+        rig.stack
+            .put("WebsiteBucket", &key, body.into_bytes())
+            .await?;
+        ledger
+            .pages
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key);
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(())
+}
+
+/// totesys churn every 3 s; db-extract's schedule every 6 s, warehouse-loader's every 8 s.
+/// A churn or a run that meets a fault is simply the next one's work.
+async fn totesys(
+    rig: Arc<Rig>,
+    ledger: Arc<Ledger>,
+    producing: Arc<AtomicBool>,
+    seed: u64,
+) -> Result<()> {
+    let mut tick = 0u64;
+    while producing.load(Ordering::SeqCst) {
+        if let Ok(mut conn) = rig.totesys.conn().await {
+            if landfall_totesys_seed::churn(&mut conn, seed.wrapping_add(tick), 2, 2)
+                .await
+                .is_ok()
+            {
+                ledger.churns.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if tick.is_multiple_of(2) {
+            let _ = dispatch(&rig).await;
+        }
+        if tick % 3 == 1 {
+            if let Ok(report) = load(&rig).await {
+                record_lag(&ledger, &report);
+            }
+        }
+        tick += 1;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    Ok(())
+}
+
+fn record_lag(ledger: &Ledger, report: &Value) {
+    let lag = report["freshness"]["tables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["lag_seconds"].as_f64())
+        .reduce(f64::max);
+    if let Some(lag) = lag {
+        ledger
+            .lags
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(lag);
+    }
+}
+
+async fn dispatch(rig: &Rig) -> Result<()> {
+    let answer = rig
+        .host
+        .invoke(EXTRACT, json!({"mode": "dispatch"}).to_string().into())
+        .await?;
+    match answer.function_error {
+        None => Ok(()),
+        Some(error) => Err(anyhow!("db-extract dispatch failed: {error}")),
+    }
+}
+
+async fn load(rig: &Rig) -> Result<Value> {
+    load_on(&rig.host, &rig.stack).await
+}
+
+/// After the inputs stop: the last totesys changes extracted once settled, then every
+/// queue drained and the warehouse loaded until nothing is left to do (or a limit passes,
+/// and the reconciliation says what is missing).
+pub async fn finish(rig: &Rig, ledger: &Ledger) -> Result<()> {
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    extract_all_on(&rig.host, &rig.stack).await?;
+    let limit = Instant::now() + Duration::from_secs(300);
+    let mut quiet = 0;
+    while Instant::now() < limit {
+        ledger.observe(rig).await?;
+        let idle = rig.queued().await? == 0;
+        let settled = match load(rig).await {
+            // No lag recorded here: with the churn stopped, the source's newest change only
+            // ages, and the lag with it.
+            Ok(report) => {
+                ["loaded", "waiting", "rejected"]
+                    .iter()
+                    .all(|k| report[*k].as_array().is_none_or(Vec::is_empty))
+                    && report["deferred"].as_u64().unwrap_or(0) == 0
+            }
+            Err(_) => false,
+        };
+        let files_done = ledger.inputs().iter().all(|i| i.bad || i.done.is_some());
+        quiet = if idle && settled && files_done {
+            quiet + 1
+        } else {
+            0
+        };
+        // Twice in a row: a redelivered message may still be on its way back.
+        if quiet >= 2 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    Ok(())
+}
