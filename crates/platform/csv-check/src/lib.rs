@@ -6,7 +6,10 @@
 //! `csv_core` finds fields and record ends (quoting, embedded delimiters and newlines);
 //! this crate adds what it leaves to callers and every file pipeline needs: unclosed
 //! quotes, the header, column counts, UTF-8, empty and header-only files, line numbers
-//! that stay right across the parts of a split file.
+//! that stay right across the parts of a split file. `split` cuts a file into parts on
+//! the same record boundaries.
+
+pub mod split;
 
 use csv_core::{ReadFieldResult, Reader, ReaderBuilder};
 use landfall_failure::{Classify, Disposition};

@@ -9,7 +9,8 @@ use landfall_runtime::{Classify, Disposition};
 use serde::{Deserialize, Serialize};
 use split::{Piece, Splitter};
 
-pub mod split;
+/// CSV-aware splitting lives with the CSV check (pure, so it can be fuzzed alone).
+pub use landfall_csv_check::split;
 
 /// One version of one object.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -6,6 +6,7 @@ use crate::model::*;
 use crate::row::Money;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, Field, Schema, SchemaRef};
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 pub use parquet::errors::ParquetError;
@@ -39,6 +40,45 @@ pub fn write<T: WarehouseTable, W: std::io::Write + Send>(
     }
     writer.close()?;
     Ok(())
+}
+
+/// The record batches of a file that must hold `rows` rows of `expected`'s columns (in
+/// order, with their types and nullability) for `table`; a file that is not one is refused
+/// with the reason, before a row is read. What the warehouse loader reads a file with.
+pub fn read_checked(
+    bytes: bytes::Bytes,
+    table: &str,
+    expected: &Schema,
+    rows: usize,
+    batch_rows: usize,
+) -> Result<ParquetRecordBatchReader, String> {
+    let unreadable = |e: ParquetError| format!("not a readable Parquet file: {e}");
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(unreadable)?;
+    let shape = |s: &Schema| -> Vec<String> {
+        s.fields()
+            .iter()
+            .map(|f| {
+                let null = if f.is_nullable() { "" } else { " not null" };
+                format!("{} {}{null}", f.name(), f.data_type())
+            })
+            .collect()
+    };
+    let actual = shape(builder.schema());
+    if actual != shape(expected) {
+        return Err(format!(
+            "columns [{}] are not {table}'s [{}]",
+            actual.join(", "),
+            shape(expected).join(", ")
+        ));
+    }
+    let found = builder.metadata().file_metadata().num_rows();
+    if found != rows as i64 {
+        return Err(format!("{found} rows, the manifest says {rows}"));
+    }
+    builder
+        .with_batch_size(batch_rows)
+        .build()
+        .map_err(unreadable)
 }
 
 /// Columns the loader reads to keep the newest version of a dimension row (not loaded into

@@ -19,8 +19,7 @@ use landfall_aws::AwsError;
 use landfall_runtime::{Classify, Disposition};
 use landfall_sql_ident::Ident;
 use landfall_totesys_contract::processed::Manifest;
-use landfall_totesys_star::parquet::VERSION_COLUMNS;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use landfall_totesys_star::parquet::{read_checked, VERSION_COLUMNS};
 use sqlx::postgres::PgDatabaseError;
 use sqlx::{Connection, PgConnection};
 use std::collections::HashSet;
@@ -314,42 +313,14 @@ async fn copy_file(
     keys: &mut ReferencedKeys,
 ) -> Result<u64, FileFailure> {
     let bad = |what: &str, e: &dyn std::fmt::Display| FileFailure::Bad(format!("{what}: {e}"));
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file.bytes.clone())
-        .map_err(|e| bad("not a readable Parquet file", &e))?;
-    let expected = table.file_schema();
-    let actual = builder.schema();
-    let shape = |s: &arrow_schema::Schema| -> Vec<String> {
-        s.fields()
-            .iter()
-            .map(|f| {
-                format!(
-                    "{} {}{}",
-                    f.name(),
-                    f.data_type(),
-                    if f.is_nullable() { "" } else { " not null" }
-                )
-            })
-            .collect()
-    };
-    if shape(actual) != shape(&expected) {
-        return Err(FileFailure::Bad(format!(
-            "columns [{}] are not {}'s [{}]",
-            shape(actual).join(", "),
-            table.name,
-            shape(&expected).join(", ")
-        )));
-    }
-    let rows = builder.metadata().file_metadata().num_rows();
-    if rows != file.rows as i64 {
-        return Err(FileFailure::Bad(format!(
-            "{rows} rows, the manifest says {}",
-            file.rows
-        )));
-    }
-    let reader = builder
-        .with_batch_size(BATCH_ROWS)
-        .build()
-        .map_err(|e| bad("not a readable Parquet file", &e))?;
+    let reader = read_checked(
+        file.bytes.clone(),
+        table.name,
+        &table.file_schema(),
+        file.rows,
+        BATCH_ROWS,
+    )
+    .map_err(FileFailure::Bad)?;
 
     let mut copy = tx
         .copy_in_raw(copy)

@@ -1,0 +1,34 @@
+//! The CSV check with P1's encoder (`LOAD DATA` CSV): any bytes are accepted or refused
+//! with a reason (never a panic), and the answer does not depend on how the stream was cut
+//! into chunks — S3 hands the function arbitrary chunk boundaries.
+#![no_main]
+
+use landfall_mysql_datasets::{Datasets, BUNDLED};
+use libfuzzer_sys::fuzz_target;
+
+fn check(data: &[u8], chunk: usize) -> Result<Vec<u8>, String> {
+    let datasets = Datasets::parse("datasets.toml", BUNDLED).expect("the bundled config");
+    let mut checker = datasets
+        .get("price_index")
+        .expect("price_index")
+        .checker("fuzz.csv");
+    let mut out = Vec::new();
+    for piece in data.chunks(chunk.max(1)) {
+        out.extend(checker.feed(piece).map_err(|e| e.to_string())?);
+    }
+    out.extend(checker.finish().map_err(|e| e.to_string())?);
+    Ok(out)
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&cut, file)) = data.split_first() else {
+        return;
+    };
+    let whole = check(file, file.len());
+    let chunked = check(file, usize::from(cut % 16) + 1);
+    assert_eq!(whole, chunked, "the answer changed with the chunking");
+    if let Ok(out) = whole {
+        // LOAD DATA reads lines: every record the encoder wrote ends with one.
+        assert!(out.is_empty() || out.ends_with(b"\n"));
+    }
+});
