@@ -6,7 +6,7 @@
 use crate::aws_fault_proxy::AwsFaultProxy;
 use crate::fault_proxy::FaultProxy;
 use crate::mysql::{procedure_datasets_file, TestDatabase};
-use crate::pipeline::{fast_retries, EXTRACT};
+use crate::pipeline::EXTRACT;
 use crate::postgres::{local_secret_at, server, TotesysDatabase, WarehouseDatabase};
 use crate::soak::workload::Ledger;
 use crate::{LocalStack, REGION};
@@ -215,7 +215,11 @@ fn configure(stack: &mut LocalStack, aws_endpoint: &str) -> Result<()> {
     stack.set_function_env("dynamodb-loader", "MAX_RECEIVE_COUNT", Some(&count));
     // Churn commits in milliseconds; two seconds of settling is ample locally.
     stack.set_function_env(EXTRACT, "SETTLE_SECONDS", Some("2"));
-    fast_retries(stack);
+    // A fact whose dimension has not arrived waits 2 s, then longer each time, up to 20 s:
+    // ten receives then span minutes, enough for the next extract (the tests' flat 1 s
+    // would dead-letter it in twenty seconds).
+    stack.set_function_env("star-transform", "RETRY_FIRST_SECONDS", Some("2"));
+    stack.set_function_env("star-transform", "RETRY_MAX_SECONDS", Some("20"));
     Ok(())
 }
 
