@@ -67,9 +67,9 @@ lint: toolchain venv ## cargo fmt --check, clippy -D warnings, cfn-lint (serverl
 .PHONY: soak fuzz
 soak: toolchain databases ## every pipeline at once under faults for SOAK_SECONDS (600), then every input reconciled (restarts the local MariaDB and PostgreSQL)
 	@scripts/ensure-tools.sh
-	@# One feature resolution with make test's build, so nothing compiles twice.
-	cargo build --workspace --all-targets
-	SOAK_SECONDS=$${SOAK_SECONDS:-600} cargo test --workspace --test soak -- --nocapture
+	@# make test's build exactly (clippy inside it too), so after make test nothing compiles again.
+	$(CLIPPY_BUILD) cargo build --workspace --all-targets
+	SOAK_SECONDS=$${SOAK_SECONDS:-600} $(CLIPPY_BUILD) cargo test --workspace --test soak -- --nocapture
 
 fuzz: toolchain ## cargo-fuzz over every parser of outside input, FUZZ_SECONDS (60) each; a crash leaves its input in fuzz/artifacts
 	@scripts/fuzz.sh
