@@ -32,6 +32,8 @@ for target in $(fuzz list --fuzz-dir fuzz); do
   mkdir -p "$corpus"
   seeds=()
   [ -d "fuzz/seeds/$target" ] && seeds=("fuzz/seeds/$target")
+  # The project's own scripts are the .sql splitter's seeds.
+  [ "$target" = sql_script ] && seeds=(sql/mysql sql/redshift sql/warehouse)
   log="$(mktemp)"
   say "fuzzing $target for ${SECONDS_EACH}s"
   if ! fuzz run --sanitizer "$SANITIZER" --fuzz-dir fuzz "$target" "$corpus" "${seeds[@]}" -- \

@@ -3,21 +3,17 @@
 //! into chunks — S3 hands the function arbitrary chunk boundaries.
 #![no_main]
 
+use landfall_fuzz::check_in_chunks;
 use landfall_mysql_datasets::{Datasets, BUNDLED};
 use libfuzzer_sys::fuzz_target;
 
 fn check(data: &[u8], chunk: usize) -> Result<Vec<u8>, String> {
     let datasets = Datasets::parse("datasets.toml", BUNDLED).expect("the bundled config");
-    let mut checker = datasets
+    let checker = datasets
         .get("price_index")
         .expect("price_index")
         .checker("fuzz.csv");
-    let mut out = Vec::new();
-    for piece in data.chunks(chunk.max(1)) {
-        out.extend(checker.feed(piece).map_err(|e| e.to_string())?);
-    }
-    out.extend(checker.finish().map_err(|e| e.to_string())?);
-    Ok(out)
+    check_in_chunks(checker, data, chunk)
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -30,7 +30,10 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(whole, file, "bytes lost, repeated or reordered");
     let (chunked, chunked_ends) = split(file, usize::from(cut % 32) + 1, limit, header);
     assert_eq!(chunked, file);
-    assert_eq!(whole_ends, chunked_ends, "parts ended elsewhere with another chunking");
+    assert_eq!(
+        whole_ends, chunked_ends,
+        "parts ended elsewhere with another chunking"
+    );
     for end in whole_ends {
         // A part ends at a line end outside quotes.
         let before = &file[..end];

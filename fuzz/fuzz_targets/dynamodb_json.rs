@@ -4,20 +4,16 @@
 #![no_main]
 
 use landfall_dynamodb_datasets::{Datasets, BUNDLED};
+use landfall_fuzz::check_in_chunks;
 use libfuzzer_sys::fuzz_target;
 
 fn convert(data: &[u8], chunk: usize) -> Result<Vec<u8>, String> {
     let datasets = Datasets::parse("dynamodb.toml", BUNDLED).expect("the bundled config");
-    let mut checker = datasets
+    let checker = datasets
         .get("price_index")
         .expect("price_index")
         .checker("fuzz.csv");
-    let mut out = Vec::new();
-    for piece in data.chunks(chunk.max(1)) {
-        out.extend(checker.feed(piece).map_err(|e| e.to_string())?);
-    }
-    out.extend(checker.finish().map_err(|e| e.to_string())?);
-    Ok(out)
+    check_in_chunks(checker, data, chunk)
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -29,7 +25,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(out) = whole {
         for line in out.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let item: serde_json::Value = serde_json::from_slice(line).expect("a JSON line");
-            assert!(item["Item"]["pk"]["S"].is_string(), "no key attribute: {item}");
+            assert!(
+                item["Item"]["pk"]["S"].is_string(),
+                "no key attribute: {item}"
+            );
         }
     }
 });

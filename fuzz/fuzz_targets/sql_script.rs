@@ -14,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
         let mut last = 1;
         for statement in statements {
             assert!(!statement.sql.trim().is_empty(), "an empty statement");
-            assert!(statement.line >= last && statement.line <= lines, "{statement:?}");
+            assert!(
+                statement.line >= last && statement.line <= lines,
+                "{statement:?}"
+            );
             last = statement.line;
         }
     }

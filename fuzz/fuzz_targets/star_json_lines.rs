@@ -4,13 +4,15 @@
 //! row for row.
 #![no_main]
 
+use landfall_totesys_star::parquet::WarehouseTable;
 use landfall_totesys_star::parquet::{read_checked, versioned_schema, write_versioned};
 use landfall_totesys_star::transform::{read_lines, transform, MemoryLookup};
 use landfall_totesys_star::{DimCurrency, DimDesign, DimLocation, SourceTable};
-use landfall_totesys_star::parquet::WarehouseTable;
 use libfuzzer_sys::fuzz_target;
 
-fn round_trip<T: WarehouseTable + Clone>(rows: &[(landfall_totesys_star::transform::DimVersion, T)]) {
+fn round_trip<T: WarehouseTable + Clone>(
+    rows: &[(landfall_totesys_star::transform::DimVersion, T)],
+) {
     let mut file = Vec::new();
     write_versioned(rows, &mut file).expect("transformed rows write as Parquet");
     let reader = read_checked(
@@ -21,7 +23,9 @@ fn round_trip<T: WarehouseTable + Clone>(rows: &[(landfall_totesys_star::transfo
         1024,
     )
     .expect("the loader accepts what the transform wrote");
-    let read: usize = reader.map(|b| b.expect("a readable batch").num_rows()).sum();
+    let read: usize = reader
+        .map(|b| b.expect("a readable batch").num_rows())
+        .sum();
     assert_eq!(read, rows.len());
 }
 

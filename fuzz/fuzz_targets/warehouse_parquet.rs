@@ -56,5 +56,8 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(shape(&batch.schema()), shape(schema));
         read += batch.num_rows();
     }
-    assert_eq!(read, rows, "{name}: the file read to its end holds other rows than promised");
+    assert_eq!(
+        read, rows,
+        "{name}: the file read to its end holds other rows than promised"
+    );
 });

@@ -108,3 +108,18 @@ impl Drop for WarehouseDatabase {
         drop_database(self.name.clone());
     }
 }
+
+/// The `customers` reference rows of the orders sample (`sample::customers`), into P3's
+/// local Redshift.
+pub async fn seed_customers(conn: &mut PgConnection, count: u32) -> Result<()> {
+    for [id, name, segment, country] in landfall_devstack::sample::customers(count) {
+        sqlx::query("INSERT INTO customers VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(name)
+            .bind(segment)
+            .bind(country)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}

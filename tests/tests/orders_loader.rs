@@ -7,14 +7,14 @@
 
 use anyhow::Result;
 use aws_sdk_dynamodb::types::AttributeValue;
-use landfall_devstack::sample::{customers, orders_csv};
+use landfall_devstack::sample::orders_csv;
 use landfall_orders_load::audit::{AuditTable, Received, Status as AuditStatus};
 use landfall_orders_load::crawler::Crawler;
 use landfall_orders_load::warehouse::{OrdersWarehouse, UnknownCustomers};
 use landfall_orders_load::{Done, LoadError, Loader, Settings};
 use landfall_redshift_data::{DataApiError, Status, Target, Warehouse};
 use landfall_runtime::{Classify, Deadline, Disposition};
-use landfall_tests::postgres::{server, WarehouseDatabase};
+use landfall_tests::postgres::{seed_customers, server, WarehouseDatabase};
 use landfall_tests::LocalStack;
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
@@ -78,16 +78,7 @@ impl Fixture {
             String::from_utf8_lossy(&answer.payload)
         );
         assert_eq!(answer.json()?, json!({"applied": [1]}));
-        let mut conn = self.sql().await?;
-        for [id, name, segment, country] in customers(CUSTOMERS) {
-            sqlx::query("INSERT INTO customers VALUES ($1, $2, $3, $4)")
-                .bind(id)
-                .bind(name)
-                .bind(segment)
-                .bind(country)
-                .execute(&mut conn)
-                .await?;
-        }
+        seed_customers(&mut self.sql().await?, CUSTOMERS).await?;
         Ok(())
     }
 

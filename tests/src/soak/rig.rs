@@ -7,12 +7,13 @@ use crate::aws_fault_proxy::AwsFaultProxy;
 use crate::fault_proxy::FaultProxy;
 use crate::mysql::{procedure_datasets_file, TestDatabase};
 use crate::pipeline::EXTRACT;
-use crate::postgres::{local_secret_at, server, TotesysDatabase, WarehouseDatabase};
+use crate::postgres::{
+    local_secret_at, seed_customers, server, TotesysDatabase, WarehouseDatabase,
+};
 use crate::soak::workload::Ledger;
 use crate::{LocalStack, REGION};
 use anyhow::{anyhow, Result};
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
-use landfall_devstack::sample::customers;
 use landfall_devstack::{deliver_keeping, Host};
 use landfall_totesys_seed::Volumes;
 use serde_json::json;
@@ -115,16 +116,7 @@ impl Rig {
         if answer.function_error.is_some() {
             return Err(anyhow!("migrating Redshift: {:?}", answer.json()));
         }
-        let mut conn = self.redshift.conn().await?;
-        for [id, name, segment, country] in customers(CUSTOMERS) {
-            sqlx::query("INSERT INTO customers VALUES ($1, $2, $3, $4)")
-                .bind(id)
-                .bind(name)
-                .bind(segment)
-                .bind(country)
-                .execute(&mut conn)
-                .await?;
-        }
+        seed_customers(&mut self.redshift.conn().await?, CUSTOMERS).await?;
         Ok(())
     }
 

@@ -89,7 +89,9 @@ pub fn split(script: &str) -> Result<Vec<Statement>, ScriptError> {
                 if at_line_start {
                     let rest_of_line = script[i..].split('\n').next().unwrap_or_default();
                     let trimmed = rest_of_line.trim_start();
-                    if trimmed.len() >= 10 && trimmed[..10].eq_ignore_ascii_case("DELIMITER ")
+                    if trimmed
+                        .get(..10)
+                        .is_some_and(|p| p.eq_ignore_ascii_case("DELIMITER "))
                         || trimmed.eq_ignore_ascii_case("DELIMITER")
                     {
                         if !script[start..i].trim().is_empty() && has_code(&script[start..i]) {
@@ -106,7 +108,8 @@ pub fn split(script: &str) -> Result<Vec<Statement>, ScriptError> {
                         continue;
                     }
                 }
-                if script[i..].starts_with(delimiter.as_str()) {
+                // Bytes, not `script[i..]`: `i` walks bytes and may be inside a character.
+                if bytes[i..].starts_with(delimiter.as_bytes()) {
                     finish(start, i, &mut statements);
                     i += delimiter.len();
                     start = i;
@@ -119,7 +122,7 @@ pub fn split(script: &str) -> Result<Vec<Statement>, ScriptError> {
                         opened_at = line;
                     }
                     b'#' => state = State::LineComment,
-                    b'-' if script[i..].starts_with("--")
+                    b'-' if bytes[i..].starts_with(b"--")
                         && bytes.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()) =>
                     {
                         state = State::LineComment
@@ -166,7 +169,7 @@ pub fn split(script: &str) -> Result<Vec<Statement>, ScriptError> {
                 }
             }
             State::Dollar => {
-                if script[i..].starts_with(dollar_tag.as_str()) {
+                if bytes[i..].starts_with(dollar_tag.as_bytes()) {
                     state = State::Code;
                     i += dollar_tag.len() - 1;
                 }

@@ -112,3 +112,21 @@ fn dollar_quoted_bodies_keep_their_semicolons() {
         }
     );
 }
+
+/// Found by `make fuzz` (sql_script): the splitter walked bytes and sliced the script at
+/// each one, so any character of more than one byte outside a quote or comment — a unicode
+/// identifier, a BOM, text in a `$$` body, a DELIMITER line's tenth byte — panicked, and
+/// db-init with it.
+#[test]
+fn characters_of_several_bytes_anywhere_split_cleanly() {
+    assert_eq!(sql("\u{31f}"), ["\u{31f}"]);
+    assert_eq!(
+        sql("SELECT 1;\nCREATE TABLE café (prix int);"),
+        ["SELECT 1", "CREATE TABLE café (prix int)"]
+    );
+    assert_eq!(
+        sql("CREATE FUNCTION f() RETURNS text AS $$ SELECT 'é'; $$ LANGUAGE sql;\nSELECT 2;").len(),
+        2
+    );
+    assert_eq!(sql("DELIMIT€R x\nSELECT 1;"), ["DELIMIT€R x\nSELECT 1"]);
+}
