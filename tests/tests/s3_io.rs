@@ -47,3 +47,68 @@ async fn large_and_small_objects_arrive_intact() -> Result<()> {
     );
     Ok(())
 }
+
+/// Found by the soak: an archiver killed after its copy and before deleting the landing file
+/// archived the file again on the redelivery (two versions of one archive key). The copy now
+/// records the landing version it came from, and the redelivery only deletes.
+#[tokio::test]
+async fn a_file_archived_before_a_crash_is_not_archived_again() -> Result<()> {
+    use landfall_landing::{archive, ObjectRef, ARCHIVED_FROM};
+    let stack = LocalStack::start().await?;
+    let s3 = stack.s3();
+    let (landing, archive_bucket) = (
+        stack.resource("LandingBucket"),
+        stack.resource("ArchiveBucket"),
+    );
+    let key = "mysql/price_index/crash.csv";
+    let version = stack
+        .put("LandingBucket", key, b"a,b\n1,2\n".to_vec())
+        .await?;
+    let object = ObjectRef {
+        bucket: landing.clone(),
+        key: key.to_owned(),
+        version: version.clone(),
+    };
+    let target = ObjectRef {
+        bucket: archive_bucket.clone(),
+        key: "price_index/2026/12/03/crash.csv".to_owned(),
+        version: String::new(),
+    };
+    // What the crashed attempt left: its copy, recording where it came from.
+    s3.copy_object()
+        .bucket(&archive_bucket)
+        .key(&target.key)
+        .copy_source(format!("{landing}/{key}?versionId={version}"))
+        .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+        .metadata(ARCHIVED_FROM, format!("{landing}/{key}#{version}"))
+        .send()
+        .await?;
+    archive(&s3, &object, &target).await?;
+    let versions = s3
+        .list_object_versions()
+        .bucket(&archive_bucket)
+        .send()
+        .await?;
+    assert_eq!(versions.versions().len(), 1, "archived once: {versions:?}");
+    assert!(
+        stack.keys(&landing, "mysql/").await?.is_empty(),
+        "gone from landing"
+    );
+
+    // A different version of the same key is its own file: archived beside it.
+    let second = stack
+        .put("LandingBucket", key, b"a,b\n3,4\n".to_vec())
+        .await?;
+    let object = ObjectRef {
+        version: second,
+        ..object
+    };
+    archive(&s3, &object, &target).await?;
+    let versions = s3
+        .list_object_versions()
+        .bucket(&archive_bucket)
+        .send()
+        .await?;
+    assert_eq!(versions.versions().len(), 2);
+    Ok(())
+}

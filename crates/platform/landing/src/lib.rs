@@ -355,19 +355,24 @@ pub async fn archive(
         .await
         .or_aws("S3", "HeadObject")
         .map_err(at(&object.bucket, &object.key))?;
-    s3.copy_object()
+    // A crash after the copy and before the delete leaves the file in landing; its
+    // redelivery finds its copy here (by the source version it records) and does not archive
+    // it a second time (the soak found the second copy).
+    let origin = format!("{}/{}#{}", object.bucket, object.key, object.version);
+    let archived = s3
+        .head_object()
         .bucket(&archive.bucket)
         .key(&archive.key)
-        .copy_source(format!(
-            "{}/{}?versionId={}",
-            object.bucket,
-            encode_key(&object.key),
-            object.version
-        ))
         .send()
-        .await
-        .or_aws("S3", "CopyObject")
-        .map_err(at(&archive.bucket, &archive.key))?;
+        .await;
+    let already = archived.as_ref().is_ok_and(|head| {
+        head.metadata()
+            .and_then(|m| m.get(ARCHIVED_FROM))
+            .is_some_and(|from| *from == origin)
+    });
+    if !already {
+        copy_recording(s3, object, archive, &source, &origin).await?;
+    }
     let copy = s3
         .head_object()
         .bucket(&archive.bucket)
@@ -396,6 +401,38 @@ pub async fn archive(
         .await
         .or_aws("S3", "DeleteObject")
         .map_err(at(&object.bucket, &object.key))?;
+    Ok(())
+}
+
+/// User metadata of an archive copy: `bucket/key#version` of the landing file it copies.
+pub const ARCHIVED_FROM: &str = "landfall-archived-from";
+
+/// CopyObject with the source's content type and metadata, plus `ARCHIVED_FROM`.
+async fn copy_recording(
+    s3: &aws_sdk_s3::Client,
+    object: &ObjectRef,
+    archive: &ObjectRef,
+    source: &aws_sdk_s3::operation::head_object::HeadObjectOutput,
+    origin: &str,
+) -> Result<(), LandingError> {
+    let mut metadata = source.metadata().cloned().unwrap_or_default();
+    metadata.insert(ARCHIVED_FROM.to_owned(), origin.to_owned());
+    s3.copy_object()
+        .bucket(&archive.bucket)
+        .key(&archive.key)
+        .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+        .set_metadata(Some(metadata))
+        .set_content_type(source.content_type().map(str::to_owned))
+        .copy_source(format!(
+            "{}/{}?versionId={}",
+            object.bucket,
+            encode_key(&object.key),
+            object.version
+        ))
+        .send()
+        .await
+        .or_aws("S3", "CopyObject")
+        .map_err(at(&archive.bucket, &archive.key))?;
     Ok(())
 }
 
