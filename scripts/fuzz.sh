@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make fuzz: every fuzz target in fuzz/ for FUZZ_SECONDS (default 60) each, with cargo-fuzz
-# (libFuzzer). A crash stops the run; its input is in fuzz/artifacts/<target>/ — make it a
+# (libFuzzer); FUZZ_TARGETS="…" for some of them. A crash stops the run; its input is in fuzz/artifacts/<target>/ — make it a
 # regression test in the normal suite, then fix it.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -27,7 +27,8 @@ built=$(( $(date +%s) - started ))
 
 summary=()
 total_runs=0
-for target in $(fuzz list --fuzz-dir fuzz); do
+# FUZZ_TARGETS="a b" runs only those.
+for target in ${FUZZ_TARGETS:-$(fuzz list --fuzz-dir fuzz)}; do
   corpus="fuzz/corpus/$target"
   mkdir -p "$corpus"
   seeds=()

@@ -58,6 +58,7 @@ pub fn read_checked(
     // The file's own Parquet schema, not the Arrow schema it may embed: arrow-ipc panics
     // on a malformed embedded schema (make fuzz found it: "Type NONE not supported"), and
     // the Parquet types carry every property compared below.
+    let file_size = bytes.len();
     let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
     let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options)
         .map_err(unreadable)?;
@@ -70,6 +71,23 @@ pub fn read_checked(
             })
             .collect()
     };
+    // The parquet crate asserts (panics) on a column chunk with a negative offset or length
+    // (make fuzz found it); a chunk must also lie inside the file.
+    let size = i64::try_from(file_size).unwrap_or(i64::MAX);
+    for (g, group) in builder.metadata().row_groups().iter().enumerate() {
+        for column in group.columns() {
+            let start = column
+                .dictionary_page_offset()
+                .unwrap_or_else(|| column.data_page_offset());
+            let length = column.compressed_size();
+            if start < 0 || length < 0 || start.saturating_add(length) > size {
+                return Err(format!(
+                    "not a readable Parquet file: row group {g}, column {}: bytes {start}+{length} are not inside its {size} bytes",
+                    column.column_path()
+                ));
+            }
+        }
+    }
     let actual = shape(builder.schema());
     if actual != shape(expected) {
         return Err(format!(

@@ -257,6 +257,37 @@ fn a_corrupt_embedded_arrow_schema_is_a_reason_not_a_panic() {
     }
 }
 
+/// Found by `make fuzz` (warehouse_parquet): a column chunk with a negative length made the
+/// parquet crate assert. The check refuses such a file first.
+#[test]
+fn a_column_chunk_outside_the_file_is_a_reason_not_a_panic() {
+    let file = Bytes::from_static(include_bytes!(
+        "data/fuzz-crash-negative-column-chunk.parquet"
+    ));
+    for (name, schema) in [
+        (
+            "dim_location",
+            parquet::versioned_schema(&DimLocation::schema()),
+        ),
+        (
+            "dim_currency",
+            parquet::versioned_schema(&DimCurrency::schema()),
+        ),
+        (
+            "dim_design",
+            parquet::versioned_schema(&DimDesign::schema()),
+        ),
+    ] {
+        for rows in 0..4 {
+            if let Ok(reader) = parquet::read_checked(file.clone(), name, &schema, rows, 64) {
+                for batch in reader {
+                    let _ = batch;
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn what_star_writes_passes_the_loaders_check_row_for_row() {
     let rows: Vec<FactSalesOrder> = (1..=3).map(|id| order(id, 394)).collect();
