@@ -425,7 +425,16 @@ async fn dead_letters(rig: &Rig, inputs: &[Input], report: &mut Report) -> Resul
                     Some(input) => {
                         named.insert(input.name.clone());
                     }
-                    None => unexplained.push(format!("{dlq}: {}", truncate(body, 300))),
+                    None => {
+                        let reason = message
+                            .message_attributes()
+                            .and_then(|a| a.get("landfall-error"))
+                            .and_then(|v| v.string_value())
+                            .unwrap_or(
+                                "(no landfall-error: dead-lettered by SQS after the receives)",
+                            );
+                        unexplained.push(format!("{dlq}: {reason} — {}", truncate(body, 300)))
+                    }
                 }
             }
         }
