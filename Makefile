@@ -28,8 +28,10 @@ test: toolchain databases ## everything CI checks: format, clippy, template lint
 	@# compile some forty crates again to find none.
 	$(CLIPPY_BUILD) cargo test --workspace --tests --no-fail-fast
 
-# `cargo clippy -- -D warnings`, as environment for a real build (cargo-clippy's own protocol).
-CLIPPY_BUILD := RUSTC_WORKSPACE_WRAPPER=clippy-driver CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
+# `cargo clippy -- -D warnings`, as environment for a real build (cargo-clippy's own protocol);
+# without incremental compilation: its caches are written on every build and only pay back
+# on the next small edit, which make test from a clean clone never makes.
+CLIPPY_BUILD := CARGO_INCREMENTAL=0 RUSTC_WORKSPACE_WRAPPER=clippy-driver CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
 
 .PHONY: toolchain
 toolchain: ## the Rust toolchain rust-toolchain.toml pins (stable under that name when it is that version)
