@@ -29,8 +29,9 @@ test: toolchain databases ## everything CI checks: format, clippy, template lint
 	$(CLIPPY_BUILD) cargo test --workspace --tests --no-fail-fast
 
 # `cargo clippy -- -D warnings`, as environment for a real build (cargo-clippy's own protocol);
-# without incremental compilation: its caches are written on every build and only pay back
-# on the next small edit, which make test from a clean clone never makes.
+# without incremental compilation: its caches cost every build and pay back only on the next
+# small edit, which CI's make test from a clean clone never makes (edit-and-rerun loops are
+# cargo's own, incremental as usual).
 CLIPPY_BUILD := CARGO_INCREMENTAL=0 RUSTC_WORKSPACE_WRAPPER=clippy-driver CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
 
 .PHONY: toolchain
