@@ -2,7 +2,7 @@
 //! checkov, and keeps the operating rules every function and queue must follow; the
 //! workflows pass actionlint and the Dockerfile hadolint.
 
-use landfall_devstack::template::{Resource, Template};
+use landfall_devstack::template::{scalar_text, strings, Resource, Scope, Template};
 use landfall_tests::workspace_root;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -132,7 +132,9 @@ fn every_function_has_its_size_log_retention_and_alarms() {
     for function in functions {
         let id = &function.logical_id;
         assert!(
-            number(function, "Timeout").is_some() && number(function, "MemorySize").is_some(),
+            number(function, "Timeout").is_some()
+                && (number(function, "MemorySize").is_some()
+                    || referenced(&function.properties["MemorySize"]).is_some()),
             "{id}: Timeout and MemorySize are chosen per function, not left to Globals"
         );
         let log_group = format!("/aws/lambda/${{{id}}}");
@@ -326,4 +328,349 @@ fn sizes_refuses_a_package_past_10_mb_zipped() {
     );
     assert!(!over.status.success());
     assert!(String::from_utf8_lossy(&over.stderr).contains("over 10 MB zipped: BigFunction"));
+}
+
+/// The template's scope before any resource exists, with `given` parameters over the defaults.
+fn scope_with(template: &Template, stack: &str, given: &[(&str, &str)]) -> Scope {
+    let given = given
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Scope::for_parameters(template, stack, "eu-west-2", "123456789012", &given)
+        .expect("parameters and conditions resolve")
+}
+
+/// SES refuses a second CreateEmailIdentity: a user who verified the sender first (as the
+/// deploy guide says), or a second stack (dev beside prod), would roll the deploy back.
+#[test]
+fn the_stack_creates_no_ses_identity_unless_asked() {
+    let template = template();
+    for identity in template.of_kind("AWS::SES::EmailIdentity") {
+        let condition = identity.condition.as_deref().unwrap_or_default();
+        assert!(
+            !scope_with(&template, "landfall", &[]).conditions[condition],
+            "{} is created by default",
+            identity.logical_id
+        );
+    }
+}
+
+/// A new account caps a function at 3,008 MB and has 10 concurrent executions, of which
+/// Lambda keeps 10 unreserved: any more fails CreateFunction or PutFunctionConcurrency and
+/// rolls the whole stack back.
+#[test]
+fn the_defaults_fit_a_new_accounts_quotas() {
+    let template = template();
+    let defaults = scope_with(&template, "landfall", &[]);
+    for function in template.of_kind("AWS::Serverless::Function") {
+        let resolved = defaults
+            .resolve(&function.properties["MemorySize"])
+            .expect("MemorySize resolves from parameters");
+        let memory: u64 = scalar_text(&resolved).parse().expect("a number");
+        assert!(
+            memory <= 3008,
+            "{} asks {memory} MB by default",
+            function.logical_id
+        );
+        let reserved = defaults
+            .resolve(
+                function
+                    .properties
+                    .get("ReservedConcurrentExecutions")
+                    .unwrap_or(&Value::Null),
+            )
+            .expect("resolves");
+        assert!(
+            reserved.is_null(),
+            "{} reserves {reserved} by default",
+            function.logical_id
+        );
+    }
+    // The parameters still turn both on for an account that has the quota.
+    let raised = scope_with(
+        &template,
+        "landfall",
+        &[
+            ("DynamodbLoaderMemory", "3584"),
+            ("WarehouseLoaderReservedConcurrency", "1"),
+        ],
+    );
+    let loader = &template.resources["WarehouseLoaderFunction"];
+    assert_eq!(
+        scalar_text(
+            &raised
+                .resolve(&loader.properties["ReservedConcurrentExecutions"])
+                .unwrap()
+        ),
+        "1"
+    );
+}
+
+/// A provisioned cluster is chosen by its id alone: the workgroup's default must not win.
+#[test]
+fn a_redshift_cluster_id_wins_over_the_workgroup_default() {
+    let template = template();
+    let loader = &template.resources["OrdersLoaderFunction"];
+    let env = |scope: &Scope, name: &str| {
+        scalar_text(
+            &scope
+                .resolve(&loader.properties["Environment"]["Variables"][name])
+                .unwrap(),
+        )
+    };
+    let cluster = scope_with(&template, "landfall", &[("RedshiftClusterId", "analytics")]);
+    assert!(!cluster.conditions["RedshiftServerless"]);
+    assert_eq!(env(&cluster, "REDSHIFT_WORKGROUP"), "");
+    assert_eq!(env(&cluster, "REDSHIFT_CLUSTER_ID"), "analytics");
+    let serverless = scope_with(&template, "landfall", &[]);
+    assert!(serverless.conditions["RedshiftServerless"]);
+    assert_eq!(env(&serverless, "REDSHIFT_WORKGROUP"), "landfall");
+    assert_eq!(env(&serverless, "REDSHIFT_CLUSTER_ID"), "");
+}
+
+/// CloudWatch alarms publish to an encrypted topic only under a customer-managed key whose
+/// policy lets cloudwatch.amazonaws.com use it (alias/aws/sns cannot): else every alarm is
+/// silent.
+#[test]
+fn alarms_can_publish_to_the_encrypted_alerts_topic() {
+    let template = template();
+    let topic = &template.resources["AlertsTopic"];
+    let key = referenced(&topic.properties["KmsMasterKeyId"])
+        .map(|id| &template.resources[id])
+        .expect("the topic's key is a key of this stack, not an AWS-managed alias");
+    assert_eq!(key.kind, "AWS::KMS::Key");
+    let statements = key.properties["KeyPolicy"]["Statement"]
+        .as_array()
+        .expect("a key policy");
+    let for_cloudwatch = statements
+        .iter()
+        .find(|s| s["Principal"]["Service"] == "cloudwatch.amazonaws.com")
+        .expect("a statement for CloudWatch");
+    let actions = strings(&for_cloudwatch["Action"]);
+    for needed in ["kms:Decrypt", "kms:GenerateDataKey*"] {
+        assert!(actions.iter().any(|a| a == needed), "{needed}: {actions:?}");
+    }
+}
+
+/// A stack delete or a replacing update must not take data, the audit trail, undelivered
+/// files or credentials with it: every stateful resource says what happens to it.
+#[test]
+fn every_stateful_resource_has_a_deletion_policy_chosen_on_purpose() {
+    let template = template();
+    for resource in template.resources.values() {
+        let kept = match resource.kind.as_str() {
+            "AWS::S3::Bucket" | "AWS::DynamoDB::Table" | "AWS::SecretsManager::Secret" => true,
+            "AWS::SQS::Queue" => resource.logical_id.ends_with("DLQ"),
+            "AWS::Logs::LogGroup" | "AWS::KMS::Key" => false,
+            _ => continue,
+        };
+        let expected = if kept { "Retain" } else { "Delete" };
+        for (what, policy) in [
+            ("DeletionPolicy", &resource.deletion_policy),
+            ("UpdateReplacePolicy", &resource.update_replace_policy),
+        ] {
+            assert_eq!(
+                policy.as_deref(),
+                Some(expected),
+                "{} {what}",
+                resource.logical_id
+            );
+        }
+    }
+}
+
+/// In the SES sandbox SES authorises every recipient as an identity too: a policy on the
+/// sender's identity alone fails every email. The sender stays fixed by ses:FromAddress.
+#[test]
+fn email_reaches_verified_recipients_in_the_ses_sandbox_from_the_sender_only() {
+    let template = template();
+    let mut senders = 0;
+    for (owner, statement) in all_statements(&template) {
+        if !strings_or_one(&statement["Action"])
+            .iter()
+            .any(|a| a == "ses:SendEmail")
+        {
+            continue;
+        }
+        senders += 1;
+        let resource = statement["Resource"]["Fn::Sub"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(resource.ends_with(":identity/*"), "{owner}: {resource}");
+        assert_eq!(
+            referenced(&statement["Condition"]["StringEquals"]["ses:FromAddress"]),
+            Some("SenderEmail"),
+            "{owner}"
+        );
+    }
+    assert_eq!(
+        senders, 2,
+        "file-orchestrator and dynamodb-loader send email"
+    );
+}
+
+/// S3 answers a read of a missing key with 403 instead of 404 unless the role may list the
+/// bucket (HeadObject/GetObject, "Permissions"): a redelivery after the archive, a task that
+/// died before its report, a deleted file or the first transform state would each look like
+/// a permission failure. Every role that reads keys may list where it reads.
+#[test]
+fn every_role_that_reads_a_key_may_list_its_prefix() {
+    let template = template();
+    let mut reads = 0;
+    for resource in template.resources.values() {
+        let statements = statements_of(resource);
+        let lists: Vec<(String, Option<Vec<String>>)> =
+            statements.iter().filter_map(list_grant).collect();
+        for (bucket, prefix) in statements.iter().flat_map(object_reads) {
+            reads += 1;
+            let covered = lists.iter().any(|(listed, patterns)| {
+                *listed == bucket
+                    && patterns.as_ref().is_none_or(|patterns| {
+                        patterns.iter().any(|p| {
+                            let fixed = p.trim_end_matches('*');
+                            p.ends_with('*') && prefix.starts_with(fixed)
+                        })
+                    })
+            });
+            assert!(
+                covered,
+                "{} reads {bucket}/{prefix}* but may not s3:ListBucket that prefix",
+                resource.logical_id
+            );
+        }
+    }
+    assert!(reads > 10, "found the readers: {reads}");
+}
+
+/// Athena takes only letters, digits and underscores in a database name: the stack name's
+/// hyphens must not reach the Glue database.
+#[test]
+fn the_glue_database_name_is_valid_for_athena_under_any_stack_name() {
+    let template = template();
+    let database = &template.resources["OrdersGlueDatabase"];
+    for stack in ["landfall", "landfall-dev", "team-a-landfall-prod"] {
+        let name = scalar_text(
+            &scope_with(&template, stack, &[])
+                .resolve(&database.properties["DatabaseInput"]["Name"])
+                .unwrap(),
+        );
+        assert!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "{stack}: {name}"
+        );
+    }
+}
+
+fn strings_or_one(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        other => strings(other),
+    }
+}
+
+/// The IAM statements of a function's `Policies` or a role's inline policies, both branches
+/// of any `Fn::If`.
+fn statements_of(resource: &Resource) -> Vec<Value> {
+    fn flatten(value: &Value, out: &mut Vec<Value>) {
+        match value.get("Fn::If").and_then(Value::as_array) {
+            Some(branches) => branches[1..].iter().for_each(|b| flatten(b, out)),
+            None if value.is_object() => out.push(value.clone()),
+            None => {}
+        }
+    }
+    let mut out = vec![];
+    for policy in resource.properties["Policies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let statements = policy
+            .get("Statement")
+            .or_else(|| policy.pointer("/PolicyDocument/Statement"));
+        for statement in statements.and_then(Value::as_array).into_iter().flatten() {
+            flatten(statement, &mut out);
+        }
+    }
+    out
+}
+
+fn all_statements(template: &Template) -> Vec<(String, Value)> {
+    template
+        .resources
+        .values()
+        .flat_map(|r| {
+            statements_of(r)
+                .into_iter()
+                .map(|s| (r.logical_id.clone(), s))
+        })
+        .collect()
+}
+
+/// `(bucket, key prefix)` of each `${Bucket.Arn}/prefix*` an s3:GetObject statement names.
+fn object_reads(statement: &Value) -> Vec<(String, String)> {
+    if !strings_or_one(&statement["Action"])
+        .iter()
+        .any(|a| a == "s3:GetObject")
+    {
+        return vec![];
+    }
+    let resources = match &statement["Resource"] {
+        Value::Array(items) => items.clone(),
+        one => vec![one.clone()],
+    };
+    resources
+        .iter()
+        .filter_map(|r| r["Fn::Sub"].as_str())
+        .filter_map(|arn| {
+            let (bucket, rest) = arn.strip_prefix("${")?.split_once(".Arn}/")?;
+            Some((bucket.to_owned(), rest.trim_end_matches('*').to_owned()))
+        })
+        .collect()
+}
+
+/// `(bucket, s3:prefix patterns or None for all)` of an s3:ListBucket statement.
+fn list_grant(statement: &Value) -> Option<(String, Option<Vec<String>>)> {
+    if !strings_or_one(&statement["Action"])
+        .iter()
+        .any(|a| a == "s3:ListBucket")
+    {
+        return None;
+    }
+    let bucket = referenced(&statement["Resource"])?.to_owned();
+    let patterns = statement
+        .pointer("/Condition/StringLike/s3:prefix")
+        .map(strings_or_one);
+    Some((bucket, patterns))
+}
+
+/// An alarm on a metric no code emits never fires: each alarm in the project's namespace
+/// watches a metric the functions emit (EmailsFailed, ManifestsRejected, …).
+#[test]
+fn every_alarm_on_the_projects_metrics_watches_one_the_code_emits() {
+    let template = template();
+    let emitted = emitted_metrics();
+    let ours: Vec<_> = template
+        .of_kind("AWS::CloudWatch::Alarm")
+        .filter(|alarm| alarm.properties["Namespace"] == "landfall")
+        .collect();
+    assert!(ours.len() >= 4, "{}", ours.len());
+    for alarm in ours {
+        let metric = alarm.properties["MetricName"].as_str().unwrap_or_default();
+        assert!(
+            emitted.contains(metric),
+            "{} watches {metric}, which nothing emits",
+            alarm.logical_id
+        );
+    }
+}
+
+/// CloudFormation calls each resource type's handler permissions (its registry schema) with
+/// the CI deploy role: the role is generated from those schemas, and this fails when
+/// template.yaml gains a type (or a schema a permission) the role does not cover.
+#[test]
+fn the_ci_deploy_role_covers_every_handler_permission_of_the_template() {
+    run(
+        ".venv-lint/bin/python",
+        &["scripts/deploy-role.py", "--check"],
+    );
 }

@@ -117,7 +117,10 @@ async fn main() -> Result<()> {
             let template = Template::load(&template)?;
             let target = Target {
                 region: region.clone(),
-                parameters: parameters.into_iter().collect(),
+                parameters: landfall_devstack::provision::local_parameters()
+                    .into_iter()
+                    .chain(parameters)
+                    .collect(),
                 secrets: secrets.into_iter().collect(),
                 ..Target::default()
             };

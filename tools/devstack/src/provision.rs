@@ -27,10 +27,24 @@ impl Default for Target {
             region: "eu-west-2".into(),
             // moto's fixed account id
             account: "123456789012".into(),
-            parameters: BTreeMap::new(),
+            parameters: local_parameters(),
             secrets: BTreeMap::new(),
         }
     }
+}
+
+/// What a user sets up before a first deploy in AWS, as the local stack stands in for it:
+/// subnets for the ECS tasks (RunTask refuses Fargate tasks without), and the sender's SES
+/// identity, created by the stack here because moto has no earlier verification to find.
+pub fn local_parameters() -> BTreeMap<String, String> {
+    [
+        ("SubnetIds", "subnet-0local"),
+        ("SecurityGroupIds", "sg-0local"),
+        ("CreateSenderIdentity", "true"),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value.to_owned()))
+    .collect()
 }
 
 /// The provisioned stack: resource names and the functions with their wiring.
@@ -106,17 +120,13 @@ impl Stack {
 }
 
 pub async fn provision(template: &Template, target: &Target, aws: &SdkConfig) -> Result<Stack> {
-    let mut scope = Scope::new(&target.stack, &target.region, &target.account);
-    for (name, default) in &template.parameters {
-        let value = target
-            .parameters
-            .get(name)
-            .map(|v| Value::String(v.clone()))
-            .or_else(|| default.clone())
-            .ok_or_else(|| anyhow!("parameter {name} has no default and no value was given"))?;
-        scope.values.insert(name.clone(), value);
-    }
-    scope.evaluate_conditions(template)?;
+    let mut scope = Scope::for_parameters(
+        template,
+        &target.stack,
+        &target.region,
+        &target.account,
+        &target.parameters,
+    )?;
 
     let clients = Clients::new(aws);
     let mut stack = Stack {

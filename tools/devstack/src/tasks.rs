@@ -79,7 +79,7 @@ impl TaskRunner {
         match operation {
             "RunTask" => self.run_task(request).await,
             "DescribeTasks" => Ok(self.describe_tasks(request)),
-            "ListTasks" => Ok(self.list_tasks(request)),
+            "ListTasks" => self.list_tasks(request),
             "StopTask" => self.stop_task(request),
             other => Err(ApiError {
                 kind: "InvalidParameterException",
@@ -89,6 +89,20 @@ impl TaskRunner {
     }
 
     async fn run_task(&self, request: &Value) -> Result<Value, ApiError> {
+        // Fargate tasks use awsvpc networking: RunTask refuses one without subnets (ECS API
+        // reference, RunTask, networkConfiguration).
+        let subnets = request
+            .pointer("/networkConfiguration/awsvpcConfiguration/subnets")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        if request["launchType"] == "FARGATE" && subnets == 0 {
+            return Err(ApiError {
+                kind: "InvalidParameterException",
+                message:
+                    "Network Configuration must be provided when networkMode 'awsvpc' is specified."
+                        .into(),
+            });
+        }
         let requested = request["taskDefinition"].as_str().unwrap_or_default();
         // An ARN (…:task-definition/family:revision), family:revision, or family.
         let family = requested
@@ -241,10 +255,25 @@ impl TaskRunner {
         json!({ "tasks": found, "failures": failures })
     }
 
-    fn list_tasks(&self, request: &Value) -> Value {
+    fn list_tasks(&self, request: &Value) -> Result<Value, ApiError> {
         let cluster = request["cluster"].as_str().unwrap_or("default");
         let cluster = cluster.rsplit('/').next().unwrap_or(cluster);
         let started_by = request["startedBy"].as_str();
+        // "When you specify startedBy as the filter, it must be the only filter that you
+        // use" (ECS API reference, ListTasks); the status filter defaults to RUNNING.
+        let filters = [
+            "containerInstance",
+            "family",
+            "serviceName",
+            "desiredStatus",
+            "launchType",
+        ];
+        if started_by.is_some() && filters.iter().any(|f| !request[f].is_null()) {
+            return Err(ApiError {
+                kind: "InvalidParameterException",
+                message: "startedBy must be the only filter of ListTasks".into(),
+            });
+        }
         let want_stopped = request["desiredStatus"] == "STOPPED";
         let tasks = self
             .inner
@@ -258,7 +287,7 @@ impl TaskRunner {
             .filter(|t| t.stopped == want_stopped)
             .map(|t| t.arn.as_str())
             .collect();
-        json!({ "taskArns": arns })
+        Ok(json!({ "taskArns": arns }))
     }
 
     fn stop_task(&self, request: &Value) -> Result<Value, ApiError> {

@@ -12,6 +12,8 @@ use std::path::Path;
 #[derive(Debug, Clone)]
 pub struct Template {
     pub parameters: BTreeMap<String, Option<Value>>,
+    /// Parameters of a list type (`CommaDelimitedList`, `List<…>`): `Ref` gives an array.
+    pub list_parameters: std::collections::BTreeSet<String>,
     pub conditions: Map<String, Value>,
     pub globals: Value,
     pub resources: BTreeMap<String, Resource>,
@@ -25,6 +27,9 @@ pub struct Resource {
     /// Resource-level `Metadata` (SAM keeps BuildProperties there).
     pub metadata: Value,
     pub condition: Option<String>,
+    /// `DeletionPolicy` and `UpdateReplacePolicy`, as written (None: CloudFormation's default).
+    pub deletion_policy: Option<String>,
+    pub update_replace_policy: Option<String>,
 }
 
 impl Template {
@@ -47,6 +52,21 @@ impl Template {
                 params
                     .iter()
                     .map(|(name, spec)| (name.clone(), spec.get("Default").cloned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let list_parameters = object
+            .get("Parameters")
+            .and_then(Value::as_object)
+            .map(|params| {
+                params
+                    .iter()
+                    .filter(|(_, spec)| {
+                        spec.get("Type")
+                            .and_then(Value::as_str)
+                            .is_some_and(|t| t == "CommaDelimitedList" || t.starts_with("List<"))
+                    })
+                    .map(|(name, _)| name.clone())
                     .collect()
             })
             .unwrap_or_default();
@@ -79,12 +99,21 @@ impl Template {
                             .get("Condition")
                             .and_then(Value::as_str)
                             .map(str::to_owned),
+                        deletion_policy: spec
+                            .get("DeletionPolicy")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned),
+                        update_replace_policy: spec
+                            .get("UpdateReplacePolicy")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned),
                     },
                 ))
             })
             .collect::<Result<_>>()?;
         Ok(Template {
             parameters,
+            list_parameters,
             conditions,
             globals: object.get("Globals").cloned().unwrap_or(Value::Null),
             resources,
@@ -176,6 +205,39 @@ impl Scope {
             scope.values.insert(name.to_owned(), Value::String(value));
         }
         scope
+    }
+
+    /// The scope of a stack before any resource exists: pseudo parameters, each parameter
+    /// as `given` or its default, and the conditions they decide.
+    pub fn for_parameters(
+        template: &Template,
+        stack: &str,
+        region: &str,
+        account: &str,
+        given: &BTreeMap<String, String>,
+    ) -> Result<Scope> {
+        let mut scope = Scope::new(stack, region, account);
+        for (name, default) in &template.parameters {
+            let value = given
+                .get(name)
+                .map(|v| Value::String(v.clone()))
+                .or_else(|| default.clone())
+                .ok_or_else(|| anyhow!("parameter {name} has no default and no value was given"))?;
+            // A list parameter is given as "a,b" and referenced as ["a", "b"] ("" is []).
+            let value = match (&value, template.list_parameters.contains(name)) {
+                (Value::String(text), true) => Value::Array(
+                    text.split(',')
+                        .map(str::trim)
+                        .filter(|item| !item.is_empty())
+                        .map(|item| item.into())
+                        .collect(),
+                ),
+                _ => value,
+            };
+            scope.values.insert(name.clone(), value);
+        }
+        scope.evaluate_conditions(template)?;
+        Ok(scope)
     }
 
     pub fn evaluate_conditions(&mut self, template: &Template) -> Result<()> {
@@ -324,6 +386,19 @@ impl Scope {
                     .map_err(|_| ResolveError::bad("Fn::Select", argument))?;
                 let list = self.resolve(items.get(1).unwrap_or(&Value::Null))?;
                 Ok(list.as_array().and_then(|l| l.get(index)).cloned())
+            }
+            "Fn::Split" => {
+                let items = argument
+                    .as_array()
+                    .ok_or_else(|| ResolveError::bad("Fn::Split", argument))?;
+                let separator = items.first().and_then(Value::as_str).unwrap_or_default();
+                let text = scalar_text(&self.resolve(items.get(1).unwrap_or(&Value::Null))?);
+                if separator.is_empty() {
+                    return Err(ResolveError::bad("Fn::Split", argument));
+                }
+                Ok(Some(Value::Array(
+                    text.split(separator).map(|part| part.into()).collect(),
+                )))
             }
             "Fn::If" => {
                 let items = argument
