@@ -112,3 +112,131 @@ async fn a_file_archived_before_a_crash_is_not_archived_again() -> Result<()> {
     assert_eq!(versions.versions().len(), 2);
     Ok(())
 }
+
+fn pattern(bytes: usize) -> Vec<u8> {
+    (0..bytes).map(|i| (i % 253) as u8).collect()
+}
+
+#[tokio::test]
+async fn a_multipart_uploaded_file_is_archived_and_leaves_landing() -> Result<()> {
+    use landfall_landing::{archive, ObjectRef};
+    let stack = LocalStack::start().await?;
+    let s3 = stack.s3();
+    let key = "mysql/price_index/uploaded by the cli.csv";
+    let body = pattern(20 * 1024 * 1024);
+    let version = stack.upload_in_parts("LandingBucket", key, &body).await?;
+    let object = ObjectRef {
+        bucket: stack.resource("LandingBucket"),
+        key: key.to_owned(),
+        version,
+    };
+    let uploaded = s3
+        .head_object()
+        .bucket(&object.bucket)
+        .key(key)
+        .send()
+        .await?;
+    assert!(
+        uploaded.e_tag().unwrap_or_default().ends_with("-3\""),
+        "{uploaded:?}"
+    );
+    let target = ObjectRef {
+        bucket: stack.resource("ArchiveBucket"),
+        key: "price_index/2026/12/04/uploaded by the cli.csv".to_owned(),
+        version: String::new(),
+    };
+    archive(&s3, &object, &target).await?;
+    let copy = s3
+        .get_object()
+        .bucket(&target.bucket)
+        .key(&target.key)
+        .send()
+        .await?;
+    assert!(
+        copy.body.collect().await?.into_bytes() == body,
+        "same bytes"
+    );
+    assert!(stack.keys(&object.bucket, "mysql/").await?.is_empty());
+    Ok(())
+}
+
+/// CopyObject refuses a source over 5 GB; above the limit the archive copies in parts
+/// (UploadPartCopy). Shown with a 12 MiB file and a 5 MiB limit.
+#[tokio::test]
+async fn a_file_past_the_single_copy_limit_is_archived_in_parts() -> Result<()> {
+    use landfall_landing::{archive_with, CopyLimits, ObjectRef};
+    let stack = LocalStack::start().await?;
+    let s3 = stack.s3();
+    let key = "dynamodb/customers/big.csv";
+    let body = pattern(12 * 1024 * 1024 + 7);
+    let version = stack.put("LandingBucket", key, body.clone()).await?;
+    let object = ObjectRef {
+        bucket: stack.resource("LandingBucket"),
+        key: key.to_owned(),
+        version,
+    };
+    let target = ObjectRef {
+        bucket: stack.resource("ArchiveBucket"),
+        key: "customers/2026/12/04/big.csv".to_owned(),
+        version: String::new(),
+    };
+    let limits = CopyLimits {
+        single_copy_bytes: 5 * 1024 * 1024,
+        part_bytes: 5 * 1024 * 1024,
+    };
+    archive_with(&s3, &object, &target, limits).await?;
+    let copy = s3
+        .get_object()
+        .bucket(&target.bucket)
+        .key(&target.key)
+        .send()
+        .await?;
+    assert!(
+        copy.e_tag().unwrap_or_default().ends_with("-3\""),
+        "three copied parts: {:?}",
+        copy.e_tag()
+    );
+    assert!(
+        copy.body.collect().await?.into_bytes() == body,
+        "same bytes"
+    );
+    assert!(stack.keys(&object.bucket, "dynamodb/").await?.is_empty());
+    Ok(())
+}
+
+/// Two deliveries of one notification at once: the first archives and deletes the landing
+/// version while the second is still loading (its ledger says "already loaded"). The
+/// second's archive finds the version gone and the copy recording it: done, not a failure.
+#[tokio::test]
+async fn archiving_a_version_another_delivery_already_archived_is_done() -> Result<()> {
+    use landfall_landing::{archive, ObjectRef};
+    let stack = LocalStack::start().await?;
+    let s3 = stack.s3();
+    let key = "dynamodb/customers/twice.csv";
+    let version = stack
+        .put("LandingBucket", key, b"id,name\n1,a\n".to_vec())
+        .await?;
+    let object = ObjectRef {
+        bucket: stack.resource("LandingBucket"),
+        key: key.to_owned(),
+        version,
+    };
+    let target = ObjectRef {
+        bucket: stack.resource("ArchiveBucket"),
+        key: "customers/2026/12/04/twice.csv".to_owned(),
+        version: String::new(),
+    };
+    archive(&s3, &object, &target).await?;
+    archive(&s3, &object, &target).await?;
+    // Gone and never archived is still an error.
+    let other = ObjectRef {
+        key: "dynamodb/customers/never.csv".to_owned(),
+        ..object.clone()
+    };
+    let elsewhere = ObjectRef {
+        key: "customers/2026/12/04/never.csv".to_owned(),
+        ..target.clone()
+    };
+    assert!(archive(&s3, &other, &elsewhere).await.is_err());
+    Ok(())
+}

@@ -339,39 +339,93 @@ pub async fn archive_today(
     Ok(format!("s3://{}/{}", archived.bucket, archived.key))
 }
 
-/// Copies `object` to `archive`, checks the copy (size and checksum), then deletes the
-/// landing version. A crash in between leaves the file in landing, to be archived again.
+/// CopyObject copies at most 5 GB in one request; a bigger source is copied in parts with
+/// UploadPartCopy (S3 API reference, CopyObject and UploadPartCopy).
+pub const COPY_OBJECT_LIMIT: u64 = 5 * 1024 * 1024 * 1024;
+
+/// How an archive copy is made: one CopyObject up to `single_copy_bytes`, else UploadPartCopy
+/// in parts of `part_bytes` (S3 allows 10,000 parts, each 5 MiB to 5 GiB).
+#[derive(Debug, Clone, Copy)]
+pub struct CopyLimits {
+    pub single_copy_bytes: u64,
+    pub part_bytes: u64,
+}
+
+impl Default for CopyLimits {
+    fn default() -> Self {
+        CopyLimits {
+            single_copy_bytes: COPY_OBJECT_LIMIT,
+            part_bytes: 512 * 1024 * 1024,
+        }
+    }
+}
+
+/// Copies `object` to `archive`, checks the copy, then deletes the landing version. A crash
+/// in between leaves the file in landing, to be archived again.
 pub async fn archive(
     s3: &aws_sdk_s3::Client,
     object: &ObjectRef,
     archive: &ObjectRef,
 ) -> Result<(), LandingError> {
-    let source = s3
-        .head_object()
-        .bucket(&object.bucket)
-        .key(&object.key)
-        .set_version_id(object.version_id().map(str::to_owned))
-        .send()
-        .await
-        .or_aws("S3", "HeadObject")
-        .map_err(at(&object.bucket, &object.key))?;
+    archive_with(s3, object, archive, CopyLimits::default()).await
+}
+
+/// [`archive`] with explicit copy limits (tests use small ones to copy in parts).
+///
+/// The check is by content, never by ETag: a multipart upload's ETag is not an MD5 (the AWS
+/// CLI uploads in parts from 8 MB, the console from 16 MB) and a copy's is, so the two never
+/// match (S3 API reference, Object: ETag). S3 copies server-side from the exact source
+/// version (or, unversioned, only while the source still has the ETag we read), so a copy
+/// that records that source in `ARCHIVED_FROM` and has its size holds its bytes.
+pub async fn archive_with(
+    s3: &aws_sdk_s3::Client,
+    object: &ObjectRef,
+    archive: &ObjectRef,
+    limits: CopyLimits,
+) -> Result<(), LandingError> {
     // A crash after the copy and before the delete leaves the file in landing; its
     // redelivery finds its copy here (by the source version it records) and does not archive
     // it a second time (the soak found the second copy).
     let origin = format!("{}/{}#{}", object.bucket, object.key, object.version);
+    let recorded = |head: &aws_sdk_s3::operation::head_object::HeadObjectOutput| {
+        head.metadata()
+            .and_then(|m| m.get(ARCHIVED_FROM))
+            .is_some_and(|from| *from == origin)
+    };
     let archived = s3
         .head_object()
         .bucket(&archive.bucket)
         .key(&archive.key)
         .send()
         .await;
-    let already = archived.as_ref().is_ok_and(|head| {
-        head.metadata()
-            .and_then(|m| m.get(ARCHIVED_FROM))
-            .is_some_and(|from| *from == origin)
-    });
-    if !already {
-        copy_recording(s3, object, archive, &source, &origin).await?;
+    let source = match s3
+        .head_object()
+        .bucket(&object.bucket)
+        .key(&object.key)
+        .set_version_id(object.version_id().map(str::to_owned))
+        .send()
+        .await
+    {
+        Ok(source) => source,
+        // Two deliveries of one notification at once: the other one archived and deleted
+        // this version between our load and our archive. Its copy says so; that is done.
+        Err(err)
+            if err.as_service_error().is_some_and(|e| e.is_not_found())
+                && archived.as_ref().is_ok_and(recorded) =>
+        {
+            tracing::info!(key = object.key, "already archived by another delivery");
+            return Ok(());
+        }
+        Err(err) => {
+            return Err(at(&object.bucket, &object.key)(AwsError::new(
+                "S3",
+                "HeadObject",
+                err,
+            )))
+        }
+    };
+    if !archived.as_ref().is_ok_and(recorded) {
+        copy_recording(s3, object, archive, &source, &origin, limits).await?;
     }
     let copy = s3
         .head_object()
@@ -381,15 +435,14 @@ pub async fn archive(
         .await
         .or_aws("S3", "HeadObject")
         .map_err(at(&archive.bucket, &archive.key))?;
-    if copy.content_length() != source.content_length() || copy.e_tag() != source.e_tag() {
+    if copy.content_length() != source.content_length() || !recorded(&copy) {
         return Err(LandingError::ArchiveMismatch {
             key: object.key.clone(),
             detail: format!(
-                "size {:?} vs {:?}, etag {:?} vs {:?}",
+                "size {:?} vs {:?}, copied from {:?}, expected {origin}",
                 copy.content_length(),
                 source.content_length(),
-                copy.e_tag(),
-                source.e_tag()
+                copy.metadata().and_then(|m| m.get(ARCHIVED_FROM)),
             ),
         });
     }
@@ -407,33 +460,150 @@ pub async fn archive(
 /// User metadata of an archive copy: `bucket/key#version` of the landing file it copies.
 pub const ARCHIVED_FROM: &str = "landfall-archived-from";
 
-/// CopyObject with the source's content type and metadata, plus `ARCHIVED_FROM`.
+/// The copy of `object` with the source's content type and metadata, plus `ARCHIVED_FROM`:
+/// one CopyObject, or UploadPartCopy in parts above `limits.single_copy_bytes`.
 async fn copy_recording(
     s3: &aws_sdk_s3::Client,
     object: &ObjectRef,
     archive: &ObjectRef,
     source: &aws_sdk_s3::operation::head_object::HeadObjectOutput,
     origin: &str,
+    limits: CopyLimits,
 ) -> Result<(), LandingError> {
     let mut metadata = source.metadata().cloned().unwrap_or_default();
     metadata.insert(ARCHIVED_FROM.to_owned(), origin.to_owned());
-    s3.copy_object()
+    let copy_source = match object.version_id() {
+        Some(version) => format!(
+            "{}/{}?versionId={version}",
+            object.bucket,
+            encode_key(&object.key)
+        ),
+        None => format!("{}/{}", object.bucket, encode_key(&object.key)),
+    };
+    // Unversioned, the key may be overwritten between our HeadObject and the copy: copy
+    // only the bytes we read.
+    let if_match = match object.version_id() {
+        Some(_) => None,
+        None => source.e_tag().map(str::to_owned),
+    };
+    let size = source.content_length().unwrap_or(0).max(0) as u64;
+    if size <= limits.single_copy_bytes {
+        s3.copy_object()
+            .bucket(&archive.bucket)
+            .key(&archive.key)
+            .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+            .set_metadata(Some(metadata))
+            .set_content_type(source.content_type().map(str::to_owned))
+            .copy_source(copy_source)
+            .set_copy_source_if_match(if_match)
+            .send()
+            .await
+            .or_aws("S3", "CopyObject")
+            .map_err(at(&archive.bucket, &archive.key))?;
+        return Ok(());
+    }
+    let upload = s3
+        .create_multipart_upload()
         .bucket(&archive.bucket)
         .key(&archive.key)
-        .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
         .set_metadata(Some(metadata))
         .set_content_type(source.content_type().map(str::to_owned))
-        .copy_source(format!(
-            "{}/{}?versionId={}",
-            object.bucket,
-            encode_key(&object.key),
-            object.version
-        ))
         .send()
         .await
-        .or_aws("S3", "CopyObject")
+        .or_aws("S3", "CreateMultipartUpload")
         .map_err(at(&archive.bucket, &archive.key))?;
+    let upload_id = upload.upload_id().unwrap_or_default().to_owned();
+    let copied = copy_parts(
+        s3,
+        archive,
+        &upload_id,
+        &copy_source,
+        if_match.as_deref(),
+        size,
+        limits.part_bytes,
+    )
+    .await;
+    let completed = match copied {
+        Ok(parts) => s3
+            .complete_multipart_upload()
+            .bucket(&archive.bucket)
+            .key(&archive.key)
+            .upload_id(&upload_id)
+            .multipart_upload(
+                aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .or_aws("S3", "CompleteMultipartUpload")
+            .map(drop),
+        Err(err) => Err(err),
+    };
+    if let Err(err) = completed {
+        // An upload left open is billed until a lifecycle rule aborts it.
+        let _ = s3
+            .abort_multipart_upload()
+            .bucket(&archive.bucket)
+            .key(&archive.key)
+            .upload_id(&upload_id)
+            .send()
+            .await;
+        return Err(at(&archive.bucket, &archive.key)(err));
+    }
     Ok(())
+}
+
+/// UploadPartCopy of `size` bytes in ranges of `part_bytes` (raised so that at most 10,000
+/// parts are needed), four at a time.
+async fn copy_parts(
+    s3: &aws_sdk_s3::Client,
+    archive: &ObjectRef,
+    upload_id: &str,
+    copy_source: &str,
+    if_match: Option<&str>,
+    size: u64,
+    part_bytes: u64,
+) -> Result<Vec<aws_sdk_s3::types::CompletedPart>, AwsError> {
+    let part_bytes = part_bytes.max(size.div_ceil(10_000)).max(1);
+    let ranges: Vec<(i32, u64, u64)> = (0..size.div_ceil(part_bytes))
+        .map(|index| {
+            let start = index * part_bytes;
+            (index as i32 + 1, start, (start + part_bytes).min(size) - 1)
+        })
+        .collect();
+    let mut parts: Vec<_> = futures::stream::iter(ranges)
+        .map(|(number, first, last)| async move {
+            let out = s3
+                .upload_part_copy()
+                .bucket(&archive.bucket)
+                .key(&archive.key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .copy_source(copy_source)
+                .copy_source_range(format!("bytes={first}-{last}"))
+                .set_copy_source_if_match(if_match.map(str::to_owned))
+                .send()
+                .await
+                .or_aws("S3", "UploadPartCopy")?;
+            Ok::<_, AwsError>(
+                aws_sdk_s3::types::CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(
+                        out.copy_part_result()
+                            .and_then(|r| r.e_tag())
+                            .map(str::to_owned),
+                    )
+                    .build(),
+            )
+        })
+        .buffer_unordered(4)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    parts.sort_by_key(|part| part.part_number());
+    Ok(parts)
 }
 
 /// CopySource is `bucket/key` URL-encoded, `/` kept.
