@@ -38,17 +38,24 @@ CREATE TABLE IF NOT EXISTS price_index_report (
 DELIMITER $$
 
 -- Upsert by (ref_date, geo, product): a later file's price wins.
-CREATE OR REPLACE PROCEDURE load_price_index(IN p_batch CHAR(64))
+-- Portable to MySQL 8.0, 8.4 and MariaDB: no CREATE OR REPLACE PROCEDURE (MariaDB only),
+-- and the new values named through a derived table's columns, not VALUES(col) (deprecated
+-- since MySQL 8.0.20, warning 1287) nor a row alias (MariaDB lacks it).
+DROP PROCEDURE IF EXISTS load_price_index$$
+CREATE PROCEDURE load_price_index(IN p_batch CHAR(64))
 BEGIN
   INSERT INTO price_index (ref_date, geo, category, product, uom, price)
-  SELECT ref_date, geo, category, product, uom, price
-  FROM price_index_stage
-  WHERE landfall_batch = p_batch
-  ON DUPLICATE KEY UPDATE category = VALUES(category), uom = VALUES(uom), price = VALUES(price);
+  SELECT * FROM (
+    SELECT ref_date, geo, category AS new_category, product, uom AS new_uom, price AS new_price
+    FROM price_index_stage
+    WHERE landfall_batch = p_batch
+  ) AS staged
+  ON DUPLICATE KEY UPDATE category = new_category, uom = new_uom, price = new_price;
 END$$
 
 -- Average price by year, month, geography and category.
-CREATE OR REPLACE PROCEDURE report_price_index()
+DROP PROCEDURE IF EXISTS report_price_index$$
+CREATE PROCEDURE report_price_index()
 BEGIN
   DELETE FROM price_index_report;
   INSERT INTO price_index_report (year, month, geo, category, avg_price, observations)

@@ -257,7 +257,7 @@ async fn scripts_apply_once_and_refuse_silent_edits() -> Result<()> {
     let text = std::fs::read_to_string(workspace_root().join("sql/mysql/010_price_index.sql"))?;
     assert!(matches!(
         scripts::apply(&mut conn, "010_price_index.sql", &text).await?,
-        Applied::Ran { statements: 5 }
+        Applied::Ran { statements: 7 }
     ));
     assert_eq!(
         scripts::apply(&mut conn, "010_price_index.sql", &text).await?,

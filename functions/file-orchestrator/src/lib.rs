@@ -86,6 +86,25 @@ struct Loaded {
     report_procedures: u64,
     /// Report objects written: "s3://… (N rows)".
     reports: Vec<String>,
+    /// Why the reports were not rebuilt, when they were not: the file is loaded all the same.
+    reports_failed: Option<String>,
+}
+
+/// A file that did not get through, and whether its rows were already promoted when the
+/// failure came: a failure after the promotion must never be reported as "not loaded".
+#[derive(Debug)]
+struct NotDone {
+    error: FunctionError,
+    promoted_rows: Option<u64>,
+}
+
+impl From<FunctionError> for NotDone {
+    fn from(error: FunctionError) -> Self {
+        NotDone {
+            error,
+            promoted_rows: None,
+        }
+    }
 }
 
 impl App {
@@ -178,15 +197,25 @@ impl App {
                 );
                 metrics::counter!("FilesLoaded").increment(1);
                 let subject = format!(
-                    "[landfall] {dataset_name}: {} rows loaded from {}",
-                    loaded.rows, object.key
+                    "[landfall] {dataset_name}: {} rows loaded from {}{}",
+                    loaded.rows,
+                    object.key,
+                    if loaded.reports_failed.is_some() {
+                        " (reports failed)"
+                    } else {
+                        ""
+                    }
                 );
+                let result = match (&loaded.reports_failed, loaded.already_loaded) {
+                    (Some(why), _) => format!("loaded; report failed ({why}); the reports are rebuilt by the next load or a `report` invoke (README, Runbook)"),
+                    (None, true) => "already loaded earlier; nothing changed".to_owned(),
+                    (None, false) => "loaded".to_owned(),
+                };
                 let body = format!(
-                    "Dataset: {dataset_name}\nFile: s3://{}/{} (version {})\nResult: {}\nRows loaded: {}\nRows rejected: 0\nParts: {}\nLoaded by: {}\nArchived to: {}\nReport procedures run: {}\nReports written:\n  {}\nDuration: {seconds:.1} s\n",
+                    "Dataset: {dataset_name}\nFile: s3://{}/{} (version {})\nResult: {result}\nRows loaded: {}\nRows rejected: 0\nParts: {}\nLoaded by: {}\nArchived to: {}\nReport procedures run: {}\nReports written:\n  {}\nDuration: {seconds:.1} s\n",
                     object.bucket,
                     object.key,
                     object.version,
-                    if loaded.already_loaded { "already loaded earlier; nothing changed" } else { "loaded" },
                     loaded.rows,
                     loaded.parts,
                     loaded.loaded_by,
@@ -197,18 +226,32 @@ impl App {
                 self.email(dataset, &subject, &body).await;
                 Ok(())
             }
-            Err(err) => {
-                let last_attempt = err.disposition == Disposition::Permanent
+            Err(NotDone {
+                error,
+                promoted_rows,
+            }) => {
+                let last_attempt = error.disposition == Disposition::Permanent
                     || attempt >= self.settings.max_receive_count;
                 if last_attempt {
-                    let subject = format!("[landfall] FAILED {dataset_name}: {}", object.key);
+                    let (subject, result, rows) = match promoted_rows {
+                        Some(rows) => (
+                            format!("[landfall] {dataset_name}: {rows} rows loaded from {}, NOT ARCHIVED", object.key),
+                            "loaded; archiving failed, so the file stays in landing (a redelivery archives it without loading it again)",
+                            *rows,
+                        ),
+                        None => (
+                            format!("[landfall] FAILED {dataset_name}: {}", object.key),
+                            "not loaded; nothing was promoted",
+                            0,
+                        ),
+                    };
                     let body = format!(
-                        "Dataset: {dataset_name}\nFile: s3://{}/{} (version {})\nResult: not loaded; nothing was promoted\nRows loaded: 0\nError ({}): {}\nAttempt: {attempt}\nDuration: {seconds:.1} s\nThe message is in the dead-letter queue; see the runbook in README.md.\n",
-                        object.bucket, object.key, object.version, err.disposition, err.message
+                        "Dataset: {dataset_name}\nFile: s3://{}/{} (version {})\nResult: {result}\nRows loaded: {rows}\nError ({}): {}\nAttempt: {attempt}\nDuration: {seconds:.1} s\nThe message is in the dead-letter queue; see the runbook in README.md.\n",
+                        object.bucket, object.key, object.version, error.disposition, error.message
                     );
                     self.email(dataset, &subject, &body).await;
                 }
-                outcome.map(|_| ())
+                Err(error.clone())
             }
         }
     }
@@ -235,7 +278,7 @@ impl App {
         object: &ObjectRef,
         size: u64,
         invocation: &Invocation,
-    ) -> Result<Loaded, FunctionError> {
+    ) -> Result<Loaded, NotDone> {
         let deadline = &invocation.deadline;
         let in_task = size > self.settings.task_bytes;
         // An upsert dataset's file loads whole, straight into its table, in one transaction:
@@ -271,9 +314,52 @@ impl App {
             (self.call_loader(&task, deadline).await?, 1)
         };
 
-        deadline.ensure("archiving the file", Duration::ZERO)?;
-        let archived_to = self.archive(object, name).await?;
+        let archived_to = async {
+            deadline.ensure("archiving the file", Duration::ZERO)?;
+            self.archive(object, name).await
+        }
+        .await
+        .map_err(|error| NotDone {
+            error,
+            promoted_rows: Some(promoted.rows),
+        })?;
 
+        // The rows are in and the file is archived: a redelivery would find nothing to do,
+        // so a report that fails now is told, not retried (the next load rebuilds it).
+        let (report_procedures, reports, reports_failed) = match self
+            .reports(name, object, deadline)
+            .await
+        {
+            Ok((procedures, reports)) => (procedures, reports, None),
+            Err(err) => {
+                tracing::error!(key = object.key, error = %err.message, "loaded; the reports failed");
+                metrics::counter!("ReportsFailed").increment(1);
+                (0, vec![], Some(err.message))
+            }
+        };
+        Ok(Loaded {
+            reports,
+            reports_failed,
+            parts,
+            loaded_by: if in_task {
+                "mysql-loader (ECS task)"
+            } else {
+                "mysql-loader (Lambda)"
+            },
+            rows: promoted.rows,
+            already_loaded: promoted.already_loaded,
+            archived_to,
+            report_procedures,
+        })
+    }
+
+    /// The dataset's report procedures, then its export: (procedures run, objects written).
+    async fn reports(
+        &self,
+        name: &str,
+        object: &ObjectRef,
+        deadline: &Deadline,
+    ) -> Result<(u64, Vec<String>), FunctionError> {
         deadline.ensure("running the report procedures", Duration::ZERO)?;
         let reported = self
             .call_loader(
@@ -290,23 +376,14 @@ impl App {
         };
         let exported: reporter::Response =
             invoke(&self.lambda, &self.settings.reporter, &request, deadline).await?;
-        Ok(Loaded {
-            reports: exported
+        Ok((
+            reported.procedures,
+            exported
                 .exports
                 .iter()
                 .map(|e| format!("{} ({} rows)", e.object, e.rows))
                 .collect(),
-            parts,
-            loaded_by: if in_task {
-                "mysql-loader (ECS task)"
-            } else {
-                "mysql-loader (Lambda)"
-            },
-            rows: promoted.rows,
-            already_loaded: promoted.already_loaded,
-            archived_to,
-            report_procedures: reported.procedures,
-        })
+        ))
     }
 
     async fn call_loader(

@@ -21,6 +21,8 @@
 //! 3. `load`: a file that was not split, staged and promoted in one transaction.
 //! 4. `run_reports`: the dataset's report procedures, in one transaction.
 
+#[cfg(test)]
+mod dialect_gate;
 mod error;
 pub mod export;
 pub mod protocol;

@@ -1,6 +1,7 @@
 //! db-init: `.sql` scripts applied in name order, each once per content. A script that
 //! failed midway runs again from its start next time, so scripts are written to be
-//! re-runnable (`IF NOT EXISTS`, `CREATE OR REPLACE`); MySQL cannot roll DDL back.
+//! re-runnable (`IF NOT EXISTS`, `DROP PROCEDURE IF EXISTS` before `CREATE PROCEDURE`); MySQL
+//! cannot roll DDL back.
 
 use crate::MysqlError;
 use mysql_async::prelude::Queryable;
