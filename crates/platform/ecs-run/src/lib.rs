@@ -43,7 +43,7 @@ impl TaskSettings {
     pub fn from_env(env: &Env) -> Result<TaskSettings, ConfigError> {
         Ok(TaskSettings {
             cluster: env.required("ECS_CLUSTER")?.to_owned(),
-            subnets: env.list("TASK_SUBNETS"),
+            subnets: required_list(env, "TASK_SUBNETS")?,
             security_groups: env.list("TASK_SECURITY_GROUPS"),
             assign_public_ip: env.parse_or("TASK_ASSIGN_PUBLIC_IP", false)?,
             results_bucket: env.required("TASK_RESULTS_BUCKET")?.to_owned(),
@@ -51,6 +51,22 @@ impl TaskSettings {
             wait: Duration::from_secs(env.parse_or("TASK_WAIT_SECONDS", 840)?),
         })
     }
+}
+
+/// Fargate tasks use awsvpc networking and RunTask refuses them without subnets (ECS API
+/// reference, RunTask): a stack that may start tasks needs them from its first cold start.
+fn required_list(env: &Env, name: &str) -> Result<Vec<String>, ConfigError> {
+    let list = env.list(name);
+    if list.is_empty() {
+        // The value is the SubnetIds parameter of template.yaml, joined.
+        return Err(ConfigError::invalid(
+            name,
+            env.optional(name).unwrap_or_default(),
+            "no subnet: set the stack's SubnetIds parameter (private subnets that reach \
+             MySQL, ECR, CloudWatch Logs, S3 and Secrets Manager; README, \"Networking\")",
+        ));
+    }
+    Ok(list)
 }
 
 /// One piece of work for one container of a task definition; `event` is the task's
@@ -110,7 +126,7 @@ impl Tasks {
         work: &Work<'_, E>,
     ) -> Result<serde_json::Value, FunctionError> {
         let started_by = work.started_by();
-        let task_arn = match self.listed(&started_by, DesiredStatus::Running).await? {
+        let task_arn = match self.running(&started_by).await? {
             Some(arn) => {
                 tracing::info!(
                     task = arn,
@@ -146,20 +162,18 @@ impl Tasks {
         }
     }
 
-    /// A task for the same work that succeeded after its parent stopped waiting (ECS lists
-    /// stopped tasks for about an hour): its outcome stands. A failed one is run again.
+    /// A task for the same work that succeeded after its parent stopped waiting: its report
+    /// (written for this work's `startedBy`, removed before each start) stands. A failed one
+    /// is run again.
     async fn finished_unwatched<E>(
         &self,
         work: &Work<'_, E>,
         started_by: &str,
     ) -> Result<Option<serde_json::Value>, FunctionError> {
-        let Some(arn) = self.listed(started_by, DesiredStatus::Stopped).await? else {
-            return Ok(None);
-        };
         match self.report(&work.report_key()).await? {
             Some(Report::Succeeded { outcome }) => {
                 tracing::info!(
-                    task = arn,
+                    started_by,
                     work = work.id,
                     "the task finished while no one was waiting; using its report"
                 );
@@ -169,21 +183,33 @@ impl Tasks {
         }
     }
 
-    async fn listed(
-        &self,
-        started_by: &str,
-        status: DesiredStatus,
-    ) -> Result<Option<String>, FunctionError> {
+    /// The task still running for this work, if any. ListTasks takes `startedBy` only as its
+    /// one filter (ECS API reference, ListTasks), so the status is read with DescribeTasks.
+    async fn running(&self, started_by: &str) -> Result<Option<String>, FunctionError> {
         let listed = self
             .ecs
             .list_tasks()
             .cluster(&self.settings.cluster)
             .started_by(started_by)
-            .desired_status(status)
             .send()
             .await
             .or_aws("ECS", "ListTasks")?;
-        Ok(listed.task_arns().first().cloned())
+        if listed.task_arns().is_empty() {
+            return Ok(None);
+        }
+        let described = self
+            .ecs
+            .describe_tasks()
+            .cluster(&self.settings.cluster)
+            .set_tasks(Some(listed.task_arns().to_vec()))
+            .send()
+            .await
+            .or_aws("ECS", "DescribeTasks")?;
+        Ok(described
+            .tasks()
+            .iter()
+            .filter(|task| task.desired_status() == Some(DesiredStatus::Running.as_str()))
+            .find_map(|task| task.task_arn().map(str::to_owned)))
     }
 
     async fn start<E: Serialize>(
@@ -341,6 +367,24 @@ fn stop_reason(task: &Task) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stack_without_task_subnets_is_refused_at_cold_start_naming_the_parameter() {
+        let env = |subnets: &str| {
+            Env::from_pairs([
+                ("ECS_CLUSTER", "tasks"),
+                ("TASK_RESULTS_BUCKET", "landing"),
+                ("TASK_SUBNETS", subnets),
+            ])
+        };
+        let refused = TaskSettings::from_env(&env("")).unwrap_err().to_string();
+        assert!(
+            refused.contains("TASK_SUBNETS") && refused.contains("SubnetIds"),
+            "{refused}"
+        );
+        let settings = TaskSettings::from_env(&env("subnet-a,subnet-b")).unwrap();
+        assert_eq!(settings.subnets, ["subnet-a", "subnet-b"]);
+    }
 
     #[test]
     fn started_by_is_a_valid_ecs_tag_and_names_the_work() {
