@@ -42,7 +42,7 @@ impl App {
             gzip_level: env.parse_or("GZIP_LEVEL", landfall_totesys_extract::DEFAULT_GZIP_LEVEL)?,
         };
         let state = StateStore::new(aws.ssm(), env.required("STATE_PARAMETER_PREFIX")?);
-        let credentials = CredentialSource::new(aws.secrets(), env.required("SOURCE_SECRET_ARN")?);
+        let credentials = CredentialSource::from_env(aws.secrets(), env, "SOURCE")?;
         Ok(App {
             config,
             extractor: Extractor::new(aws.s3(), state, credentials, settings),

@@ -44,7 +44,7 @@ impl App {
     pub async fn from_env(env: &Env) -> Result<App, ConfigError> {
         let datasets = Datasets::from_env(env)?;
         let aws = Aws::load(env).await?;
-        let credentials = CredentialSource::new(aws.secrets(), env.required("MYSQL_SECRET_ARN")?);
+        let credentials = CredentialSource::from_env(aws.secrets(), env, "MYSQL")?;
         Ok(App {
             datasets,
             s3: aws.s3(),

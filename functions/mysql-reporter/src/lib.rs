@@ -32,7 +32,7 @@ impl CsvSink for Upload {
 impl App {
     pub async fn from_env(env: &Env) -> Result<App, ConfigError> {
         let aws = Aws::load(env).await?;
-        let credentials = CredentialSource::new(aws.secrets(), env.required("MYSQL_SECRET_ARN")?);
+        let credentials = CredentialSource::from_env(aws.secrets(), env, "MYSQL")?;
         Ok(App {
             datasets: Datasets::from_env(env)?,
             s3: aws.s3(),

@@ -22,8 +22,7 @@ impl App {
             migrate: env.parse_or("MIGRATE", true)?,
             time_budget: Duration::from_secs(env.parse_or("TIME_BUDGET_SECONDS", 600)?),
         };
-        let credentials =
-            CredentialSource::new(aws.secrets(), env.required("WAREHOUSE_SECRET_ARN")?);
+        let credentials = CredentialSource::from_env(aws.secrets(), env, "WAREHOUSE")?;
         let extract_state = JsonParameters::new(aws.ssm(), env.required("EXTRACT_STATE_PREFIX")?);
         Ok(App {
             loader: WarehouseLoader::new(aws.s3(), credentials, extract_state, settings),

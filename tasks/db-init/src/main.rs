@@ -42,8 +42,8 @@ async fn run(env: &Env) -> Result<Response, FunctionError> {
         (None, Some(dir)) => read_dir(dir)?,
         (None, None) => return Err(config(&"set SCRIPTS_DIR, or LANDFALL_TASK")),
     };
-    let secret = env.required("MYSQL_SECRET_ARN").map_err(|e| config(&e))?;
-    let credentials = CredentialSource::new(aws.secrets(), secret)
+    let credentials = CredentialSource::from_env(aws.secrets(), env, "MYSQL")
+        .map_err(|e| config(&e))?
         .get()
         .await
         .map_err(|e| FunctionError::from_error(&e))?;

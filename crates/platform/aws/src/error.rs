@@ -51,12 +51,17 @@ impl AwsError {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
+        let status = err.raw_response().map(|raw| raw.status().as_u16());
+        let mut message = error_chain(&err);
+        if let Some(hint) = permission_hint(service, operation, status) {
+            message.push_str(hint);
+        }
         AwsError(Box::new(Failed {
             service,
             operation,
             disposition: crate::classify::disposition_of(&err),
             code: crate::classify::error_code(&err).map(str::to_owned),
-            message: error_chain(&err),
+            message,
             source: Box::new(err),
         }))
     }
@@ -104,6 +109,18 @@ impl Classify for AwsError {
     fn disposition(&self) -> Disposition {
         self.0.disposition
     }
+}
+
+/// S3 answers a read of a missing key with 403, not 404, when the caller may not
+/// `s3:ListBucket` the bucket (S3 API reference, HeadObject and GetObject, "Permissions"):
+/// the failure names the permission, so the log says what to grant.
+pub const MISSING_LIST_BUCKET: &str = " (S3 answers 403 for a missing object when the role lacks \
+     s3:ListBucket on the bucket: grant s3:ListBucket with an s3:prefix condition covering this \
+     key, or the object may simply be gone)";
+
+fn permission_hint(service: &str, operation: &str, status: Option<u16>) -> Option<&'static str> {
+    let reads_an_object = matches!(operation, "HeadObject" | "GetObject");
+    (service == "S3" && reads_an_object && status == Some(403)).then_some(MISSING_LIST_BUCKET)
 }
 
 /// `.send().await.or_aws("S3", "GetObject")?`
@@ -196,5 +213,20 @@ mod tests {
                 .disposition(),
             Disposition::Permanent
         );
+    }
+
+    #[test]
+    fn a_forbidden_object_read_names_the_missing_list_bucket_permission() {
+        // HeadObject's 403 has no body, so no code: the status alone tells.
+        let head = AwsError::new("S3", "HeadObject", service_error(403, ""));
+        assert!(head.to_string().contains("s3:ListBucket"), "{head}");
+        assert_eq!(head.disposition(), Disposition::Permanent);
+        let get = AwsError::new("S3", "GetObject", service_error(403, "AccessDenied"));
+        assert!(get.to_string().contains("s3:ListBucket"), "{get}");
+        // Any other 403 is about something else.
+        let put = AwsError::new("S3", "PutObject", service_error(403, "AccessDenied"));
+        assert!(!put.to_string().contains("s3:ListBucket"), "{put}");
+        let missing = AwsError::new("S3", "HeadObject", service_error(404, "NotFound"));
+        assert!(!missing.to_string().contains("s3:ListBucket"), "{missing}");
     }
 }

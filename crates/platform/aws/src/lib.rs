@@ -139,14 +139,80 @@ impl Aws {
     /// again only what Lambda says it never started.
     #[cfg(feature = "lambda")]
     pub fn lambda(&self) -> aws_sdk_lambda::Client {
-        let config = aws_sdk_lambda::config::Builder::from(&self.sdk)
+        let mut config = aws_sdk_lambda::config::Builder::from(&self.sdk)
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1));
+        if let Some(client) = keepalive_http_client() {
+            config = config.http_client(client);
+        }
         aws_sdk_lambda::Client::from_conf(config.build())
     }
 }
 
+/// How often an idle connection of the Lambda client is probed.
+#[cfg(feature = "lambda")]
+pub const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+
+/// A synchronous invoke waits up to 15 minutes on one connection that carries nothing
+/// meanwhile; NAT gateways and other middleboxes drop a TCP flow idle for 350 s (Knowledge
+/// Center, "lambda-vpc-timeout"), and the caller would then wait out its whole timeout. The
+/// Lambda client's sockets send TCP keep-alives, as AWS's own .NET SDK does for Lambda.
+/// None (the SDK's default client) only if the connection pool cannot be built.
+#[cfg(feature = "lambda")]
+fn keepalive_http_client() -> Option<aws_smithy_runtime_api::client::http::SharedHttpClient> {
+    use aws_smithy_http_client::pool;
+    use aws_smithy_http_client::tls;
+    use aws_smithy_runtime_api::shared::IntoShared;
+    let pool = pool::Builder::default()
+        .tcp_keepalive(TCP_KEEPALIVE)
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .build_https()
+        .map_err(|e| tracing::warn!(error = %e, "no keep-alive connection pool for Lambda"))
+        .ok()?;
+    let client = pool::Client::new(&pool)
+        .map_err(|e| tracing::warn!(error = %e, "no keep-alive client for Lambda"))
+        .ok()?;
+    Some(client.into_shared())
+}
+
 #[cfg(test)]
 mod tests {
+    /// An invoke waiting on its answer holds an idle connection: the kernel must be
+    /// probing it (ss shows the socket's keepalive timer), or a NAT would drop it silently.
+    #[cfg(feature = "lambda")]
+    #[tokio::test]
+    async fn the_lambda_clients_idle_connections_send_tcp_keepalives() {
+        use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let config = aws_sdk_lambda::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-2"))
+            .credentials_provider(Credentials::new("AKID", "secret", None, None, "test"))
+            .endpoint_url(format!("http://127.0.0.1:{port}"))
+            .http_client(keepalive_http_client().expect("a keep-alive client"))
+            .build();
+        let client = aws_sdk_lambda::Client::from_conf(config);
+        let call = tokio::spawn(async move { client.invoke().function_name("slow").send().await });
+        // Accepted and never answered: the invoke waits, as on a 15-minute callee.
+        let (_held, _) = tokio::select! {
+            accepted = listener.accept() => accepted.unwrap(),
+            answered = call => panic!("the invoke ended without waiting: {answered:?}"),
+        };
+        let sockets = std::process::Command::new("ss")
+            .args([
+                "-tno",
+                "state",
+                "established",
+                &format!("( dport = :{port} )"),
+            ])
+            .output()
+            .expect("ss (iproute2) runs");
+        let listed = String::from_utf8_lossy(&sockets.stdout);
+        assert!(listed.contains("timer:(keepalive"), "{listed}");
+    }
+
     use super::*;
 
     #[tokio::test]

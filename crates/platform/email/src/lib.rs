@@ -75,6 +75,8 @@ impl Mailer {
     pub async fn notify(&self, to: &[String], subject: &str, body: &str) {
         if let Err(err) = self.send(to, subject, body).await {
             tracing::error!(error = %landfall_runtime::failure::error_chain(&err), subject, "could not email the outcome");
+            // A lost email is otherwise silent: EmailsFailedAlarm (template.yaml) watches this.
+            metrics::counter!("EmailsFailed").increment(1);
         }
     }
 }

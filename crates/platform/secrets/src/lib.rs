@@ -1,5 +1,7 @@
 //! Database credentials from Secrets Manager, in the shape RDS writes
-//! (`{"host","port","username","password","dbname"}`). Fetched once per container and
+//! (`{"host","port","username","password","dbname"}`), or only `username` and `password` (the
+//! secret RDS manages for a master user) with the rest from the function's configuration
+//! ([`Endpoint`]). Fetched once per container and
 //! cached; `refresh` fetches again after an authentication failure (a rotated password).
 //! The password is a `SecretString`: its `Debug` prints nothing, and nothing here logs it.
 
@@ -7,22 +9,66 @@
 pub mod postgres;
 
 use landfall_aws::AwsError;
-use landfall_runtime::{Classify, Disposition};
+use landfall_runtime::{Classify, ConfigError, Disposition, Env};
 use secrecy::SecretString;
 use serde::Deserialize;
 use std::fmt;
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone)]
 pub struct DbCredentials {
     pub host: String,
-    #[serde(default, deserialize_with = "port_number")]
     pub port: Option<u16>,
     pub username: String,
     pub password: SecretString,
-    #[serde(default, alias = "dbInstanceIdentifier", alias = "database")]
     pub dbname: Option<String>,
+}
+
+/// The secret as stored: RDS-managed master secrets hold only `username` and `password`.
+#[derive(Deserialize)]
+struct Stored {
+    #[serde(default)]
+    host: Option<String>,
+    #[serde(default, deserialize_with = "port_number")]
+    port: Option<u16>,
+    username: String,
+    password: SecretString,
+    #[serde(default, alias = "dbInstanceIdentifier", alias = "database")]
+    dbname: Option<String>,
+}
+
+/// Where the database is when the secret does not say. The secret RDS manages for a master
+/// user holds only `username` and `password` (RDS user guide, "Password management with
+/// Amazon RDS and AWS Secrets Manager"), so the stack passes the rest as parameters; what
+/// the secret does say wins.
+#[derive(Debug, Clone, Default)]
+pub struct Endpoint {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub dbname: Option<String>,
+}
+
+impl Endpoint {
+    /// `<PREFIX>_HOST`, `<PREFIX>_PORT` and `<PREFIX>_DATABASE`, each optional.
+    pub fn from_env(env: &Env, prefix: &str) -> Result<Endpoint, ConfigError> {
+        let text = |suffix: &str| {
+            env.optional(&format!("{prefix}_{suffix}"))
+                .map(str::to_owned)
+        };
+        let port = match text("PORT") {
+            Some(port) => Some(
+                port.parse()
+                    .map_err(|e| ConfigError::invalid(&format!("{prefix}_PORT"), &port, e))?,
+            ),
+            None => None,
+        };
+        Ok(Endpoint {
+            host: text("HOST"),
+            port,
+            dbname: text("DATABASE"),
+        })
+    }
 }
 
 impl fmt::Debug for DbCredentials {
@@ -79,6 +125,7 @@ impl Classify for SecretError {
 pub struct CredentialSource {
     client: aws_sdk_secretsmanager::Client,
     secret_id: String,
+    endpoint: Endpoint,
     cached: Arc<Mutex<Option<DbCredentials>>>,
 }
 
@@ -87,8 +134,22 @@ impl CredentialSource {
         CredentialSource {
             client,
             secret_id: secret_id.into(),
+            endpoint: Endpoint::default(),
             cached: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// The secret `<PREFIX>_SECRET_ARN` names, completed by `<PREFIX>_HOST`, `_PORT` and
+    /// `_DATABASE` where it lacks them.
+    pub fn from_env(
+        client: aws_sdk_secretsmanager::Client,
+        env: &Env,
+        prefix: &str,
+    ) -> Result<Self, ConfigError> {
+        let mut source =
+            CredentialSource::new(client, env.required(&format!("{prefix}_SECRET_ARN"))?);
+        source.endpoint = Endpoint::from_env(env, prefix)?;
+        Ok(source)
     }
 
     pub async fn get(&self) -> Result<DbCredentials, SecretError> {
@@ -123,12 +184,21 @@ impl CredentialSource {
             secret: self.secret_id.clone(),
             reason: "no SecretString".into(),
         })?;
-        parse(&self.secret_id, text)
+        parse_completed(&self.secret_id, text, &self.endpoint)
     }
 }
 
 pub fn parse(secret_id: &str, text: &str) -> Result<DbCredentials, SecretError> {
-    serde_json::from_str(text).map_err(|err| SecretError::Shape {
+    parse_completed(secret_id, text, &Endpoint::default())
+}
+
+/// The secret's credentials, with `endpoint` filling in what the secret lacks.
+pub fn parse_completed(
+    secret_id: &str,
+    text: &str,
+    endpoint: &Endpoint,
+) -> Result<DbCredentials, SecretError> {
+    let stored: Stored = serde_json::from_str(text).map_err(|err| SecretError::Shape {
         secret: secret_id.to_owned(),
         reason: format!(
             "{} at line {} column {}",
@@ -136,6 +206,22 @@ pub fn parse(secret_id: &str, text: &str) -> Result<DbCredentials, SecretError> 
             err.line(),
             err.column()
         ),
+    })?;
+    let host = stored
+        .host
+        .or_else(|| endpoint.host.clone())
+        .ok_or_else(|| SecretError::Shape {
+            secret: secret_id.to_owned(),
+            reason: "no host: the secret has none (an RDS-managed secret holds only username \
+                     and password) and the function has no <PREFIX>_HOST"
+                .into(),
+        })?;
+    Ok(DbCredentials {
+        host,
+        port: stored.port.or(endpoint.port),
+        username: stored.username,
+        password: stored.password,
+        dbname: stored.dbname.or_else(|| endpoint.dbname.clone()),
     })
 }
 
@@ -169,6 +255,35 @@ mod tests {
         )
         .unwrap();
         assert_eq!(string_port.port, Some(5432));
+    }
+
+    #[test]
+    fn an_rds_managed_secret_takes_host_port_and_database_from_the_configuration() {
+        let managed = r#"{"username":"admin","password":"s3cr3t-value"}"#;
+        let refused = parse("rds!db-1", managed).unwrap_err().to_string();
+        assert!(
+            refused.contains("no host") && !refused.contains("s3cr3t"),
+            "{refused}"
+        );
+        let env = Env::from_pairs([
+            ("MYSQL_HOST", "db.internal"),
+            ("MYSQL_PORT", "3307"),
+            ("MYSQL_DATABASE", "landfall"),
+        ]);
+        let endpoint = Endpoint::from_env(&env, "MYSQL").unwrap();
+        let credentials = parse_completed("rds!db-1", managed, &endpoint).unwrap();
+        assert_eq!(credentials.host, "db.internal");
+        assert_eq!(credentials.port, Some(3307));
+        assert_eq!(credentials.dbname.as_deref(), Some("landfall"));
+        assert_eq!(credentials.username, "admin");
+        // What the secret says wins.
+        let full = r#"{"host":"h","port":1,"username":"u","password":"p","dbname":"d"}"#;
+        let credentials = parse_completed("s", full, &endpoint).unwrap();
+        assert_eq!(
+            (credentials.host.as_str(), credentials.port),
+            ("h", Some(1))
+        );
+        assert_eq!(credentials.dbname.as_deref(), Some("d"));
     }
 
     #[test]
