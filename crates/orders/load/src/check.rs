@@ -118,10 +118,15 @@ impl Encode for OrdersEncoder {
             if value.is_empty() {
                 return Err(Rejection::column(index, "must not be empty"));
             }
-            if value.chars().count() > limit {
+            // Redshift's VARCHAR(n) holds n bytes, not characters ("Preparing your input
+            // data": "VARCHAR strings are measured in bytes").
+            if value.len() > limit {
                 return Err(Rejection::column(
                     index,
-                    format!("longer than {limit} characters"),
+                    format!(
+                        "{} bytes in UTF-8, longer than the {limit} bytes Redshift's VARCHAR({limit}) holds",
+                        value.len()
+                    ),
                 ));
             }
         }
@@ -231,7 +236,7 @@ async fn range(
 /// The schema Redshift's COPY maps by position onto the staging table, and no NULL in a
 /// row group where a statistic shows one (the columns are NOT NULL).
 pub fn check_parquet(metadata: &ParquetMetaData, file: &str) -> Result<u64, CheckError> {
-    use arrow_schema::DataType;
+    use arrow_schema::{DataType, TimeUnit};
     let bad = |reason: String| CheckError::Parquet {
         file: file.to_owned(),
         reason,
@@ -249,10 +254,14 @@ pub fn check_parquet(metadata: &ParquetMetaData, file: &str) -> Result<u64, Chec
     }
     for field in schema.fields() {
         let fits = match field.name().as_str() {
-            "order_ts" => matches!(field.data_type(), DataType::Timestamp(_, None)),
-            "amount" => {
-                matches!(field.data_type(), DataType::Decimal128(p, s) if *s >= 0 && *s <= 2 && (*p as i16 - *s as i16) <= 10)
-            }
+            // Redshift's Parquet COPY converts no types: a timestamp of another unit or a
+            // decimal of another precision or scale fails the COPY ("COPY from columnar data
+            // formats"), so only the staging table's own are taken.
+            "order_ts" => matches!(
+                field.data_type(),
+                DataType::Timestamp(TimeUnit::Microsecond, None)
+            ),
+            "amount" => matches!(field.data_type(), DataType::Decimal128(12, 2)),
             _ => matches!(field.data_type(), DataType::Utf8 | DataType::LargeUtf8),
         };
         if !fits {
@@ -261,8 +270,9 @@ pub fn check_parquet(metadata: &ParquetMetaData, file: &str) -> Result<u64, Chec
                 field.name(),
                 field.data_type(),
                 match field.name().as_str() {
-                    "order_ts" => "a timestamp without time zone",
-                    "amount" => "a decimal with at most 10 integer digits and 2 decimals",
+                    "order_ts" =>
+                        "a timestamp in microseconds without time zone (Redshift's TIMESTAMP)",
+                    "amount" => "DECIMAL(12,2) exactly (Redshift's COPY converts no Parquet type)",
                     _ => "a string",
                 }
             )));

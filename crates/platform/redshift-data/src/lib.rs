@@ -138,6 +138,9 @@ impl Classify for DataApiError {
     fn disposition(&self) -> Disposition {
         match self {
             DataApiError::Aws(err) => err.disposition(),
+            // Data the table can never take fails the same way every time: at once to the
+            // dead-letter queue, not five more COPYs under the load's exclusive lock.
+            DataApiError::Failed { error, .. } if is_data_error(error) => Disposition::Permanent,
             // A failed transaction left nothing behind; whether running it again can help
             // (a serialization conflict, a resize) is the caller's to say.
             DataApiError::Failed { .. } | DataApiError::StillRunning { .. } => {
@@ -146,6 +149,25 @@ impl Classify for DataApiError {
             DataApiError::Result { .. } => Disposition::Permanent,
         }
     }
+}
+
+/// Redshift's words for input a table cannot take: COPY's own failure (details in
+/// SYS_LOAD_ERROR_DETAIL), Spectrum's for a Parquet type or length it cannot read, and the
+/// data-exception class of SQLSTATE (22xxx: bad value, overflow, too long).
+const DATA_ERRORS: &[&str] = &[
+    "load into table",
+    "string length exceeds ddl length",
+    "spectrum scan error",
+    "invalid input syntax",
+    "value too long for type",
+    "numeric field overflow",
+    "invalid digit",
+    "sqlstate 22",
+];
+
+fn is_data_error(error: &str) -> bool {
+    let error = error.to_lowercase();
+    DATA_ERRORS.iter().any(|words| error.contains(words))
 }
 
 /// The target's fields on a request builder (each operation has its own builder type).
@@ -491,6 +513,30 @@ pub fn literal(value: &str) -> Result<String, UnsafeLiteral> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copy_of_data_the_table_cannot_take_is_permanent_and_a_conflict_is_not() {
+        let failed = |error: &str| DataApiError::Failed {
+            id: "s1".into(),
+            status: Status::Failed,
+            sql: Some("COPY orders_staging FROM 's3://b/m'".into()),
+            error: error.into(),
+        };
+        for data in [
+            "ERROR: Load into table 'orders_staging' failed. Check 'sys_load_error_detail' system table for details.",
+            "ERROR: Spectrum Scan Error. File 's3://b/o.parquet' has an incompatible Parquet schema for column 'amount'",
+            "ERROR: String length exceeds DDL length",
+            "ERROR: value too long for type character varying(64) (SQLSTATE 22001)",
+        ] {
+            assert_eq!(failed(data).disposition(), Disposition::Permanent, "{data}");
+        }
+        for passing in [
+            "ERROR: 1023 Serializable isolation violation on table - 123456",
+            "ERROR: could not complete because of conflict with concurrent transaction (SQLSTATE 40001)",
+        ] {
+            assert_eq!(failed(passing).disposition(), Disposition::Retryable, "{passing}");
+        }
+    }
 
     #[test]
     fn literals_allow_only_characters_that_cannot_escape_the_quotes() {

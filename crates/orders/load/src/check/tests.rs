@@ -216,3 +216,71 @@ fn a_null_in_a_parquet_row_group_names_the_group_and_column() {
         "f.parquet: row group 1, column order_id: 1 null values in a column that must have a value"
     );
 }
+
+#[test]
+fn parquet_types_redshift_would_not_copy_are_refused() {
+    // Another decimal shape, or nanoseconds: Redshift's COPY converts neither.
+    let narrow = Arc::new(Schema::new(
+        orders_schema(DataType::Decimal128(12, 2), false)
+            .fields()
+            .iter()
+            .map(|f| match f.name().as_str() {
+                "amount" => Field::new("amount", DataType::Decimal128(10, 2), false),
+                _ => f.as_ref().clone(),
+            })
+            .collect::<Vec<_>>(),
+    ));
+    let mut cols = columns(&[Some("o1")]);
+    cols[4] = Arc::new(
+        Decimal128Array::from(vec![1250])
+            .with_precision_and_scale(10, 2)
+            .unwrap(),
+    );
+    let err = check_parquet(&parquet_file(narrow, cols, 10), "f.parquet").unwrap_err();
+    assert!(err.to_string().contains("DECIMAL(12,2) exactly"), "{err}");
+
+    let nanos = Arc::new(Schema::new(
+        orders_schema(DataType::Decimal128(12, 2), false)
+            .fields()
+            .iter()
+            .map(|f| match f.name().as_str() {
+                "order_ts" => Field::new(
+                    "order_ts",
+                    DataType::Timestamp(TimeUnit::Nanosecond, None),
+                    false,
+                ),
+                _ => f.as_ref().clone(),
+            })
+            .collect::<Vec<_>>(),
+    ));
+    let mut cols = columns(&[Some("o1")]);
+    cols[2] = Arc::new(arrow_array::TimestampNanosecondArray::from(vec![
+        1_764_000_000_000_000_000,
+    ]));
+    let err = check_parquet(&parquet_file(nanos, cols, 10), "f.parquet").unwrap_err();
+    assert!(err.to_string().contains("microseconds"), "{err}");
+}
+
+#[test]
+fn varchar_limits_count_bytes_as_redshift_does() {
+    // 22 three-byte characters: 22 characters, 66 bytes, past VARCHAR(64).
+    let wide = "注".repeat(22);
+    let err = check_csv(&format!(
+        "{HEADER}{wide},c1,2026-12-01 10:00:00,NEW,1,GBP\n"
+    ))
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("66 bytes") && text.contains("order_id"),
+        "{text}"
+    );
+    // 21 of them, 63 bytes, fit.
+    let fits = "注".repeat(21);
+    assert_eq!(
+        check_csv(&format!(
+            "{HEADER}{fits},c1,2026-12-01 10:00:00,NEW,1,GBP\n"
+        ))
+        .unwrap(),
+        1
+    );
+}
