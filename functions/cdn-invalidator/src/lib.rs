@@ -91,6 +91,7 @@ impl App {
                         distribution,
                         invalidation_id = submitted.id,
                         already_existed = submitted.already_existed,
+                        whole_site = submitted.whole_site,
                         keys = group.keys.len(),
                         paths = invalidation.paths.len(),
                         caller_reference = invalidation.caller_reference,
@@ -98,12 +99,21 @@ impl App {
                     );
                     if !submitted.already_existed {
                         metrics::counter!("InvalidationsCreated").increment(1);
-                        metrics::counter!("InvalidationPaths")
-                            .increment(invalidation.paths.len() as u64);
+                        let paths = if submitted.whole_site {
+                            1
+                        } else {
+                            invalidation.paths.len()
+                        };
+                        metrics::counter!("InvalidationPaths").increment(paths as u64);
                     }
                 }
                 Err(err) => {
-                    let failure = FunctionError::from_error(&err);
+                    let mut failure = FunctionError::from_error(&err);
+                    if err.limited() {
+                        // Even `/*` waits: come back when earlier invalidations are done,
+                        // not at once (and not a receive burned every few seconds).
+                        failure = failure.retry_after(landfall_website_cdn::LIMITED_RETRY_AFTER);
+                    }
                     for &index in &group.records {
                         outcome.fail(index, failure.clone());
                     }

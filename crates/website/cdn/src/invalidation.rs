@@ -5,7 +5,6 @@ use crate::CdnError;
 use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
 use aws_smithy_types::DateTime;
 use landfall_aws::{AwsError, SdkResultExt};
-use landfall_runtime::Disposition;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 
@@ -48,12 +47,33 @@ pub fn plan<'a>(
     }
 }
 
+/// The whole distribution: one wildcard path.
+pub const WHOLE_SITE: &str = "/*";
+
+impl Invalidation {
+    /// The same batch as one `/*` invalidation, with a caller reference of its own (so a
+    /// redelivery that collapses again asks for the same one).
+    pub fn whole_site(&self) -> Invalidation {
+        Invalidation {
+            distribution: self.distribution.clone(),
+            paths: vec![WHOLE_SITE.to_owned()],
+            caller_reference: format!("{}-site", self.caller_reference),
+        }
+    }
+}
+
+/// How long a batch waits when even a whole-site invalidation is refused for the limit:
+/// CloudFront completes an invalidation in minutes.
+pub const LIMITED_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// The invalidation CloudFront has for a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Submitted {
     pub id: String,
     /// True when an earlier delivery of the same batch had already created it.
     pub already_existed: bool,
+    /// True when the batch was asked for as `/*`, CloudFront's limit being reached.
+    pub whole_site: bool,
 }
 
 pub struct Invalidator {
@@ -73,19 +93,42 @@ impl Invalidator {
     /// looked for first: CloudFront deduplicates by caller reference itself, but the check
     /// keeps a retry from spending another invalidation wherever that guarantee is missing
     /// (emulators), and costs nothing on first deliveries.
+    ///
+    /// CloudFront holds at most 3,000 file paths (and 15 wildcard paths) in progress per
+    /// distribution ("Concurrent invalidation request maximum"); a deploy past that is a
+    /// change of the whole site, so a batch refused for the limit asks for `/*` instead.
     pub async fn submit(
         &self,
         invalidation: &Invalidation,
         redelivered_since: Option<DateTime>,
     ) -> Result<Submitted, CdnError> {
         if let Some(since) = redelivered_since {
-            if let Some(id) = self.find_existing(invalidation, since).await? {
-                return Ok(Submitted {
-                    id,
-                    already_existed: true,
-                });
+            for asked in [invalidation.clone(), invalidation.whole_site()] {
+                if let Some(id) = self.find_existing(&asked, since).await? {
+                    return Ok(Submitted {
+                        id,
+                        already_existed: true,
+                        whole_site: asked.paths != invalidation.paths,
+                    });
+                }
             }
         }
+        match self.create(invalidation).await {
+            Err(err) if err.limited() && invalidation.paths != [WHOLE_SITE] => {
+                tracing::warn!(
+                    distribution = invalidation.distribution,
+                    paths = invalidation.paths.len(),
+                    "CloudFront's in-progress limit is reached: invalidating the whole site"
+                );
+                let mut submitted = self.create(&invalidation.whole_site()).await?;
+                submitted.whole_site = true;
+                Ok(submitted)
+            }
+            other => other,
+        }
+    }
+
+    async fn create(&self, invalidation: &Invalidation) -> Result<Submitted, CdnError> {
         let paths = Paths::builder()
             .quantity(invalidation.paths.len() as i32)
             .set_items(Some(invalidation.paths.clone()))
@@ -108,11 +151,15 @@ impl Invalidator {
                 let limited = err
                     .as_service_error()
                     .is_some_and(|e| e.is_too_many_invalidations_in_progress());
-                let mut source = AwsError::new("CloudFront", "CreateInvalidation", err);
+                let source = AwsError::new("CloudFront", "CreateInvalidation", err);
                 if limited {
-                    source = source.with_disposition(Disposition::Retryable);
+                    CdnError::Limited {
+                        distribution: invalidation.distribution.clone(),
+                        source,
+                    }
+                } else {
+                    failure(invalidation, source)
                 }
-                failure(invalidation, source)
             })?;
         let id = created
             .invalidation()
@@ -121,6 +168,7 @@ impl Invalidator {
         Ok(Submitted {
             id,
             already_existed: false,
+            whole_site: false,
         })
     }
 

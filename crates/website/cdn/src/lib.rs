@@ -8,7 +8,7 @@ pub mod policy;
 mod settings;
 
 pub use distributions::Distributions;
-pub use invalidation::{plan, Invalidation, Invalidator};
+pub use invalidation::{plan, Invalidation, Invalidator, LIMITED_RETRY_AFTER};
 pub use policy::{ChangeFilter, Policy};
 pub use settings::Settings;
 
@@ -34,6 +34,13 @@ pub enum CdnError {
         #[source]
         source: AwsError,
     },
+    /// CloudFront's in-progress limit: it clears as earlier invalidations complete.
+    #[error("distribution {distribution} has too many invalidations in progress")]
+    Limited {
+        distribution: String,
+        #[source]
+        source: AwsError,
+    },
     #[error("the invalidation for distribution {distribution} could not be built: {message}")]
     Malformed {
         distribution: String,
@@ -45,9 +52,18 @@ impl Classify for CdnError {
     fn disposition(&self) -> Disposition {
         match self {
             CdnError::UnknownBucket { .. } | CdnError::Malformed { .. } => Disposition::Permanent,
+            CdnError::Limited { .. } => Disposition::Retryable,
             CdnError::ListDistributions(source)
             | CdnError::Versions { source, .. }
             | CdnError::Invalidation { source, .. } => source.disposition(),
         }
+    }
+}
+
+impl CdnError {
+    /// CloudFront refused the invalidation for its in-progress limit; it clears as earlier
+    /// invalidations complete.
+    pub fn limited(&self) -> bool {
+        matches!(self, CdnError::Limited { .. })
     }
 }
