@@ -75,6 +75,9 @@ async fn retryable_failures_reach_the_dlq_after_max_receives() -> Result<()> {
         Some("http://127.0.0.1:9"),
     );
     stack.set_function_env("cdn-invalidator", "AWS_MAX_ATTEMPTS", Some("1"));
+    // Its retry back-off as short as the queue's visibility here.
+    stack.set_function_env("cdn-invalidator", "RETRY_FIRST_SECONDS", Some("1"));
+    stack.set_function_env("cdn-invalidator", "RETRY_MAX_SECONDS", Some("1"));
     stack
         .put("WebsiteBucket", "page.html", ByteStream::from_static(b"x"))
         .await?;

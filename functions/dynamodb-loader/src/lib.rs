@@ -238,9 +238,13 @@ impl App {
 /// The import's error as the record's failure, with when to come back for a running import.
 fn import_failure(err: &ImportError) -> FunctionError {
     let failure = FunctionError::from_error(err);
-    match err.retry_after() {
-        Some(delay) => failure.retry_after(delay),
-        None => failure,
+    match (err, err.retry_after()) {
+        // An import runs for hours in DynamoDB: following it is sent again, not a receive.
+        (ImportError::Running { .. }, Some(delay)) => {
+            FunctionError::still_running(failure.message, delay)
+        }
+        (_, Some(delay)) => failure.retry_after(delay),
+        (_, None) => failure,
     }
 }
 

@@ -332,6 +332,28 @@ mod tests {
         assert_eq!(requests.load(Ordering::SeqCst), 3);
     }
 
+    /// A new account's 10 concurrent executions: the callee stays throttled past the retries.
+    /// Nothing ran, so the file goes back to its queue to wait (retryable), never to the DLQ
+    /// as a permanent failure.
+    #[tokio::test]
+    async fn throttling_that_lasts_hands_the_work_back_to_its_queue() {
+        let throttled = (
+            429,
+            "TooManyRequestsException",
+            r#"{"message":"Rate exceeded","Reason":"ReservedFunctionConcurrentInvocationLimitExceeded"}"#,
+        );
+        let (url, requests) = endpoint(vec![throttled; 8], Duration::ZERO).await;
+        let err = invoke::<_, Value>(&client(&url).await, &callee(900), &Value::Null, &far())
+            .await
+            .unwrap_err();
+        assert_eq!(err.disposition(), Disposition::Retryable, "{err}");
+        assert_eq!(
+            requests.load(Ordering::SeqCst),
+            5,
+            "the first try and four more"
+        );
+    }
+
     #[derive(Debug, serde::Deserialize)]
     #[allow(dead_code)]
     struct Outcome {

@@ -48,6 +48,7 @@ impl Report {
                 },
                 message,
                 retry_after: None,
+                still_running: false,
             }),
         }
     }

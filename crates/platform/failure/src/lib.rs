@@ -42,6 +42,10 @@ pub struct FunctionError {
     /// keeps running elsewhere and will be done by then): the SQS record comes back after
     /// this long instead of after the usual backoff.
     pub retry_after: Option<std::time::Duration>,
+    /// Work that runs on elsewhere and is only being followed (an import): its message is
+    /// sent again with a delay instead of coming back as a receive, so following it never
+    /// spends the queue's `maxReceiveCount` (landfall-sqs-batch).
+    pub still_running: bool,
 }
 
 impl FunctionError {
@@ -50,6 +54,7 @@ impl FunctionError {
             disposition: Disposition::Retryable,
             message: message.into(),
             retry_after: None,
+            still_running: false,
         }
     }
 
@@ -58,6 +63,7 @@ impl FunctionError {
             disposition: Disposition::Permanent,
             message: message.into(),
             retry_after: None,
+            still_running: false,
         }
     }
 
@@ -67,6 +73,15 @@ impl FunctionError {
             disposition: err.disposition(),
             message: error_chain(err),
             retry_after: None,
+            still_running: false,
+        }
+    }
+
+    /// Work still running elsewhere, to be looked at again after `delay`.
+    pub fn still_running(message: impl Into<String>, delay: std::time::Duration) -> Self {
+        FunctionError {
+            still_running: true,
+            ..FunctionError::retryable(message).retry_after(delay)
         }
     }
 

@@ -9,7 +9,11 @@
 //!   its reason, instead of burning `maxReceiveCount` receives first;
 //! - optionally, a retryable failure comes back after a backoff that doubles per receive
 //!   instead of the queue's whole visibility timeout (which must cover the function's timeout
-//!   and is far longer than, say, waiting for a sibling object to arrive).
+//!   and is far longer than, say, waiting for a sibling object to arrive);
+//! - work that runs on elsewhere and is only followed (`FunctionError::still_running`: an
+//!   import that takes hours) is sent to the source queue again with a delay and its message
+//!   completed, so following it spends no receive (`maxReceiveCount` bounds failures, not
+//!   looks), up to `MAX_FOLLOW_UPS` times.
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::MessageAttributeValue;
@@ -128,6 +132,80 @@ impl DeadLetters {
     }
 }
 
+/// How often one message may be sent again to follow work still running: at the most
+/// 15 minutes apart (SQS's longest delay) that is two days.
+pub const MAX_FOLLOW_UPS: u32 = 192;
+/// The message attribute that counts a message's follow-ups.
+pub const FOLLOW_UPS: &str = "landfall-follow-ups";
+
+/// How many times this message was already sent again to follow running work.
+pub fn follow_ups(record: &SqsMessage) -> u32 {
+    record
+        .message_attributes
+        .get(FOLLOW_UPS)
+        .and_then(|a| a.string_value.as_deref())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+impl DeadLetters {
+    /// Sends the record's body to the source queue again, delayed by the error's
+    /// `retry_after` (at most SQS's 15 minutes), counting the follow-up. False when there is
+    /// no source queue, the count is spent, or the send failed: the record then fails as
+    /// usual.
+    async fn follow_up(&self, record: &SqsMessage, error: &FunctionError) -> bool {
+        let Some(backoff) = &self.backoff else {
+            return false;
+        };
+        let count = follow_ups(record);
+        if count >= MAX_FOLLOW_UPS {
+            tracing::warn!(
+                message_id = record.message_id,
+                count,
+                "followed as often as allowed; the message fails as usual"
+            );
+            return false;
+        }
+        let delay = error
+            .retry_after
+            .unwrap_or(backoff.first)
+            .as_secs()
+            .clamp(1, 900) as i32;
+        let sent = self
+            .client
+            .send_message()
+            .queue_url(&backoff.source_queue_url)
+            .message_body(record.body.clone().unwrap_or_default())
+            .delay_seconds(delay)
+            .message_attributes(
+                FOLLOW_UPS,
+                MessageAttributeValue::builder()
+                    .data_type("Number")
+                    .string_value((count + 1).to_string())
+                    .build()
+                    .expect("data type and value are set"),
+            )
+            .send()
+            .await
+            .or_aws("SQS", "SendMessage");
+        match sent {
+            Ok(_) => {
+                tracing::info!(
+                    message_id = record.message_id,
+                    delay,
+                    follow_up = count + 1,
+                    "still running: the message comes back as a new one"
+                );
+                true
+            }
+            Err(err) => {
+                tracing::warn!(message_id = record.message_id, error = %err, "could not send the follow-up; the message comes back as a receive");
+                false
+            }
+        }
+    }
+}
+
 /// Accounting for one batch: which records failed and how.
 pub struct BatchOutcome<'a> {
     records: &'a [SqsMessage],
@@ -190,6 +268,15 @@ impl<'a> BatchOutcome<'a> {
         for (index, error) in &self.failures {
             let record = &self.records[*index];
             let message_id = record.message_id.clone().unwrap_or_default();
+            if error.still_running
+                && !self.is_fifo()
+                && match dead_letters {
+                    Some(dlq) => dlq.follow_up(record, error).await,
+                    None => false,
+                }
+            {
+                continue;
+            }
             let sent_to_dlq = match (error.disposition, dead_letters) {
                 (Disposition::Permanent, Some(dlq)) => match dlq.send(record, error).await {
                     Ok(()) => true,
@@ -226,6 +313,7 @@ impl<'a> BatchOutcome<'a> {
             return Err(FunctionError {
                 disposition: first.disposition,
                 retry_after: first.retry_after,
+                still_running: false,
                 message: format!(
                     "all {} records of the batch failed; first: {}",
                     self.records.len(),

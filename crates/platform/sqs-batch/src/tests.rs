@@ -198,3 +198,85 @@ async fn file_pipelines_see_the_created_objects_of_each_record_in_order() {
         [("a.csv".to_owned(), 1), ("c.csv".to_owned(), 1)]
     );
 }
+
+/// A DynamoDB import of three hours, looked at every 15 minutes: past the queue's
+/// maxReceiveCount (10) times the look's delay, yet each look is a new message, so its
+/// receive count never grows and nothing is dead-lettered; the look that finds it done
+/// completes the message.
+#[tokio::test]
+async fn following_running_work_spends_no_receive() {
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    const MAX_RECEIVE_COUNT: u32 = 10;
+    let sent = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let seen = sent.clone();
+    let resend = mock!(aws_sdk_sqs::Client::send_message)
+        .match_requests(move |r| {
+            seen.lock().unwrap().push((
+                r.queue_url().unwrap_or_default().to_owned(),
+                r.delay_seconds(),
+                r.message_body().unwrap_or_default().to_owned(),
+                r.message_attributes()
+                    .and_then(|a| a.get(FOLLOW_UPS))
+                    .and_then(|v| v.string_value())
+                    .unwrap_or_default()
+                    .to_owned(),
+            ));
+            true
+        })
+        .then_output(|| aws_sdk_sqs::operation::send_message::SendMessageOutput::builder().build());
+    let client = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, [&resend]);
+    let dead_letters = DeadLetters::new(client, "dlq").with_retry_backoff(
+        "source",
+        std::time::Duration::from_secs(60),
+        std::time::Duration::from_secs(900),
+    );
+    let look = std::time::Duration::from_secs(900);
+    let import_takes = std::time::Duration::from_secs(3 * 3600);
+    let mut elapsed = std::time::Duration::ZERO;
+    let mut follow_ups = 0u32;
+    let mut looks = 0;
+    loop {
+        looks += 1;
+        let mut delivered = event(&["import"], STANDARD);
+        let record = &mut delivered.records[0];
+        record.body = Some("the S3 notification".into());
+        record
+            .attributes
+            .insert("ApproximateReceiveCount".into(), "1".into());
+        if follow_ups > 0 {
+            let mut attribute = aws_lambda_events::sqs::SqsMessageAttribute::default();
+            attribute.string_value = Some(follow_ups.to_string());
+            attribute.data_type = Some("Number".into());
+            record
+                .message_attributes
+                .insert(FOLLOW_UPS.into(), attribute);
+        }
+        assert!(receive_count(record) <= MAX_RECEIVE_COUNT);
+        let done = elapsed >= import_takes;
+        let response = process_each(&delivered, Some(&dead_letters), 1, |_, _| async move {
+            if done {
+                Ok(())
+            } else {
+                Err(FunctionError::still_running("import still running", look))
+            }
+        })
+        .await
+        .unwrap();
+        assert!(
+            failed_ids(&response).is_empty(),
+            "look {looks} was a failure"
+        );
+        if done {
+            break;
+        }
+        let (queue, delay, body, count) = sent.lock().unwrap().last().cloned().unwrap();
+        assert_eq!(
+            (queue.as_str(), delay, body.as_str()),
+            ("source", Some(900), "the S3 notification")
+        );
+        follow_ups = count.parse().unwrap();
+        elapsed += look;
+    }
+    assert!(looks as u32 > MAX_RECEIVE_COUNT, "{looks} looks");
+    assert_eq!(follow_ups, 12);
+}
