@@ -113,23 +113,62 @@ async fn a_file_archived_before_a_crash_is_not_archived_again() -> Result<()> {
     Ok(())
 }
 
+/// The landing version `version` of `key`, and where its archive copy goes.
+fn landing_and_archive(
+    stack: &LocalStack,
+    key: &str,
+    version: String,
+    archive_key: &str,
+) -> (landfall_landing::ObjectRef, landfall_landing::ObjectRef) {
+    use landfall_landing::ObjectRef;
+    (
+        ObjectRef {
+            bucket: stack.resource("LandingBucket"),
+            key: key.to_owned(),
+            version,
+        },
+        ObjectRef {
+            bucket: stack.resource("ArchiveBucket"),
+            key: archive_key.to_owned(),
+            version: String::new(),
+        },
+    )
+}
+
+/// The archive copy's ETag and bytes.
+async fn archived(
+    stack: &LocalStack,
+    target: &landfall_landing::ObjectRef,
+) -> Result<(String, Vec<u8>)> {
+    let copy = stack
+        .s3()
+        .get_object()
+        .bucket(&target.bucket)
+        .key(&target.key)
+        .send()
+        .await?;
+    let etag = copy.e_tag().unwrap_or_default().to_owned();
+    Ok((etag, copy.body.collect().await?.into_bytes().to_vec()))
+}
+
 fn pattern(bytes: usize) -> Vec<u8> {
     (0..bytes).map(|i| (i % 253) as u8).collect()
 }
 
 #[tokio::test]
 async fn a_multipart_uploaded_file_is_archived_and_leaves_landing() -> Result<()> {
-    use landfall_landing::{archive, ObjectRef};
+    use landfall_landing::archive;
     let stack = LocalStack::start().await?;
     let s3 = stack.s3();
     let key = "mysql/price_index/uploaded by the cli.csv";
     let body = pattern(20 * 1024 * 1024);
     let version = stack.upload_in_parts("LandingBucket", key, &body).await?;
-    let object = ObjectRef {
-        bucket: stack.resource("LandingBucket"),
-        key: key.to_owned(),
+    let (object, target) = landing_and_archive(
+        &stack,
+        key,
         version,
-    };
+        "price_index/2026/12/04/uploaded by the cli.csv",
+    );
     let uploaded = s3
         .head_object()
         .bucket(&object.bucket)
@@ -140,22 +179,8 @@ async fn a_multipart_uploaded_file_is_archived_and_leaves_landing() -> Result<()
         uploaded.e_tag().unwrap_or_default().ends_with("-3\""),
         "{uploaded:?}"
     );
-    let target = ObjectRef {
-        bucket: stack.resource("ArchiveBucket"),
-        key: "price_index/2026/12/04/uploaded by the cli.csv".to_owned(),
-        version: String::new(),
-    };
     archive(&s3, &object, &target).await?;
-    let copy = s3
-        .get_object()
-        .bucket(&target.bucket)
-        .key(&target.key)
-        .send()
-        .await?;
-    assert!(
-        copy.body.collect().await?.into_bytes() == body,
-        "same bytes"
-    );
+    assert!(archived(&stack, &target).await?.1 == body, "same bytes");
     assert!(stack.keys(&object.bucket, "mysql/").await?.is_empty());
     Ok(())
 }
@@ -164,42 +189,21 @@ async fn a_multipart_uploaded_file_is_archived_and_leaves_landing() -> Result<()
 /// (UploadPartCopy). Shown with a 12 MiB file and a 5 MiB limit.
 #[tokio::test]
 async fn a_file_past_the_single_copy_limit_is_archived_in_parts() -> Result<()> {
-    use landfall_landing::{archive_with, CopyLimits, ObjectRef};
+    use landfall_landing::{archive_with, CopyLimits};
     let stack = LocalStack::start().await?;
-    let s3 = stack.s3();
     let key = "dynamodb/customers/big.csv";
     let body = pattern(12 * 1024 * 1024 + 7);
     let version = stack.put("LandingBucket", key, body.clone()).await?;
-    let object = ObjectRef {
-        bucket: stack.resource("LandingBucket"),
-        key: key.to_owned(),
-        version,
-    };
-    let target = ObjectRef {
-        bucket: stack.resource("ArchiveBucket"),
-        key: "customers/2026/12/04/big.csv".to_owned(),
-        version: String::new(),
-    };
+    let (object, target) =
+        landing_and_archive(&stack, key, version, "customers/2026/12/04/big.csv");
     let limits = CopyLimits {
         single_copy_bytes: 5 * 1024 * 1024,
         part_bytes: 5 * 1024 * 1024,
     };
-    archive_with(&s3, &object, &target, limits).await?;
-    let copy = s3
-        .get_object()
-        .bucket(&target.bucket)
-        .key(&target.key)
-        .send()
-        .await?;
-    assert!(
-        copy.e_tag().unwrap_or_default().ends_with("-3\""),
-        "three copied parts: {:?}",
-        copy.e_tag()
-    );
-    assert!(
-        copy.body.collect().await?.into_bytes() == body,
-        "same bytes"
-    );
+    archive_with(&stack.s3(), &object, &target, limits).await?;
+    let (etag, bytes) = archived(&stack, &target).await?;
+    assert!(etag.ends_with("-3\""), "three copied parts: {etag}");
+    assert!(bytes == body, "same bytes");
     assert!(stack.keys(&object.bucket, "dynamodb/").await?.is_empty());
     Ok(())
 }
@@ -216,16 +220,8 @@ async fn archiving_a_version_another_delivery_already_archived_is_done() -> Resu
     let version = stack
         .put("LandingBucket", key, b"id,name\n1,a\n".to_vec())
         .await?;
-    let object = ObjectRef {
-        bucket: stack.resource("LandingBucket"),
-        key: key.to_owned(),
-        version,
-    };
-    let target = ObjectRef {
-        bucket: stack.resource("ArchiveBucket"),
-        key: "customers/2026/12/04/twice.csv".to_owned(),
-        version: String::new(),
-    };
+    let (object, target) =
+        landing_and_archive(&stack, key, version, "customers/2026/12/04/twice.csv");
     archive(&s3, &object, &target).await?;
     archive(&s3, &object, &target).await?;
     // Gone and never archived is still an error.
