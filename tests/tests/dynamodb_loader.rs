@@ -549,3 +549,93 @@ async fn delete_then_import_replaces_the_base_table_in_place() -> Result<()> {
     );
     Ok(())
 }
+
+/// `aws s3 cp` uploads a file of 8 MB or more in parts; its ETag is no MD5 and its archive
+/// copy's is. The file imports, is archived and leaves landing, and a later redelivery of
+/// its notification finds it done: no dead letter, no failure email.
+#[tokio::test]
+async fn a_file_the_aws_cli_uploaded_in_parts_imports_archives_and_a_redelivery_is_done(
+) -> Result<()> {
+    let datasets = datasets_file(2, "versioned");
+    let mut stack = stack(&datasets).await?;
+    let key = "dynamodb/price_index/uploaded by the cli.csv";
+    // Long rows: few items for moto to import, the bytes a multipart upload needs.
+    let long = "x".repeat(16 * 1024);
+    let mut text = HEADER.to_owned();
+    let mut rows = 0;
+    while text.len() < 9 * 1024 * 1024 {
+        // The long text is no key part: a partition key holds 2,048 bytes.
+        text.push_str(&format!("2024-01,Geo {rows},Food,Item {rows},{long},1.5\n"));
+        rows += 1;
+    }
+    let version = stack
+        .upload_in_parts("LandingBucket", key, text.as_bytes())
+        .await?;
+    let queue = stack.resource("DynamodbFilesQueue");
+    let notification = stack
+        .peek(&queue)
+        .await?
+        .iter()
+        .filter_map(|m| m.body())
+        .find(|body| body.contains("uploaded"))
+        .map(str::to_owned)
+        .expect("the upload's notification");
+    let delivery = stack.deliver(FUNCTION).await?;
+    assert!(
+        delivery.failed.is_empty(),
+        "{delivery:?}\n{}",
+        stack.function_log(FUNCTION)
+    );
+    let table = format!("landfall-price_index-{version}");
+    assert_eq!(
+        pointer(&stack).await?.as_deref(),
+        Some(table.as_str()),
+        "{}",
+        stack.function_log(FUNCTION)
+    );
+    let mut counted = 0;
+    let mut start = None;
+    loop {
+        let page = dynamodb(&stack)
+            .scan()
+            .table_name(&table)
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .set_exclusive_start_key(start)
+            .send()
+            .await?;
+        counted += page.count();
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            break;
+        }
+    }
+    assert_eq!(counted, rows);
+    assert!(stack
+        .keys(&stack.resource("LandingBucket"), "dynamodb/")
+        .await?
+        .is_empty());
+
+    // Delivered again after the archive: done, nothing dead-lettered, nothing imported twice.
+    stack
+        .sqs()
+        .send_message()
+        .queue_url(&queue)
+        .message_body(notification)
+        .send()
+        .await?;
+    let again = stack.deliver(FUNCTION).await?;
+    assert!(again.failed.is_empty() && again.received == 1, "{again:?}");
+    assert_eq!(
+        stack
+            .queue_depth(&stack.resource("DynamodbFilesDLQ"))
+            .await?,
+        0
+    );
+    assert_eq!(tables(&stack).await?, vec![table]);
+    let log = stack.function_log(FUNCTION);
+    assert!(
+        log.contains("no longer in landing: already imported and archived"),
+        "{log}"
+    );
+    Ok(())
+}
