@@ -50,8 +50,8 @@ databases: ## MariaDB and PostgreSQL on 127.0.0.1 (started if stopped, installed
 build: toolchain venv ## sam build: every function's bootstrap for Lambda (release, arm64, provided.al2023; cargo-lambda cross-compiles with zig, no Docker)
 	SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/.venv/bin:$$PATH" .venv-sam/bin/sam build
 
-binaries: toolchain ## every function and tool for this machine (debug), as the local stack runs them
-	cargo build --workspace --bins
+binaries: toolchain ## every function and tool for this machine (debug), as the local stack runs them (make test's build: one cache for both)
+	$(CLIPPY_BUILD) cargo build --workspace --all-targets
 
 .PHONY: sizes
 sizes: build ## each function's zipped size as Lambda receives it (fails above 10 MB)
