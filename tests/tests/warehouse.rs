@@ -624,3 +624,52 @@ async fn a_fact_file_at_the_analyze_threshold_leaves_the_planner_its_statistics(
     );
     Ok(())
 }
+
+/// A Parquet page that panics the decoder (parquet 59.3, `fuzz/known`): the runs that meet
+/// it die, and the third quarantines its manifest with the reason instead of decoding it
+/// again, so the warehouse is not stopped for good; the other objects load.
+#[tokio::test]
+async fn a_file_that_kills_the_loader_is_quarantined_instead_of_stopping_every_run() -> Result<()> {
+    let known = std::fs::read(
+        landfall_tests::workspace_root().join("fuzz/known/warehouse_parquet-page-decoding-panic"),
+    )?;
+    // The fuzz input: a table index, a row count, then the Parquet file (dim_currency's).
+    let (rows, poison) = (
+        usize::from(known[1]),
+        bytes::Bytes::from(known[2..].to_vec()),
+    );
+    let mut p = Pipeline::transformed().await?;
+    let (key, mut manifest) = p.ready_manifest("currency").await?;
+    assert_eq!(manifest.outputs[0].table, "dim_currency");
+    manifest.outputs[0].rows = rows;
+    p.put(&manifest.outputs[0].key, poison).await?;
+    p.put(&key, serde_json::to_vec(&manifest)?.into()).await?;
+
+    // The first two runs die on it (a run killed from outside while decoding a good file
+    // is given another chance); the third quarantines it.
+    let host = p.stack.host();
+    let event =
+        serde_json::json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+    for run in 1..=2 {
+        let died = host.invoke(LOADER, event.to_string().into()).await?;
+        assert!(
+            died.function_error.is_some(),
+            "run {run}: the decoder's panic ends it: {:?}",
+            died.json()
+        );
+    }
+
+    let report = load(&mut p.stack).await?;
+    let rejected = report["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1, "{report}");
+    let reason = rejected[0][1].as_str().unwrap();
+    assert!(reason.contains(&key) && reason.contains("died"), "{reason}");
+    let failed = key.replacen(READY_PREFIX, FAILED_PREFIX, 1);
+    assert_eq!(p.keys(FAILED_PREFIX).await?, std::slice::from_ref(&failed));
+    assert!(p.keys("decoding/").await?.is_empty(), "the note is gone");
+    // The rest of the run loaded: every other manifest is loaded or waits on the currencies.
+    let waiting = report["waiting"].as_array().map_or(0, Vec::len);
+    assert!(loaded_manifests(&report) > 0, "{report}");
+    assert_eq!(p.keys(READY_PREFIX).await?.len(), waiting, "{report}");
+    Ok(())
+}

@@ -4,7 +4,8 @@
 //!
 //! `pending/` (written, state not committed yet) → `ready/` (committed: the loader's input)
 //! → `loaded/` (in the warehouse; the load ledger is the truth, the move is housekeeping so
-//! `ready/` stays short) or `failed/` (could never load; see the runbook).
+//! `ready/` stays short) or `failed/` (could never load; see the runbook). `decoding/` marks
+//! the manifest a loader is decoding, so one that kills the loader is quarantined, not retried.
 //!
 //! The tag names one transform attempt, so attempts never overwrite each other's files.
 
@@ -14,6 +15,9 @@ pub const PENDING_PREFIX: &str = "pending/";
 pub const READY_PREFIX: &str = "ready/";
 pub const LOADED_PREFIX: &str = "loaded/";
 pub const FAILED_PREFIX: &str = "failed/";
+/// A manifest being decoded: written before its Parquet files are decoded and removed after.
+/// One still there when a run starts on the manifest means the last run died decoding it.
+pub const DECODING_PREFIX: &str = "decoding/";
 
 /// `<warehouse table>/<source key without .jsonl.gz>-<tag>.parquet`.
 pub fn output_key(table: &str, stem: &str, tag: &str) -> String {

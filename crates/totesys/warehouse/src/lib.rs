@@ -23,7 +23,7 @@ use landfall_runtime::{Classify, Disposition};
 use landfall_secrets::postgres::ConnectError;
 use landfall_secrets::{CredentialSource, SecretError};
 use landfall_totesys_contract::processed::{
-    restage, Manifest, FAILED_PREFIX, LOADED_PREFIX, READY_PREFIX,
+    restage, Manifest, DECODING_PREFIX, FAILED_PREFIX, LOADED_PREFIX, READY_PREFIX,
 };
 pub use load::{Loaded, WarehouseError};
 use serde::Serialize;
@@ -91,6 +91,9 @@ pub struct LoadedManifest {
     pub sequence: u64,
     pub rows: Vec<(&'static str, u64)>,
 }
+
+/// Runs that may die decoding one manifest before the next quarantines it.
+const DEATHS_BEFORE_QUARANTINE: u32 = 2;
 
 pub struct WarehouseLoader {
     s3: aws_sdk_s3::Client,
@@ -318,7 +321,73 @@ impl WarehouseLoader {
             .buffered(4)
             .try_collect()
             .await?;
-        load::load_manifest(conn, key, manifest, &files).await
+        // A file that kills the process while decoding (a decoder panic aborts a release
+        // build; so does running out of memory) would kill every run after it: the manifest
+        // is noted first with the runs that began decoding it, and the third run quarantines
+        // it instead. Two, not one: a run killed from outside (a timeout, a redeploy) while
+        // decoding a good file must not lose that file to the quarantine.
+        let marker = restage(key, READY_PREFIX, DECODING_PREFIX);
+        if let Some(marker) = &marker {
+            let died = self.runs_that_died(marker).await?;
+            if died >= DEATHS_BEFORE_QUARANTINE {
+                self.remove(marker).await;
+                return Err(WarehouseError::Rejected {
+                    manifest: key.to_owned(),
+                    key: key.to_owned(),
+                    reason: format!("the last {died} runs that decoded it died doing so (a decoder panic or out of memory); quarantined so that it cannot stop every run"),
+                });
+            }
+            self.note(marker, died + 1).await?;
+        }
+        let loaded = load::load_manifest(conn, key, manifest, &files).await;
+        if let Some(marker) = &marker {
+            self.remove(marker).await;
+        }
+        loaded
+    }
+
+    /// How many runs began decoding the manifest and never finished (its note's count).
+    async fn runs_that_died(&self, marker: &str) -> Result<u32, WarehouseError> {
+        match self.get(marker).await {
+            Ok(body) => Ok(std::str::from_utf8(&body)
+                .ok()
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or(1)),
+            Err(WarehouseError::Missing { .. }) => Ok(0),
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn note(&self, key: &str, runs: u32) -> Result<(), WarehouseError> {
+        let bucket = &self.settings.processed_bucket;
+        self.s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(Bytes::from(runs.to_string()).into())
+            .send()
+            .await
+            .map(drop)
+            .map_err(|err| WarehouseError::Storage {
+                bucket: bucket.clone(),
+                key: key.to_owned(),
+                source: AwsError::new("S3", "PutObject", err),
+            })
+    }
+
+    /// Housekeeping: a note left behind only quarantines a manifest already loaded or
+    /// rejected, which the next run no longer reads.
+    async fn remove(&self, key: &str) {
+        let deleted = self
+            .s3
+            .delete_object()
+            .bucket(&self.settings.processed_bucket)
+            .key(key)
+            .send()
+            .await;
+        if let Err(err) = deleted {
+            tracing::warn!(key, error = %AwsError::new("S3", "DeleteObject", err), "could not remove the decoding note");
+        }
     }
 
     async fn manifest(&self, key: &str) -> Result<Manifest, WarehouseError> {
