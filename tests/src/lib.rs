@@ -213,6 +213,24 @@ impl LocalStack {
 
     /// The function host, with the Lambda Invoke API served for functions that invoke
     /// other functions.
+    /// A second set of the functions' processes, as Lambda runs a second execution
+    /// environment beside the first: two deliveries of one message at the same time. Its
+    /// functions call other functions through the first host's Invoke API.
+    pub fn second_host(&mut self) -> Host {
+        self.host();
+        let address: std::net::SocketAddr = self
+            .served
+            .as_deref()
+            .and_then(|url| url.strip_prefix("http://"))
+            .and_then(|a| a.parse().ok())
+            .expect("the first host serves");
+        let mut base_env = local_aws_env(&self.endpoint, REGION);
+        base_env.extend(served_endpoints(address));
+        let logs = self.logs.join("second-host");
+        std::fs::create_dir_all(&logs).expect("a log folder");
+        Host::new(&self.stack, binaries_dir(), logs, base_env)
+    }
+
     pub fn host(&mut self) -> Host {
         if self.host.is_none() {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");

@@ -639,3 +639,73 @@ async fn a_file_the_aws_cli_uploaded_in_parts_imports_archives_and_a_redelivery_
     );
     Ok(())
 }
+
+/// Found by a user: one file's notification delivered twice at the same time (S3 and SQS
+/// deliver at least once) gave one import, but the slower delivery found the landing version
+/// already archived by the other and dead-lettered the file as FAILED beside the success
+/// email. Both deliveries now end well: one import, one archive copy, one email, no DLQ.
+#[tokio::test]
+async fn one_file_delivered_twice_at_once_imports_once_and_nothing_is_dead_lettered() -> Result<()>
+{
+    let datasets = datasets_file(2, "versioned");
+    let mut stack = stack(&datasets).await?;
+    let key = "dynamodb/price_index/twice.csv";
+    let version = stack
+        .put("LandingBucket", key, csv(FIRST).into_bytes())
+        .await?;
+    let queue = stack.resource("DynamodbFilesQueue");
+    let received = stack
+        .sqs()
+        .receive_message()
+        .queue_url(&queue)
+        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+        .send()
+        .await?;
+    let message = received
+        .messages()
+        .first()
+        .cloned()
+        .expect("the notification");
+    let queue_arn = format!(
+        "arn:aws:sqs:{}:123456789012:{}",
+        landfall_tests::REGION,
+        queue.rsplit('/').next().unwrap_or_default()
+    );
+    let event = landfall_devstack::pump::sqs_event(
+        std::slice::from_ref(&message),
+        &queue_arn,
+        landfall_tests::REGION,
+    )
+    .to_string();
+    let (first, second) = (stack.host(), stack.second_host());
+    let (a, b) = tokio::join!(
+        first.invoke(FUNCTION, event.clone().into()),
+        second.invoke(FUNCTION, event.into())
+    );
+    for answer in [a?, b?] {
+        assert!(answer.function_error.is_none(), "{:?}", answer.json());
+        let failures = &answer.json()?["batchItemFailures"];
+        assert_eq!(failures, &json!([]), "{}", stack.function_log(FUNCTION));
+    }
+    let table = format!("landfall-price_index-{version}");
+    assert_eq!(pointer(&stack).await?.as_deref(), Some(table.as_str()));
+    assert_eq!(tables(&stack).await?, vec![table]);
+    assert_eq!(
+        stack
+            .queue_depth(&stack.resource("DynamodbFilesDLQ"))
+            .await?,
+        0
+    );
+    let archived = stack
+        .keys(&stack.resource("ArchiveBucket"), "dynamodb/price_index/")
+        .await?;
+    assert_eq!(archived.len(), 1, "{archived:?}");
+    let emails = stack.sent_emails().await?;
+    assert!(
+        emails
+            .iter()
+            .all(|(_, subject, _)| !subject.contains("FAILED")),
+        "{emails:?}"
+    );
+    Ok(())
+}
