@@ -231,6 +231,55 @@ impl LocalStack {
         Host::new(&self.stack, binaries_dir(), logs, base_env)
     }
 
+    /// The notification in `queue` (a logical id) whose body mentions `key`, handed to
+    /// `function` in two execution environments at the same time, as SQS and S3 may deliver
+    /// it twice; both answers. Each must report no failed record.
+    pub async fn deliver_twice_at_once(
+        &mut self,
+        function: &str,
+        queue: &str,
+        key: &str,
+    ) -> Result<()> {
+        let queue_url = self.resource(queue);
+        let received = self
+            .sqs()
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await?;
+        let message = received
+            .messages()
+            .iter()
+            .find(|m| m.body().unwrap_or_default().contains(key))
+            .cloned()
+            .ok_or_else(|| anyhow!("no notification of {key} in {queue}"))?;
+        let queue_arn = format!(
+            "arn:aws:sqs:{REGION}:123456789012:{}",
+            queue_url.rsplit('/').next().unwrap_or_default()
+        );
+        let event =
+            landfall_devstack::pump::sqs_event(std::slice::from_ref(&message), &queue_arn, REGION)
+                .to_string();
+        let (first, second) = (self.host(), self.second_host());
+        let (a, b) = tokio::join!(
+            first.invoke(function, event.clone().into()),
+            second.invoke(function, event.into())
+        );
+        for answer in [a?, b?] {
+            let body = answer.json()?;
+            if answer.function_error.is_some() || body["batchItemFailures"] != serde_json::json!([])
+            {
+                return Err(anyhow!(
+                    "a delivery failed: {body}\n{}",
+                    self.function_log(function)
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn host(&mut self) -> Host {
         if self.host.is_none() {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");

@@ -653,40 +653,9 @@ async fn one_file_delivered_twice_at_once_imports_once_and_nothing_is_dead_lette
     let version = stack
         .put("LandingBucket", key, csv(FIRST).into_bytes())
         .await?;
-    let queue = stack.resource("DynamodbFilesQueue");
-    let received = stack
-        .sqs()
-        .receive_message()
-        .queue_url(&queue)
-        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-        .send()
+    stack
+        .deliver_twice_at_once(FUNCTION, "DynamodbFilesQueue", "twice.csv")
         .await?;
-    let message = received
-        .messages()
-        .first()
-        .cloned()
-        .expect("the notification");
-    let queue_arn = format!(
-        "arn:aws:sqs:{}:123456789012:{}",
-        landfall_tests::REGION,
-        queue.rsplit('/').next().unwrap_or_default()
-    );
-    let event = landfall_devstack::pump::sqs_event(
-        std::slice::from_ref(&message),
-        &queue_arn,
-        landfall_tests::REGION,
-    )
-    .to_string();
-    let (first, second) = (stack.host(), stack.second_host());
-    let (a, b) = tokio::join!(
-        first.invoke(FUNCTION, event.clone().into()),
-        second.invoke(FUNCTION, event.into())
-    );
-    for answer in [a?, b?] {
-        assert!(answer.function_error.is_none(), "{:?}", answer.json());
-        let failures = &answer.json()?["batchItemFailures"];
-        assert_eq!(failures, &json!([]), "{}", stack.function_log(FUNCTION));
-    }
     let table = format!("landfall-price_index-{version}");
     assert_eq!(pointer(&stack).await?.as_deref(), Some(table.as_str()));
     assert_eq!(tables(&stack).await?, vec![table]);

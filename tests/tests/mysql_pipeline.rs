@@ -830,46 +830,9 @@ async fn one_file_delivered_twice_at_once_loads_once_and_nothing_is_dead_lettere
         &price_index_csv(0..120),
     )
     .await?;
-    let queue = stack.resource("MysqlFilesQueue");
-    let received = stack
-        .sqs()
-        .receive_message()
-        .queue_url(&queue)
-        .max_number_of_messages(10)
-        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-        .send()
+    stack
+        .deliver_twice_at_once(ORCHESTRATOR, "MysqlFilesQueue", "twice.csv")
         .await?;
-    let message = received
-        .messages()
-        .iter()
-        .find(|m| m.body().unwrap_or_default().contains("twice.csv"))
-        .cloned()
-        .expect("the file's notification");
-    let queue_arn = format!(
-        "arn:aws:sqs:{}:123456789012:{}",
-        landfall_tests::REGION,
-        queue.rsplit('/').next().unwrap_or_default()
-    );
-    let event = landfall_devstack::pump::sqs_event(
-        std::slice::from_ref(&message),
-        &queue_arn,
-        landfall_tests::REGION,
-    )
-    .to_string();
-    let (first, second) = (stack.host(), stack.second_host());
-    let (a, b) = tokio::join!(
-        first.invoke(ORCHESTRATOR, event.clone().into()),
-        second.invoke(ORCHESTRATOR, event.into())
-    );
-    for answer in [a?, b?] {
-        assert!(answer.function_error.is_none(), "{:?}", answer.json());
-        assert_eq!(
-            answer.json()?["batchItemFailures"],
-            json!([]),
-            "{}",
-            stack.function_log(ORCHESTRATOR)
-        );
-    }
     assert_eq!(db.rows("price_index").await?, 120);
     assert_eq!(db.rows("landfall_load_ledger").await?, 1);
     assert_eq!(

@@ -280,3 +280,50 @@ async fn following_running_work_spends_no_receive() {
     assert!(looks as u32 > MAX_RECEIVE_COUNT, "{looks} looks");
     assert_eq!(follow_ups, 12);
 }
+
+/// At `MAX_FOLLOW_UPS` the message is not sent again: it fails as usual and comes back as a
+/// receive, so work that never ends still reaches the DLQ through `maxReceiveCount`.
+#[tokio::test]
+async fn a_message_followed_as_often_as_allowed_fails_as_usual() {
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    let sends = std::sync::Arc::new(Mutex::new(0));
+    let counted = sends.clone();
+    let resend = mock!(aws_sdk_sqs::Client::send_message)
+        .match_requests(move |_| {
+            *counted.lock().unwrap() += 1;
+            true
+        })
+        .then_output(|| aws_sdk_sqs::operation::send_message::SendMessageOutput::builder().build());
+    let back_off = mock!(aws_sdk_sqs::Client::change_message_visibility).then_output(|| {
+        aws_sdk_sqs::operation::change_message_visibility::ChangeMessageVisibilityOutput::builder()
+            .build()
+    });
+    let client = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, [&resend, &back_off]);
+    let dead_letters = DeadLetters::new(client, "dlq").with_retry_backoff(
+        "source",
+        std::time::Duration::from_secs(60),
+        std::time::Duration::from_secs(900),
+    );
+    let mut delivered = event(&["import", "other"], STANDARD);
+    for (record, count) in delivered
+        .records
+        .iter_mut()
+        .zip([MAX_FOLLOW_UPS, MAX_FOLLOW_UPS - 1])
+    {
+        let mut attribute = aws_lambda_events::sqs::SqsMessageAttribute::default();
+        attribute.string_value = Some(count.to_string());
+        attribute.data_type = Some("Number".into());
+        record
+            .message_attributes
+            .insert(FOLLOW_UPS.into(), attribute);
+    }
+    let look = std::time::Duration::from_secs(900);
+    let response = process_each(&delivered, Some(&dead_letters), 1, |_, _| async move {
+        Err(FunctionError::still_running("import still running", look))
+    })
+    .await
+    .unwrap();
+    // The one at the limit fails; the one below it is followed once more.
+    assert_eq!(failed_ids(&response), ["import"]);
+    assert_eq!(*sends.lock().unwrap(), 1);
+}
