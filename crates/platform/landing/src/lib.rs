@@ -425,7 +425,15 @@ pub async fn archive_with(
         }
     };
     if !archived.as_ref().is_ok_and(recorded) {
-        copy_recording(s3, object, archive, &source, &origin, limits).await?;
+        if let Err(err) = copy_recording(s3, object, archive, &source, &origin, limits).await {
+            // The same race a step later: the other delivery copied and deleted this version
+            // between our HeadObject and our copy, whose source is now gone.
+            if source_gone(&err) && archive_records(s3, archive, &origin).await {
+                tracing::info!(key = object.key, "already archived by another delivery");
+                return Ok(());
+            }
+            return Err(err);
+        }
     }
     let copy = s3
         .head_object()
@@ -455,6 +463,27 @@ pub async fn archive_with(
         .or_aws("S3", "DeleteObject")
         .map_err(at(&object.bucket, &object.key))?;
     Ok(())
+}
+
+/// A copy refused because its source version is no longer there (deleted, or, unversioned,
+/// replaced: the `x-amz-copy-source-if-match` precondition).
+fn source_gone(err: &LandingError) -> bool {
+    matches!(err, LandingError::S3 { source, .. }
+        if matches!(source.code(), Some("NoSuchVersion" | "NoSuchKey" | "PreconditionFailed")))
+}
+
+/// Whether the archive holds a copy recording `origin` as its source.
+async fn archive_records(s3: &aws_sdk_s3::Client, archive: &ObjectRef, origin: &str) -> bool {
+    s3.head_object()
+        .bucket(&archive.bucket)
+        .key(&archive.key)
+        .send()
+        .await
+        .is_ok_and(|head| {
+            head.metadata()
+                .and_then(|m| m.get(ARCHIVED_FROM))
+                .is_some_and(|from| from == origin)
+        })
 }
 
 /// User metadata of an archive copy: `bucket/key#version` of the landing file it copies.
@@ -659,6 +688,74 @@ mod tests {
             let err = route("mysql", key, d).unwrap_err().to_string();
             assert!(err.contains(reason) && err.contains(key), "{key}: {err}");
         }
+    }
+
+    // Two deliveries at once, the other one copying and deleting the landing version between
+    // this one's HeadObject and its CopyObject: a window moto cannot be made to hit on
+    // purpose, so S3 is mocked here (the end-to-end tests deliver twice at once for real).
+    #[tokio::test]
+    async fn a_copy_whose_source_another_delivery_just_archived_is_done() {
+        use aws_sdk_s3::operation::copy_object::CopyObjectError;
+        use aws_sdk_s3::operation::head_object::{HeadObjectError, HeadObjectOutput};
+        use aws_smithy_mocks::{mock, mock_client, RuleMode};
+        let origin = "landing/mysql/price_index/f.csv#v1";
+        let not_there =
+            || HeadObjectError::NotFound(aws_sdk_s3::types::error::NotFound::builder().build());
+        let archive_head = mock!(aws_sdk_s3::Client::head_object)
+            .match_requests(|r| r.bucket() == Some("archive"))
+            .sequence()
+            .error(not_there)
+            .output(move || {
+                HeadObjectOutput::builder()
+                    .content_length(10)
+                    .metadata(ARCHIVED_FROM, origin)
+                    .build()
+            })
+            .build();
+        let landing_head = mock!(aws_sdk_s3::Client::head_object)
+            .match_requests(|r| r.bucket() == Some("landing"))
+            .then_output(|| HeadObjectOutput::builder().content_length(10).build());
+        let copy = mock!(aws_sdk_s3::Client::copy_object).then_error(|| {
+            CopyObjectError::generic(
+                aws_sdk_s3::error::ErrorMetadata::builder()
+                    .code("NoSuchVersion")
+                    .message("The specified version does not exist.")
+                    .build(),
+            )
+        });
+        let delete = mock!(aws_sdk_s3::Client::delete_object).then_output(|| {
+            aws_sdk_s3::operation::delete_object::DeleteObjectOutput::builder().build()
+        });
+        let s3 = mock_client!(
+            aws_sdk_s3,
+            RuleMode::MatchAny,
+            [&archive_head, &landing_head, &copy, &delete]
+        );
+        let object = ObjectRef {
+            bucket: "landing".into(),
+            key: "mysql/price_index/f.csv".into(),
+            version: "v1".into(),
+        };
+        let archived = ObjectRef {
+            bucket: "archive".into(),
+            key: "price_index/2026/12/04/f.csv".into(),
+            version: String::new(),
+        };
+        archive(&s3, &object, &archived).await.unwrap();
+        assert_eq!(copy.num_calls(), 1);
+        assert_eq!(delete.num_calls(), 0, "the other delivery deletes it");
+
+        // The source gone and no copy of it: still an error.
+        let archive_head = mock!(aws_sdk_s3::Client::head_object)
+            .match_requests(|r| r.bucket() == Some("archive"))
+            .then_error(not_there);
+        let s3 = mock_client!(
+            aws_sdk_s3,
+            RuleMode::MatchAny,
+            [&archive_head, &landing_head, &copy, &delete]
+        );
+        let err = archive(&s3, &object, &archived).await.unwrap_err();
+        assert!(format!("{err:?}").contains("NoSuchVersion"), "{err:?}");
     }
 
     #[test]
