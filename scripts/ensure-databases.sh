@@ -38,5 +38,7 @@ ensure_postgres() {
   wait_port 5432 PostgreSQL 60
 }
 
+# The TLS tests start a MariaDB of their own with a certificate openssl makes.
+command -v openssl >/dev/null || apt_install openssl
 ensure_mariadb
 ensure_postgres

@@ -523,13 +523,13 @@ pub fn secret_values(secret: &str) -> Vec<String> {
     }
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
 
-async fn wait_for_port(port: u16, limit: Duration) -> Result<()> {
+pub(crate) async fn wait_for_port(port: u16, limit: Duration) -> Result<()> {
     let start = Instant::now();
     while start.elapsed() < limit {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))

@@ -157,3 +157,177 @@ pub fn procedure_datasets_file() -> std::path::PathBuf {
     }
     path
 }
+
+/// A MariaDB server of its own that offers TLS, as every RDS instance does: a certificate for
+/// `localhost` signed by a CA made for it (`ca_file`), beside a CA that signed nothing
+/// (`other_ca_file`). Root, without a password, on `port`; stopped and removed when dropped.
+/// The local MariaDB offers no TLS, so the two together cover both kinds of server.
+pub struct TlsServer {
+    pub port: u16,
+    pub ca_file: std::path::PathBuf,
+    pub other_ca_file: std::path::PathBuf,
+    dir: std::path::PathBuf,
+    server: tokio::process::Child,
+}
+
+impl TlsServer {
+    pub async fn start() -> Result<TlsServer> {
+        let dir = std::env::temp_dir().join(format!(
+            "landfall-tls-mariadb-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+        std::fs::write(dir.join("san"), "subjectAltName=DNS:localhost\n")?;
+        let (ca, ca_key, other, other_key) = (
+            path("ca.pem"),
+            path("ca.key"),
+            path("other.pem"),
+            path("other.key"),
+        );
+        let (cert, key, request, san) = (
+            path("server.pem"),
+            path("server.key"),
+            path("server.csr"),
+            path("san"),
+        );
+        let self_signed = |key: &str, cert: &str, subject: &str| {
+            let args = [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ];
+            let mut args: Vec<String> = args.map(str::to_owned).to_vec();
+            args.extend(["-keyout", key, "-out", cert, "-subj", subject].map(str::to_owned));
+            args
+        };
+        run(
+            "openssl",
+            &self_signed(&ca_key, &ca, "/CN=landfall test CA"),
+        )
+        .await?;
+        run(
+            "openssl",
+            &self_signed(&other_key, &other, "/CN=another CA"),
+        )
+        .await?;
+        let request_args = [
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+        ];
+        let mut args: Vec<String> = request_args.map(str::to_owned).to_vec();
+        args.extend(["-keyout", &key, "-out", &request].map(str::to_owned));
+        run("openssl", &args).await?;
+        let sign = [
+            "x509",
+            "-req",
+            "-days",
+            "2",
+            "-CAcreateserial",
+            "-in",
+            &request,
+            "-CA",
+            &ca,
+            "-CAkey",
+            &ca_key,
+            "-out",
+            &cert,
+            "-extfile",
+            &san,
+        ];
+        run("openssl", &sign.map(str::to_owned)).await?;
+        run(
+            "mariadb-install-db",
+            &[
+                "--no-defaults".into(),
+                format!("--datadir={}", path("data")),
+                "--user=root".into(),
+                "--auth-root-authentication-method=normal".into(),
+                "--skip-test-db".into(),
+            ],
+        )
+        .await?;
+        let port = crate::free_port()?;
+        let server = tokio::process::Command::new(mariadbd())
+            .args([
+                "--no-defaults".into(),
+                format!("--datadir={}", path("data")),
+                "--user=root".into(),
+                format!("--port={port}"),
+                "--bind-address=127.0.0.1".into(),
+                format!("--socket={}", path("sock")),
+                format!("--pid-file={}", path("pid")),
+                "--innodb-buffer-pool-size=16M".into(),
+                "--local-infile=1".into(),
+                format!("--ssl-ca={ca}"),
+                format!("--ssl-cert={cert}"),
+                format!("--ssl-key={key}"),
+            ])
+            .stdout(std::fs::File::create(dir.join("server.log"))?)
+            .stderr(std::fs::File::create(dir.join("server.err"))?)
+            .kill_on_drop(true)
+            .spawn()?;
+        let tls = TlsServer {
+            port,
+            ca_file: dir.join("ca.pem"),
+            other_ca_file: dir.join("other.pem"),
+            dir,
+            server,
+        };
+        if crate::wait_for_port(port, std::time::Duration::from_secs(30))
+            .await
+            .is_err()
+        {
+            anyhow::bail!(
+                "the TLS MariaDB did not start: {}",
+                std::fs::read_to_string(tls.dir.join("server.err")).unwrap_or_default()
+            );
+        }
+        Ok(tls)
+    }
+
+    /// Root's credentials at `host` (a name the certificate holds, or not).
+    pub fn credentials(&self, host: &str) -> landfall_secrets::DbCredentials {
+        landfall_secrets::DbCredentials {
+            host: host.to_owned(),
+            port: Some(self.port),
+            username: "root".into(),
+            password: String::new().into(),
+            dbname: Some("mysql".into()),
+        }
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.server.start_kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// mariadbd, wherever Debian put it (sbin is not always on PATH).
+fn mariadbd() -> &'static str {
+    if std::path::Path::new("/usr/sbin/mariadbd").exists() {
+        "/usr/sbin/mariadbd"
+    } else {
+        "mariadbd"
+    }
+}
+
+async fn run(program: &str, args: &[String]) -> Result<()> {
+    let output = tokio::process::Command::new(program)
+        .args(args)
+        .output()
+        .await
+        .map_err(|e| anyhow::anyhow!("{program}: {e}"))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}

@@ -7,8 +7,11 @@ use futures::stream::{self, BoxStream, StreamExt};
 use landfall_devstack::sample::{price_index_csv, PRICE_INDEX_HEADER};
 use landfall_mysql_datasets::{Dataset, Datasets, Promotion};
 use landfall_mysql_load::scripts::{self, Applied};
-use landfall_mysql_load::{Attempt, BatchId, LedgerSource, MysqlError, MysqlLoader, Promoted};
-use landfall_tests::{mysql::TestDatabase, workspace_root};
+use landfall_mysql_load::{
+    connect_options, Attempt, BatchId, LedgerSource, MysqlError, MysqlLoader, Promoted, Tls,
+};
+use landfall_tests::mysql::{TestDatabase, TlsServer};
+use landfall_tests::workspace_root;
 use mysql_async::prelude::Queryable;
 
 /// price_index with its load procedure: the stage → promote path.
@@ -770,4 +773,173 @@ async fn an_upsert_dataset_has_no_stage_to_stage_into() -> Result<()> {
         .unwrap_err();
     assert!(matches!(err, MysqlError::NotStaged { .. }), "{err}");
     Ok(())
+}
+
+/// The cipher of a connection from `pool`, as the server sees it ("" when unencrypted).
+async fn cipher(pool: &mysql_async::Pool) -> Result<String> {
+    let mut conn = pool.get_conn().await?;
+    let row: Option<(String, String)> = conn.query_first("SHOW STATUS LIKE 'Ssl_cipher'").await?;
+    Ok(row.map(|(_, value)| value).unwrap_or_default())
+}
+
+/// Options for `credentials` under `tls`, settled against the server as a function does.
+async fn settled(
+    tls: &Tls,
+    credentials: &landfall_secrets::DbCredentials,
+) -> Result<mysql_async::Opts, MysqlError> {
+    tls.settle(connect_options(credentials, None, tls)).await
+}
+
+/// RDS offers TLS on every instance: by default (`preferred`) the loader encrypts, and a file
+/// goes through `LOAD DATA LOCAL` over it.
+#[tokio::test]
+async fn the_loader_encrypts_whenever_the_server_offers_tls_and_loads_over_it() -> Result<()> {
+    let server = TlsServer::start().await?;
+    let tls = Tls::Preferred;
+    let pool = mysql_async::Pool::new(settled(&tls, &server.credentials("127.0.0.1")).await?);
+    let cipher_in_use = cipher(&pool).await?;
+    assert!(!cipher_in_use.is_empty(), "not encrypted");
+
+    let mut conn = pool.get_conn().await?;
+    conn.query_drop("CREATE DATABASE landfall CHARACTER SET utf8mb4; USE landfall")
+        .await?;
+    let mut paths: Vec<_> = std::fs::read_dir(workspace_root().join("sql/mysql"))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    paths.sort();
+    for path in paths {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        scripts::apply(&mut conn, &name, &std::fs::read_to_string(&path)?).await?;
+    }
+    let mut credentials = server.credentials("127.0.0.1");
+    credentials.dbname = Some("landfall".into());
+    let loader = MysqlLoader::new(mysql_async::Pool::new(settled(&tls, &credentials).await?));
+    let loaded = load_v1(
+        &loader,
+        &price_index_upsert(),
+        "tls.csv",
+        &price_index_csv(0..2000),
+    )
+    .await?;
+    assert_eq!(loaded.rows, 2000);
+    let mut conn = loader.conn().await?;
+    let (_, loader_cipher): (String, String) = conn
+        .query_first("SHOW STATUS LIKE 'Ssl_cipher'")
+        .await?
+        .expect("a status row");
+    assert_eq!(loader_cipher, cipher_in_use, "the load ran encrypted");
+    let rows: Option<u64> = conn.query_first("SELECT COUNT(*) FROM price_index").await?;
+    assert_eq!(rows, Some(2000));
+    Ok(())
+}
+
+/// A server without TLS (the local MariaDB) still serves `preferred`, unencrypted; the
+/// stricter modes refuse it at once, naming the setting, as a permanent failure.
+#[tokio::test]
+async fn a_server_without_tls_is_reached_in_plaintext_only_when_tls_is_merely_preferred(
+) -> Result<()> {
+    let db = TestDatabase::create().await?;
+    let credentials: landfall_secrets::DbCredentials =
+        landfall_secrets::parse("local", &db.secret(3306).await?)?;
+    let pool = mysql_async::Pool::new(settled(&Tls::Preferred, &credentials).await?);
+    assert_eq!(cipher(&pool).await?, "", "this server offers no TLS");
+
+    let server = TlsServer::start().await?; // only for a CA file that exists
+    for tls in [
+        Tls::Required,
+        Tls::VerifyIdentity {
+            ca_file: server.ca_file.clone(),
+        },
+    ] {
+        let err = settled(&tls, &credentials).await.unwrap_err();
+        assert!(
+            matches!(err, MysqlError::NoTls { .. }),
+            "{}: {err:?}",
+            tls.name()
+        );
+        assert!(
+            err.to_string().contains(&format!(
+                "MYSQL_TLS={}, but the database at 127.0.0.1 offers no TLS",
+                tls.name()
+            )),
+            "{err}"
+        );
+        assert_eq!(
+            landfall_runtime::Classify::disposition(&err),
+            landfall_runtime::Disposition::Permanent
+        );
+    }
+    Ok(())
+}
+
+/// `verify-identity` trusts only the CA file given (RDS's bundle in AWS), and only a
+/// certificate that names the host connected to.
+#[tokio::test]
+async fn verify_identity_trusts_only_the_given_ca_and_the_name_in_the_certificate() -> Result<()> {
+    let server = TlsServer::start().await?;
+    let by_name = server.credentials("localhost");
+    let by_address = server.credentials("127.0.0.1"); // not in the certificate
+    let verify = |ca_file: &std::path::Path| Tls::VerifyIdentity {
+        ca_file: ca_file.to_owned(),
+    };
+
+    let pool = mysql_async::Pool::new(settled(&verify(&server.ca_file), &by_name).await?);
+    assert!(!cipher(&pool).await?.is_empty(), "not encrypted");
+    let wrong_host = settled(&verify(&server.ca_file), &by_address)
+        .await
+        .unwrap_err();
+    assert!(
+        wrong_host
+            .to_string()
+            .contains("certificate not valid for name \"127.0.0.1\""),
+        "{wrong_host}"
+    );
+    let wrong_ca = settled(&verify(&server.other_ca_file), &by_name)
+        .await
+        .unwrap_err();
+    assert!(wrong_ca.to_string().contains("UnknownIssuer"), "{wrong_ca}");
+    Ok(())
+}
+
+/// `MYSQL_TLS` as the template passes it: `preferred` when unset, a verifying mode only with
+/// a CA file that is there, anything else refused at cold start naming the variable.
+#[test]
+fn mysql_tls_is_read_from_the_environment_and_checked_at_cold_start() {
+    use landfall_runtime::Env;
+    let tls = |pairs: &[(&str, &str)]| Tls::from_env(&Env::from_pairs(pairs.to_vec()), "MYSQL");
+    assert_eq!(tls(&[]).unwrap(), Tls::Preferred);
+    assert_eq!(
+        tls(&[("MYSQL_TLS", "")]).unwrap(),
+        Tls::Preferred,
+        "an empty parameter"
+    );
+    assert_eq!(tls(&[("MYSQL_TLS", "required")]).unwrap(), Tls::Required);
+    assert_eq!(tls(&[("MYSQL_TLS", "disabled")]).unwrap(), Tls::Disabled);
+    let cargo_toml = workspace_root().join("Cargo.toml");
+    assert_eq!(
+        tls(&[
+            ("MYSQL_TLS", "verify-identity"),
+            ("MYSQL_TLS_CA_FILE", cargo_toml.to_str().unwrap())
+        ])
+        .unwrap(),
+        Tls::VerifyIdentity {
+            ca_file: cargo_toml
+        }
+    );
+    let missing = tls(&[("MYSQL_TLS", "verify-identity")])
+        .unwrap_err()
+        .to_string();
+    assert!(missing.contains("MYSQL_TLS_CA_FILE"), "{missing}");
+    let absent = tls(&[
+        ("MYSQL_TLS", "verify-identity"),
+        ("MYSQL_TLS_CA_FILE", "/opt/rds/none.pem"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(absent.contains("/opt/rds/none.pem"), "{absent}");
+    let unknown = tls(&[("MYSQL_TLS", "verify-ca")]).unwrap_err().to_string();
+    assert!(
+        unknown.contains("MYSQL_TLS") && unknown.contains("verify-identity"),
+        "{unknown}"
+    );
 }

@@ -48,10 +48,7 @@ impl App {
         Ok(App {
             datasets,
             s3: aws.s3(),
-            database: Database::new(
-                credentials,
-                env.optional("MYSQL_DATABASE").map(str::to_owned),
-            ),
+            database: Database::from_env(credentials, env, "MYSQL")?,
         })
     }
 

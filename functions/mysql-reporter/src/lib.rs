@@ -37,10 +37,7 @@ impl App {
             datasets: Datasets::from_env(env)?,
             s3: aws.s3(),
             reports_bucket: env.required("REPORTS_BUCKET")?.to_owned(),
-            database: Database::new(
-                credentials,
-                env.optional("MYSQL_DATABASE").map(str::to_owned),
-            ),
+            database: Database::from_env(credentials, env, "MYSQL")?,
         })
     }
 

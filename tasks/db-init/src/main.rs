@@ -12,7 +12,7 @@ use landfall_aws::Aws;
 use landfall_ecs_task::{finish, TASK_VAR};
 use landfall_landing::ObjectRef;
 use landfall_mysql_load::protocol::db_init::{Request, Response, Script};
-use landfall_mysql_load::{connect_options, scripts, MysqlError};
+use landfall_mysql_load::{scripts, Database, MysqlError};
 use landfall_runtime::{Env, FunctionError};
 use landfall_secrets::CredentialSource;
 use mysql_async::prelude::Queryable;
@@ -42,13 +42,14 @@ async fn run(env: &Env) -> Result<Response, FunctionError> {
         (None, Some(dir)) => read_dir(dir)?,
         (None, None) => return Err(config(&"set SCRIPTS_DIR, or LANDFALL_TASK")),
     };
-    let credentials = CredentialSource::from_env(aws.secrets(), env, "MYSQL")
-        .map_err(|e| config(&e))?
-        .get()
+    let credentials =
+        CredentialSource::from_env(aws.secrets(), env, "MYSQL").map_err(|e| config(&e))?;
+    let database = Database::from_env(credentials, env, "MYSQL").map_err(|e| config(&e))?;
+    let options = database
+        .options()
         .await
         .map_err(|e| FunctionError::from_error(&e))?;
     let database_error = |e: mysql_async::Error| FunctionError::from_error(&MysqlError::from(e));
-    let options = connect_options(&credentials, None);
     if let Some(database) = options.db_name().map(str::to_owned) {
         // The name comes from the secret the operator wrote; quoted, backticks refused.
         if database.contains('`') {

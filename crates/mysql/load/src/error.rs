@@ -13,6 +13,10 @@ pub enum MysqlError {
     NotStaged { table: String },
     #[error("the file stream ended before the checker saw its end")]
     Incomplete,
+    #[error("MYSQL_TLS={mode}, but the database at {host} offers no TLS: turn TLS on at the server, or set MYSQL_TLS=preferred")]
+    NoTls { host: String, mode: &'static str },
+    #[error(transparent)]
+    Secret(#[from] landfall_secrets::SecretError),
     #[error("database: {0}")]
     Database(#[from] mysql_async::Error),
     #[error("script {name}, statement at line {line}: {source}")]
@@ -77,6 +81,7 @@ impl Classify for MysqlError {
             }
             // A stream cut short (S3 or network trouble) may well pass next time.
             MysqlError::Export { disposition, .. } => *disposition,
+            MysqlError::Secret(err) => err.disposition(),
             MysqlError::Incomplete => Disposition::Retryable,
             _ => Disposition::Permanent,
         }

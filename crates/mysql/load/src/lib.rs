@@ -21,6 +21,7 @@
 //! 3. `load`: a file that was not split, staged and promoted in one transaction.
 //! 4. `run_reports`: the dataset's report procedures, in one transaction.
 
+mod database;
 #[cfg(test)]
 mod dialect_gate;
 mod error;
@@ -28,6 +29,7 @@ pub mod export;
 pub mod protocol;
 pub mod scripts;
 
+pub use database::{connect_options, Database, Tls};
 pub use error::MysqlError;
 
 use bytes::Bytes;
@@ -39,67 +41,6 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Pool};
 use sha2::{Digest, Sha256};
 use std::sync::{Arc, Mutex};
-
-/// The database as a function reaches it: credentials from Secrets Manager, one pool per
-/// container, rebuilt with fresh credentials after an authentication failure.
-pub struct Database {
-    credentials: landfall_secrets::CredentialSource,
-    default_database: Option<String>,
-    pool: tokio::sync::RwLock<Option<Pool>>,
-}
-
-impl Database {
-    pub fn new(
-        credentials: landfall_secrets::CredentialSource,
-        default_database: Option<String>,
-    ) -> Database {
-        Database {
-            credentials,
-            default_database,
-            pool: tokio::sync::RwLock::new(None),
-        }
-    }
-
-    pub async fn pool(&self) -> Result<Pool, landfall_secrets::SecretError> {
-        if let Some(pool) = self.pool.read().await.as_ref() {
-            return Ok(pool.clone());
-        }
-        let credentials = self.credentials.get().await?;
-        let pool = Pool::new(connect_options(
-            &credentials,
-            self.default_database.as_deref(),
-        ));
-        *self.pool.write().await = Some(pool.clone());
-        Ok(pool)
-    }
-
-    /// After "access denied": the password may have been rotated.
-    pub async fn reconnect_with_fresh_credentials(
-        &self,
-    ) -> Result<(), landfall_secrets::SecretError> {
-        self.credentials.refresh().await?;
-        *self.pool.write().await = None;
-        Ok(())
-    }
-}
-
-/// Connection options from Secrets Manager credentials; `database` when the secret names none.
-pub fn connect_options(
-    credentials: &landfall_secrets::DbCredentials,
-    database: Option<&str>,
-) -> mysql_async::Opts {
-    use secrecy::ExposeSecret;
-    mysql_async::OptsBuilder::default()
-        .ip_or_hostname(credentials.host.clone())
-        .tcp_port(credentials.port.unwrap_or(3306))
-        .user(Some(credentials.username.clone()))
-        .pass(Some(credentials.password.expose_secret().to_owned()))
-        .db_name(credentials.dbname.clone().or(database.map(str::to_owned)))
-        // The database is reached over the network, as in AWS, even when it is local (the
-        // driver would otherwise switch to its Unix socket, past whatever is in between).
-        .prefer_socket(false)
-        .into()
-}
 
 /// Identifies one object version everywhere: stage rows, ledger, logs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
