@@ -2,8 +2,8 @@
 //! TRUNCATE's commit, COPY from moto as CSV and Parquet, statement states), then
 //! orders-loader (the real binary) end to end — audit items, the crawler, the final table
 //! after single, duplicate, out-of-order and bad deliveries, a failure in the middle of the
-//! transaction — and the load library run directly for what one function host cannot do
-//! (many deliveries at once, an invocation that runs out of time).
+//! transaction, one file delivered twice at once in two execution environments — and the load
+//! library run directly for many deliveries at once and an invocation that runs out of time.
 
 use anyhow::Result;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -479,6 +479,47 @@ async fn the_same_file_twice_in_one_batch_loads_once() -> Result<()> {
         .dead_letter_reasons("OrdersFilesDLQ")
         .await?
         .is_empty());
+    Ok(())
+}
+
+/// One notification delivered twice at the same time, in two execution environments, then
+/// once more after both finished: one load (one ledger row, each order once), an empty
+/// staging table, the audit LOADED, and no delivery failed or dead-lettered.
+#[tokio::test]
+async fn one_file_delivered_twice_at_once_and_again_later_loads_once() -> Result<()> {
+    let mut f = fixture().await?;
+    f.stack
+        .set_function_env(FUNCTION, "REDSHIFT_POLL_MILLISECONDS", Some("50"));
+    f.migrated().await?;
+    assert!(f.stack.deliver(FUNCTION).await?.failed.is_empty()); // the s3:TestEvent
+    let key = "transformed/orders/2026/12/04/twice.csv";
+    f.stack
+        .put(BUCKET, key, orders_csv(0..6, CUSTOMERS, 0).into_bytes())
+        .await?;
+    let queue = f.stack.resource("OrdersFilesQueue");
+    let notification = f.stack.peek(&queue).await?[0]
+        .body()
+        .unwrap_or_default()
+        .to_owned();
+    f.stack
+        .deliver_twice_at_once(FUNCTION, "OrdersFilesQueue", "twice.csv")
+        .await?;
+    f.stack
+        .sqs()
+        .send_message()
+        .queue_url(&queue)
+        .message_body(notification)
+        .send()
+        .await?;
+    let later = f.stack.deliver(FUNCTION).await?;
+    assert_eq!((later.received, later.deleted), (1, 1), "{later:?}");
+
+    assert_eq!(f.final_rows().await?.len(), 6);
+    assert_eq!(f.count("SELECT count(*) FROM orders_ledger").await?, 1);
+    assert_eq!(f.count("SELECT count(*) FROM orders_staging").await?, 0);
+    assert_eq!(f.audit().await?[key].0, "LOADED");
+    let dead = f.stack.dead_letter_reasons("OrdersFilesDLQ").await?;
+    assert!(dead.is_empty(), "{dead:?}");
     Ok(())
 }
 

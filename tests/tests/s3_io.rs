@@ -236,3 +236,28 @@ async fn archiving_a_version_another_delivery_already_archived_is_done() -> Resu
     assert!(archive(&s3, &other, &elsewhere).await.is_err());
     Ok(())
 }
+
+/// One email per landed version however often it is delivered: the first delivery to claim
+/// the notice (a conditional PUT) sends it; every later or concurrent one does not; another
+/// version of the same key is news again.
+#[tokio::test]
+async fn only_the_first_delivery_of_a_version_claims_its_notice() -> Result<()> {
+    use landfall_landing::first_notice;
+    let stack = LocalStack::start().await?;
+    let s3 = stack.s3();
+    let archive = stack.resource("ArchiveBucket");
+    let key = "mysql/price_index/notice.csv";
+    let first = stack.put("LandingBucket", key, b"a\n".to_vec()).await?;
+    let (object, _) = landing_and_archive(&stack, key, first, "unused");
+    let (a, b) = tokio::join!(
+        first_notice(&s3, &archive, "price_index", &object),
+        first_notice(&s3, &archive, "price_index", &object)
+    );
+    assert!(a != b, "exactly one of two at once: {a} {b}");
+    assert!(!first_notice(&s3, &archive, "price_index", &object).await);
+    let second = stack.put("LandingBucket", key, b"b\n".to_vec()).await?;
+    let (newer, _) = landing_and_archive(&stack, key, second, "unused");
+    assert!(first_notice(&s3, &archive, "price_index", &newer).await);
+    assert_eq!(stack.keys(&archive, "notices/price_index/").await?.len(), 2);
+    Ok(())
+}

@@ -10,7 +10,9 @@ use landfall_aws::Aws;
 use landfall_dynamodb_datasets::Datasets;
 use landfall_dynamodb_import::{ImportError, Imported, Importer, Job, Outcome, Settings};
 use landfall_email::Mailer;
-use landfall_landing::{archive_today, current_version, refusal_notice, route, ObjectRef, Route};
+use landfall_landing::{
+    archive_today, current_version, first_notice, refusal_notice, route, ObjectRef, Route,
+};
 use landfall_runtime::{ConfigError, Disposition, Env, FunctionError, Invocation};
 use landfall_s3_events::ObjectChange;
 use landfall_sqs_batch::{process_created_objects, DeadLetters};
@@ -192,7 +194,10 @@ impl App {
                     imported.rows, imported.table, object.key
                 );
                 let body = success_body(&name, &file, imported, archived, seconds);
-                self.mailer.notify(&dataset.notify, &subject, &body).await;
+                let folder = format!("{PREFIX}/{name}");
+                if first_notice(&self.importer.s3, &self.archive_bucket, &folder, &object).await {
+                    self.mailer.notify(&dataset.notify, &subject, &body).await;
+                }
             }
             Err(err) => {
                 let last =

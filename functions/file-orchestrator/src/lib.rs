@@ -13,7 +13,8 @@ use landfall_aws::Aws;
 use landfall_ecs_run::{TaskSettings, Tasks, Work};
 use landfall_email::Mailer;
 use landfall_landing::{
-    archive_today, current_version, refusal_notice, route, split_into_parts, ObjectRef, Part, Route,
+    archive_today, current_version, first_notice, refusal_notice, route, split_into_parts,
+    ObjectRef, Part, Route,
 };
 use landfall_mysql_datasets::{Dataset, Datasets, Promotion};
 use landfall_mysql_load::protocol::{db_init, loader, reporter};
@@ -223,7 +224,10 @@ impl App {
                     loaded.report_procedures,
                     loaded.reports.join("\n  "),
                 );
-                self.email(dataset, &subject, &body).await;
+                let bucket = &self.settings.archive_bucket;
+                if first_notice(&self.s3, bucket, &dataset_name, &object).await {
+                    self.email(dataset, &subject, &body).await;
+                }
                 Ok(())
             }
             Err(NotDone {

@@ -339,6 +339,50 @@ pub async fn archive_today(
     Ok(format!("s3://{}/{}", archived.bucket, archived.key))
 }
 
+/// Whether this delivery is the first to tell the people in charge about `object` (the
+/// version it loaded): S3 and SQS deliver at least once, sometimes twice at the same time,
+/// and both deliveries end well — one email, not two. The claim is an empty object under
+/// `notices/<folder>/` in the archive bucket, written with `If-None-Match: *`, which S3 lets
+/// one writer win (S3 User Guide, "conditional writes": 412 to a later writer, 409 to a
+/// concurrent one). If the claim itself fails, the answer is yes: twice beats never.
+pub async fn first_notice(
+    s3: &aws_sdk_s3::Client,
+    archive_bucket: &str,
+    folder: &str,
+    object: &ObjectRef,
+) -> bool {
+    use sha2::{Digest, Sha256};
+    let origin = format!("{}/{}#{}", object.bucket, object.key, object.version);
+    let key = format!("notices/{folder}/{}", hex::encode(Sha256::digest(&origin)));
+    let claimed = s3
+        .put_object()
+        .bucket(archive_bucket)
+        .key(&key)
+        .if_none_match("*")
+        .send()
+        .await
+        .or_aws("S3", "PutObject");
+    match claimed {
+        Ok(_) => true,
+        Err(err)
+            if matches!(
+                err.code(),
+                Some("PreconditionFailed" | "ConditionalRequestConflict")
+            ) =>
+        {
+            tracing::info!(
+                key = object.key,
+                "another delivery of this file tells the people in charge"
+            );
+            false
+        }
+        Err(err) => {
+            tracing::warn!(key = object.key, error = %err, "could not claim the notice; sending it anyway");
+            true
+        }
+    }
+}
+
 /// CopyObject copies at most 5 GB in one request; a bigger source is copied in parts with
 /// UploadPartCopy (S3 API reference, CopyObject and UploadPartCopy).
 pub const COPY_OBJECT_LIMIT: u64 = 5 * 1024 * 1024 * 1024;
