@@ -206,6 +206,33 @@ fn the_pipeline_lag_alarm_holds_p4_to_its_30_minutes() {
     assert_eq!(referenced(&lag["AlarmActions"][0]), Some("AlertsTopic"));
 }
 
+/// A stack that does not use P4 (no totesys to read) sets `Totesys=disabled`: no lag alarm
+/// stuck in ALARM on missing data, and P4's schedules off. By default both are on.
+#[test]
+fn a_stack_without_totesys_has_no_lag_alarm_and_no_p4_schedules() {
+    let template = template();
+    let alarm = template.resources["PipelineLagAlarm"]
+        .condition
+        .as_deref()
+        .expect("the lag alarm has a condition");
+    let schedules = ["DbExtractFunction", "WarehouseLoaderFunction"].map(|id| {
+        let events = &template.resources[id].properties["Events"];
+        let (_, event) = events
+            .as_object()
+            .and_then(|m| m.iter().find(|(_, e)| e["Type"] == "Schedule"))
+            .unwrap_or_else(|| panic!("{id} has a schedule"));
+        event["Properties"]["State"].clone()
+    });
+    for (given, on) in [(&[][..], true), (&[("Totesys", "disabled")][..], false)] {
+        let scope = scope_with(&template, "landfall", given);
+        assert_eq!(scope.conditions[alarm], on, "{given:?}");
+        for state in &schedules {
+            let state = scalar_text(&scope.resolve(state).expect("resolves"));
+            assert_eq!(state, if on { "ENABLED" } else { "DISABLED" }, "{given:?}");
+        }
+    }
+}
+
 /// Every metric name the code emits: `counter!("Name"` and `gauge!("Name"` under crates/
 /// and functions/.
 fn emitted_metrics() -> BTreeSet<String> {
