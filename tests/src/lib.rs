@@ -467,6 +467,31 @@ impl LocalStack {
             .collect())
     }
 
+    /// `body` on the queue again, as SQS redelivers a message.
+    pub async fn send(&self, queue_url: &str, body: &str) -> Result<()> {
+        self.sqs()
+            .send_message()
+            .queue_url(queue_url)
+            .message_body(body)
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// The one email sent so far (recipients, subject, body); an error if there is not
+    /// exactly one, or if it tells a failure.
+    pub async fn the_only_email(&self) -> Result<(Vec<String>, String, String)> {
+        let mut emails = self.sent_emails().await?;
+        let subjects: Vec<&str> = emails
+            .iter()
+            .map(|(_, subject, _)| subject.as_str())
+            .collect();
+        if emails.len() != 1 || subjects[0].contains("FAILED") {
+            return Err(anyhow!("expected one email, not a failure: {subjects:?}"));
+        }
+        Ok(emails.remove(0))
+    }
+
     pub async fn queue_depth(&self, queue_url: &str) -> Result<usize> {
         use aws_sdk_sqs::types::QueueAttributeName as A;
         let out = self

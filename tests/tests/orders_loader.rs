@@ -504,13 +504,7 @@ async fn one_file_delivered_twice_at_once_and_again_later_loads_once() -> Result
     f.stack
         .deliver_twice_at_once(FUNCTION, "OrdersFilesQueue", "twice.csv")
         .await?;
-    f.stack
-        .sqs()
-        .send_message()
-        .queue_url(&queue)
-        .message_body(notification)
-        .send()
-        .await?;
+    f.stack.send(&queue, &notification).await?;
     let later = f.stack.deliver(FUNCTION).await?;
     assert_eq!((later.received, later.deleted), (1, 1), "{later:?}");
 
@@ -602,11 +596,7 @@ async fn orders_load_once_whatever_the_delivery_order() -> Result<()> {
     // The same notifications again: nothing changes.
     for message in &first {
         f.stack
-            .sqs()
-            .send_message()
-            .queue_url(&queue)
-            .message_body(message.body().unwrap_or_default())
-            .send()
+            .send(&queue, message.body().unwrap_or_default())
             .await?;
     }
     let again = f.stack.deliver(FUNCTION).await?;
