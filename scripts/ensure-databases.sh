@@ -12,7 +12,8 @@ ensure_mariadb() {
   fi
   say "starting MariaDB"
   mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
-  as_root start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql
+  # By its pid file too: another mariadbd (a test's TLS server) is not this one.
+  as_root start-stop-daemon --start --oknodo --background --pidfile /run/mysqld/mysqld.pid --exec /usr/sbin/mariadbd -- --user=mysql
   wait_port 3306 MariaDB 60
   if [ "${fresh:-0}" = 1 ]; then
     # A fresh install lets root in by socket only; local development uses TCP without a password.

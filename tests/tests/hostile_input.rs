@@ -35,7 +35,9 @@ async fn deliver_all(stack: &mut LocalStack, function: &str) -> Result<()> {
 }
 
 async fn archived(stack: &LocalStack) -> Result<BTreeSet<String>> {
-    let keys = stack.keys(&stack.resource("ArchiveBucket"), "").await?;
+    let keys = stack
+        .keys(&stack.resource("ArchiveBucket"), "price_index/")
+        .await?;
     Ok(keys
         .iter()
         .map(|k| k.rsplit('/').next().unwrap_or_default().to_owned())
