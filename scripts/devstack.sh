@@ -27,7 +27,8 @@ up() {
   else
     port_open "$MOTO_PORT" && die "port $MOTO_PORT is taken by another process (set MOTO_PORT)"
     say "starting moto_server on 127.0.0.1:$MOTO_PORT"
-    nohup "$ROOT/.venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$STATE/logs/moto.log" 2>&1 &
+    # moto_server, corrected where it answers otherwise than AWS (see the script).
+    nohup "$ROOT/.venv/bin/python" "$ROOT/scripts/moto_server.py" -H 127.0.0.1 -p "$MOTO_PORT" >"$STATE/logs/moto.log" 2>&1 &
     echo $! >"$STATE/moto.pid"
     wait_port "$MOTO_PORT" moto_server 30
   fi

@@ -81,15 +81,18 @@ impl LocalStack {
 
     /// As `start`, with local values for secrets the template generates.
     pub async fn start_with_secrets(secrets: &[(&str, String)]) -> Result<LocalStack> {
-        let moto_bin = workspace_root().join(".venv/bin/moto_server");
-        if !moto_bin.exists() {
+        // moto_server, corrected where it answers otherwise than AWS (scripts/moto_server.py).
+        let python = workspace_root().join(".venv/bin/python");
+        if !python.exists() {
             return Err(anyhow!(
                 "{} is missing: run `make venv` (make test does)",
-                moto_bin.display()
+                python.display()
             ));
         }
+        let server = workspace_root().join("scripts/moto_server.py");
         let port = free_port()?;
-        let moto = Command::new(&moto_bin)
+        let moto = Command::new(&python)
+            .arg(&server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -1,0 +1,52 @@
+"""moto_server, corrected where moto answers otherwise than AWS in a way a pipeline depends on.
+
+The local stack (scripts/devstack.sh, tests/src/lib.rs) starts this instead of the venv's
+moto_server; the arguments are moto_server's. Each correction names what AWS does, and has an
+end-to-end test that fails under moto's own answer.
+
+- DynamoDB ImportTable, format DYNAMODB_JSON: AWS reads one `{"Item": {...}}` JSON object per
+  line ("DynamoDB data import from Amazon S3: formats"). moto 5 parses the file with
+  py_partiql_parser's JsonParser, which cuts a string at `'` or `\\"`, so ordinary text imports
+  short. Here each line is read with the standard JSON parser
+  (tests/tests/dynamodb_loader.rs, text_with_quotes_backslashes_newlines_emoji_and_cjk_imports_exactly).
+"""
+
+import json
+import re
+import sys
+import threading
+
+import py_partiql_parser
+from moto.dynamodb.models.table_import import TableImport
+from moto.server import main
+
+
+class _DynamoJsonLines:
+    """Stands in for py_partiql_parser.JsonParser while an import reads its files."""
+
+    @staticmethod
+    def parse(original, *args, **kwargs):
+        return [json.loads(line) for line in original.splitlines() if line.strip()]
+
+
+_moto_import = TableImport._process_s3_files
+# The parser is swapped module-wide (moto imports it by name inside the method), so imports
+# take turns; nothing else the pipelines call uses it.
+_swapping = threading.Lock()
+
+
+def _import_as_aws_reads_it(self, s3_backend, bucket):
+    with _swapping:
+        saved = py_partiql_parser.JsonParser
+        py_partiql_parser.JsonParser = _DynamoJsonLines
+        try:
+            return _moto_import(self, s3_backend, bucket)
+        finally:
+            py_partiql_parser.JsonParser = saved
+
+
+TableImport._process_s3_files = _import_as_aws_reads_it
+
+if __name__ == "__main__":
+    sys.argv[0] = re.sub(r"(-script\.pyw|\.exe)?$", "", sys.argv[0])
+    sys.exit(main())
