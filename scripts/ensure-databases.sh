@@ -39,7 +39,16 @@ ensure_postgres() {
   wait_port 5432 PostgreSQL 60
 }
 
+# MySQL 8's default sql_mode, so the tests run under what RDS MySQL enforces: MariaDB's own
+# default lacks ONLY_FULL_GROUP_BY, NO_ZERO_DATE and NO_ZERO_IN_DATE (MySQL 8.0 reference,
+# "Server SQL Modes"). Set on every run: a restart forgets it, and procedures keep the mode
+# they were created under.
+strict_mariadb() {
+  as_root mariadb --protocol=tcp -h 127.0.0.1 -u root -e "SET GLOBAL sql_mode = 'ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'"
+}
+
 # The TLS tests start a MariaDB of their own with a certificate openssl makes.
 command -v openssl >/dev/null || apt_install openssl
 ensure_mariadb
+strict_mariadb
 ensure_postgres

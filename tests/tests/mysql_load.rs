@@ -943,3 +943,31 @@ fn mysql_tls_is_read_from_the_environment_and_checked_at_cold_start() {
         "{unknown}"
     );
 }
+
+/// The tests run under MySQL 8's default sql_mode (`scripts/ensure-databases.sh` sets it on the
+/// local MariaDB), so SQL that RDS MySQL would refuse — a GROUP BY that leaves a column out, a
+/// zero date — fails here too.
+#[tokio::test]
+async fn the_local_mariadb_enforces_mysql_8s_default_sql_mode() -> Result<()> {
+    let db = TestDatabase::create().await?;
+    let mode: Option<String> = db
+        .conn()
+        .await?
+        .query_first("SELECT @@SESSION.sql_mode")
+        .await?;
+    let mode = mode.unwrap_or_default();
+    for required in [
+        "ONLY_FULL_GROUP_BY",
+        "STRICT_TRANS_TABLES",
+        "NO_ZERO_IN_DATE",
+        "NO_ZERO_DATE",
+        "ERROR_FOR_DIVISION_BY_ZERO",
+    ] {
+        assert!(mode.contains(required), "{required} missing from {mode}");
+    }
+    let mut conn = db.conn().await?;
+    conn.query_drop("CREATE TABLE t (a INT, b INT)").await?;
+    let loose = conn.query_drop("SELECT a, b FROM t GROUP BY a").await;
+    assert!(loose.is_err(), "a column neither grouped nor aggregated");
+    Ok(())
+}
