@@ -351,6 +351,36 @@ async fn another_attempts_rows_are_never_counted_or_promoted() -> Result<()> {
     Ok(())
 }
 
+/// A file refused for good: its last attempt's discard takes what earlier attempts at the
+/// same file left (one killed mid-way, say), and nothing of another file's.
+#[tokio::test]
+async fn discarding_a_refused_file_takes_every_attempt_at_it_and_only_at_it() -> Result<()> {
+    let (db, loader, dataset) = fresh().await?;
+    let object = BatchId::for_object("landing", "mysql/price_index/refused.csv", "v1");
+    let other = Attempt::new(
+        BatchId::for_object("landing", "mysql/price_index/other.csv", "v1"),
+        "running",
+    );
+    for (attempt, rows) in [
+        (Attempt::new(object.clone(), "killed"), 0..40),
+        (Attempt::new(object.clone(), "last"), 40..50),
+        (other.clone(), 50..55),
+    ] {
+        loader
+            .stage(&dataset, &attempt, 0, "f.csv", body(&price_index_csv(rows)))
+            .await?;
+    }
+    let last = Attempt::new(object.clone(), "last");
+    assert_eq!(loader.discard(&dataset, &last, true).await?, 50);
+    assert_eq!(
+        db.rows("price_index_stage").await?,
+        5,
+        "the other file's rows stay"
+    );
+    assert_eq!(loader.discard(&dataset, &other, false).await?, 5);
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_discarded_attempt_leaves_nothing_and_abandoned_ones_are_swept() -> Result<()> {
     let (db, loader, dataset) = fresh().await?;
@@ -367,7 +397,7 @@ async fn a_discarded_attempt_leaves_nothing_and_abandoned_ones_are_swept() -> Re
             body(&price_index_csv(0..50)),
         )
         .await?;
-    assert_eq!(loader.discard(&dataset, &failed).await?, 50);
+    assert_eq!(loader.discard(&dataset, &failed, false).await?, 50);
     assert_eq!(db.rows("price_index_stage").await?, 0);
 
     // An attempt nobody discarded (its function was killed) two hours ago, at another file.

@@ -3,6 +3,7 @@
 //! archived, the outcome emailed; bad files in the DLQ with their reason.
 
 use anyhow::Result;
+use futures::StreamExt;
 use landfall_tests::mysql::TestDatabase;
 use landfall_tests::LocalStack;
 use serde_json::json;
@@ -596,6 +597,45 @@ async fn an_error_in_a_split_file_names_the_landed_file_and_its_own_line() -> Re
     );
     let (_, _, body) = email_about(&stack, "FAILED price_index").await?;
     assert!(body.contains(expected), "{body}");
+    Ok(())
+}
+
+/// A file refused for good takes with it what an earlier attempt at it left staged (an
+/// orchestrator killed before its Discard, a cut connection): nothing waits for the hourly
+/// sweep, since no promotion of this file will ever sweep it.
+#[tokio::test]
+async fn a_refused_split_file_leaves_no_stage_rows_of_any_attempt() -> Result<()> {
+    use landfall_mysql_load::{Attempt, BatchId, MysqlLoader};
+    let (db, mut stack) = pipeline().await?;
+    with_load_procedure(&mut stack);
+    stack.set_function_env(ORCHESTRATOR, "SPLIT_BYTES", Some("3000"));
+    let mut text = price_index_csv(0..100);
+    text.push_str("2024-02,Canada,Food,Bread,kg,1.2.3\n");
+    let key = "mysql/price_index/refused.csv";
+    let version = stack.put("LandingBucket", key, text.into_bytes()).await?;
+    let object = BatchId::for_object(&stack.resource("LandingBucket"), key, &version);
+    let killed = Attempt::new(object, "a-request-killed-before-its-discard");
+    let leftover = price_index_csv(0..30);
+    MysqlLoader::new(db.pool())
+        .stage(
+            &landfall_tests::mysql::procedure_dataset(),
+            &killed,
+            0,
+            "refused.csv",
+            futures::stream::iter([Ok(bytes::Bytes::from(leftover))]).boxed(),
+        )
+        .await?;
+    assert_eq!(db.rows("price_index_stage").await?, 30);
+
+    deliver_all(&mut stack).await?;
+    assert_eq!(stack.dead_letter_reasons("MysqlFilesDLQ").await?.len(), 1);
+    assert_eq!(db.rows("price_index").await?, 0);
+    assert_eq!(
+        db.rows("price_index_stage").await?,
+        0,
+        "{}",
+        stack.function_log("mysql-loader")
+    );
     Ok(())
 }
 

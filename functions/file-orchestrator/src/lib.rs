@@ -445,11 +445,14 @@ impl App {
             self.call_loader(&task, deadline).await
         }
         .await;
-        if promoted.is_err() {
+        if let Err(err) = &promoted {
             let task = loader::Request::Discard {
                 dataset: name.to_owned(),
                 source: object.clone(),
                 attempt: attempt.to_owned(),
+                // Refused for good: no attempt at this file will be promoted, so what earlier
+                // ones left (a crash, a cut connection) goes too, not at the hourly sweep.
+                every_attempt: err.disposition == Disposition::Permanent,
             };
             if let Err(err) = self.call_loader(&task, deadline).await {
                 // The next promotion of this dataset removes them (an abandoned attempt).

@@ -133,10 +133,13 @@ impl App {
                 Ok(promoted(&source.key, result, "promoted"))
             }
             Request::Discard {
-                source, attempt, ..
+                source,
+                attempt,
+                every_attempt,
+                ..
             } => {
                 let rows = loader
-                    .discard(dataset, &attempt_of(source, attempt))
+                    .discard(dataset, &attempt_of(source, attempt), *every_attempt)
                     .await?;
                 tracing::info!(
                     key = source.key,

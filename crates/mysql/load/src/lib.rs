@@ -328,11 +328,23 @@ impl MysqlLoader {
         outcome
     }
 
-    /// Removes what `attempt` staged: it failed and will not be promoted.
-    pub async fn discard(&self, dataset: &Dataset, attempt: &Attempt) -> Result<u64, MysqlError> {
+    /// Removes what `attempt` staged: it failed and will not be promoted. With
+    /// `every_attempt` (the file was refused for good, so no attempt at it will be promoted),
+    /// also what earlier attempts at the same object left behind — a crash, a cut connection
+    /// — which no later promotion's sweep would otherwise reach before the hourly one.
+    pub async fn discard(
+        &self,
+        dataset: &Dataset,
+        attempt: &Attempt,
+        every_attempt: bool,
+    ) -> Result<u64, MysqlError> {
         let (stage_table, _) = staged(dataset)?;
         let mut conn = self.conn().await?;
-        discard_batch(&mut conn, stage_table, &attempt.stage).await
+        let mut rows = discard_batch(&mut conn, stage_table, &attempt.stage).await?;
+        if every_attempt {
+            rows += remove_attempts(&mut conn, stage_table, &attempt.object, false).await?;
+        }
+        Ok(rows)
     }
 
     /// Runs the dataset's report procedures, all or none.
@@ -405,24 +417,7 @@ async fn claim(
 /// Removes the stage rows of every attempt at `object`, and of every attempt in this stage table
 /// older than [`ABANDONED_AFTER_SECONDS`]. Best effort: whatever is left is found next time.
 async fn sweep(conn: &mut Conn, stage_table: &Ident, object: &BatchId) {
-    let swept = async {
-        let batches: Vec<String> = conn
-            .exec(
-                format!(
-                    "SELECT stage_batch FROM landfall_stage_attempts WHERE stage_table = ? \
-                     AND (load_id = ? OR started_at < NOW(3) - INTERVAL {ABANDONED_AFTER_SECONDS} SECOND)"
-                ),
-                (stage_table.as_str(), object.as_str()),
-            )
-            .await?;
-        let mut rows = 0;
-        for batch in batches {
-            rows += discard_batch(conn, stage_table, &BatchId(batch)).await?;
-        }
-        Ok::<u64, MysqlError>(rows)
-    }
-    .await;
-    match swept {
+    match remove_attempts(conn, stage_table, object, true).await {
         Ok(0) => {}
         Ok(rows) => tracing::info!(
             stage_table = stage_table.as_str(),
@@ -435,6 +430,35 @@ async fn sweep(conn: &mut Conn, stage_table: &Ident, object: &BatchId) {
             "could not remove stage rows of earlier attempts; the next promotion tries again"
         ),
     }
+}
+
+/// The stage rows of every attempt at `object` (and, with `abandoned`, of every attempt in
+/// this stage table older than [`ABANDONED_AFTER_SECONDS`]), removed; how many.
+async fn remove_attempts(
+    conn: &mut Conn,
+    stage_table: &Ident,
+    object: &BatchId,
+    abandoned: bool,
+) -> Result<u64, MysqlError> {
+    let older = if abandoned {
+        format!(" OR started_at < NOW(3) - INTERVAL {ABANDONED_AFTER_SECONDS} SECOND")
+    } else {
+        String::new()
+    };
+    let batches: Vec<String> = conn
+        .exec(
+            format!(
+                "SELECT stage_batch FROM landfall_stage_attempts WHERE stage_table = ? \
+                 AND (load_id = ?{older})"
+            ),
+            (stage_table.as_str(), object.as_str()),
+        )
+        .await?;
+    let mut rows = 0;
+    for batch in batches {
+        rows += discard_batch(conn, stage_table, &BatchId(batch)).await?;
+    }
+    Ok(rows)
 }
 
 async fn discard_batch(

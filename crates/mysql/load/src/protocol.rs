@@ -30,11 +30,13 @@ pub mod loader {
             parts: u32,
             rows: u64,
         },
-        /// Remove what a failed attempt staged.
+        /// Remove what a failed attempt staged; with `every_attempt` (the file was refused
+        /// for good), what every earlier attempt at the same object left too.
         Discard {
             dataset: String,
             source: ObjectRef,
             attempt: String,
+            every_attempt: bool,
         },
         /// Rebuild the dataset's report tables.
         Report { dataset: String },
