@@ -144,10 +144,29 @@ fn expected(rows: &[[&str; 6]]) -> BTreeMap<String, BTreeMap<String, String>> {
         .collect()
 }
 
+/// `body` landed at `key` and delivered: the table its import made, which the pointer names.
+async fn imported(stack: &mut LocalStack, key: &str, body: String) -> Result<String> {
+    let version = stack.put("LandingBucket", key, body.into_bytes()).await?;
+    let delivery = stack.deliver(FUNCTION).await?;
+    assert!(
+        delivery.failed.is_empty() && delivery.received == 1,
+        "{delivery:?}\n{}",
+        stack.function_log(FUNCTION)
+    );
+    let table = format!("landfall-price_index-{version}");
+    assert_eq!(
+        pointer(stack).await?.as_deref(),
+        Some(table.as_str()),
+        "{}",
+        stack.function_log(FUNCTION)
+    );
+    Ok(table)
+}
+
 fn csv(rows: &[[&str; 6]]) -> String {
     let quote = |v: &str| {
-        if v.contains(',') {
-            format!("\"{v}\"")
+        if v.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", v.replace('"', "\"\""))
         } else {
             v.to_owned()
         }
@@ -175,22 +194,7 @@ async fn a_file_becomes_the_current_table_and_a_changed_file_replaces_it() -> Re
     let datasets = datasets_file(2, "versioned");
     let mut stack = stack(&datasets).await?;
     let key = "dynamodb/price_index/prices.csv";
-    let version = stack
-        .put("LandingBucket", key, csv(FIRST).into_bytes())
-        .await?;
-    let delivery = stack.deliver(FUNCTION).await?;
-    assert!(
-        delivery.failed.is_empty() && delivery.received == 1,
-        "{delivery:?}\n{}",
-        stack.function_log(FUNCTION)
-    );
-    let first_table = format!("landfall-price_index-{version}");
-    assert_eq!(
-        pointer(&stack).await?.as_deref(),
-        Some(first_table.as_str()),
-        "{}",
-        stack.function_log(FUNCTION)
-    );
+    let first_table = imported(&mut stack, key, csv(FIRST)).await?;
     assert_eq!(items(&stack, &first_table).await?, expected(FIRST));
 
     // Archived, gone from landing, and the people in charge told.
@@ -697,41 +701,13 @@ async fn text_with_quotes_backslashes_newlines_emoji_and_cjk_imports_exactly() -
             ]
         })
         .collect();
-    let mut text = HEADER.to_owned();
-    for row in &rows {
-        let fields: Vec<String> = row
-            .iter()
-            .map(|v| format!("\"{}\"", v.replace('"', "\"\"")))
-            .collect();
-        text.push_str(&fields.join(","));
-        text.push('\n');
-    }
-    let version = stack
-        .put(
-            "LandingBucket",
-            "dynamodb/price_index/text.csv",
-            text.into_bytes(),
-        )
-        .await?;
-    let delivery = stack.deliver(FUNCTION).await?;
-    assert!(
-        delivery.failed.is_empty() && delivery.received == 1,
-        "{delivery:?}\n{}",
-        stack.function_log(FUNCTION)
-    );
-    let table = format!("landfall-price_index-{version}");
-    assert_eq!(
-        pointer(&stack).await?.as_deref(),
-        Some(table.as_str()),
-        "{}",
-        stack.function_log(FUNCTION)
-    );
     let borrowed: Vec<[&str; 6]> = rows
         .iter()
         .map(|row| std::array::from_fn(|i| row[i].as_str()))
         .collect();
-    let imported = items(&stack, &table).await?;
-    assert_eq!(imported.len(), 3000);
-    assert_eq!(imported, expected(&borrowed));
+    let table = imported(&mut stack, "dynamodb/price_index/text.csv", csv(&borrowed)).await?;
+    let items = items(&stack, &table).await?;
+    assert_eq!(items.len(), 3000);
+    assert_eq!(items, expected(&borrowed));
     Ok(())
 }
