@@ -23,7 +23,12 @@ def invalidation_ids():
     return [item["Id"] for item in listing.get("Items", [])]
 
 
-def wait_for_new(before, timeout=30):
+# The queue's event source gathers changes for up to 60 s (MaximumBatchingWindowInSeconds in
+# template.yaml) so a site deploy becomes one invalidation; the devstack's poller does the same.
+BATCHING_WINDOW = 60
+
+
+def wait_for_new(before, timeout=BATCHING_WINDOW + 30):
     deadline = time.time() + timeout
     while time.time() < deadline:
         new = [i for i in invalidation_ids() if i not in before]
@@ -48,7 +53,8 @@ pages = ["index.html", "about/team.html", "docs/release notes.html", "cafÃ©/menÃ
 before = invalidation_ids()
 for key in pages:
     s3.put_object(Bucket=bucket, Key=key, Body=f"<h1>{key}</h1>".encode(), ContentType="text/html")
-print(f"  uploaded {len(pages)} pages to s3://{bucket}/")
+print(f"  uploaded {len(pages)} pages to s3://{bucket}/ "
+      f"(changes are gathered for up to {BATCHING_WINDOW} s into one invalidation)")
 show(wait_for_new(before))
 
 before = invalidation_ids()
