@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Python tools in project venvs, pinned: moto_server, cargo-lambda (with zig) and boto3 in
+# The node package of the local stack's IAM (scripts/local_iam), and Python tools in project venvs, pinned: moto_server, cargo-lambda (with zig) and boto3 in
 # .venv; the SAM CLI in .venv-sam; the linters (cfn-lint with the serverless rules, checkov,
 # actionlint, hadolint) in .venv-lint. Reinstalls only when a requirements file changed.
 source "$(dirname "$0")/lib.sh"
@@ -17,8 +17,18 @@ ensure_venv() { # DIR REQUIREMENTS
   cp "$req" "$dir/.installed-from"
 }
 
+# The local stack's IAM evaluator (scripts/local_iam): an npm package, pinned by its lock.
+ensure_local_iam() {
+  local dir=scripts/local_iam
+  if [ -d "$dir/node_modules" ] && cmp -s "$dir/package-lock.json" "$dir/node_modules/.installed-from"; then return 0; fi
+  command -v npm >/dev/null || apt_install nodejs npm
+  say "installing $dir (npm ci)"
+  (cd "$dir" && npm ci --silent --no-audit --no-fund) && cp "$dir/package-lock.json" "$dir/node_modules/.installed-from"
+}
+
 # Side by side: each is mostly downloads and unpacking.
 pids=()
+ensure_local_iam & pids+=($!)
 for pair in .venv:requirements/dev.txt .venv-sam:requirements/sam.txt .venv-lint:requirements/lint.txt; do
   ensure_venv "${pair%%:*}" "${pair#*:}" & pids+=($!)
 done

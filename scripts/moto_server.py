@@ -9,6 +9,10 @@ end-to-end test that fails under moto's own answer.
   py_partiql_parser's JsonParser, which cuts a string at `'` or `\\"`, so ordinary text imports
   short. Here each line is read with the standard JSON parser
   (tests/tests/dynamodb_loader.rs, text_with_quotes_backslashes_newlines_emoji_and_cjk_imports_exactly).
+
+And IAM, which moto does not enforce faithfully (conditions, resource matching): every request
+signed with a role's credentials is authorised against the role's policies
+(scripts/local_iam/enforce.py).
 """
 
 import json
@@ -19,6 +23,8 @@ import threading
 import py_partiql_parser
 from moto.dynamodb.models.table_import import TableImport
 from moto.server import main
+
+from local_iam import enforce
 
 
 class _DynamoJsonLines:
@@ -46,6 +52,7 @@ def _import_as_aws_reads_it(self, s3_backend, bucket):
 
 
 TableImport._process_s3_files = _import_as_aws_reads_it
+enforce.install()
 
 if __name__ == "__main__":
     sys.argv[0] = re.sub(r"(-script\.pyw|\.exe)?$", "", sys.argv[0])

@@ -136,6 +136,32 @@ impl LocalStack {
         })
     }
 
+    /// Adds `statement` to the role of `function`: for a test that runs a function in a
+    /// configuration the template does not deploy (and so does not grant).
+    pub async fn grant(&self, function: &str, statement: serde_json::Value) -> Result<()> {
+        let spec = self
+            .stack
+            .function(function)
+            .ok_or_else(|| anyhow!("no function {function}"))?;
+        let role = spec.session.role_arn.rsplit('/').next().unwrap_or_default();
+        let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [statement]});
+        landfall_devstack::iam::create_role(
+            &self.endpoint,
+            role,
+            function,
+            &[("GrantedByTheTest".to_owned(), policy)].into(),
+            &[],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The requests the local IAM denied so far, which the test expected: taken, so they do
+    /// not fail the test when the stack is dropped.
+    pub async fn take_denials(&self) -> Result<Vec<String>> {
+        landfall_devstack::iam::denials(&self.endpoint, true).await
+    }
+
     /// Where the functions' logs and `payloads.log` (every invocation, answer and task
     /// request the host saw) are written.
     pub fn logs_dir(&self) -> &Path {
@@ -308,6 +334,36 @@ impl LocalStack {
             .reference(logical_id)
             .unwrap_or_else(|| panic!("{logical_id} not in template"))
             .to_owned()
+    }
+
+    /// An SDK configuration signing as a function or task of the stack (its role's session),
+    /// pointed at `endpoint` (moto, or the host's served APIs).
+    pub async fn sdk_as(&self, function_or_task: &str, endpoint: &str) -> aws_config::SdkConfig {
+        let session = self
+            .stack
+            .function(function_or_task)
+            .map(|f| &f.session)
+            .or_else(|| {
+                self.stack
+                    .task_definitions
+                    .values()
+                    .find(|t| t.binary == function_or_task)
+                    .map(|t| &t.session)
+            })
+            .unwrap_or_else(|| panic!("{function_or_task} is no function or task of the stack"));
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(aws_config::Region::new(REGION))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                &session.access_key_id,
+                &session.secret_access_key,
+                Some(session.session_token.clone()),
+                None,
+                "role session",
+            ))
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+            .load()
+            .await
     }
 
     pub fn s3(&self) -> aws_sdk_s3::Client {
@@ -519,6 +575,34 @@ impl LocalStack {
 
 impl Drop for LocalStack {
     fn drop(&mut self) {
+        // Every request a function or task made was allowed by its role, or the test fails
+        // naming the function, the call and the resource (scripts/local_iam/enforce.py).
+        let endpoint = self.endpoint.clone();
+        let mut denials = Vec::new();
+        let denied = &mut denials;
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    *denied = runtime
+                        .block_on(landfall_devstack::iam::denials(&endpoint, false))
+                        .unwrap_or_else(|err| {
+                            vec![format!("the local IAM did not answer: {err:#}")]
+                        });
+                }
+            });
+        });
+        if !denials.is_empty() && std::thread::panicking() {
+            eprintln!("the local IAM denied:\n{}", denials.join("\n"));
+        } else if !denials.is_empty() {
+            panic!(
+                "the local IAM denied requests of the stack's roles (template.yaml lacks a \
+                 permission, or the code calls what it should not):\n{}",
+                denials.join("\n")
+            );
+        }
         // Function processes are killed with their Host (kill_on_drop); moto with _moto.
         let leaks = self.leaked_secrets();
         if leaks.is_empty() || std::thread::panicking() {

@@ -266,6 +266,14 @@ async fn overwrites_and_deletes_policy_skips_first_uploads() -> Result<()> {
 async fn distribution_is_found_by_the_buckets_origin_domain() -> Result<()> {
     let mut stack = LocalStack::start().await?;
     stack.set_function_env(FUNCTION, "DISTRIBUTIONS", None);
+    // Finding the distribution needs what the template's role (with DISTRIBUTIONS set) does
+    // not grant; ListDistributions takes no resource ARN (Service Authorization Reference).
+    stack
+        .grant(
+            FUNCTION,
+            serde_json::json!({"Effect": "Allow", "Action": "cloudfront:ListDistributions", "Resource": "*"}),
+        )
+        .await?;
     put(&stack, "found.html", "v1").await?;
     let delivery = stack.deliver(FUNCTION).await?;
     assert!(

@@ -19,7 +19,7 @@ use crate::tasks::{ApiError, TaskRunner};
 use anyhow::{anyhow, Context as _, Result};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -173,9 +173,11 @@ impl Host {
     }
 
     fn slot(&self, name: &str) -> Result<Arc<Slot>> {
+        // By binary (the local name), or by the FunctionName the template gives it in AWS.
         self.inner
             .functions
             .get(name)
+            .or_else(|| self.inner.functions.values().find(|f| f.spec.name == name))
             .cloned()
             .ok_or_else(|| anyhow!("no function {name:?} in the template"))
     }
@@ -293,8 +295,9 @@ impl Host {
 
         command
             .envs(&spec.environment)
+            .envs(spec.session.environment())
             .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", &spec.binary)
+            .env("AWS_LAMBDA_FUNCTION_NAME", &spec.name)
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env(
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
@@ -513,12 +516,44 @@ pub async fn serve_invoke_api(host: Host, listener: TcpListener) -> Result<()> {
     Ok(())
 }
 
+/// The local IAM's decision on a request to one of the APIs served here (its caller's
+/// role must allow it, as in AWS): `Some(response)` refusing it.
+async fn refused(
+    host: &Host,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+    passes_roles: &[String],
+) -> Option<Response> {
+    let moto = host.inner.base_env.get("AWS_ENDPOINT_URL")?;
+    let denied = match crate::iam::authorize(moto, uri, headers, body, passes_roles).await {
+        Ok(denied) => denied?,
+        Err(err) => format!("the local IAM could not decide: {err:#}"),
+    };
+    tracing::warn!(denied, "refused");
+    Some(
+        (
+            StatusCode::FORBIDDEN,
+            [
+                ("x-amzn-errortype", "AccessDeniedException"),
+                ("content-type", "application/x-amz-json-1.1"),
+            ],
+            serde_json::json!({ "__type": "AccessDeniedException", "message": denied }).to_string(),
+        )
+            .into_response(),
+    )
+}
+
 async fn invoke_api(
     State(host): State<Host>,
     Path(name): Path<String>,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(refusal) = refused(&host, &uri, &headers, &body, &[]).await {
+        return refusal;
+    }
     let invocation_type = headers
         .get("x-amz-invocation-type")
         .and_then(|v| v.to_str().ok())
@@ -557,7 +592,7 @@ async fn invoke_api(
     }
 }
 
-async fn json_api(State(host): State<Host>, headers: HeaderMap, body: Bytes) -> Response {
+async fn json_api(State(host): State<Host>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -565,6 +600,15 @@ async fn json_api(State(host): State<Host>, headers: HeaderMap, body: Bytes) -> 
         .to_owned();
     host.record(&target, &body);
     let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    // RunTask passes the definition's roles to ECS (iam:PassRole, with the caller's role).
+    let passes_roles = request["taskDefinition"]
+        .as_str()
+        .and_then(|requested| host.inner.tasks.definition(requested))
+        .map(|definition| definition.passes_roles.clone())
+        .unwrap_or_default();
+    if let Some(refusal) = refused(&host, &uri, &headers, &body, &passes_roles).await {
+        return refusal;
+    }
     let answer = if target.starts_with("RedshiftData.") {
         match &host.inner.redshift {
             Some(api) => api.call(&target, &request).await,

@@ -4,6 +4,7 @@
 //! tests use it as a library.
 
 pub mod host;
+pub mod iam;
 mod process;
 pub mod provision;
 pub mod pump;
@@ -25,7 +26,8 @@ pub fn local_aws_env(endpoint: &str, region: &str) -> BTreeMap<String, String> {
         ("AWS_ENDPOINT_URL", endpoint),
         ("AWS_REGION", region),
         ("AWS_DEFAULT_REGION", region),
-        // moto accepts any credentials; these are not secrets.
+        // The admin key (provisioning, tests, the pump), never checked by the local IAM;
+        // functions and tasks override it with their role's session. Not secrets.
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),
     ]

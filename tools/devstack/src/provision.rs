@@ -1,6 +1,7 @@
 //! Creates what template.yaml declares in moto, in dependency order, and records the
 //! physical names, URLs and ARNs that functions, scripts and tests need.
 
+use crate::iam::{create_role, RoleSession};
 use crate::template::{scalar_text, ResolveError, Resource, Scope, Template};
 use anyhow::{anyhow, bail, Context as _, Result};
 use aws_config::SdkConfig;
@@ -57,6 +58,9 @@ pub struct Stack {
     /// ECS task definitions by family, run by the local task runner.
     #[serde(default)]
     pub task_definitions: BTreeMap<String, TaskDefinitionSpec>,
+    /// A session of every role the stack created, by role ARN.
+    #[serde(default)]
+    pub roles: BTreeMap<String, RoleSession>,
 }
 
 /// The one container of an ECS task definition, as the local task runner needs it.
@@ -68,6 +72,12 @@ pub struct TaskDefinitionSpec {
     pub binary: String,
     pub arguments: Vec<String>,
     pub environment: BTreeMap<String, String>,
+    /// TaskRoleArn and ExecutionRoleArn: RunTask passes them (iam:PassRole).
+    #[serde(default)]
+    pub passes_roles: Vec<String>,
+    /// The task role's credentials, as ECS hands them to the container.
+    #[serde(default)]
+    pub session: RoleSession,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -83,11 +93,18 @@ pub struct FunctionSpec {
     pub logical_id: String,
     /// The binary (= package = function name when run locally).
     pub binary: String,
+    /// The function's name in AWS: FunctionName when the template gives one (the function
+    /// sees it as AWS_LAMBDA_FUNCTION_NAME, and is invoked by it), else the binary.
+    #[serde(default)]
+    pub name: String,
     pub timeout_secs: u64,
     pub memory_mb: u64,
     pub environment: BTreeMap<String, String>,
     pub sqs: Vec<SqsMapping>,
     pub schedules: Vec<Schedule>,
+    /// The function's execution role's credentials, as Lambda hands them to the code.
+    #[serde(default)]
+    pub session: RoleSession,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -183,6 +200,8 @@ pub async fn provision(template: &Template, target: &Target, aws: &SdkConfig) ->
 }
 
 struct Clients {
+    /// moto's endpoint, for the local IAM (scripts/local_iam).
+    moto: String,
     s3: aws_sdk_s3::Client,
     sqs: aws_sdk_sqs::Client,
     cloudfront: aws_sdk_cloudfront::Client,
@@ -198,6 +217,11 @@ impl Clients {
             .force_path_style(true)
             .build();
         Clients {
+            moto: aws
+                .endpoint_url()
+                .unwrap_or("http://127.0.0.1:5000")
+                .trim_end_matches('/')
+                .to_owned(),
             s3: aws_sdk_s3::Client::from_conf(s3),
             sqs: aws_sdk_sqs::Client::new(aws),
             cloudfront: aws_sdk_cloudfront::Client::new(aws),
@@ -315,21 +339,77 @@ async fn create(
             )?;
             (identity, true)
         }
+        "AWS::IAM::Role" => {
+            let name = text(properties, "RoleName").unwrap_or_else(|| default_name(target, id));
+            let policies = properties
+                .get("Policies")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|p| Some((text(p, "PolicyName")?, p.get("PolicyDocument")?.clone())))
+                .collect();
+            let managed: Vec<String> = properties
+                .get("ManagedPolicyArns")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(scalar_text)
+                .collect();
+            let session = create_role(&clients.moto, &name, id, &policies, &managed).await?;
+            attributes.push(("Arn", session.role_arn.clone()));
+            stack.roles.insert(session.role_arn.clone(), session);
+            (name, true)
+        }
         "AWS::Serverless::Function" => {
-            let spec = function_spec(id, &resource.metadata, properties, scope)?;
+            let mut spec = function_spec(id, &resource.metadata, properties, scope)?;
+            // SAM's generated execution role: the Policies' statements, the basic execution
+            // role, and the SQS poller's managed policy for an SQS event (SAM's
+            // "AWS::Serverless::Function" resource: Policies, and its generated resources).
+            let role = default_name(target, &format!("{id}Role"));
+            let policies = properties
+                .get("Policies")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+                .filter_map(|(n, p)| {
+                    let statements = p.get("Statement")?;
+                    Some((
+                        format!("{id}RolePolicy{n}"),
+                        json!({"Version": "2012-10-17", "Statement": statements}),
+                    ))
+                })
+                .collect();
+            let mut managed =
+                vec!["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole".to_owned()];
+            if !spec.sqs.is_empty() {
+                managed.push(
+                    "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole".into(),
+                );
+            }
+            spec.session =
+                create_role(&clients.moto, &role, &spec.binary, &policies, &managed).await?;
             attributes.push((
                 "Arn",
                 format!(
                     "arn:aws:lambda:{}:{}:function:{}",
-                    target.region, target.account, spec.binary
+                    target.region, target.account, spec.name
                 ),
             ));
-            let binary = spec.binary.clone();
-            stack.functions.insert(binary.clone(), spec);
-            (binary, true)
+            let name = spec.name.clone();
+            stack.functions.insert(spec.binary.clone(), spec);
+            (name, true)
         }
         "AWS::ECS::TaskDefinition" => {
-            let spec = task_definition_spec(id, properties)?;
+            let mut spec = task_definition_spec(id, properties)?;
+            let task_role = text(properties, "TaskRoleArn").unwrap_or_default();
+            spec.session = stack.roles.get(&task_role).cloned().ok_or_else(|| {
+                anyhow!("{id}: TaskRoleArn {task_role:?} is no role of the stack")
+            })?;
+            spec.passes_roles = ["TaskRoleArn", "ExecutionRoleArn"]
+                .iter()
+                .filter_map(|k| text(properties, k))
+                .collect();
             let arn = format!(
                 "arn:aws:ecs:{}:{}:task-definition/{}:1",
                 target.region, target.account, spec.family
@@ -396,6 +476,18 @@ async fn create(
                     .await,
                 |e| e.is_already_exists_exception(),
             )?;
+            (name, true)
+        }
+        // The devstack serves ECS itself; policies name the cluster by its ARN (ecs:cluster).
+        "AWS::ECS::Cluster" => {
+            let name = text(properties, "ClusterName").unwrap_or_else(|| default_name(target, id));
+            attributes.push((
+                "Arn",
+                format!(
+                    "arn:aws:ecs:{}:{}:cluster/{name}",
+                    target.region, target.account
+                ),
+            ));
             (name, true)
         }
         // Images are not needed locally (tasks run the workspace binaries); the URI is.
@@ -788,7 +880,6 @@ fn function_spec(
 ) -> Result<FunctionSpec> {
     let binary = metadata
         .pointer("/BuildProperties/Binary")
-        .or_else(|| properties.get("FunctionName"))
         .map(scalar_text)
         .ok_or_else(|| anyhow!("function {logical_id} names no binary"))?;
     let environment = properties
@@ -848,6 +939,7 @@ fn function_spec(
     }
     Ok(FunctionSpec {
         logical_id: logical_id.to_owned(),
+        name: text(properties, "FunctionName").unwrap_or_else(|| binary.clone()),
         binary,
         timeout_secs: properties
             .get("Timeout")
@@ -862,6 +954,7 @@ fn function_spec(
         environment,
         sqs,
         schedules,
+        session: RoleSession::default(),
     })
 }
 
@@ -894,6 +987,8 @@ fn task_definition_spec(logical_id: &str, properties: &Value) -> Result<TaskDefi
         binary: program.rsplit('/').next().unwrap_or(program).to_owned(),
         arguments: arguments.to_vec(),
         environment,
+        passes_roles: Vec::new(),
+        session: RoleSession::default(),
     })
 }
 

@@ -20,6 +20,21 @@ pub struct TaskRunner {
     inner: Arc<Inner>,
 }
 
+impl TaskRunner {
+    /// The definition a RunTask names: an ARN (…:task-definition/family:revision),
+    /// family:revision, or family.
+    pub fn definition(&self, requested: &str) -> Option<&TaskDefinitionSpec> {
+        let family = requested
+            .rsplit('/')
+            .next()
+            .unwrap_or(requested)
+            .split(':')
+            .next()
+            .unwrap_or_default();
+        self.inner.definitions.get(family)
+    }
+}
+
 struct Inner {
     binaries: PathBuf,
     log_dir: PathBuf,
@@ -104,18 +119,8 @@ impl TaskRunner {
             });
         }
         let requested = request["taskDefinition"].as_str().unwrap_or_default();
-        // An ARN (…:task-definition/family:revision), family:revision, or family.
-        let family = requested
-            .rsplit('/')
-            .next()
-            .unwrap_or(requested)
-            .split(':')
-            .next()
-            .unwrap_or_default();
         let definition = self
-            .inner
-            .definitions
-            .get(family)
+            .definition(requested)
             .cloned()
             .ok_or_else(|| ApiError {
                 kind: "ClientException",
@@ -193,6 +198,7 @@ impl TaskRunner {
         let mut child = command
             .args(&definition.arguments)
             .envs(&definition.environment)
+            .envs(definition.session.environment())
             .envs(overrides)
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;

@@ -19,7 +19,9 @@ pub const DEFAULT_WILDCARD_THRESHOLD: usize = 200;
 impl Settings {
     /// `INVALIDATION_POLICY` = `all-changes` (default) | `overwrites-and-deletes`;
     /// `DISTRIBUTIONS` = `bucket=DISTRIBUTIONID[,bucket=ID…]`, or unset to find the
-    /// distributions whose origin is the bucket; `WILDCARD_THRESHOLD` = 1..=3000.
+    /// distributions whose origin is the bucket (the role then needs
+    /// `cloudfront:ListDistributions` on `*`, which the template does not grant);
+    /// `WILDCARD_THRESHOLD` = 1..=3000.
     pub fn from_env(env: &Env) -> Result<Settings, ConfigError> {
         let policy = env.parse_or("INVALIDATION_POLICY", Policy::AllChanges)?;
         let distributions = match env.optional("DISTRIBUTIONS") {
