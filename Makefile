@@ -67,6 +67,13 @@ lint: toolchain venv ## cargo fmt --check, clippy -D warnings, cfn-lint (serverl
 	.venv-lint/bin/actionlint
 	.venv-lint/bin/hadolint Dockerfile
 
+.PHONY: iam-mutants
+iam-mutants: toolchain databases ## the IAM mutation check: the end-to-end suite once under the local IAM, then each Allow statement of the template's roles is caught (a test fails without it) or reported unneeded
+	@scripts/ensure-tools.sh
+	$(CLIPPY_BUILD) cargo build --workspace --all-targets
+	@evidence=$$(mktemp); LANDFALL_IAM_EVIDENCE=$$evidence $(CLIPPY_BUILD) cargo test -p landfall-tests --no-fail-fast \
+	  && .venv/bin/python scripts/iam_mutants.py $$evidence; status=$$?; rm -f $$evidence; exit $$status
+
 .PHONY: soak fuzz
 soak: toolchain databases ## every pipeline at once under faults for SOAK_SECONDS (600), then every input reconciled (restarts the local MariaDB and PostgreSQL)
 	@scripts/ensure-tools.sh

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The node package of the local stack's IAM (scripts/local_iam), and Python tools in project venvs, pinned: moto_server, cargo-lambda (with zig) and boto3 in
+# Python tools in project venvs, pinned: moto_server, cargo-lambda (with zig) and boto3 in
 # .venv; the SAM CLI in .venv-sam; the linters (cfn-lint with the serverless rules, checkov,
-# actionlint, hadolint) in .venv-lint. Reinstalls only when a requirements file changed.
+# actionlint, hadolint) in .venv-lint; and the local stack's IAM evaluator, an npm package
+# (scripts/local_iam). Reinstalls only when a requirements or lock file changed.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
