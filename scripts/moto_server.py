@@ -10,6 +10,13 @@ end-to-end test that fails under moto's own answer.
   short. Here each line is read with the standard JSON parser
   (tests/tests/dynamodb_loader.rs, text_with_quotes_backslashes_newlines_emoji_and_cjk_imports_exactly).
 
+- SES sandbox: a new account's SES sends only to verified identities, recipients included,
+  and refuses the message otherwise with MessageRejected ("Email address is not verified. The
+  following identities failed the check in region …"; SES developer guide, "Request
+  production access"). moto checks the sender only. Here every recipient must be verified too
+  (the devstack verifies the stack's own recipients, as a user in the sandbox does)
+  (tests/tests/local_stack.rs, an_unverified_recipient_is_refused_as_in_the_ses_sandbox).
+
 And IAM, which moto does not enforce faithfully (conditions, resource matching): every request
 signed with a role's credentials is authorised against the role's policies
 (scripts/local_iam/enforce.py).
@@ -22,6 +29,8 @@ import threading
 
 import py_partiql_parser
 from moto.dynamodb.models.table_import import TableImport
+from moto.ses.exceptions import MessageRejectedError
+from moto.ses.models import SESBackend
 from moto.server import main
 
 from local_iam import enforce
@@ -52,6 +61,32 @@ def _import_as_aws_reads_it(self, s3_backend, bucket):
 
 
 TableImport._process_s3_files = _import_as_aws_reads_it
+
+
+def _sandboxed(send):
+    def send_to_verified_only(self, *args, **kwargs):
+        destinations = kwargs.get("destinations")
+        if destinations is None:
+            destinations = next(a for a in args if isinstance(a, (dict, list)))
+        addresses = (
+            [a for group in destinations.values() for a in group]
+            if isinstance(destinations, dict)
+            else list(destinations)
+        )
+        unverified = [a for a in addresses if not self._is_verified_address(a)]
+        if unverified:
+            self.rejected_messages_count += 1
+            raise MessageRejectedError(
+                "Email address is not verified. The following identities failed the check in "
+                f"region {self.region_name.upper()}: {', '.join(unverified)}"
+            )
+        return send(self, *args, **kwargs)
+
+    return send_to_verified_only
+
+
+SESBackend.send_email = _sandboxed(SESBackend.send_email)
+SESBackend.send_raw_email = _sandboxed(SESBackend.send_raw_email)
 enforce.install()
 
 if __name__ == "__main__":

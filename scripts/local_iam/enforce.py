@@ -52,21 +52,36 @@ class Simulator:
     """One node process running simulate.mjs; one question at a time."""
 
     def __init__(self):
+        self._node = None
+        self._lock = threading.Lock()
+        # (role, its policies' version, action, resource, context) → the answer: the same
+        # request decides the same way until the role's policies change.
+        self._decided = {}
+
+    def _start(self):
         script = HERE / "simulate.mjs"
         if not (HERE / "node_modules" / "@cloud-copilot" / "iam-simulate").exists():
             raise SystemExit(
                 f"{HERE}/node_modules is missing: run `make venv` (scripts/ensure-tools.sh)"
             )
-        self._node = subprocess.Popen(
+        return subprocess.Popen(
             ["node", str(script)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
             bufsize=1,
         )
-        self._lock = threading.Lock()
 
-    def decide(self, principal, policies, call):
+    def decide(self, principal, role, call):
+        version, policies = role_policies(role)
+        key = (role, version, call.action, call.resource, json.dumps(call.context, sort_keys=True))
+        answer = self._decided.get(key)
+        if answer is None:
+            answer = self._ask(principal, policies, call)
+            self._decided[key] = answer
+        return answer
+
+    def _ask(self, principal, policies, call):
         question = {
             "principal": principal,
             "policies": policies,
@@ -75,6 +90,8 @@ class Simulator:
             "context": call.context,
         }
         with self._lock:
+            if self._node is None:
+                self._node = self._start()
             self._node.stdin.write(json.dumps(question) + "\n")
             self._node.stdin.flush()
             answer = self._node.stdout.readline()
@@ -120,8 +137,26 @@ def assumed_role(key):
     return role.arn, role.role_arn.split("/")[-1], role.session_name
 
 
+# Role name → (version, policies); a role's entry goes when provisioning changes it.
+_POLICIES = {}
+_VERSIONS = {}
+
+
 def role_policies(role_name):
-    """The role's inline and attached policies, as moto's IAM holds them."""
+    """(version, the role's inline and attached policies as moto's IAM holds them)."""
+    cached = _POLICIES.get(role_name)
+    if cached is None:
+        cached = (_VERSIONS.get(role_name, 0), _read_policies(role_name))
+        _POLICIES[role_name] = cached
+    return cached
+
+
+def _changed(role_name):
+    _VERSIONS[role_name] = _VERSIONS.get(role_name, 0) + 1
+    _POLICIES.pop(role_name, None)
+
+
+def _read_policies(role_name):
     from moto.iam.models import iam_backends
 
     role = iam_backends[ACCOUNT]["aws"].get_role(role_name)
@@ -505,9 +540,8 @@ class Enforcer:
             ]
         except Unmapped as unmapped:
             return self.deny(session, role, f"unmapped request {unmapped}", None), []
-        policies = role_policies(role)
         for call in calls:
-            decision, why, allowed_by = self.simulator.decide(role_arn, policies, call)
+            decision, why, allowed_by = self.simulator.decide(role_arn, role, call)
             if decision != "Allowed":
                 detail = f"{decision}{': ' + why if why else ''}"
                 return self.deny(session, role, call.describe(), detail), calls
@@ -531,14 +565,14 @@ class Enforcer:
             captured["status"], captured["headers"] = status, response_headers
             return lambda _data: None
 
-        answer = b"".join(self.app(environ, capture))
+        answer = self.app(environ, capture)
         if captured["status"].startswith("404"):
-            decision, _, allowed_by = self.simulator.decide(
-                principal[0], role_policies(principal[1]), listing
-            )
+            decision, _, allowed_by = self.simulator.decide(principal[0], principal[1], listing)
             if decision == "Allowed":
                 record_evidence(principal[1], principal[2], listing, allowed_by)
             if decision != "Allowed":
+                if hasattr(answer, "close"):
+                    answer.close()
                 return s3_error(
                     "403 Forbidden",
                     "AccessDenied",
@@ -547,7 +581,7 @@ class Enforcer:
                     head=environ["REQUEST_METHOD"] == "HEAD",
                 )
         start_response(captured["status"], captured["headers"])
-        return [answer]
+        return answer
 
     def control(self, environ, start_response, path):
         if path == "/_landfall/iam/denials":
@@ -606,6 +640,15 @@ TRUST = json.dumps(
 )
 
 
+def aws_managed_policy(name):
+    """The document of the AWS managed policy `name`, from moto's copy of AWS's."""
+    from moto.iam.aws_managed_policies import aws_managed_policies_data as data
+
+    start = data.index(f'"{name}":') + len(name) + 3
+    entry, _ = json.JSONDecoder().raw_decode(data, start)
+    return entry["Document"]
+
+
 def create_and_assume_role(spec):
     """The devstack's provisioning (what CloudFormation does in AWS): the role with its
     policies, each checked by moto's IAM policy validator, and a session of it."""
@@ -620,8 +663,20 @@ def create_and_assume_role(spec):
         role = iam.create_role(name, TRUST, "/", None, "", [], "43200")
     for policy_name, document in spec["policies"].items():
         iam.put_role_policy(name, policy_name, json.dumps(document))
+    # AWS managed policies, as inline copies named after them: moto would parse its whole
+    # copy of AWS's managed policies (about half a second) in every local stack.
     for arn in spec["managed"]:
-        iam.attach_role_policy(arn, name)
+        policy_name = arn.rsplit("/", 1)[-1]
+        iam.put_role_policy(name, policy_name, json.dumps(aws_managed_policy(policy_name)))
+    # A test's mutation: the statements named (by Sid) leave every inline policy of the role.
+    revoked = set(spec.get("revoke", []))
+    for policy_name, document in list(role.policies.items()) if revoked else []:
+        document = json.loads(document) if isinstance(document, str) else document
+        document["Statement"] = [
+            statement for statement in document["Statement"] if statement.get("Sid") not in revoked
+        ]
+        iam.put_role_policy(name, policy_name, json.dumps(document))
+    _changed(name)
     session = sts_backends[ACCOUNT]["aws"].assume_role(
         "eu-west-2", spec["session"], role.arn, None, 43200, None
     )
@@ -687,4 +742,3 @@ def install():
         return enforcer(environ, start_response)
 
     dispatcher.__call__ = enforced
-    os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")

@@ -156,6 +156,17 @@ impl LocalStack {
         Ok(())
     }
 
+    /// Deletes the statement `sid` from the role of `function`: the mutation that shows a
+    /// test needs it.
+    pub async fn revoke(&self, function: &str, sid: &str) -> Result<()> {
+        let spec = self
+            .stack
+            .function(function)
+            .ok_or_else(|| anyhow!("no function {function}"))?;
+        let role = spec.session.role_arn.rsplit('/').next().unwrap_or_default();
+        landfall_devstack::iam::revoke(&self.endpoint, role, function, sid).await
+    }
+
     /// The requests the local IAM denied so far, which the test expected: taken, so they do
     /// not fail the test when the stack is dropped.
     pub async fn take_denials(&self) -> Result<Vec<String>> {
@@ -336,7 +347,8 @@ impl LocalStack {
             .to_owned()
     }
 
-    /// An SDK configuration signing as a function or task of the stack (its role's session),
+    /// An SDK configuration signing as a function (by binary) or ECS task (by family) of the
+    /// stack (its role's session),
     /// pointed at `endpoint` (moto, or the host's served APIs).
     pub async fn sdk_as(&self, function_or_task: &str, endpoint: &str) -> aws_config::SdkConfig {
         let session = self
@@ -347,7 +359,7 @@ impl LocalStack {
                 self.stack
                     .task_definitions
                     .values()
-                    .find(|t| t.binary == function_or_task)
+                    .find(|t| t.family == function_or_task || t.binary == function_or_task)
                     .map(|t| &t.session)
             })
             .unwrap_or_else(|| panic!("{function_or_task} is no function or task of the stack"));

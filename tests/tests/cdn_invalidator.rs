@@ -319,3 +319,31 @@ async fn a_malformed_setting_fails_the_cold_start_naming_the_variable() -> Resul
     );
     Ok(())
 }
+
+/// The local IAM bites: the same delivery as the first test, with the role's `Invalidate`
+/// statement deleted, invalidates nothing — the change is dead-lettered as a permanent
+/// failure naming AccessDenied — and the denial names the function, CreateInvalidation and
+/// the distribution.
+#[tokio::test]
+async fn without_its_invalidate_statement_the_function_is_refused() -> Result<()> {
+    let mut stack = LocalStack::start().await?;
+    stack.revoke(FUNCTION, "Invalidate").await?;
+    put(&stack, "index.html", "v1").await?;
+    stack.deliver(FUNCTION).await?;
+    assert!(invalidations(&stack).await?.is_empty());
+    let reasons = stack.dead_letter_reasons("WebsiteChangesDLQ").await?;
+    assert!(
+        !reasons.is_empty() && reasons.iter().all(|r| r.contains("AccessDenied")),
+        "{reasons:?}"
+    );
+    let denials = stack.take_denials().await?;
+    let distribution = stack.resource("WebsiteDistribution");
+    assert!(
+        !denials.is_empty()
+            && denials.iter().all(|d| d.contains("cdn-invalidator")
+                && d.contains("cloudfront:CreateInvalidation")
+                && d.contains(&format!("distribution/{distribution}"))),
+        "{denials:#?}"
+    );
+    Ok(())
+}

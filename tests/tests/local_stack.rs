@@ -383,3 +383,112 @@ async fn the_devstacks_own_apis_authorise_the_callers_role() -> Result<()> {
     );
     Ok(())
 }
+
+/// Every role that reads keys another delivery may already have removed (a landing file
+/// archived, a split part cleaned up, an ingestion object, a copy manifest) is told "gone"
+/// (404), not "forbidden" (403), for a missing key under what it reads: its `s3:ListBucket`
+/// statement is what makes the difference in AWS (S3 API reference, HeadObject,
+/// "Permissions"), and deleting one fails this test.
+#[tokio::test]
+async fn every_reader_of_keys_that_may_be_gone_is_told_404() -> Result<()> {
+    let stack = LocalStack::start().await?;
+    let cases = [
+        ("orders-loader", "TransformedBucket", "transformed/orders/"),
+        ("mysql-loader", "LandingBucket", "mysql/price_index/"),
+        ("mysql-loader", "LandingBucket", "parts/price_index/"),
+        (
+            "landfall-mysql-loader",
+            "LandingBucket",
+            "mysql/price_index/",
+        ),
+        ("landfall-db-init", "LandingBucket", "mysql/init/"),
+        (
+            "star-transform",
+            "IngestionBucket",
+            "ingestion/sales_order/",
+        ),
+        ("db-extract", "IngestionBucket", "ingestion/sales_order/"),
+    ];
+    let mut wrong = Vec::new();
+    for (reader, bucket, prefix) in cases {
+        let sdk = stack.sdk_as(reader, &stack.endpoint).await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(true)
+                .build(),
+        );
+        let key = format!("{prefix}gone already.csv");
+        let status = match s3
+            .head_object()
+            .bucket(stack.resource(bucket))
+            .key(&key)
+            .send()
+            .await
+        {
+            Ok(_) => 200,
+            Err(err) => err.raw_response().map_or(0, |r| r.status().as_u16()),
+        };
+        if status != 404 {
+            wrong.push(format!("{reader}: {bucket}/{key} answered {status}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    Ok(())
+}
+
+/// A new account's SES is in the sandbox: it sends only to verified recipients, and the local
+/// SES refuses the others as SES does (moto checks the sender only). The stack's own
+/// recipients are verified by provisioning, as a user verifies them before a first deploy.
+#[tokio::test]
+async fn an_unverified_recipient_is_refused_as_in_the_ses_sandbox() -> Result<()> {
+    let stack = LocalStack::start().await?;
+    let ses = aws_sdk_sesv2::Client::new(&stack.sdk);
+    let send = |to: &'static str| {
+        ses.send_email()
+            .from_email_address("landfall@example.com")
+            .destination(
+                aws_sdk_sesv2::types::Destination::builder()
+                    .to_addresses(to)
+                    .build(),
+            )
+            .content(
+                aws_sdk_sesv2::types::EmailContent::builder()
+                    .simple(
+                        aws_sdk_sesv2::types::Message::builder()
+                            .subject(
+                                aws_sdk_sesv2::types::Content::builder()
+                                    .data("s")
+                                    .build()
+                                    .unwrap(),
+                            )
+                            .body(
+                                aws_sdk_sesv2::types::Body::builder()
+                                    .text(
+                                        aws_sdk_sesv2::types::Content::builder()
+                                            .data("b")
+                                            .build()
+                                            .unwrap(),
+                                    )
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+    };
+    send("ops@example.com").await?;
+    let refused = send("someone.else@example.com")
+        .await
+        .expect_err("an unverified recipient");
+    assert_eq!(
+        aws_sdk_sesv2::error::ProvideErrorMetadata::code(&refused),
+        Some("MessageRejected")
+    );
+    assert!(
+        aws_sdk_sesv2::error::ProvideErrorMetadata::message(&refused)
+            .is_some_and(|m| m.contains("someone.else@example.com")),
+        "{refused:?}"
+    );
+    Ok(())
+}

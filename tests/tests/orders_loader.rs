@@ -401,6 +401,70 @@ async fn data_api_copies_csv_and_parquet_from_moto() -> Result<()> {
     Ok(())
 }
 
+/// The local Redshift refuses what Redshift refuses, so SQL and files that pass here pass
+/// there: a VARCHAR's length counts bytes, PostgreSQL-only SQL fails, and COPY from Parquet
+/// takes no CSV options.
+#[tokio::test]
+async fn the_local_redshift_refuses_what_redshift_refuses() -> Result<()> {
+    let mut f = fixture().await?;
+    let warehouse = f.warehouse();
+    let budget = Duration::from_secs(30);
+    let bucket = f.stack.resource(BUCKET);
+    let id = warehouse
+        .submit("CREATE TABLE v (note VARCHAR(4))", &[])
+        .await?;
+    warehouse.follow(&id, budget).await?;
+    // Four characters fit; three that take six bytes do not (é is 2 bytes, 日 is 3).
+    f.stack.put(BUCKET, "v/ok.csv", b"abcd\n".to_vec()).await?;
+    f.stack
+        .put(BUCKET, "v/wide.csv", "né日\n".as_bytes().to_vec())
+        .await?;
+    for (key, fails) in [("v/ok.csv", false), ("v/wide.csv", true)] {
+        let copy = format!("COPY v FROM 's3://{bucket}/{key}' IAM_ROLE 'r' FORMAT AS CSV");
+        let id = warehouse.submit_batch(&[copy], key, key).await?;
+        let outcome = warehouse.follow(&id, budget).await;
+        match (fails, outcome) {
+            (false, Ok(_)) => {}
+            (true, Err(err)) => assert!(
+                err.to_string()
+                    .contains("String length exceeds DDL length: column note is 4 bytes long and a value has 6 bytes"),
+                "{err}"
+            ),
+            (fails, outcome) => panic!("{key}: expected failure {fails}, got {outcome:?}"),
+        }
+    }
+    assert_eq!(
+        f.count("SELECT count(*) FROM v").await?,
+        1,
+        "the wide row rolled back"
+    );
+    for (sql, lacking) in [
+        (
+            "INSERT INTO v VALUES ('a') ON CONFLICT DO NOTHING".to_owned(),
+            "ON CONFLICT",
+        ),
+        (
+            "INSERT INTO v VALUES ('a') RETURNING note".to_owned(),
+            "RETURNING",
+        ),
+        (
+            "CREATE TABLE w (id INT PRIMARY KEY)".to_owned(),
+            "PRIMARY KEY",
+        ),
+        (
+            format!(
+                "COPY v FROM 's3://{bucket}/p/' IAM_ROLE 'r' FORMAT AS PARQUET REGION 'eu-west-2'"
+            ),
+            "REGION argument is not supported for PARQUET",
+        ),
+    ] {
+        let id = warehouse.submit(&sql, &[]).await?;
+        let err = warehouse.follow(&id, budget).await.unwrap_err().to_string();
+        assert!(err.contains(lacking), "{sql}: {err}");
+    }
+    Ok(())
+}
+
 /// An orders-shaped Parquet file with the staging columns `o` has (no customer).
 fn orders_parquet(rows: &[(&str, i128)]) -> Vec<u8> {
     use arrow_array::{ArrayRef, Decimal128Array, StringArray, TimestampMicrosecondArray};

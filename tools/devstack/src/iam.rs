@@ -82,6 +82,25 @@ pub async fn create_role(
     Ok(serde_json::from_slice(&body)?)
 }
 
+/// Deletes the statement `sid` from every inline policy of the role `name` (a test's
+/// mutation of the template).
+pub async fn revoke(moto: &str, name: &str, session: &str, sid: &str) -> Result<()> {
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(format!("{moto}/_landfall/iam/roles"))
+        .body(Body::from(serde_json::to_vec(&json!({
+            "name": name,
+            "session": session,
+            "policies": {},
+            "managed": [],
+            "revoke": [sid],
+        }))?))?;
+    call(request)
+        .await
+        .with_context(|| format!("revoking {sid} of {name}"))?;
+    Ok(())
+}
+
 /// Asks the local stack's IAM whether the request the devstack received (one of its own
 /// APIs: Invoke, ECS, Redshift Data) is allowed: `Some(why)` when it is denied.
 /// `passes_roles`: the roles the call hands to a service (RunTask's task and execution

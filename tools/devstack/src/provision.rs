@@ -19,6 +19,10 @@ pub struct Target {
     /// Local values for secrets the template generates (logical id → SecretString),
     /// e.g. the local MariaDB's credentials for the MySQL secret.
     pub secrets: BTreeMap<String, String>,
+    /// Addresses verified in SES before the stack exists, as a user in the SES sandbox
+    /// verifies every recipient (README, "First deploy into a new account"); the local SES
+    /// refuses any other recipient, as the sandbox does (scripts/moto_server.py).
+    pub verified_recipients: Vec<String>,
 }
 
 impl Default for Target {
@@ -30,6 +34,7 @@ impl Default for Target {
             account: "123456789012".into(),
             parameters: local_parameters(),
             secrets: BTreeMap::new(),
+            verified_recipients: local_recipients(),
         }
     }
 }
@@ -46,6 +51,26 @@ pub fn local_parameters() -> BTreeMap<String, String> {
     .into_iter()
     .map(|(name, value)| (name.to_owned(), value.to_owned()))
     .collect()
+}
+
+/// Who the stack emails with its default parameters and configuration: the operations and
+/// init addresses and every dataset's `notify` list.
+pub fn local_recipients() -> Vec<String> {
+    let configured = [
+        include_str!("../../../config/datasets.toml"),
+        include_str!("../../../config/dynamodb.toml"),
+    ];
+    let notify = configured
+        .iter()
+        .flat_map(|text| text.lines())
+        .filter_map(|line| line.trim().strip_prefix("notify"))
+        .flat_map(|list| list.split('"').skip(1).step_by(2))
+        .map(str::to_owned);
+    ["ops@example.com", "dba@example.com"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(notify)
+        .collect()
 }
 
 /// The provisioned stack: resource names and the functions with their wiring.
@@ -195,6 +220,18 @@ pub async fn provision(template: &Template, target: &Target, aws: &SdkConfig) ->
             );
         }
         pending = waiting;
+    }
+    for recipient in &target.verified_recipients {
+        created_or_exists(
+            clients
+                .ses
+                .create_email_identity()
+                .email_identity(recipient)
+                .send()
+                .await,
+            |e| e.is_already_exists_exception(),
+        )
+        .with_context(|| format!("verifying the recipient {recipient}"))?;
     }
     Ok(stack)
 }

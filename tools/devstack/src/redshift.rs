@@ -11,6 +11,7 @@
 //! `COPY … FROM STDIN`. What differs is listed in README ("The local Redshift").
 
 mod copy;
+mod dialect;
 
 use serde_json::{json, Map, Value};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
@@ -333,6 +334,9 @@ impl DataApi {
         in_batch: bool,
     ) -> futures::future::BoxFuture<'a, Result<(i64, Option<ResultSet>), String>> {
         Box::pin(async move {
+            if let Some(refused) = dialect::refuse(sql) {
+                return Err(refused);
+            }
             if let Some(copy) = copy::parse(sql)? {
                 let rows = copy.run(&self.inner.s3, conn).await?;
                 return Ok((rows as i64, None));

@@ -137,10 +137,12 @@ pub fn parse(sql: &str) -> Result<Option<Copy>, String> {
             _ => Err(format!("COPY: {option} needs a value")),
         }
     };
+    let mut options = Vec::new();
     while let Some(token) = rest.next() {
         let Token::Word(option) = token else {
             return Err(format!("COPY: unexpected {token:?}"));
         };
+        options.push(option.to_ascii_uppercase());
         match option.to_ascii_uppercase().as_str() {
             "IAM_ROLE" | "REGION" | "CREDENTIALS" => {
                 value(&mut rest, option)?;
@@ -187,6 +189,16 @@ pub fn parse(sql: &str) -> Result<Option<Copy>, String> {
                     "COPY: the local stack does not emulate the option {other}"
                 ))
             }
+        }
+    }
+    // COPY from Parquet takes only these parameters (Redshift developer guide, "COPY from
+    // columnar data formats"); REGION, for one, fails there.
+    if !csv && copy.format == Format::Parquet {
+        let allowed = ["IAM_ROLE", "CREDENTIALS", "MANIFEST", "FORMAT", "PARQUET"];
+        if let Some(option) = options.iter().find(|o| !allowed.contains(&o.as_str())) {
+            return Err(format!(
+                "ERROR: {option} argument is not supported for PARQUET based COPY"
+            ));
         }
     }
     if csv {
@@ -340,9 +352,44 @@ impl Copy {
                     }
                 }
             }
+            bytes_within_varchar_lengths(&self.table, conn).await?;
             Ok(loaded)
         })
     }
+}
+
+/// Redshift counts a VARCHAR(n)'s or CHAR(n)'s length in bytes, PostgreSQL in characters: a
+/// value of n characters and more than n bytes (any non-ASCII text) loads here and fails
+/// Redshift's COPY ("String length exceeds DDL length", Redshift developer guide,
+/// "Character types"). Checked after the load, in its transaction, so the COPY fails as
+/// Redshift's would.
+async fn bytes_within_varchar_lengths(table: &str, conn: &mut PgConnection) -> Result<(), String> {
+    let name = table.rsplit('.').next().unwrap_or(table).trim_matches('"');
+    let limits: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT column_name::text, character_maximum_length FROM information_schema.columns \
+         WHERE table_name = lower($1) AND character_maximum_length IS NOT NULL \
+         AND data_type IN ('character varying', 'character')",
+    )
+    .bind(name)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| super::database_error(&e))?;
+    for (column, limit) in limits {
+        let longest: Option<i32> = sqlx::query_scalar(&format!(
+            "SELECT max(octet_length(\"{}\")) FROM {table}",
+            column.replace('"', "\"\"")
+        ))
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| super::database_error(&e))?;
+        if let Some(bytes) = longest.filter(|bytes| *bytes > limit) {
+            return Err(format!(
+                "Load into table '{table}' failed: String length exceeds DDL length: column \
+                 {column} is {limit} bytes long and a value has {bytes} bytes"
+            ));
+        }
+    }
+    Ok(())
 }
 
 type CopyIn<'c> = sqlx::postgres::PgCopyIn<&'c mut PgConnection>;
@@ -472,5 +519,12 @@ mod tests {
                 .contains("ACCEPTINVCHARS")
         );
         assert!(parse("COPY t FROM 's3://b/k' IAM_ROLE 'r' FORMAT AS JSON 'auto'").is_err());
+        for option in ["REGION 'eu-west-2'", "IGNOREHEADER 1", "TIMEFORMAT 'auto'"] {
+            let refused = parse(&format!(
+                "COPY t FROM 's3://b/p/' IAM_ROLE 'r' FORMAT AS PARQUET {option}"
+            ))
+            .unwrap_err();
+            assert!(refused.contains("not supported for PARQUET"), "{refused}");
+        }
     }
 }
