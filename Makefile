@@ -25,8 +25,11 @@ test: toolchain databases ## everything CI checks: format, clippy, template lint
 	wait $$tools || { cat $$log; echo "installing the Python tools failed"; exit 1; }; \
 	cat $$log; rm -f $$log; exit $$built
 	@# --tests: no doctests (the project writes its examples as tests), so rustdoc does not
-	@# compile some forty crates again to find none.
-	$(CLIPPY_BUILD) cargo test --workspace --tests --no-fail-fast
+	@# compile some forty crates again to find none. The local IAM records which statements
+	@# allowed each request: the IAM mutation check's figures come with the run, for free.
+	@evidence=$$(mktemp); \
+	LANDFALL_IAM_EVIDENCE=$$evidence $(CLIPPY_BUILD) cargo test --workspace --tests --no-fail-fast \
+	  && .venv/bin/python scripts/iam_mutants.py --summary $$evidence; status=$$?; rm -f $$evidence; exit $$status
 
 # `cargo clippy -- -D warnings`, as environment for a real build (cargo-clippy's own protocol);
 # without incremental compilation: its caches cost every build and pay back only on the next

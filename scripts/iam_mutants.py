@@ -9,7 +9,8 @@ allows no request alone is not needed by any test: another statement covers all 
 for, or nothing used it. Deleting one statement and rerunning the suite per statement (about
 60 runs of 7 minutes) gives the same answer; this reads it from one run.
 
-Usage: iam_mutants.py EVIDENCE.jsonl   (prints one line per statement, then the figures)
+Usage: iam_mutants.py [--summary] EVIDENCE.jsonl   (one line per statement, or with --summary
+only the unneeded ones; then the figures)
 """
 
 import collections
@@ -65,7 +66,9 @@ def template_statements():
 
 
 def main():
-    evidence = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8")]
+    summary = "--summary" in sys.argv[1:]
+    path = [a for a in sys.argv[1:] if a != "--summary"][0]
+    evidence = [json.loads(line) for line in open(path, encoding="utf-8")]
     alone = collections.Counter()
     shared = collections.defaultdict(set)
     for request in evidence:
@@ -78,7 +81,10 @@ def main():
     for owner, statement in template_statements():
         if alone[statement]:
             caught.append(statement)
-            print(f"caught    {owner:32} {statement} ({alone[statement]} requests need it alone)")
+            if not summary:
+                print(
+                    f"caught    {owner:32} {statement} ({alone[statement]} requests need it alone)"
+                )
         else:
             unneeded.append(statement)
             also = ", ".join(sorted(shared[statement])) or "no request used it"

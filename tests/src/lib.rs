@@ -378,12 +378,17 @@ impl LocalStack {
             .await
     }
 
-    pub fn s3(&self) -> aws_sdk_s3::Client {
+    /// An S3 client for `sdk` (path-style, as moto needs).
+    pub fn s3_with(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
         aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&self.sdk)
+            aws_sdk_s3::config::Builder::from(sdk)
                 .force_path_style(true)
                 .build(),
         )
+    }
+
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        LocalStack::s3_with(&self.sdk)
     }
 
     /// Puts `body` at `key` in the template bucket `bucket` (a logical id); gives the new

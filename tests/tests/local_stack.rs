@@ -208,11 +208,7 @@ async fn a_cold_start_is_measured_on_a_fresh_process() -> Result<()> {
 async fn a_role_is_refused_what_its_policies_do_not_allow() -> Result<()> {
     let stack = LocalStack::start().await?;
     let as_invalidator = stack.sdk_as("cdn-invalidator", &stack.endpoint).await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&as_invalidator)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = LocalStack::s3_with(&as_invalidator);
     let landing = stack.resource("LandingBucket");
     let refused = s3
         .put_object()
@@ -301,11 +297,7 @@ async fn a_missing_key_is_403_to_a_role_that_may_not_list_it() -> Result<()> {
                 ))
                 .load()
                 .await;
-            let s3 = aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(&sdk)
-                    .force_path_style(true)
-                    .build(),
-            );
+            let s3 = LocalStack::s3_with(&sdk);
             match s3.head_object().bucket(bucket).key(key).send().await {
                 Ok(_) => 200,
                 Err(err) => err.raw_response().map_or(0, |r| r.status().as_u16()),
@@ -412,11 +404,7 @@ async fn every_reader_of_keys_that_may_be_gone_is_told_404() -> Result<()> {
     let mut wrong = Vec::new();
     for (reader, bucket, prefix) in cases {
         let sdk = stack.sdk_as(reader, &stack.endpoint).await;
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&sdk)
-                .force_path_style(true)
-                .build(),
-        );
+        let s3 = LocalStack::s3_with(&sdk);
         let key = format!("{prefix}gone already.csv");
         let status = match s3
             .head_object()

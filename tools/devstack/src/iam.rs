@@ -67,35 +67,28 @@ pub async fn create_role(
     policies: &BTreeMap<String, Value>,
     managed: &[String],
 ) -> Result<RoleSession> {
-    let request = Request::builder()
-        .method(Method::POST)
-        .uri(format!("{moto}/_landfall/iam/roles"))
-        .body(Body::from(serde_json::to_vec(&json!({
-            "name": name,
-            "session": session,
-            "policies": policies,
-            "managed": managed,
-        }))?))?;
-    let body = call(request)
+    let role = json!({"name": name, "session": session, "policies": policies, "managed": managed});
+    let body = provision_role(moto, &role)
         .await
         .with_context(|| format!("creating role {name}"))?;
     Ok(serde_json::from_slice(&body)?)
 }
 
-/// Deletes the statement `sid` from every inline policy of the role `name` (a test's
-/// mutation of the template).
-pub async fn revoke(moto: &str, name: &str, session: &str, sid: &str) -> Result<()> {
+/// The local IAM's provisioning call: the role as `role` describes it, and a session of it.
+async fn provision_role(moto: &str, role: &Value) -> Result<Bytes> {
     let request = Request::builder()
         .method(Method::POST)
         .uri(format!("{moto}/_landfall/iam/roles"))
-        .body(Body::from(serde_json::to_vec(&json!({
-            "name": name,
-            "session": session,
-            "policies": {},
-            "managed": [],
-            "revoke": [sid],
-        }))?))?;
-    call(request)
+        .body(Body::from(serde_json::to_vec(role)?))?;
+    call(request).await
+}
+
+/// Deletes the statement `sid` from every inline policy of the role `name` (a test's
+/// mutation of the template).
+pub async fn revoke(moto: &str, name: &str, session: &str, sid: &str) -> Result<()> {
+    let role =
+        json!({"name": name, "session": session, "policies": {}, "managed": [], "revoke": [sid]});
+    provision_role(moto, &role)
         .await
         .with_context(|| format!("revoking {sid} of {name}"))?;
     Ok(())
