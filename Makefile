@@ -20,7 +20,8 @@ test: toolchain databases ## everything CI checks: format, clippy, template lint
 	@# the workspace inside that build (clippy-driver wrapping rustc for workspace members,
 	@# as `cargo clippy` does), instead of a second compile of its own. The template is
 	@# linted by tests/tests/template.rs, beside the other tests.
-	@log=$$(mktemp); scripts/ensure-tools.sh >$$log 2>&1 & tools=$$!; \
+	@# The installs run at a lower priority: the build is the longer path, they fill its gaps.
+	@log=$$(mktemp); nice -n 19 scripts/ensure-tools.sh >$$log 2>&1 & tools=$$!; \
 	$(CLIPPY_BUILD) cargo build --workspace --all-targets; built=$$?; \
 	wait $$tools || { cat $$log; echo "installing the Python tools failed"; exit 1; }; \
 	cat $$log; rm -f $$log; exit $$built
