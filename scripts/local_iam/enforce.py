@@ -16,6 +16,7 @@ The devstack's own APIs (Lambda Invoke, ECS, Redshift Data) ask `POST /_landfall
 with the original method, path, headers and body, so every decision is made here.
 """
 
+import io
 import json
 import os
 import subprocess
@@ -104,29 +105,32 @@ class Simulator:
 # --------------------------------------------------------------------------- who is asking
 
 
-def access_key(headers, query):
-    """The access key id a request is signed with (SigV4 header or presigned query)."""
-    authorization = headers.get("authorization", "")
-    if "Credential=" in authorization:
-        return authorization.split("Credential=", 1)[1].split("/", 1)[0]
-    credential = query.get("X-Amz-Credential", [""])[0]
-    return credential.split("/", 1)[0] or None
+def request_headers(environ):
+    """The request's HTTP headers, lower-cased, from a WSGI environ."""
+    return {
+        key[5:].replace("_", "-").lower(): value
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    }
 
 
-def signing_service(headers, query):
-    """The service name of the signature's credential scope (s3, dynamodb, ses, …)."""
+def credential_scope(headers, query):
+    """(access key id, region, service) of the SigV4 signature (header or presigned query):
+    `Credential=AKID/date/region/service/aws4_request`."""
     authorization = headers.get("authorization", "")
-    scope = ""
     if "Credential=" in authorization:
-        scope = authorization.split("Credential=", 1)[1].split(",", 1)[0]
+        credential = authorization.split("Credential=", 1)[1].split(",", 1)[0]
     else:
-        scope = query.get("X-Amz-Credential", [""])[0]
-    parts = scope.split("/")
-    return parts[3] if len(parts) > 3 else ""
+        credential = query.get("X-Amz-Credential", [""])[0]
+    parts = credential.split("/")
+    if len(parts) < 4:
+        return parts[0] or None, "eu-west-2", ""
+    return parts[0], parts[2], parts[3]
 
 
 def assumed_role(key):
-    """(assumed-role ARN, role name) for credentials from sts:AssumeRole, else None."""
+    """(assumed-role ARN, role name, session name) for credentials from sts:AssumeRole,
+    else None."""
     if not key:
         return None
     from moto.sts.models import sts_backends
@@ -159,20 +163,12 @@ def _changed(role_name):
 def _read_policies(role_name):
     from moto.iam.models import iam_backends
 
+    # Only inline policies: provisioning copies AWS managed ones inline (create_and_assume_role).
     role = iam_backends[ACCOUNT]["aws"].get_role(role_name)
-    policies = [
+    return [
         {"name": name, "policy": json.loads(document) if isinstance(document, str) else document}
         for name, document in role.policies.items()
     ]
-    for policy in role.managed_policies.values():
-        document = next(v.document for v in policy.versions if v.is_default)
-        policies.append(
-            {
-                "name": policy.name,
-                "policy": json.loads(document) if isinstance(document, str) else document,
-            }
-        )
-    return policies
 
 
 # --------------------------------------------------------------------------- request → IAM requests
@@ -290,13 +286,6 @@ def delete_objects_calls(bucket, body):
     return calls
 
 
-def region_of(headers, query):
-    authorization = headers.get("authorization", "")
-    scope = authorization.split("Credential=", 1)[1].split(",", 1)[0] if "Credential=" in authorization else ""
-    parts = scope.split("/")
-    return parts[2] if len(parts) > 2 else "eu-west-2"
-
-
 def dynamodb_resources(operation, body, region):
     table = f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/"
     if "RequestItems" in body:
@@ -318,14 +307,12 @@ def dynamodb_implied(operation, body, region):
         return []
     source = body.get("S3BucketSource", {})
     bucket, prefix = source.get("S3Bucket", ""), source.get("S3KeyPrefix", "")
+    log_stream = f"arn:aws:logs:{region}:{ACCOUNT}:log-group:/aws-dynamodb/imports:log-stream:import"
     return [
         Call("s3:ListBucket", f"arn:aws:s3:::{bucket}", {"s3:prefix": prefix}),
         Call("s3:GetObject", s3_object_arn(bucket, prefix)),
-        Call(
-            "logs:CreateLogStream",
-            f"arn:aws:logs:{region}:{ACCOUNT}:log-group:/aws-dynamodb/imports:log-stream:import",
-        ),
-        Call("logs:PutLogEvents", f"arn:aws:logs:{region}:{ACCOUNT}:log-group:/aws-dynamodb/imports:log-stream:import"),
+        Call("logs:CreateLogStream", log_stream),
+        Call("logs:PutLogEvents", log_stream),
     ]
 
 
@@ -450,15 +437,12 @@ def rest_calls(service, method, path, body, region):
         if not name.startswith("arn:"):
             name = f"arn:aws:lambda:{region}:{ACCOUNT}:function:{name}"
         return [Call("lambda:InvokeFunction", name)]
-    if service == "sts":
-        return []  # GetCallerIdentity needs no permission
     raise Unmapped(f"{service} {method} {path}")
 
 
 def calls_of(method, path, query_string, headers, body):
     query = parse_qs(query_string, keep_blank_values=True)
-    service = signing_service(headers, query)
-    region = region_of(headers, query)
+    _, region, service = credential_scope(headers, query)
     if service == "s3":
         return s3_calls(method, path, query, headers, body)
     target = headers.get("x-amz-target")
@@ -467,7 +451,7 @@ def calls_of(method, path, query_string, headers, body):
     if headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         form = parse_qs(body.decode())
         if service == "sts" and form.get("Action") == ["GetCallerIdentity"]:
-            return []
+            return []  # needs no permission
         raise Unmapped(f"{service} {form.get('Action', ['?'])[0]} (query protocol)")
     return rest_calls(service, method, path, body, region)
 
@@ -489,7 +473,6 @@ def record_evidence(role, session, call, allowed_by):
         evidence.write(line + "\n")
 
 
-
 class Enforcer:
     """WSGI middleware in front of moto: decides, records denials, and answers a read of a
     missing object 403 to a role that may not list it, as S3 does."""
@@ -504,15 +487,12 @@ class Enforcer:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_landfall/iam/"):
             return self.control(environ, start_response, path)
-        headers = {
-            key[5:].replace("_", "-").lower(): value
-            for key, value in environ.items()
-            if key.startswith("HTTP_")
-        }
+        headers = request_headers(environ)
         if "CONTENT_TYPE" in environ:
             headers["content-type"] = environ["CONTENT_TYPE"]
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-        principal = assumed_role(access_key(headers, query))
+        key, _, service = credential_scope(headers, query)
+        principal = assumed_role(key)
         if principal is None:
             return self.app(environ, start_response)
         body = read_body(environ)
@@ -522,7 +502,7 @@ class Enforcer:
             principal, method, raw_path, environ.get("QUERY_STRING", ""), headers, body
         )
         if denied:
-            return access_denied(signing_service(headers, query), denied, start_response)
+            return access_denied(service, denied, start_response)
         reads = [c for c in calls if c.action in ("s3:GetObject", "s3:GetObjectVersion")]
         if method in ("GET", "HEAD") and len(calls) == 1 and reads:
             return self.forbid_unlisted_absence(principal, reads[0], environ, start_response)
@@ -598,14 +578,10 @@ class Enforcer:
         if path == "/_landfall/iam/authorize":
             # The devstack's own APIs: the original request, described in headers.
             body = read_body(environ)
-            headers = {
-                key[5:].replace("_", "-").lower(): value
-                for key, value in environ.items()
-                if key.startswith("HTTP_")
-            }
+            headers = request_headers(environ)
             original = urlsplit(headers.get("x-landfall-original-uri", "/"))
             query = parse_qs(original.query, keep_blank_values=True)
-            principal = assumed_role(access_key(headers, query))
+            principal = assumed_role(credential_scope(headers, query)[0])
             denied = None
             if principal is not None:
                 if "x-landfall-original-content-type" in headers:
@@ -691,8 +667,6 @@ def create_and_assume_role(spec):
 def read_body(environ):
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = environ["wsgi.input"].read(length) if length else b""
-    import io
-
     environ["wsgi.input"] = io.BytesIO(body)
     return body
 
@@ -709,7 +683,7 @@ def s3_error(status, code, message, start_response, head=False):
 def access_denied(service, text, start_response):
     """The denial as the service's protocol spells it, so the SDK sees AccessDenied."""
     message = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    if service in ("s3",):
+    if service == "s3":
         return s3_error("403 Forbidden", "AccessDenied", message, start_response)
     if service == "cloudfront":
         body = (

@@ -14,14 +14,26 @@ pub fn clean_up_detached<F>(cleanup: impl FnOnce() -> F + Send + 'static)
 where
     F: std::future::Future<Output = Option<()>>,
 {
-    let _ = std::thread::spawn(move || {
+    let _ = run_detached(cleanup);
+}
+
+/// Runs `work` to completion on a runtime of its own thread and gives its answer (None when
+/// no runtime could start): for a `Drop`, where the test's runtime may be gone or busy.
+pub fn run_detached<T, F>(work: impl FnOnce() -> F + Send + 'static) -> Option<T>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Option<T>>,
+{
+    std::thread::spawn(move || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .ok()?
-            .block_on(cleanup())
+            .block_on(work())
     })
-    .join();
+    .join()
+    .ok()
+    .flatten()
 }
 pub mod mysql;
 pub mod pipeline;
@@ -139,11 +151,7 @@ impl LocalStack {
     /// Adds `statement` to the role of `function`: for a test that runs a function in a
     /// configuration the template does not deploy (and so does not grant).
     pub async fn grant(&self, function: &str, statement: serde_json::Value) -> Result<()> {
-        let spec = self
-            .stack
-            .function(function)
-            .ok_or_else(|| anyhow!("no function {function}"))?;
-        let role = spec.session.role_arn.rsplit('/').next().unwrap_or_default();
+        let role = self.role_of(function)?;
         let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [statement]});
         landfall_devstack::iam::create_role(
             &self.endpoint,
@@ -159,12 +167,17 @@ impl LocalStack {
     /// Deletes the statement `sid` from the role of `function`: the mutation that shows a
     /// test needs it.
     pub async fn revoke(&self, function: &str, sid: &str) -> Result<()> {
+        let role = self.role_of(function)?;
+        landfall_devstack::iam::revoke(&self.endpoint, role, function, sid).await
+    }
+
+    /// The name of the role `function` runs as.
+    fn role_of(&self, function: &str) -> Result<&str> {
         let spec = self
             .stack
             .function(function)
             .ok_or_else(|| anyhow!("no function {function}"))?;
-        let role = spec.session.role_arn.rsplit('/').next().unwrap_or_default();
-        landfall_devstack::iam::revoke(&self.endpoint, role, function, sid).await
+        Ok(spec.session.role_arn.rsplit('/').next().unwrap_or_default())
     }
 
     /// The requests the local IAM denied so far, which the test expected: taken, so they do
@@ -363,6 +376,15 @@ impl LocalStack {
                     .map(|t| &t.session)
             })
             .unwrap_or_else(|| panic!("{function_or_task} is no function or task of the stack"));
+        LocalStack::sdk_for(session, endpoint).await
+    }
+
+    /// An SDK configuration signing with `session`, pointed at `endpoint`; one attempt per
+    /// call, so a refusal is seen as it is.
+    pub async fn sdk_for(
+        session: &landfall_devstack::iam::RoleSession,
+        endpoint: &str,
+    ) -> aws_config::SdkConfig {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(endpoint)
             .region(aws_config::Region::new(REGION))
@@ -595,22 +617,14 @@ impl Drop for LocalStack {
         // Every request a function or task made was allowed by its role, or the test fails
         // naming the function, the call and the resource (scripts/local_iam/enforce.py).
         let endpoint = self.endpoint.clone();
-        let mut denials = Vec::new();
-        let denied = &mut denials;
-        std::thread::scope(|scope| {
-            scope.spawn(move || {
-                if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    *denied = runtime
-                        .block_on(landfall_devstack::iam::denials(&endpoint, false))
-                        .unwrap_or_else(|err| {
-                            vec![format!("the local IAM did not answer: {err:#}")]
-                        });
-                }
-            });
-        });
+        let denials = run_detached(move || async move {
+            Some(
+                landfall_devstack::iam::denials(&endpoint, false)
+                    .await
+                    .unwrap_or_else(|err| vec![format!("the local IAM did not answer: {err:#}")]),
+            )
+        })
+        .unwrap_or_default();
         if !denials.is_empty() && std::thread::panicking() {
             eprintln!("the local IAM denied:\n{}", denials.join("\n"));
         } else if !denials.is_empty() {

@@ -285,18 +285,7 @@ async fn a_missing_key_is_403_to_a_role_that_may_not_list_it() -> Result<()> {
         let endpoint = stack.endpoint.clone();
         let bucket = bucket.clone();
         async move {
-            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .endpoint_url(endpoint)
-                .region(aws_config::Region::new(REGION))
-                .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                    session.access_key_id,
-                    session.secret_access_key,
-                    Some(session.session_token),
-                    None,
-                    "test",
-                ))
-                .load()
-                .await;
+            let sdk = LocalStack::sdk_for(&session, &endpoint).await;
             let s3 = LocalStack::s3_with(&sdk);
             match s3.head_object().bucket(bucket).key(key).send().await {
                 Ok(_) => 200,

@@ -36,8 +36,12 @@ impl RoleSession {
     }
 }
 
-fn client() -> Client<HttpConnector, Body> {
-    Client::builder(TokioExecutor::new()).build_http()
+/// One client for every call: the devstack asks for each request its APIs serve, so the
+/// connections to moto are kept and reused.
+fn client() -> &'static Client<HttpConnector, Body> {
+    static CLIENT: std::sync::LazyLock<Client<HttpConnector, Body>> =
+        std::sync::LazyLock::new(|| Client::builder(TokioExecutor::new()).build_http());
+    &CLIENT
 }
 
 async fn call(request: Request<Body>) -> Result<Bytes> {

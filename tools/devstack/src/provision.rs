@@ -299,6 +299,15 @@ fn default_name(target: &Target, logical_id: &str) -> String {
     format!("{}-{}", target.stack, logical_id.to_ascii_lowercase())
 }
 
+/// The elements of the array at `pointer`, none when it is absent.
+fn items<'a>(properties: &'a Value, pointer: &str) -> impl Iterator<Item = &'a Value> {
+    properties
+        .pointer(pointer)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
 fn text(properties: &Value, key: &str) -> Option<String> {
     properties
         .get(key)
@@ -378,18 +387,10 @@ async fn create(
         }
         "AWS::IAM::Role" => {
             let name = text(properties, "RoleName").unwrap_or_else(|| default_name(target, id));
-            let policies = properties
-                .get("Policies")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
+            let policies = items(properties, "/Policies")
                 .filter_map(|p| Some((text(p, "PolicyName")?, p.get("PolicyDocument")?.clone())))
                 .collect();
-            let managed: Vec<String> = properties
-                .get("ManagedPolicyArns")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
+            let managed: Vec<String> = items(properties, "/ManagedPolicyArns")
                 .map(scalar_text)
                 .collect();
             let session = create_role(&clients.moto, &name, id, &policies, &managed).await?;
@@ -403,11 +404,7 @@ async fn create(
             // role, and the SQS poller's managed policy for an SQS event (SAM's
             // "AWS::Serverless::Function" resource: Policies, and its generated resources).
             let role = default_name(target, &format!("{id}Role"));
-            let policies = properties
-                .get("Policies")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
+            let policies = items(properties, "/Policies")
                 .enumerate()
                 .filter_map(|(n, p)| {
                     let statements = p.get("Statement")?;
@@ -489,11 +486,7 @@ async fn create(
         }
         "AWS::Glue::Crawler" => {
             let name = text(properties, "Name").unwrap_or_else(|| default_name(target, id));
-            let paths = properties
-                .pointer("/Targets/S3Targets")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
+            let paths = items(properties, "/Targets/S3Targets")
                 .filter_map(|t| t.get("Path").map(scalar_text))
                 .map(|path| aws_sdk_glue::types::S3Target::builder().path(path).build())
                 .collect::<Vec<_>>();
