@@ -168,6 +168,11 @@ impl Host {
         self
     }
 
+    /// Where each function's output goes, a file per function (its CloudWatch log group).
+    pub fn log_dir(&self) -> &std::path::Path {
+        &self.inner.log_dir
+    }
+
     pub fn functions(&self) -> impl Iterator<Item = &FunctionSpec> {
         self.inner.functions.values().map(|slot| &slot.spec)
     }

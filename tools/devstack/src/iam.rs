@@ -3,12 +3,10 @@
 //! with credentials from sts:AssumeRole of its own role, and every request signed with them
 //! is authorised against those policies — here too, for the APIs the devstack serves itself.
 
-use anyhow::{anyhow, Context as _, Result};
+use crate::moto::call;
+use anyhow::{Context as _, Result};
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, Uri};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -34,31 +32,6 @@ impl RoleSession {
         .map(|(k, v)| (k.to_owned(), v.clone()))
         .collect()
     }
-}
-
-/// One client for every call: the devstack asks for each request its APIs serve, so the
-/// connections to moto are kept and reused.
-fn client() -> &'static Client<HttpConnector, Body> {
-    static CLIENT: std::sync::LazyLock<Client<HttpConnector, Body>> =
-        std::sync::LazyLock::new(|| Client::builder(TokioExecutor::new()).build_http());
-    &CLIENT
-}
-
-async fn call(request: Request<Body>) -> Result<Bytes> {
-    let uri = request.uri().clone();
-    let response = client()
-        .request(request)
-        .await
-        .with_context(|| format!("calling {uri}"))?;
-    let status = response.status();
-    let body = axum::body::to_bytes(Body::new(response.into_body()), 16 << 20).await?;
-    if !status.is_success() {
-        return Err(anyhow!(
-            "{uri} answered {status}: {}",
-            String::from_utf8_lossy(&body)
-        ));
-    }
-    Ok(body)
 }
 
 /// Creates `name` in moto's IAM with its inline `policies` (name → document) and attached

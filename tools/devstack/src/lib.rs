@@ -5,6 +5,8 @@
 
 pub mod host;
 pub mod iam;
+pub mod logs;
+pub mod moto;
 mod process;
 pub mod provision;
 pub mod pump;

@@ -3,13 +3,11 @@
 use anyhow::{anyhow, Context, Result};
 use clap::{Parser, Subcommand};
 use landfall_devstack::{
-    deliver_once, host, local_aws_env, local_sdk_config, provision, pump, Host, Stack, Target,
-    Template,
+    host, local_aws_env, local_sdk_config, provision, pump, Host, Stack, Target, Template,
 };
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -267,37 +265,12 @@ async fn serve(
         .with_context(|| format!("binding the Invoke API to {}", state.invoke_address))?;
     tokio::spawn(host::serve_invoke_api(host.clone(), listener));
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    for function in state.stack.functions.values() {
-        for mapping in &function.sqs {
-            let (host, sqs, function, mapping, region) = (
-                host.clone(),
-                sqs.clone(),
-                function.clone(),
-                mapping.clone(),
-                state.stack.region.clone(),
-            );
-            tokio::spawn(async move {
-                loop {
-                    let window = Duration::from_secs(mapping.batching_window_secs);
-                    match deliver_once(&host, &sqs, &region, &function, &mapping, 1, window).await {
-                        Ok(delivery) if delivery.received > 0 => tracing::info!(
-                            function = function.binary,
-                            received = delivery.received,
-                            deleted = delivery.deleted,
-                            failed = delivery.failed.len(),
-                            function_error = delivery.function_error,
-                            "delivered SQS batch"
-                        ),
-                        Ok(_) => {}
-                        Err(err) => {
-                            tracing::warn!(function = function.binary, error = %err, "SQS poll failed");
-                            tokio::time::sleep(Duration::from_secs(2)).await;
-                        }
-                    }
-                }
-            });
-        }
-    }
+    let _pollers = pump::poll_event_sources(&host, &sqs, &state.stack);
+    let _logs = tokio::spawn(landfall_devstack::logs::ship(
+        state.endpoint.clone(),
+        state.stack.clone(),
+        host.log_dir().to_owned(),
+    ));
     println!(
         "devstack serving {} functions; Invoke API on http://{}",
         state.stack.functions.len(),

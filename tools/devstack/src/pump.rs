@@ -3,7 +3,7 @@
 //! visibility timeout and reach the DLQ after `maxReceiveCount`, exactly as in AWS.
 
 use crate::host::Host;
-use crate::provision::{FunctionSpec, SqsMapping};
+use crate::provision::{FunctionSpec, SqsMapping, Stack};
 use anyhow::Result;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use serde_json::{json, Map, Value};
@@ -20,6 +20,48 @@ pub struct Delivery {
     pub function_error: Option<String>,
     /// Succeeded, yet left on the queue to come back (`deliver_keeping`).
     pub kept: usize,
+}
+
+/// Every SQS event source mapping of `stack`, polling as Lambda's poller does until the
+/// returned tasks are aborted (or dropped with the runtime).
+pub fn poll_event_sources(
+    host: &Host,
+    sqs: &aws_sdk_sqs::Client,
+    stack: &Stack,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut pollers = Vec::new();
+    for function in stack.functions.values() {
+        for mapping in &function.sqs {
+            let (host, sqs, function, mapping, region) = (
+                host.clone(),
+                sqs.clone(),
+                function.clone(),
+                mapping.clone(),
+                stack.region.clone(),
+            );
+            pollers.push(tokio::spawn(async move {
+                loop {
+                    let window = Duration::from_secs(mapping.batching_window_secs);
+                    match deliver_once(&host, &sqs, &region, &function, &mapping, 1, window).await {
+                        Ok(delivery) if delivery.received > 0 => tracing::info!(
+                            function = function.binary,
+                            received = delivery.received,
+                            deleted = delivery.deleted,
+                            failed = delivery.failed.len(),
+                            function_error = delivery.function_error,
+                            "delivered SQS batch"
+                        ),
+                        Ok(_) => {}
+                        Err(err) => {
+                            tracing::warn!(function = function.binary, error = %err, "SQS poll failed");
+                            tokio::time::sleep(Duration::from_secs(2)).await;
+                        }
+                    }
+                }
+            }));
+        }
+    }
+    pollers
 }
 
 /// Receives up to the mapping's batch size and delivers it as one invocation. Once a first

@@ -17,6 +17,8 @@ pub struct Template {
     pub conditions: Map<String, Value>,
     pub globals: Value,
     pub resources: BTreeMap<String, Resource>,
+    /// `Outputs`: name → its declaration (`Value`, optional `Condition`), unresolved.
+    pub outputs: BTreeMap<String, Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -117,6 +119,11 @@ impl Template {
             conditions,
             globals: object.get("Globals").cloned().unwrap_or(Value::Null),
             resources,
+            outputs: object
+                .get("Outputs")
+                .and_then(Value::as_object)
+                .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
         })
     }
 
