@@ -11,6 +11,10 @@ help: ## this list
 demo: toolchain ## the local stack and the pipelines on sample data, with a summary
 	@scripts/demo.sh
 
+.PHONY: smoke
+smoke: toolchain ## one acceptance run: a file through P1 and P2 and a website change through P5, each outcome awaited, then removed (STACK=<name> REGION=<region>: a deployed stack, with your AWS credentials; neither: the local stack)
+	@scripts/smoke.sh
+
 .PHONY: test
 test: toolchain databases ## everything CI checks: format, clippy, template lint, unit, integration and end-to-end tests
 	cargo fmt --all --check

@@ -455,6 +455,8 @@ async fn an_unverified_recipient_is_refused_as_in_the_ses_sandbox() -> Result<()
             .send()
     };
     send("ops@example.com").await?;
+    // The mailbox simulator takes mail unverified, in the sandbox too (make smoke mails it).
+    send("success@simulator.amazonses.com").await?;
     let refused = send("someone.else@example.com")
         .await
         .expect_err("an unverified recipient");
@@ -466,6 +468,97 @@ async fn an_unverified_recipient_is_refused_as_in_the_ses_sandbox() -> Result<()
         aws_sdk_sesv2::error::ProvideErrorMetadata::message(&refused)
             .is_some_and(|m| m.contains("someone.else@example.com")),
         "{refused:?}"
+    );
+    Ok(())
+}
+
+/// make smoke's path for a deployed stack (`STACK=… REGION=…`), taken against the local
+/// stack: the outputs from CloudFormation's DescribeStacks, the endpoint from
+/// AWS_ENDPOINT_URL, an admin's credentials, the functions driven by their event source
+/// mappings and logging to CloudWatch Logs — nothing told that it is local. It passes, and
+/// leaves nothing of its own behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn make_smoke_passes_against_the_stack_as_aws_describes_it() -> Result<()> {
+    let db = landfall_tests::mysql::TestDatabase::create_with_scripts().await?;
+    let mut stack =
+        LocalStack::start_with_secrets(&[("MysqlSecret", db.secret(3306).await?)]).await?;
+    // The website queue gathers changes for 60 s in the template; the smoke waits for the
+    // invalidation whatever the window, so the test's is short.
+    for mapping in &mut stack
+        .stack
+        .functions
+        .get_mut("cdn-invalidator")
+        .expect("P5")
+        .sqs
+    {
+        mapping.batching_window_secs = 2;
+    }
+    let host = stack.host();
+    let pollers = landfall_devstack::pump::poll_event_sources(&host, &stack.sqs(), &stack.stack);
+    let logs = tokio::spawn(landfall_devstack::logs::ship(
+        stack.endpoint.clone(),
+        stack.stack.clone(),
+        stack.logs_dir().to_owned(),
+    ));
+    let smoke = tokio::process::Command::new(workspace_root().join(".venv/bin/python"))
+        .arg(workspace_root().join("scripts/smoke.py"))
+        .args(["--stack", "landfall", "--region", REGION])
+        .env("AWS_ENDPOINT_URL", &stack.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .await?;
+    for poller in pollers {
+        poller.abort();
+    }
+    logs.abort();
+    let printed = String::from_utf8_lossy(&smoke.stdout);
+    assert!(
+        smoke.status.success(),
+        "{printed}\n{}",
+        String::from_utf8_lossy(&smoke.stderr)
+    );
+    for pipeline in ["P1 mysql", "P2 dynamodb", "P5 website"] {
+        let line = printed
+            .lines()
+            .find(|line| line.starts_with(&format!("smoke: {pipeline} ")))
+            .unwrap_or_else(|| panic!("no line for {pipeline}:\n{printed}"));
+        assert!(line.contains(" ok "), "{line}");
+    }
+    // Nothing of the run is left: no object in any bucket, no table, no pointer.
+    for bucket in [
+        "LandingBucket",
+        "ArchiveBucket",
+        "ReportsBucket",
+        "WebsiteBucket",
+    ] {
+        let left = stack
+            .s3()
+            .list_object_versions()
+            .bucket(stack.resource(bucket))
+            .send()
+            .await?;
+        let keys: Vec<_> = left
+            .versions()
+            .iter()
+            .filter_map(|v| v.key())
+            .chain(left.delete_markers().iter().filter_map(|m| m.key()))
+            .collect();
+        assert!(keys.is_empty(), "{bucket} keeps {keys:?}");
+    }
+    let tables = aws_sdk_dynamodb::Client::new(&stack.sdk)
+        .list_tables()
+        .send()
+        .await?;
+    assert!(
+        !tables
+            .table_names()
+            .iter()
+            .any(|t| t.contains("landfall_smoke")),
+        "{:?}",
+        tables.table_names()
     );
     Ok(())
 }

@@ -223,6 +223,10 @@ fn p2_datasets_file() -> Result<PathBuf> {
         .find("[datasets.price_index]")
         .map(|at| &bundled[at..])
         .ok_or_else(|| anyhow!("the bundled P2 config has no price_index"))?;
+    // Up to the next dataset (make smoke's), comments and all.
+    let section = section[1..]
+        .find("\n[datasets.")
+        .map_or(section, |end| &section[..=end]);
     let mut text = String::new();
     for n in 0..P2_DATASETS {
         text.push_str(

@@ -43,7 +43,8 @@ impl Mailer {
                 .build()
                 .expect("data is set")
         };
-        self.ses
+        let sent = self
+            .ses
             .send_email()
             .from_email_address(&self.sender)
             .destination(
@@ -67,6 +68,13 @@ impl Mailer {
                 to: to.to_vec(),
                 source: AwsError::new("SES", "SendEmail", err),
             })?;
+        // The line an operator (and make smoke, through CloudWatch Logs) finds a sent email by.
+        tracing::info!(
+            subject,
+            recipients = to.len(),
+            message_id = sent.message_id().unwrap_or_default(),
+            "email sent"
+        );
         Ok(())
     }
 

@@ -1,0 +1,307 @@
+"""make smoke: one acceptance run against a landfall stack, deployed or local.
+
+    smoke.py --stack NAME --region REGION
+
+The stack's outputs come from CloudFormation (DescribeStacks), the credentials and endpoints
+from the environment, as any AWS tool finds them: a deployed stack with the caller's
+credentials, the local stack with .devstack/env (AWS_ENDPOINT_URL). There is no other path.
+
+Each pipeline gets one small input of its own — the `landfall_smoke` datasets of
+config/datasets.toml (P1) and config/dynamodb.toml (P2), and a `landfall-smoke/` object in the
+website bucket (P5) — and the run waits, with progress, for each outcome AWS can show it:
+rows in the target (read back through the stack's own exports), the archive, the email (the
+function's "email sent" line in CloudWatch Logs), the invalidation. It prints one line per
+pipeline with its latency, fails naming the pipeline and the step that did not happen, and
+removes what it added, whatever happened. It never reads or writes a user's data.
+"""
+import argparse
+import csv
+import io
+import secrets
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+
+import boto3
+from botocore.exceptions import ClientError
+
+SMOKE = "landfall_smoke"
+# How long each step may take: an email or an archive follows its load within seconds; the
+# website queue gathers changes for up to 60 s before one invalidation (template.yaml).
+STEP_SECONDS = 300
+
+
+class Missing(Exception):
+    """A step that did not happen in time."""
+
+    def __init__(self, step, hint):
+        super().__init__(f"{step}: {hint}")
+        self.step = step
+
+
+class Pipeline:
+    """One pipeline's run: `start` drops its input, `steps` are waited for in order, `clean`
+    removes what the run added. Every AWS call goes through `self.aws` (boto3 clients)."""
+
+    name = ""
+
+    def __init__(self, smoke):
+        self.smoke = smoke
+        self.out = smoke.outputs
+        self.run = smoke.run
+        self.created = []  # (bucket, key) of every object the run found or put
+        self.detail = []
+
+    def wait(self, step, check, hint, seconds=STEP_SECONDS):
+        started = time.monotonic()
+        reported = started
+        while True:
+            found = check()
+            if found:
+                self.smoke.say(f"{self.name}: {step} ({time.monotonic() - started:.1f} s)")
+                return found
+            now = time.monotonic()
+            if now - started > seconds:
+                raise Missing(step, hint)
+            if now - reported >= 15:
+                self.smoke.say(f"{self.name}: waiting for {step} ({now - started:.0f} s)")
+                reported = now
+            time.sleep(1)
+
+    # --- helpers every pipeline uses ---------------------------------------------------------
+
+    def put(self, bucket, key, body, content_type="text/csv"):
+        self.smoke.s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+        self.created.append((bucket, key))
+
+    def new_objects(self, bucket, prefix):
+        """Objects under `prefix` written since the run started."""
+        pages = self.smoke.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        return [o for page in pages for o in page.get("Contents", [])
+                if o["LastModified"] >= self.smoke.started_at]
+
+    def keep(self, bucket, objects):
+        self.created.extend((bucket, o["Key"]) for o in objects)
+        return objects
+
+    def archived(self, folder, file):
+        found = [o for o in self.new_objects(self.out["ArchiveBucketName"], f"{folder}/")
+                 if o["Key"].endswith(f"/{file}")]
+        return self.keep(self.out["ArchiveBucketName"], found)
+
+    def emailed(self, function_output):
+        """The function's `email sent` line about this run, from CloudWatch Logs."""
+        group = f"/aws/lambda/{self.out[function_output]}"
+        try:
+            events = self.smoke.logs.filter_log_events(
+                logGroupName=group, startTime=int(self.smoke.started_at.timestamp() * 1000),
+                # Terms, all of which must appear (CloudWatch Logs, "Filter pattern syntax").
+                filterPattern=f"email sent {self.run}")["events"]
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ResourceNotFoundException":
+                return []
+            raise
+        return events
+
+    def claimed_notices(self, folder):
+        return self.keep(self.out["ArchiveBucketName"],
+                         self.new_objects(self.out["ArchiveBucketName"], f"notices/{folder}/"))
+
+    def clean(self):
+        s3 = self.smoke.s3
+        for bucket, key in self.created:
+            # Every version: a versioned bucket keeps the object's data under a delete marker.
+            versions = s3.list_object_versions(Bucket=bucket, Prefix=key)
+            doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                      for v in versions.get("Versions", []) + versions.get("DeleteMarkers", [])
+                      if v["Key"] == key]
+            if doomed:
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
+
+
+def smoke_csv(run):
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["slot", "run", "note"])
+    for slot, note in ((1, "first"), (2, "second"), (3, "third")):
+        writer.writerow([slot, run, note])
+    return out.getvalue().encode()
+
+
+class Mysql(Pipeline):
+    """P1: landing → file-orchestrator → mysql-loader → MySQL → archive → reports → email."""
+
+    name = "P1 mysql"
+
+    def start(self):
+        self.file = f"{self.run}-mysql.csv"
+        self.put(self.out["LandingBucketName"], f"mysql/{SMOKE}/{self.file}", smoke_csv(self.run))
+
+    def steps(self):
+        hint = (f"see the DLQ {self.out['MysqlFilesDLQUrl']} and the log of "
+                f"{self.out['FileOrchestratorFunctionName']}")
+        self.wait("rows loaded (the reporter's export of the table holds the run's 3 rows)",
+                  self.reported, hint)
+        self.wait("archived", lambda: self.archived(SMOKE, self.file), hint)
+        self.wait("email sent", lambda: self.emailed("FileOrchestratorFunctionName"), hint)
+        self.claimed_notices(SMOKE)
+        self.detail.append("3 rows loaded, exported, archived, emailed")
+
+    def reported(self):
+        bucket = self.out["ReportsBucketName"]
+        for export in self.new_objects(bucket, f"{SMOKE}/{SMOKE}/"):
+            self.keep(bucket, [export])
+            text = self.smoke.s3.get_object(Bucket=bucket, Key=export["Key"])["Body"].read().decode()
+            if sum(self.run in line for line in text.splitlines()) == 3:
+                return True
+        return False
+
+
+class Dynamodb(Pipeline):
+    """P2: landing → dynamodb-loader → ImportTable → pointer switched → archive → email."""
+
+    name = "P2 dynamodb"
+
+    def start(self):
+        self.file = f"{self.run}-dynamodb.csv"
+        self.pointer = f"{self.out['DynamodbPointerPrefix']}/{SMOKE}"
+        self.table = None
+        self.put(self.out["LandingBucketName"], f"dynamodb/{SMOKE}/{self.file}", smoke_csv(self.run))
+
+    def steps(self):
+        hint = (f"see the DLQ {self.out['DynamodbFilesDLQUrl']} and the log of "
+                f"{self.out['DynamodbLoaderFunctionName']}")
+        self.wait("imported (the pointer names a table holding the run's 3 items)", self.imported, hint)
+        self.wait("archived", lambda: self.archived(f"dynamodb/{SMOKE}", self.file), hint)
+        self.wait("email sent", lambda: self.emailed("DynamodbLoaderFunctionName"), hint)
+        self.claimed_notices(f"dynamodb/{SMOKE}")
+        self.detail.append(f"3 items in {self.table}, archived, emailed")
+
+    def imported(self):
+        try:
+            table = self.smoke.ssm.get_parameter(Name=self.pointer)["Parameter"]["Value"]
+            items = self.smoke.dynamodb.scan(TableName=table, ConsistentRead=True)["Items"]
+        except ClientError as err:
+            if err.response["Error"]["Code"] in ("ParameterNotFound", "ResourceNotFoundException"):
+                return False
+            raise
+        if sum(item.get("run", {}).get("S") == self.run for item in items) == 3:
+            self.table = table
+            return True
+        return False
+
+    def clean(self):
+        # The converted files ImportTable read (a lifecycle rule would expire them in 7 days).
+        self.keep(self.out["LandingBucketName"],
+                  self.new_objects(self.out["LandingBucketName"], f"imports/{SMOKE}/"))
+        super().clean()
+        # The smoke's table and its pointer: the next run imports into a new one.
+        if self.table:
+            try:
+                self.smoke.dynamodb.delete_table(TableName=self.table)
+            except ClientError as err:
+                if err.response["Error"]["Code"] != "ResourceNotFoundException":
+                    raise
+            try:
+                self.smoke.ssm.delete_parameter(Name=self.pointer)
+            except ClientError as err:
+                if err.response["Error"]["Code"] != "ParameterNotFound":
+                    raise
+
+
+class Website(Pipeline):
+    """P5: website bucket → SQS → cdn-invalidator → CloudFront invalidation."""
+
+    name = "P5 website"
+
+    def start(self):
+        self.key = f"landfall-smoke/{self.run}.html"
+        self.put(self.out["WebsiteBucketName"], self.key,
+                 b"<!doctype html><title>landfall smoke</title>", content_type="text/html")
+
+    def steps(self):
+        hint = (f"see the DLQ {self.out['WebsiteChangesDLQUrl']} and the log of "
+                f"{self.out['CdnInvalidatorFunctionName']}")
+        invalidation = self.wait(f"invalidation of /{self.key} created", self.invalidation, hint)
+        self.detail.append(f"invalidation {invalidation} of /{self.key}")
+
+    def invalidation(self):
+        cloudfront = self.smoke.cloudfront
+        distribution = self.out["WebsiteDistributionId"]
+        listed = cloudfront.list_invalidations(DistributionId=distribution, MaxItems="25")
+        for summary in listed["InvalidationList"].get("Items", []):
+            if summary["CreateTime"] < self.smoke.started_at:
+                continue
+            batch = cloudfront.get_invalidation(DistributionId=distribution, Id=summary["Id"])
+            paths = batch["Invalidation"]["InvalidationBatch"]["Paths"].get("Items", [])
+            if f"/{self.key}" in paths or "/*" in paths:
+                return summary["Id"]
+        return None
+
+
+PIPELINES = (Mysql, Dynamodb, Website)
+
+
+class Smoke:
+    def __init__(self, stack, region):
+        session = boto3.Session(region_name=region)
+        self.s3 = session.client("s3")
+        self.ssm = session.client("ssm")
+        self.dynamodb = session.client("dynamodb")
+        self.logs = session.client("logs")
+        self.cloudfront = session.client("cloudfront")
+        described = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+        self.outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+        # Letters and digits only: a CloudWatch Logs filter term needs no quoting then.
+        self.run = "smoke" + datetime.now(timezone.utc).strftime("%Y%m%dt%H%M%S") + secrets.token_hex(3)
+        # S3's LastModified has whole seconds: a second's margin.
+        self.started_at = datetime.fromtimestamp(int(time.time()) - 1, timezone.utc)
+        self.lock = threading.Lock()
+
+    def say(self, line):
+        with self.lock:
+            print(f"  {line}", flush=True)
+
+    def go(self):
+        pipelines = [p(self) for p in PIPELINES]
+        results = {}
+
+        def run(pipeline):
+            began = time.monotonic()
+            try:
+                pipeline.start()
+                pipeline.steps()
+                results[pipeline.name] = ("ok", time.monotonic() - began, "; ".join(pipeline.detail))
+            except Missing as missing:
+                results[pipeline.name] = ("FAILED", time.monotonic() - began, str(missing))
+            except Exception as err:  # an AWS error: named, the other pipelines go on
+                results[pipeline.name] = ("FAILED", time.monotonic() - began, f"{type(err).__name__}: {err}")
+
+        print(f"smoke run {self.run}: " + ", ".join(p.name for p in pipelines))
+        threads = [threading.Thread(target=run, args=(p,)) for p in pipelines]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for pipeline in pipelines:
+            try:
+                pipeline.clean()
+            except Exception as err:
+                self.say(f"{pipeline.name}: could not remove everything it added: {err}")
+        for pipeline in pipelines:
+            status, seconds, detail = results[pipeline.name]
+            print(f"smoke: {pipeline.name:<12} {status:<6} {seconds:6.1f} s  {detail}")
+        return all(status == "ok" for status, _, _ in results.values())
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", required=True)
+    parser.add_argument("--region", required=True)
+    args = parser.parse_args()
+    sys.exit(0 if Smoke(args.stack, args.region).go() else 1)
+
+
+if __name__ == "__main__":
+    main()
