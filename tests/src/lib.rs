@@ -478,6 +478,35 @@ impl LocalStack {
         Ok(done.version_id().unwrap_or_default().to_owned())
     }
 
+    /// Runs the AWS CLI (PyPI's awscli, in .venv) against this stack as its admin, as people
+    /// upload with it: `aws s3 cp` sends a file of 8 MB or more as a multipart upload in 8 MB
+    /// parts and copies an object that size in parts too (UploadPartCopy), each part with a
+    /// CRC32 checksum unless `AWS_REQUEST_CHECKSUM_CALCULATION=when_required` is set. Gives
+    /// what it printed.
+    pub async fn aws_cli(&self, args: &[&str], env: &[(&str, &str)]) -> Result<String> {
+        let out = Command::new(workspace_root().join(".venv/bin/aws"))
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_DEFAULT_REGION", REGION)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_PROFILE")
+            .envs(env.iter().copied())
+            .output()
+            .await
+            .context("running .venv/bin/aws (make venv installs it)")?;
+        let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() {
+            return Err(anyhow!(
+                "aws {}: {printed}{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(printed)
+    }
+
     /// The keys under `prefix` in `bucket` (one page: tests keep buckets small).
     pub async fn keys(&self, bucket: &str, prefix: &str) -> Result<Vec<String>> {
         let listed = self
