@@ -282,6 +282,55 @@ async fn keys_no_dataset_owns_go_to_the_dlq_and_operations_with_the_reason() -> 
     Ok(())
 }
 
+/// A landing bucket without versioning (suspended: every upload is version "null", as in a
+/// bucket never versioned): a second upload of the same key with other rows is a new file,
+/// told apart by its ETag, and loads; the same bytes again would be the same file.
+#[tokio::test]
+async fn an_unversioned_landing_bucket_loads_each_upload_of_a_key() -> Result<()> {
+    let (db, mut stack) = pipeline().await?;
+    stack
+        .s3()
+        .put_bucket_versioning()
+        .bucket(stack.resource("LandingBucket"))
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Suspended)
+                .build(),
+        )
+        .send()
+        .await?;
+    let key = "mysql/price_index/monthly.csv";
+    for (round, rows) in [(1, 0..100), (2, 100..250)] {
+        drop_file(&stack, key, &price_index_csv(rows.clone())).await?;
+        let deliveries = deliver_all(&mut stack).await?;
+        assert!(
+            deliveries.iter().all(|d| d.failed.is_empty()),
+            "{deliveries:?}\n{}",
+            stack.function_log(ORCHESTRATOR)
+        );
+        assert_eq!(db.rows("price_index").await?, u64::from(rows.end));
+        assert_eq!(db.rows("landfall_load_ledger").await?, round);
+        let left = stack
+            .keys(&stack.resource("LandingBucket"), "mysql/")
+            .await?;
+        assert!(
+            left.is_empty(),
+            "round {round}: {left:?}\n{}",
+            stack.function_log(ORCHESTRATOR)
+        );
+    }
+    let archived = stack
+        .s3()
+        .list_object_versions()
+        .bucket(stack.resource("ArchiveBucket"))
+        .prefix("price_index/")
+        .send()
+        .await?;
+    assert_eq!(archived.versions().len(), 2, "{archived:?}");
+    assert!(stack.dead_letter_reasons("MysqlFilesDLQ").await?.is_empty());
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_redelivered_notification_loads_nothing_twice() -> Result<()> {
     let (db, mut stack) = pipeline().await?;

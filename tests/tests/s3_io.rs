@@ -261,3 +261,59 @@ async fn only_the_first_delivery_of_a_version_claims_its_notice() -> Result<()> 
     assert_eq!(stack.keys(&archive, "notices/price_index/").await?.len(), 2);
     Ok(())
 }
+
+/// A landing bucket without versioning (suspended here): a file is known by the ETag it was
+/// read with. Archived, then the process dies before the delete; meanwhile someone uploads a
+/// new file of the same size under the same key. The redelivery finds its copy, and its
+/// delete — conditional on the ETag — leaves the new file for its own notification.
+#[tokio::test]
+async fn an_unversioned_file_replaced_after_its_archive_is_left_for_its_own_load() -> Result<()> {
+    use landfall_landing::{archive, current_version, ObjectRef, ARCHIVED_FROM};
+    let stack = LocalStack::start().await?;
+    let s3 = stack.s3();
+    let (landing, archive_bucket) = (
+        stack.resource("LandingBucket"),
+        stack.resource("ArchiveBucket"),
+    );
+    s3.put_bucket_versioning()
+        .bucket(&landing)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Suspended)
+                .build(),
+        )
+        .send()
+        .await?;
+    let key = "mysql/price_index/replaced.csv";
+    stack
+        .put("LandingBucket", key, b"a,b\n1,2\n".to_vec())
+        .await?;
+    let (object, _) = current_version(&s3, &landing, key, None)
+        .await?
+        .expect("there");
+    assert!(object.etag().is_some(), "{object:?}");
+    let target = ObjectRef {
+        bucket: archive_bucket.clone(),
+        key: "price_index/2026/12/05/replaced.csv".to_owned(),
+        version: String::new(),
+    };
+    // The copy the dead process made, recording its source.
+    s3.put_object()
+        .bucket(&archive_bucket)
+        .key(&target.key)
+        .metadata(
+            ARCHIVED_FROM,
+            format!("{}/{}#{}", object.bucket, object.key, object.version),
+        )
+        .body(b"a,b\n1,2\n".to_vec().into())
+        .send()
+        .await?;
+    stack
+        .put("LandingBucket", key, b"a,b\n3,4\n".to_vec())
+        .await?;
+
+    archive(&s3, &object, &target).await?;
+    let left = s3.get_object().bucket(&landing).key(key).send().await?;
+    assert_eq!(&left.body.collect().await?.into_bytes()[..], b"a,b\n3,4\n");
+    Ok(())
+}

@@ -27,6 +27,11 @@ impl ObjectRef {
     pub fn version_id(&self) -> Option<&str> {
         Some(self.version.as_str()).filter(|v| !v.is_empty() && !v.starts_with("etag:"))
     }
+
+    /// The ETag an object without a version id was read with (its identity then).
+    pub fn etag(&self) -> Option<&str> {
+        self.version.strip_prefix("etag:")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -447,14 +452,20 @@ pub async fn archive_with(
         .bucket(&object.bucket)
         .key(&object.key)
         .set_version_id(object.version_id().map(str::to_owned))
+        .set_if_match(object.etag().map(str::to_owned))
         .send()
         .await
     {
         Ok(source) => source,
         // Two deliveries of one notification at once: the other one archived and deleted
         // this version between our load and our archive. Its copy says so; that is done.
+        // Unversioned, the key may hold a newer upload instead (412 to If-Match): ours is
+        // archived, and the newer one is a file of its own.
         Err(err)
-            if err.as_service_error().is_some_and(|e| e.is_not_found())
+            if (err.as_service_error().is_some_and(|e| e.is_not_found())
+                || err
+                    .raw_response()
+                    .is_some_and(|r| r.status().as_u16() == 412))
                 && archived.as_ref().is_ok_and(recorded) =>
         {
             tracing::info!(key = object.key, "already archived by another delivery");
@@ -498,15 +509,31 @@ pub async fn archive_with(
             ),
         });
     }
-    s3.delete_object()
+    // Versioned: exactly the version archived. Unversioned (or versioning suspended: every
+    // upload is version "null"), only while the key still holds the bytes archived — a file
+    // uploaded over it since is another file, with a notification of its own (S3 User Guide,
+    // "conditional deletes": If-Match with the ETag, which needs s3:DeleteObject and
+    // s3:GetObject).
+    let deleted = s3
+        .delete_object()
         .bucket(&object.bucket)
         .key(&object.key)
         .set_version_id(object.version_id().map(str::to_owned))
+        .set_if_match(object.etag().map(str::to_owned))
         .send()
         .await
         .or_aws("S3", "DeleteObject")
-        .map_err(at(&object.bucket, &object.key))?;
-    Ok(())
+        .map_err(at(&object.bucket, &object.key));
+    match deleted {
+        Err(err) if object.etag().is_some() && source_gone(&err) => {
+            tracing::info!(
+                key = object.key,
+                "archived; the key holds a newer upload now, left for its own notification"
+            );
+            Ok(())
+        }
+        other => other.map(drop),
+    }
 }
 
 /// A copy refused because its source version is no longer there (deleted, or, unversioned,
