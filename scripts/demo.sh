@@ -4,13 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-if pid_alive "$STATE/serve.pid" && pid_alive "$STATE/moto.pid"; then
-  say "using the running local stack"
-else
-  "$ROOT/scripts/devstack.sh" up
-  trap '"$ROOT/scripts/devstack.sh" down' EXIT
-fi
-set -a; source "$STATE/env"; set +a
+use_local_stack
 
 "$ROOT/.venv/bin/python" "$ROOT/scripts/demo/cdn_invalidation.py"
 echo

@@ -34,3 +34,15 @@ wait_port() { # PORT NAME SECONDS
 }
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# The running local stack, or one started now and stopped when the calling script exits; its
+# endpoint, credentials and resource names exported (.devstack/env).
+use_local_stack() {
+  if pid_alive "$STATE/serve.pid" && pid_alive "$STATE/moto.pid"; then
+    say "using the running local stack"
+  else
+    "$ROOT/scripts/devstack.sh" up
+    trap '"$ROOT/scripts/devstack.sh" down' EXIT
+  fi
+  set -a; source "$STATE/env"; set +a
+}

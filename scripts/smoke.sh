@@ -11,12 +11,6 @@ if [ -n "${STACK:-}" ]; then
   exec "$ROOT/.venv/bin/python" "$ROOT/scripts/smoke.py" --stack "$STACK" --region "$REGION"
 fi
 
-if pid_alive "$STATE/serve.pid" && pid_alive "$STATE/moto.pid"; then
-  say "using the running local stack"
-else
-  "$ROOT/scripts/devstack.sh" up
-  trap '"$ROOT/scripts/devstack.sh" down' EXIT
-fi
 # The local stack's endpoint and admin credentials, as a deployed stack's user has theirs.
-set -a; source "$STATE/env"; set +a
+use_local_stack
 "$ROOT/.venv/bin/python" "$ROOT/scripts/smoke.py" --stack landfall --region "$AWS_REGION"

@@ -478,6 +478,22 @@ impl LocalStack {
         Ok(done.version_id().unwrap_or_default().to_owned())
     }
 
+    /// Suspends versioning of the template bucket `bucket` (a logical id): every upload is
+    /// then version "null", as in a bucket never versioned.
+    pub async fn suspend_versioning(&self, bucket: &str) -> Result<()> {
+        self.s3()
+            .put_bucket_versioning()
+            .bucket(self.resource(bucket))
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Suspended)
+                    .build(),
+            )
+            .send()
+            .await?;
+        Ok(())
+    }
+
     /// Runs the AWS CLI (PyPI's awscli, in .venv) against this stack as its admin, as people
     /// upload with it: `aws s3 cp` sends a file of 8 MB or more as a multipart upload in 8 MB
     /// parts and copies an object that size in parts too (UploadPartCopy), each part with a

@@ -288,17 +288,7 @@ async fn keys_no_dataset_owns_go_to_the_dlq_and_operations_with_the_reason() -> 
 #[tokio::test]
 async fn an_unversioned_landing_bucket_loads_each_upload_of_a_key() -> Result<()> {
     let (db, mut stack) = pipeline().await?;
-    stack
-        .s3()
-        .put_bucket_versioning()
-        .bucket(stack.resource("LandingBucket"))
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Suspended)
-                .build(),
-        )
-        .send()
-        .await?;
+    stack.suspend_versioning("LandingBucket").await?;
     let key = "mysql/price_index/monthly.csv";
     for (round, rows) in [(1, 0..100), (2, 100..250)] {
         drop_file(&stack, key, &price_index_csv(rows.clone())).await?;

@@ -275,15 +275,7 @@ async fn an_unversioned_file_replaced_after_its_archive_is_left_for_its_own_load
         stack.resource("LandingBucket"),
         stack.resource("ArchiveBucket"),
     );
-    s3.put_bucket_versioning()
-        .bucket(&landing)
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Suspended)
-                .build(),
-        )
-        .send()
-        .await?;
+    stack.suspend_versioning("LandingBucket").await?;
     let key = "mysql/price_index/replaced.csv";
     stack
         .put("LandingBucket", key, b"a,b\n1,2\n".to_vec())
