@@ -28,7 +28,8 @@ impl ObjectRef {
         Some(self.version.as_str()).filter(|v| !v.is_empty() && !v.starts_with("etag:"))
     }
 
-    /// The ETag an object without a version id was read with (its identity then).
+    /// The ETag an object without a version id was read with (its identity then), unquoted;
+    /// `If-Match` takes it quoted, as S3 gives it.
     pub fn etag(&self) -> Option<&str> {
         self.version.strip_prefix("etag:")
     }
@@ -452,7 +453,7 @@ pub async fn archive_with(
         .bucket(&object.bucket)
         .key(&object.key)
         .set_version_id(object.version_id().map(str::to_owned))
-        .set_if_match(object.etag().map(str::to_owned))
+        .set_if_match(object.etag().map(|etag| format!("\"{etag}\"")))
         .send()
         .await
     {
@@ -519,7 +520,7 @@ pub async fn archive_with(
         .bucket(&object.bucket)
         .key(&object.key)
         .set_version_id(object.version_id().map(str::to_owned))
-        .set_if_match(object.etag().map(str::to_owned))
+        .set_if_match(object.etag().map(|etag| format!("\"{etag}\"")))
         .send()
         .await
         .or_aws("S3", "DeleteObject")
