@@ -19,17 +19,31 @@ end-to-end test that fails under moto's own answer.
   "Using the mailbox simulator"), which make smoke's datasets mail
   (tests/tests/local_stack.rs, an_unverified_recipient_is_refused_as_in_the_ses_sandbox).
 
+- CloudFront invalidations: each is `InProgress` for a while, then `Completed`; a distribution
+  takes at most 3,000 file paths and 15 wildcard paths in invalidations in progress and refuses
+  more with TooManyInvalidationsInProgress (CloudFront developer guide, "Concurrent
+  invalidation request maximum"); a repeated CallerReference returns the invalidation it made,
+  or, with other paths, InvalidationBatchAlreadyExists (API reference, CreateInvalidation).
+  moto completes every invalidation at once, so no limit is ever reached, and makes a new one
+  for each call. Here an invalidation is in progress for LANDFALL_INVALIDATION_SECONDS
+  (default 10)
+  (tests/tests/cdn_invalidator.rs, the_in_progress_limit_waits_and_the_change_is_invalidated_after).
+
 And IAM, which moto does not enforce faithfully (conditions, resource matching): every request
 signed with a role's credentials is authorised against the role's policies
 (scripts/local_iam/enforce.py).
 """
 
 import json
+import os
 import re
 import sys
 import threading
+import time
 
 import py_partiql_parser
+from moto.cloudfront.exceptions import CloudFrontException
+from moto.cloudfront.models import CloudFrontBackend, Invalidation
 from moto.dynamodb.models.table_import import TableImport
 from moto.ses.exceptions import MessageRejectedError
 from moto.ses.models import SESBackend
@@ -92,6 +106,52 @@ def _sandboxed(send):
     return send_to_verified_only
 
 
+_INVALIDATION_SECONDS = float(os.environ.get("LANDFALL_INVALIDATION_SECONDS", "10"))
+_MAX_FILE_PATHS_IN_PROGRESS = 3000
+_MAX_WILDCARD_PATHS_IN_PROGRESS = 15
+
+
+def _invalidation_status(self):
+    created = getattr(self, "_landfall_created", None)
+    if created is not None and time.monotonic() - created < _INVALIDATION_SECONDS:
+        return "InProgress"
+    return "Completed"
+
+
+def _status_is_computed(self, value):
+    self._landfall_created = time.monotonic()
+
+
+Invalidation.status = property(_invalidation_status, _status_is_computed)
+
+
+def _limited(create):
+    def create_within_limits(self, dist_id, paths, caller_ref):
+        made = self.invalidations.get(dist_id) or []
+        for earlier in made:
+            if earlier.caller_ref == caller_ref:
+                if list(earlier.paths) == list(paths):
+                    return earlier
+                raise CloudFrontException(
+                    "InvalidationBatchAlreadyExists",
+                    "The CallerReference you are using to create an invalidation batch was used "
+                    "before for a different batch.",
+                )
+        in_progress = [p for i in made if i.status == "InProgress" for p in i.paths]
+        wildcards = sum(p.endswith("*") for p in in_progress) + sum(p.endswith("*") for p in paths)
+        files = len(in_progress) + len(paths) - wildcards
+        if wildcards > _MAX_WILDCARD_PATHS_IN_PROGRESS or files > _MAX_FILE_PATHS_IN_PROGRESS:
+            raise CloudFrontException(
+                "TooManyInvalidationsInProgress",
+                "Processing your request will cause you to exceed the maximum number of "
+                "in-progress wildcard invalidations.",
+            )
+        return create(self, dist_id, paths, caller_ref)
+
+    return create_within_limits
+
+
+CloudFrontBackend.create_invalidation = _limited(CloudFrontBackend.create_invalidation)
 SESBackend.send_email = _sandboxed(SESBackend.send_email)
 SESBackend.send_raw_email = _sandboxed(SESBackend.send_raw_email)
 enforce.install()

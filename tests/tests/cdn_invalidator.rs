@@ -347,3 +347,100 @@ async fn without_its_invalidate_statement_the_function_is_refused() -> Result<()
     );
     Ok(())
 }
+
+/// CloudFront takes 3,000 file paths and, apart, 15 wildcard paths in invalidations in
+/// progress on a distribution, and refuses more with TooManyInvalidationsInProgress (the local
+/// stack too: moto_server.py). With both taken, a change fails as retryable, its whole-site
+/// fallback too — never dead-lettered — and its redelivery, once the earlier invalidations
+/// completed, invalidates it.
+#[tokio::test]
+async fn the_in_progress_limit_waits_and_the_change_is_invalidated_after() -> Result<()> {
+    let mut stack = LocalStack::start().await?;
+    let cloudfront = stack.cloudfront();
+    let distribution = stack.resource("WebsiteDistribution");
+    let queue = stack.resource("WebsiteChangesQueue");
+    // Someone else's invalidations of 3,000 files and 15 wildcards, in progress for 10 s.
+    let busy_since = std::time::Instant::now();
+    let files: Vec<String> = (0..3000).map(|n| format!("/old/page-{n}.html")).collect();
+    cloudfront
+        .create_invalidation()
+        .distribution_id(&distribution)
+        .invalidation_batch(
+            aws_sdk_cloudfront::types::InvalidationBatch::builder()
+                .caller_reference("someone-else-files")
+                .paths(
+                    aws_sdk_cloudfront::types::Paths::builder()
+                        .quantity(files.len() as i32)
+                        .set_items(Some(files))
+                        .build()?,
+                )
+                .build()?,
+        )
+        .send()
+        .await?;
+    for n in 0..15 {
+        cloudfront
+            .create_invalidation()
+            .distribution_id(&distribution)
+            .invalidation_batch(
+                aws_sdk_cloudfront::types::InvalidationBatch::builder()
+                    .caller_reference(format!("someone-else-{n}"))
+                    .paths(
+                        aws_sdk_cloudfront::types::Paths::builder()
+                            .quantity(1)
+                            .items(format!("/section-{n}/*"))
+                            .build()?,
+                    )
+                    .build()?,
+            )
+            .send()
+            .await?;
+    }
+    put(&stack, "pricing.html", "v1").await?;
+    let messages = stack.peek(&queue).await?;
+    let event = sqs_event(
+        &messages,
+        &stack.stack.functions[FUNCTION].sqs[0].queue_arn,
+        REGION,
+    )
+    .to_string();
+    let batch_failures = |payload: &[u8]| -> usize {
+        serde_json::from_slice::<serde_json::Value>(payload)
+            .ok()
+            .and_then(|v| v["batchItemFailures"].as_array().map(Vec::len))
+            .unwrap_or(0)
+    };
+
+    let host = stack.host();
+    let refused = host.invoke(FUNCTION, event.clone().into()).await?;
+    assert!(
+        refused.function_error.is_some() || batch_failures(&refused.payload) > 0,
+        "{}",
+        stack.function_log(FUNCTION)
+    );
+    let log = stack.function_log(FUNCTION);
+    assert!(log.contains("TooManyInvalidationsInProgress"), "{log}");
+    assert!(log.contains("invalidating the whole site"), "{log}");
+    assert!(stack
+        .dead_letter_reasons("WebsiteChangesDLQ")
+        .await?
+        .is_empty());
+    let invalidated = |found: &[(String, BTreeSet<String>)]| {
+        found
+            .iter()
+            .any(|(_, paths)| paths.contains("/pricing.html"))
+    };
+    assert!(!invalidated(&invalidations(&stack).await?));
+
+    // The earlier ones complete; the redelivery gets through.
+    tokio::time::sleep(std::time::Duration::from_secs(11).saturating_sub(busy_since.elapsed()))
+        .await;
+    let again = host.invoke(FUNCTION, event.into()).await?;
+    assert!(
+        again.function_error.is_none() && batch_failures(&again.payload) == 0,
+        "{}",
+        stack.function_log(FUNCTION)
+    );
+    assert!(invalidated(&invalidations(&stack).await?));
+    Ok(())
+}

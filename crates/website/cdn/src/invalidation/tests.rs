@@ -36,7 +36,8 @@ fn plan_collapses_above_threshold() {
     assert_eq!(plan.paths, ["/img/*", "/index.html"]);
 }
 
-// moto never answers TooManyInvalidationsInProgress, so this one failure is mocked.
+// The plan's answer to TooManyInvalidationsInProgress, unit by unit (the local stack gives it
+// end to end: tests/tests/cdn_invalidator.rs).
 #[tokio::test]
 async fn too_many_invalidations_in_progress_is_retryable() {
     let busy = mock!(aws_sdk_cloudfront::Client::create_invalidation).then_error(|| {
