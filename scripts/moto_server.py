@@ -29,6 +29,12 @@ end-to-end test that fails under moto's own answer.
   (default 10)
   (tests/tests/cdn_invalidator.rs, the_in_progress_limit_waits_and_the_change_is_invalidated_after).
 
+- S3 event notifications: on a bucket with versioning enabled each record names the object's
+  `versionId` (S3 user guide, "Event message structure"), which the pipelines read their file
+  by. moto leaves it out, so every local test took the path of an unversioned bucket. Here it is
+  added; a suspended or unversioned bucket's records stay without it
+  (tests/tests/local_stack.rs, a_versioned_buckets_notification_names_the_version).
+
 And IAM, which moto does not enforce faithfully (conditions, resource matching): every request
 signed with a role's credentials is authorised against the role's policies
 (scripts/local_iam/enforce.py).
@@ -45,6 +51,7 @@ import py_partiql_parser
 from moto.cloudfront.exceptions import CloudFrontException
 from moto.cloudfront.models import CloudFrontBackend, Invalidation
 from moto.dynamodb.models.table_import import TableImport
+from moto.s3 import notifications as s3_notifications
 from moto.ses.exceptions import MessageRejectedError
 from moto.ses.models import SESBackend
 from moto.server import main
@@ -152,6 +159,18 @@ def _limited(create):
 
 
 CloudFrontBackend.create_invalidation = _limited(CloudFrontBackend.create_invalidation)
+_moto_s3_event = s3_notifications._get_s3_event
+
+
+def _s3_event_as_aws_sends_it(event_name, bucket, key, notification_id):
+    event = _moto_s3_event(event_name, bucket, key, notification_id)
+    if bucket.is_versioned and key.version_id:
+        for record in event["Records"]:
+            record["s3"]["object"]["versionId"] = key.version_id
+    return event
+
+
+s3_notifications._get_s3_event = _s3_event_as_aws_sends_it
 SESBackend.send_email = _sandboxed(SESBackend.send_email)
 SESBackend.send_raw_email = _sandboxed(SESBackend.send_raw_email)
 enforce.install()

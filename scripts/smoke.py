@@ -210,6 +210,94 @@ class Dynamodb(Pipeline):
                     raise
 
 
+class Orders(Pipeline):
+    """P3: orders file → orders-loader (audit, crawler, COPY, orders_load) → Redshift."""
+
+    name = "P3 orders"
+    # The smoke's own customer: P3 may refuse orders of unknown customers (UnknownCustomers).
+    CUSTOMER = "landfall-smoke"
+
+    def start(self):
+        out = self.out
+        self.target = {"Database": out["OrdersRedshiftDatabase"]}
+        if "OrdersRedshiftWorkgroup" in out:
+            self.target["WorkgroupName"] = out["OrdersRedshiftWorkgroup"]
+        else:
+            self.target["ClusterIdentifier"] = out["OrdersRedshiftClusterId"]
+        if "OrdersRedshiftSecretArn" in out:
+            self.target["SecretArn"] = out["OrdersRedshiftSecretArn"]
+        elif "OrdersRedshiftDbUser" in out:
+            self.target["DbUser"] = out["OrdersRedshiftDbUser"]
+        self.orders = f"landfall-smoke-{self.run}-"
+        self.sql("INSERT INTO customers (customer_id, name, segment, country) "
+                 "SELECT :customer, 'landfall smoke', 'smoke', 'none' "
+                 "WHERE NOT EXISTS (SELECT 1 FROM customers WHERE customer_id = :customer)",
+                 customer=self.CUSTOMER)
+        self.key = f"transformed/orders/{self.run}-orders.csv"
+        body = "order_id,customer_id,order_ts,status,amount,currency\n" + "".join(
+            f"{self.orders}{n},{self.CUSTOMER},2026-01-0{n} 00:00:00,placed,{n}.00,GBP\n"
+            for n in (1, 2, 3))
+        bucket = out["TransformedBucketName"]
+        put = self.smoke.s3.put_object(Bucket=bucket, Key=self.key, Body=body.encode(),
+                                       ContentType="text/csv")
+        self.created.append((bucket, self.key))
+        # The audit item's key, as orders-loader names a file version: by the notification's
+        # version id, or by the ETag where it carries none (moto's, an unversioned bucket's).
+        versions = ["etag:" + put["ETag"].strip('"')]
+        if put.get("VersionId") not in (None, "", "null"):
+            versions.insert(0, put["VersionId"])
+        self.audit_files = [f"s3://{bucket}/{self.key}#{version}" for version in versions]
+
+    def steps(self):
+        hint = (f"see the DLQ {self.out['OrdersFilesDLQUrl']} and the log of "
+                f"{self.out['OrdersLoaderFunctionName']}")
+        self.wait("rows in orders_enriched (the run's 3 orders, enriched)", self.loaded, hint)
+        self.wait("audited LOADED", self.audited, hint)
+        self.detail.append("3 orders in orders_enriched, audited LOADED")
+
+    def loaded(self):
+        rows = self.sql("SELECT COUNT(*) FROM orders_enriched WHERE order_id LIKE :orders "
+                        "AND customer_name = 'landfall smoke'", orders=self.orders + "%")
+        return rows[0][0].get("longValue") == 3
+
+    def audited(self):
+        for file in self.audit_files:
+            item = self.smoke.dynamodb.get_item(TableName=self.out["OrdersAuditTableName"],
+                                                Key={"file": {"S": file}}).get("Item")
+            if item and item.get("status", {}).get("S") == "LOADED":
+                return True
+        return False
+
+    def sql(self, statement, **parameters):
+        """One statement through the Redshift Data API, waited for; its records."""
+        data = self.smoke.redshift_data
+        request = dict(self.target, Sql=statement)
+        if parameters:
+            request["Parameters"] = [{"name": k, "value": v} for k, v in parameters.items()]
+        statement_id = data.execute_statement(**request)["Id"]
+        while True:
+            described = data.describe_statement(Id=statement_id)
+            if described["Status"] == "FINISHED":
+                break
+            if described["Status"] in ("FAILED", "ABORTED"):
+                raise RuntimeError(f"Redshift: {described.get('Error')} ({statement})")
+            time.sleep(0.5)
+        if described.get("HasResultSet"):
+            return data.get_statement_result(Id=statement_id)["Records"]
+        return []
+
+    def clean(self):
+        super().clean()
+        if not hasattr(self, "audit_files"):
+            return  # it stopped before its file landed
+        for file in self.audit_files:
+            self.smoke.dynamodb.delete_item(TableName=self.out["OrdersAuditTableName"],
+                                            Key={"file": {"S": file}})
+        self.sql("DELETE FROM orders_enriched WHERE order_id LIKE :orders", orders=self.orders + "%")
+        self.sql("DELETE FROM orders_ledger WHERE source_key = :key", key=self.key)
+        self.sql("DELETE FROM customers WHERE customer_id = :customer", customer=self.CUSTOMER)
+
+
 class Website(Pipeline):
     """P5: website bucket → SQS → cdn-invalidator → CloudFront invalidation."""
 
@@ -240,7 +328,7 @@ class Website(Pipeline):
         return None
 
 
-PIPELINES = (Mysql, Dynamodb, Website)
+PIPELINES = (Mysql, Dynamodb, Orders, Website)
 
 
 class Smoke:
@@ -251,6 +339,7 @@ class Smoke:
         self.dynamodb = session.client("dynamodb")
         self.logs = session.client("logs")
         self.cloudfront = session.client("cloudfront")
+        self.redshift_data = session.client("redshift-data")
         described = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
         self.outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
         # Letters and digits only: a CloudWatch Logs filter term needs no quoting then.

@@ -823,14 +823,21 @@ async fn files_arrive_as_people_send_them_and_each_loads_once() -> Result<()> {
     let dir = std::env::temp_dir().join(format!("landfall-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let landing = stack.resource("LandingBucket");
-    // A file of at least 9 MB (two parts of the CLI's 8 MB) with rows from `first` on.
+    // A file of at least 9 MB (two parts of the CLI's 8 MB) with rows from `first` on, wide
+    // ones (long product names): the bytes the CLI needs, a third of the rows to load.
     let file = |name: &str, first: u32| -> Result<(std::path::PathBuf, u32)> {
-        let mut csv = price_index_csv(first..first + 1);
-        let mut next = first + 1;
+        let mut csv = String::from(HEADER);
+        let mut next = first;
         while csv.len() < 9 * 1024 * 1024 {
-            let more = price_index_csv(next..next + 10_000);
-            csv.push_str(more.split_once('\n').map_or("", |(_, lines)| lines));
-            next += 10_000;
+            csv.push_str(&format!(
+                "2024-{:02},\"Region {}, North\",Food,\"Item {next} {}\",kg,{}.{:02}\n",
+                next % 12 + 1,
+                next % 5,
+                "of a long product name ".repeat(4),
+                next % 50,
+                next % 100
+            ));
+            next += 1;
         }
         let path = dir.join(name);
         std::fs::write(&path, csv)?;

@@ -228,6 +228,10 @@ fn env_file(state: &State, extra: &[(String, String)]) -> String {
         "export LANDFALL_LAMBDA_ENDPOINT=http://{}",
         state.invoke_address
     );
+    // The APIs the devstack serves itself, where any AWS tool looks for a service's endpoint.
+    for (k, v) in host::served_endpoints(&state.invoke_address) {
+        let _ = writeln!(out, "export {k}={v}");
+    }
     for (k, v) in extra {
         let _ = writeln!(out, "export {k}={v}");
     }
