@@ -7,12 +7,13 @@ from the environment, as any AWS tool finds them: a deployed stack with the call
 credentials, the local stack with .devstack/env (AWS_ENDPOINT_URL). There is no other path.
 
 Each pipeline gets one small input of its own — the `landfall_smoke` datasets of
-config/datasets.toml (P1) and config/dynamodb.toml (P2), and a `landfall-smoke/` object in the
-website bucket (P5) — and the run waits, with progress, for each outcome AWS can show it:
-rows in the target (read back through the stack's own exports), the archive, the email (the
-function's "email sent" line in CloudWatch Logs), the invalidation. It prints one line per
+config/datasets.toml (P1) and config/dynamodb.toml (P2), three `landfall-smoke-` orders of its
+own customer (P3), and a `landfall-smoke/` object in the website bucket (P5) — and the run
+waits, with progress, for each outcome AWS can show it: rows in the target (read back through
+the stack's own exports, or Redshift's Data API), the archive, the email (the function's "email
+sent" line in CloudWatch Logs), the audit item, the invalidation. It prints one line per
 pipeline with its latency, fails naming the pipeline and the step that did not happen, and
-removes what it added, whatever happened. It never reads or writes a user's data.
+removes what it added, whatever happened. It reads and writes only its own rows and objects.
 """
 import argparse
 import csv
@@ -42,7 +43,7 @@ class Missing(Exception):
 
 class Pipeline:
     """One pipeline's run: `start` drops its input, `steps` are waited for in order, `clean`
-    removes what the run added. Every AWS call goes through `self.aws` (boto3 clients)."""
+    removes what the run added. The AWS clients are the run's (`self.smoke`)."""
 
     name = ""
 
