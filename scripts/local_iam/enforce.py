@@ -270,7 +270,12 @@ def s3_calls(method, path, query, headers, body):
             return [Call("s3:AbortMultipartUpload", arn)]
         if "tagging" in query:
             return [Call("s3:DeleteObjectVersionTagging" if versioned else "s3:DeleteObjectTagging", arn)]
-        return [Call("s3:DeleteObjectVersion" if versioned else "s3:DeleteObject", arn)]
+        calls = [Call("s3:DeleteObjectVersion" if versioned else "s3:DeleteObject", arn)]
+        if headers.get("if-match", "*") != "*":
+            # A delete conditional on an ETag reads the object too (S3 user guide,
+            # "conditional deletes": s3:DeleteObject and s3:GetObject).
+            calls.append(Call("s3:GetObject", arn))
+        return calls
     raise Unmapped(f"S3 {method} {arn}")
 
 

@@ -12,9 +12,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// PutLogEvents takes at most 10,000 events and 1 MB a call (CloudWatch Logs quotas); a
-/// poll's lines go in calls of this many, far under both for log lines.
-const EVENTS_PER_CALL: usize = 500;
+/// PutLogEvents takes at most 10,000 events a call, 1,048,576 bytes counted as each message's
+/// UTF-8 plus 26 bytes, and no event over 256 KB (CloudWatch Logs API reference,
+/// PutLogEvents); Lambda cuts a longer line.
+const EVENTS_PER_CALL: usize = 10_000;
+const BYTES_PER_CALL: usize = 1_048_576;
+const EVENT_OVERHEAD: usize = 26;
+const MAX_EVENT: usize = 256 * 1024 - EVENT_OVERHEAD;
 
 /// Ships, until the task is dropped, every line the stack's functions write from now on.
 pub async fn ship(endpoint: String, stack: Stack, log_dir: PathBuf) {
@@ -112,8 +116,8 @@ async fn put(
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_millis() as u64;
-    for chunk in lines.chunks(EVENTS_PER_CALL) {
-        let events: Vec<_> = chunk
+    for batch in batches(lines) {
+        let events: Vec<_> = batch
             .iter()
             .map(|message| json!({"timestamp": now, "message": message}))
             .collect();
@@ -127,6 +131,32 @@ async fn put(
         .await?;
     }
     Ok(())
+}
+
+/// `lines` as PutLogEvents takes them: each at most `MAX_EVENT` bytes (cut at a character),
+/// in calls within `EVENTS_PER_CALL` and `BYTES_PER_CALL`.
+fn batches(lines: &[String]) -> Vec<Vec<&str>> {
+    let mut batches: Vec<Vec<&str>> = Vec::new();
+    let mut bytes = 0;
+    for line in lines {
+        let mut end = line.len().min(MAX_EVENT);
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        let event = &line[..end];
+        let size = event.len() + EVENT_OVERHEAD;
+        match batches.last_mut() {
+            Some(batch) if batch.len() < EVENTS_PER_CALL && bytes + size <= BYTES_PER_CALL => {
+                batch.push(event);
+                bytes += size;
+            }
+            _ => {
+                batches.push(vec![event]);
+                bytes = size;
+            }
+        }
+    }
+    batches
 }
 
 /// Creates a log group the template declares (`AWS::Logs::LogGroup`), with its retention.
@@ -159,4 +189,32 @@ pub async fn create_group(
         .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_keep_within_put_log_events_limits() {
+        // One past the event count of a call.
+        let many = vec!["x".to_owned(); EVENTS_PER_CALL + 1];
+        let counts: Vec<usize> = batches(&many).iter().map(Vec::len).collect();
+        assert_eq!(counts, [EVENTS_PER_CALL, 1]);
+
+        // Events of 100 KB: ten fit in a call's bytes (with their overhead), the eleventh not.
+        let wide = vec!["y".repeat(100 * 1024); 11];
+        let split = batches(&wide);
+        assert_eq!(split.iter().map(Vec::len).collect::<Vec<_>>(), [10, 1]);
+        for batch in &split {
+            let bytes: usize = batch.iter().map(|e| e.len() + EVENT_OVERHEAD).sum();
+            assert!(bytes <= BYTES_PER_CALL, "{bytes}");
+        }
+
+        // A line past 256 KB is cut, at a character, to what one event may hold.
+        let long = vec!["é".repeat(200 * 1024)];
+        let cut = batches(&long);
+        assert!(cut[0][0].len() <= MAX_EVENT && cut[0][0].len() > MAX_EVENT - 2);
+        assert!(cut[0][0].chars().all(|c| c == 'é'));
+    }
 }

@@ -28,10 +28,15 @@ impl ObjectRef {
         Some(self.version.as_str()).filter(|v| !v.is_empty() && !v.starts_with("etag:"))
     }
 
-    /// The ETag an object without a version id was read with (its identity then), unquoted;
-    /// `If-Match` takes it quoted, as S3 gives it.
+    /// The ETag an object without a version id was read with (its identity then), unquoted.
     pub fn etag(&self) -> Option<&str> {
         self.version.strip_prefix("etag:")
+    }
+
+    /// `If-Match` for a request about exactly this object when it has no version id: its
+    /// ETag, quoted as S3 gives it.
+    fn if_match(&self) -> Option<String> {
+        self.etag().map(|etag| format!("\"{etag}\""))
     }
 }
 
@@ -453,7 +458,7 @@ pub async fn archive_with(
         .bucket(&object.bucket)
         .key(&object.key)
         .set_version_id(object.version_id().map(str::to_owned))
-        .set_if_match(object.etag().map(|etag| format!("\"{etag}\"")))
+        .set_if_match(object.if_match())
         .send()
         .await
     {
@@ -520,7 +525,7 @@ pub async fn archive_with(
         .bucket(&object.bucket)
         .key(&object.key)
         .set_version_id(object.version_id().map(str::to_owned))
-        .set_if_match(object.etag().map(|etag| format!("\"{etag}\"")))
+        .set_if_match(object.if_match())
         .send()
         .await
         .or_aws("S3", "DeleteObject")
