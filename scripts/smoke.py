@@ -243,7 +243,7 @@ class Orders(Pipeline):
                                        ContentType="text/csv")
         self.created.append((bucket, self.key))
         # The audit item's key, as orders-loader names a file version: by the notification's
-        # version id, or by the ETag where it carries none (moto's, an unversioned bucket's).
+        # version id, or by the ETag where it carries none (an unversioned bucket's).
         versions = ["etag:" + put["ETag"].strip('"')]
         if put.get("VersionId") not in (None, "", "null"):
             versions.insert(0, put["VersionId"])
