@@ -402,8 +402,9 @@ async fn data_api_copies_csv_and_parquet_from_moto() -> Result<()> {
 }
 
 /// The local Redshift refuses what Redshift refuses, so SQL and files that pass here pass
-/// there: a VARCHAR's length counts bytes, PostgreSQL-only SQL fails, and COPY from Parquet
-/// takes no CSV options.
+/// there: a VARCHAR's length counts bytes, a CHAR takes no multibyte character,
+/// PostgreSQL-only SQL fails, and COPY from Parquet takes no CSV options, no Parquet type
+/// other than the column's and no other number of columns.
 #[tokio::test]
 async fn the_local_redshift_refuses_what_redshift_refuses() -> Result<()> {
     let mut f = fixture().await?;
@@ -438,6 +439,90 @@ async fn the_local_redshift_refuses_what_redshift_refuses() -> Result<()> {
         1,
         "the wide row rolled back"
     );
+    // A CHAR takes single-byte characters only, whatever its length.
+    let id = warehouse
+        .submit("CREATE TABLE c (code CHAR(8))", &[])
+        .await?;
+    warehouse.follow(&id, budget).await?;
+    let copy = format!("COPY c FROM 's3://{bucket}/v/wide.csv' IAM_ROLE 'r' FORMAT AS CSV");
+    let id = warehouse.submit_batch(&[copy], "c", "char").await?;
+    let err = warehouse.follow(&id, budget).await.unwrap_err().to_string();
+    assert!(
+        err.contains("Multibyte character not supported for CHAR"),
+        "{err}"
+    );
+
+    // Parquet: COPY converts no types and maps columns by position, as many as the table's.
+    let id = warehouse
+        .submit("CREATE TABLE o (order_id VARCHAR(16), order_ts TIMESTAMP, amount DECIMAL(12,2), note VARCHAR(32))", &[])
+        .await?;
+    warehouse.follow(&id, budget).await?;
+    use arrow_array::{ArrayRef, Decimal128Array, StringArray, TimestampMillisecondArray};
+    use arrow_schema::{DataType, Field, Schema, TimeUnit};
+    use std::sync::Arc;
+    let ids: ArrayRef = Arc::new(StringArray::from(vec!["p1"]));
+    let micros = Field::new(
+        "order_ts",
+        DataType::Timestamp(TimeUnit::Microsecond, None),
+        false,
+    );
+    let stamp: ArrayRef = Arc::new(arrow_array::TimestampMicrosecondArray::from(vec![0]));
+    let amount = |precision| -> ArrayRef {
+        Arc::new(
+            Decimal128Array::from(vec![100])
+                .with_precision_and_scale(precision, 2)
+                .expect("a test decimal"),
+        )
+    };
+    let note: ArrayRef = Arc::new(StringArray::from(vec![None::<&str>]));
+    let field = |name: &str, data_type: DataType| Field::new(name, data_type, true);
+    for (key, fields, columns, refused) in [
+        (
+            "pq/narrow-decimal.parquet",
+            vec![
+                field("order_id", DataType::Utf8),
+                micros.clone(),
+                field("amount", DataType::Decimal128(10, 2)),
+                field("note", DataType::Utf8),
+            ],
+            vec![ids.clone(), stamp.clone(), amount(10), note.clone()],
+            "incompatible Parquet schema for column 'amount'",
+        ),
+        (
+            "pq/milliseconds.parquet",
+            vec![
+                field("order_id", DataType::Utf8),
+                field("order_ts", DataType::Timestamp(TimeUnit::Millisecond, None)),
+                field("amount", DataType::Decimal128(12, 2)),
+                field("note", DataType::Utf8),
+            ],
+            vec![
+                ids.clone(),
+                Arc::new(TimestampMillisecondArray::from(vec![0])) as ArrayRef,
+                amount(12),
+                note.clone(),
+            ],
+            "incompatible Parquet schema for column 'order_ts'",
+        ),
+        (
+            "pq/three-columns.parquet",
+            vec![
+                field("order_id", DataType::Utf8),
+                micros.clone(),
+                field("amount", DataType::Decimal128(12, 2)),
+            ],
+            vec![ids.clone(), stamp.clone(), amount(12)],
+            "has 3 columns and the target 4",
+        ),
+    ] {
+        let bytes = parquet_bytes(Arc::new(Schema::new(fields)), columns);
+        f.stack.put(BUCKET, key, bytes).await?;
+        let copy = format!("COPY o FROM 's3://{bucket}/{key}' IAM_ROLE 'r' FORMAT AS PARQUET");
+        let id = warehouse.submit_batch(&[copy], key, key).await?;
+        let err = warehouse.follow(&id, budget).await.unwrap_err().to_string();
+        assert!(err.contains(refused), "{key}: {err}");
+    }
+    assert_eq!(f.count("SELECT count(*) FROM o").await?, 0);
     for (sql, lacking) in [
         (
             "INSERT INTO v VALUES ('a') ON CONFLICT DO NOTHING".to_owned(),
@@ -538,6 +623,57 @@ async fn the_same_file_twice_in_one_batch_loads_once() -> Result<()> {
         f.stack.function_log(FUNCTION)
     );
     assert_eq!(f.final_rows().await?.len(), 4);
+    assert!(f
+        .stack
+        .dead_letter_reasons("OrdersFilesDLQ")
+        .await?
+        .is_empty());
+    Ok(())
+}
+
+/// Orders files as people name them — spaces, an apostrophe, accents, CJK, punctuation — in a bucket whose
+/// versioning is suspended (S3 then names an upload by no version, the loader by its ETag):
+/// each loads once under its own key and is audited LOADED under that key.
+#[tokio::test]
+async fn orders_files_named_as_people_name_them_in_an_unversioned_bucket_load_once_each(
+) -> Result<()> {
+    let mut f = fixture().await?;
+    f.stack
+        .set_function_env(FUNCTION, "REDSHIFT_POLL_MILLISECONDS", Some("50"));
+    f.stack.suspend_versioning(BUCKET).await?;
+    f.migrated().await?;
+    let keys = [
+        ("transformed/orders/ventes d'été — 東京 #1.csv", 0..4),
+        ("transformed/orders/orders (copy) 2026.csv", 4..7),
+    ];
+    for (key, orders) in &keys {
+        f.stack
+            .put(
+                BUCKET,
+                key,
+                orders_csv(orders.clone(), CUSTOMERS, 0).into_bytes(),
+            )
+            .await?;
+    }
+    let delivery = f.stack.deliver(FUNCTION).await?;
+    assert!(
+        // (and the s3:TestEvent of the notification's set-up)
+        delivery.failed.is_empty() && delivery.received == 3,
+        "{delivery:?}\n{}",
+        f.stack.function_log(FUNCTION)
+    );
+    let rows = f.final_rows().await?;
+    assert_eq!(rows.len(), 7);
+    for (key, orders) in &keys {
+        let loaded = rows.values().filter(|(_, source)| source == key).count();
+        assert_eq!(loaded, orders.len(), "{key}: {rows:?}");
+    }
+    let audit = f.audit().await?;
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    for (key, _) in &keys {
+        let status = audit.get(*key).map(|(status, _)| status.as_str());
+        assert_eq!(status, Some("LOADED"), "{key}: {audit:?}");
+    }
     assert!(f
         .stack
         .dead_letter_reasons("OrdersFilesDLQ")

@@ -487,26 +487,24 @@ pub fn client_token(parts: &[&str]) -> String {
 /// A value that cannot be a bind parameter: `BatchExecuteStatement` takes none, and
 /// `COPY … FROM` takes its S3 path only as a literal.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{value:?} cannot be written into SQL: only letters, digits and {SAFE_PUNCTUATION:?} are allowed")]
+#[error("{value:?} cannot be written into SQL: Redshift and PostgreSQL read a backslash or a control character differently")]
 pub struct UnsafeLiteral {
     pub value: String,
 }
 
-const SAFE_PUNCTUATION: &str = "/_.-=+:@ ";
-
-/// `'value'` for a value made only of characters that mean nothing inside a Redshift or
-/// PostgreSQL string literal (no quote, no backslash), so quoting cannot be escaped.
-/// Everything else is refused rather than escaped: the two databases escape differently.
+/// `'value'`, each `'` in it doubled: the one escape Redshift and PostgreSQL read alike.
+/// Redshift also takes a backslash as an escape (its QUOTE_LITERAL doubles both; Redshift
+/// developer guide, "QUOTE_LITERAL function") where PostgreSQL takes it as itself, so a
+/// value with a backslash — or a control character — is refused rather than escaped. Any
+/// other character, in any script, means nothing inside the quotes: an S3 key as people
+/// name files (`orders (copy) — été.csv`) is written as it is.
 pub fn literal(value: &str) -> Result<String, UnsafeLiteral> {
-    if value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || SAFE_PUNCTUATION.contains(c))
-    {
-        Ok(format!("'{value}'"))
-    } else {
+    if value.chars().any(|c| c == '\\' || c.is_control()) {
         Err(UnsafeLiteral {
             value: value.to_owned(),
         })
+    } else {
+        Ok(format!("'{}'", value.replace('\'', "''")))
     }
 }
 
@@ -539,12 +537,20 @@ mod tests {
     }
 
     #[test]
-    fn literals_allow_only_characters_that_cannot_escape_the_quotes() {
+    fn literals_double_quotes_and_refuse_what_the_two_databases_read_differently() {
         assert_eq!(
             literal("transformed/orders/2026-12-02/orders-1.csv").unwrap(),
             "'transformed/orders/2026-12-02/orders-1.csv'"
         );
-        for bad in ["a'b", "a\\b", "a;b", "a\nb", "é"] {
+        assert_eq!(
+            literal("orders/O'Brien (copy); été 東京 #1.csv").unwrap(),
+            "'orders/O''Brien (copy); été 東京 #1.csv'"
+        );
+        assert_eq!(
+            literal("'); DROP TABLE t; --").unwrap(),
+            "'''); DROP TABLE t; --'"
+        );
+        for bad in ["a\\b", "a\nb", "a\rb", "a\u{0}b", "a\tb"] {
             assert_eq!(literal(bad).unwrap_err().value, bad);
         }
     }
