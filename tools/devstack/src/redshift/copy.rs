@@ -323,6 +323,12 @@ impl Copy {
                 "COPY {}{columns} FROM STDIN WITH (FORMAT csv, DELIMITER '{}')",
                 self.table, self.delimiter
             );
+            // Parquet columns go by position into the target's, and each must already have
+            // the target column's type.
+            let target = match self.format {
+                Format::Parquet => self.target_columns(conn).await?,
+                Format::Csv => Vec::new(),
+            };
             let mut loaded = 0;
             for url in self.objects(s3).await? {
                 let mut copy = conn
@@ -331,7 +337,9 @@ impl Copy {
                     .map_err(|e| super::database_error(&e))?;
                 let sent = match self.format {
                     Format::Csv => send_csv(s3, &url, self.ignore_header, &mut copy).await,
-                    Format::Parquet => send_parquet(s3, &url, self.delimiter, &mut copy).await,
+                    Format::Parquet => {
+                        send_parquet(s3, &url, &target, self.delimiter, &mut copy).await
+                    }
                 };
                 match sent {
                     Ok(()) => {
@@ -356,17 +364,104 @@ impl Copy {
             Ok(loaded)
         })
     }
+
+    /// The columns COPY fills, in order (the statement's list, else the table's), each
+    /// with its type as PostgreSQL spells it (`numeric(12,2)`, `character varying(16)`).
+    async fn target_columns(
+        &self,
+        conn: &mut PgConnection,
+    ) -> Result<Vec<(String, String)>, String> {
+        let table: Vec<(String, String)> = sqlx::query_as(
+            "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute \
+             WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        )
+        .bind(&self.table)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| super::database_error(&e))?;
+        let Some(listed) = &self.columns else {
+            return Ok(table);
+        };
+        listed
+            .split(',')
+            .map(|name| {
+                let name = name.trim().trim_matches('"').to_lowercase();
+                table
+                    .iter()
+                    .find(|(column, _)| *column == name)
+                    .cloned()
+                    .ok_or_else(|| {
+                        format!(
+                            "ERROR: column \"{name}\" of relation \"{}\" does not exist",
+                            self.table
+                        )
+                    })
+            })
+            .collect()
+    }
+}
+
+/// Whether Redshift's COPY loads a Parquet column of `parquet` type into a column of `pg`
+/// type. It converts no types ("COPY from columnar data formats"; a mismatch is a Spectrum
+/// scan error): a string into a character column, a decimal of the column's precision and
+/// scale, a timestamp in microseconds, integers and floats of the column's width. Where the
+/// guide is silent this is stricter than Redshift, never looser.
+fn parquet_fits(parquet: &arrow_schema::DataType, pg: &str) -> bool {
+    use arrow_schema::{DataType, TimeUnit};
+    match parquet {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            pg.starts_with("character") || pg == "text"
+        }
+        DataType::Decimal128(precision, scale) => pg == format!("numeric({precision},{scale})"),
+        DataType::Timestamp(TimeUnit::Microsecond, None) => pg == "timestamp without time zone",
+        DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => pg == "timestamp with time zone",
+        DataType::Date32 => pg == "date",
+        DataType::Boolean => pg == "boolean",
+        DataType::Int16 => pg == "smallint",
+        DataType::Int32 => pg == "integer",
+        DataType::Int64 => pg == "bigint",
+        DataType::Float32 => pg == "real",
+        DataType::Float64 => pg == "double precision",
+        _ => false,
+    }
+}
+
+/// A Parquet file's schema against the columns COPY fills: as many, each of a type
+/// `parquet_fits`.
+fn parquet_schema_fits(
+    url: &str,
+    schema: &arrow_schema::Schema,
+    target: &[(String, String)],
+) -> Result<(), String> {
+    if schema.fields().len() != target.len() {
+        return Err(format!(
+            "ERROR: {url} has {} columns and the target {}: they must match (COPY from columnar data formats)",
+            schema.fields().len(),
+            target.len()
+        ));
+    }
+    for (field, (column, pg)) in schema.fields().iter().zip(target) {
+        if !parquet_fits(field.data_type(), pg) {
+            return Err(format!(
+                "ERROR: Spectrum Scan Error: File '{url}' has an incompatible Parquet schema for column '{column}'. Column type: {pg}, Parquet schema: {} {}",
+                field.name(),
+                field.data_type()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Redshift counts a VARCHAR(n)'s or CHAR(n)'s length in bytes, PostgreSQL in characters: a
 /// value of n characters and more than n bytes (any non-ASCII text) loads here and fails
 /// Redshift's COPY ("String length exceeds DDL length", Redshift developer guide,
-/// "Character types"). Checked after the load, in its transaction, so the COPY fails as
-/// Redshift's would.
+/// "Character types"); a CHAR takes no multibyte character at all. Checked after the load,
+/// in its transaction, so the COPY fails as Redshift's would.
 async fn bytes_within_varchar_lengths(table: &str, conn: &mut PgConnection) -> Result<(), String> {
     let name = table.rsplit('.').next().unwrap_or(table).trim_matches('"');
-    let limits: Vec<(String, i32)> = sqlx::query_as(
-        "SELECT column_name::text, character_maximum_length FROM information_schema.columns \
+    let limits: Vec<(String, i32, bool)> = sqlx::query_as(
+        "SELECT column_name::text, character_maximum_length, data_type = 'character' \
+         FROM information_schema.columns \
          WHERE table_name = lower($1) AND character_maximum_length IS NOT NULL \
          AND data_type IN ('character varying', 'character')",
     )
@@ -374,14 +469,23 @@ async fn bytes_within_varchar_lengths(table: &str, conn: &mut PgConnection) -> R
     .fetch_all(&mut *conn)
     .await
     .map_err(|e| super::database_error(&e))?;
-    for (column, limit) in limits {
-        let longest: Option<i32> = sqlx::query_scalar(&format!(
-            "SELECT max(octet_length(\"{}\")) FROM {table}",
-            column.replace('"', "\"\"")
+    for (column, limit, fixed) in limits {
+        let quoted = column.replace('"', "\"\"");
+        let (longest, multibyte): (Option<i32>, Option<bool>) = sqlx::query_as(&format!(
+            "SELECT max(octet_length(\"{quoted}\")), \
+             bool_or(octet_length(\"{quoted}\") <> char_length(\"{quoted}\")) FROM {table}"
         ))
         .fetch_one(&mut *conn)
         .await
         .map_err(|e| super::database_error(&e))?;
+        // A CHAR column takes single-byte characters only (Redshift developer guide,
+        // "Preparing your input data").
+        if fixed && multibyte == Some(true) {
+            return Err(format!(
+                "Load into table '{table}' failed: Multibyte character not supported for CHAR \
+                 (Hint: try using VARCHAR): column {column}"
+            ));
+        }
         if let Some(bytes) = longest.filter(|bytes| *bytes > limit) {
             return Err(format!(
                 "Load into table '{table}' failed: String length exceeds DDL length: column \
@@ -430,6 +534,7 @@ async fn send_csv(
 async fn send_parquet(
     s3: &aws_sdk_s3::Client,
     url: &str,
+    target: &[(String, String)],
     delimiter: char,
     copy: &mut CopyIn<'_>,
 ) -> Result<(), String> {
@@ -439,8 +544,12 @@ async fn send_parquet(
         .await
         .map_err(|e| format!("reading {url}: {e}"))?
         .into_bytes();
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .and_then(|b| b.with_batch_size(8192).build())
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .map_err(|e| format!("{url} is not a Parquet file: {e}"))?;
+    parquet_schema_fits(url, builder.schema(), target)?;
+    let reader = builder
+        .with_batch_size(8192)
+        .build()
         .map_err(|e| format!("{url} is not a Parquet file: {e}"))?;
     for batch in reader {
         let batch = batch.map_err(|e| format!("{url}: {e}"))?;
