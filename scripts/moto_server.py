@@ -9,6 +9,8 @@ end-to-end test that fails under moto's own answer.
   py_partiql_parser's JsonParser, which cuts a string at `'` or `\\"`, so ordinary text imports
   short. Here each line is read with the standard JSON parser
   (tests/tests/dynamodb_loader.rs, text_with_quotes_backslashes_newlines_emoji_and_cjk_imports_exactly).
+  An import can also stay IN_PROGRESS for LANDFALL_IMPORT_SECONDS first, as AWS's run for
+  minutes (an_import_outlasting_its_invocation_is_followed_by_a_delayed_message_not_a_receive).
 
 - SES sandbox: a new account's SES sends only to verified identities, recipients included,
   and refuses the message otherwise with MessageRejected ("Email address is not verified. The
@@ -73,7 +75,13 @@ _moto_import = TableImport._process_s3_files
 _swapping = threading.Lock()
 
 
+# An import stays IN_PROGRESS this long before it reads its files (LANDFALL_IMPORT_SECONDS, 0 by
+# default): AWS's take minutes at the least, so a test can make one outlast an invocation.
+_IMPORT_SECONDS = float(os.environ.get("LANDFALL_IMPORT_SECONDS", "0"))
+
+
 def _import_as_aws_reads_it(self, s3_backend, bucket):
+    time.sleep(_IMPORT_SECONDS)
     with _swapping:
         saved = py_partiql_parser.JsonParser
         py_partiql_parser.JsonParser = _DynamoJsonLines

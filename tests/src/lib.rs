@@ -93,6 +93,15 @@ impl LocalStack {
 
     /// As `start`, with local values for secrets the template generates.
     pub async fn start_with_secrets(secrets: &[(&str, String)]) -> Result<LocalStack> {
+        LocalStack::start_with(secrets, &[]).await
+    }
+
+    /// As `start_with_secrets`, with moto_server's own settings (`LANDFALL_IMPORT_SECONDS`
+    /// and the like, scripts/moto_server.py) for this stack alone.
+    pub async fn start_with(
+        secrets: &[(&str, String)],
+        moto_env: &[(&str, &str)],
+    ) -> Result<LocalStack> {
         // moto_server, corrected where it answers otherwise than AWS (scripts/moto_server.py).
         let python = workspace_root().join(".venv/bin/python");
         if !python.exists() {
@@ -106,6 +115,7 @@ impl LocalStack {
         let moto = Command::new(&python)
             .arg(&server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(moto_env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)

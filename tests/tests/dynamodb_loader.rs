@@ -562,7 +562,7 @@ async fn a_file_the_aws_cli_uploaded_in_parts_imports_archives_and_a_redelivery_
 ) -> Result<()> {
     let datasets = datasets_file(2, "versioned");
     let mut stack = stack(&datasets).await?;
-    let key = "dynamodb/price_index/uploaded by the cli.csv";
+    let key = "dynamodb/price_index/uploaded by the cli — prix d'été 価格.csv";
     // Long rows: few items for moto to import, the bytes a multipart upload needs.
     let long = "x".repeat(16 * 1024);
     let mut text = HEADER.to_owned();
@@ -709,5 +709,95 @@ async fn text_with_quotes_backslashes_newlines_emoji_and_cjk_imports_exactly() -
     let items = items(&stack, &table).await?;
     assert_eq!(items.len(), 3000);
     assert_eq!(items, expected(&borrowed));
+    Ok(())
+}
+
+/// An import that outlasts its invocation (moto holds it IN_PROGRESS for 8 s; the function
+/// has 27 s, 7 of them usable) is followed, not retried: the message is sent again with a
+/// delay, which spends no receive and dead-letters nothing, and the delivery after the import
+/// ends switches the pointer to that one import's table.
+#[tokio::test]
+async fn an_import_outlasting_its_invocation_is_followed_by_a_delayed_message_not_a_receive(
+) -> Result<()> {
+    let datasets = datasets_file(2, "versioned");
+    let mut stack = LocalStack::start_with(&[], &[("LANDFALL_IMPORT_SECONDS", "8")]).await?;
+    stack.set_function_env(FUNCTION, "DYNAMODB_DATASETS_FILE", Some(datasets.as_str()));
+    stack.set_function_env(FUNCTION, "IMPORT_POLL_MILLISECONDS", Some("100"));
+    stack
+        .stack
+        .functions
+        .get_mut(FUNCTION)
+        .expect("P2's function")
+        .timeout_secs = 27;
+    assert!(stack.deliver(FUNCTION).await?.failed.is_empty());
+    let key = "dynamodb/price_index/a slow import.csv";
+    let version = stack
+        .put("LandingBucket", key, csv(FIRST).into_bytes())
+        .await?;
+    let queue = stack.resource("DynamodbFilesQueue");
+    let notification = stack
+        .peek(&queue)
+        .await?
+        .iter()
+        .filter_map(|m| m.body())
+        .find(|body| body.contains("slow"))
+        .map(str::to_owned)
+        .expect("the upload's notification");
+
+    let first = stack.deliver(FUNCTION).await?;
+    let log = stack.function_log(FUNCTION);
+    assert!(
+        first.failed.is_empty() && first.deleted == 1,
+        "{first:?}\n{log}"
+    );
+    assert!(
+        log.contains("still running: the message comes back as a new one"),
+        "{log}"
+    );
+    let attributes = stack
+        .sqs()
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await?;
+    let delayed = attributes
+        .attributes()
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        })
+        .cloned();
+    assert_eq!(
+        delayed.as_deref(),
+        Some("1"),
+        "the follow-up waits its delay"
+    );
+    assert_eq!(pointer(&stack).await?, None);
+
+    // The follow-up arrives after its delay (60 s at the least); once the import has ended
+    // (its table made), the same notification, sent here, is what it brings.
+    let table = format!("landfall-price_index-{version}");
+    for _ in 0..300 {
+        if tables(&stack).await? == [table.clone()] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stack.send(&queue, &notification).await?;
+    let second = stack.deliver(FUNCTION).await?;
+    assert!(
+        second.failed.is_empty() && second.received == 1,
+        "{second:?}\n{}",
+        stack.function_log(FUNCTION)
+    );
+    assert_eq!(pointer(&stack).await?.as_deref(), Some(table.as_str()));
+    assert_eq!(items(&stack, &table).await?, expected(FIRST));
+    assert_eq!(tables(&stack).await?, [table], "one import");
+    assert_eq!(
+        stack
+            .queue_depth(&stack.resource("DynamodbFilesDLQ"))
+            .await?,
+        0
+    );
     Ok(())
 }
