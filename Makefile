@@ -12,7 +12,7 @@ demo: toolchain ## the local stack and the pipelines on sample data, with a summ
 	@scripts/demo.sh
 
 .PHONY: smoke
-smoke: toolchain ## one acceptance run: a file through P1 and P2 and a website change through P5, each outcome awaited, then removed (STACK=<name> REGION=<region>: a deployed stack, with your AWS credentials; neither: the local stack)
+smoke: toolchain ## one acceptance run: a file through P1, P2 and P3, P4's extract fired into the warehouse, a website change through P5, each outcome awaited, then removed (STACK=<name> REGION=<region>: a deployed stack, with your AWS credentials; neither: the local stack)
 	@scripts/smoke.sh
 
 .PHONY: test

@@ -44,6 +44,11 @@ up() {
   # The loader applies the warehouse migrations itself; the database must exist.
   psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$WAREHOUSE_DATABASE'" | grep -q 1 \
     || { say "creating the local warehouse database ($WAREHOUSE_DATABASE)"; createdb -h 127.0.0.1 -U postgres "$WAREHOUSE_DATABASE"; }
+  # P4's source, as the TotesysSecret names it: a small totesys where there is none yet
+  # (make demo seeds the full one).
+  psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'totesys'" | grep -q 1 \
+    || { say "seeding a small local totesys (P4's source)"
+         PGHOST=127.0.0.1 PGUSER=postgres "$ROOT/target/debug/totesys" seed --sales-orders 300 --purchase-orders 100 >/dev/null; }
   say "applying sql/mysql to the local MariaDB (db-init)"
   ( set -a; source "$STATE/env"; set +a
     MYSQL_SECRET_ARN="$MYSQL_SECRET" SCRIPTS_DIR="$ROOT/sql/mysql" "$ROOT/target/debug/db-init" >>"$STATE/logs/db-init.log" 2>&1 ) \

@@ -481,8 +481,23 @@ async fn an_unverified_recipient_is_refused_as_in_the_ses_sandbox() -> Result<()
 async fn make_smoke_passes_against_the_stack_as_aws_describes_it() -> Result<()> {
     let db = landfall_tests::mysql::TestDatabase::create_with_scripts().await?;
     let redshift = landfall_tests::postgres::WarehouseDatabase::empty_named("redshift").await?;
-    let mut stack =
-        LocalStack::start_with_secrets(&[("MysqlSecret", db.secret(3306).await?)]).await?;
+    // P4's source, a small totesys, and its warehouse.
+    let totesys =
+        landfall_tests::postgres::TotesysDatabase::seeded(landfall_totesys_seed::Volumes {
+            sales_orders: 40,
+            purchase_orders: 10,
+        })
+        .await?;
+    let warehouse = landfall_tests::postgres::WarehouseDatabase::empty().await?;
+    let mut stack = LocalStack::start_with_secrets(&[
+        ("MysqlSecret", db.secret(3306).await?),
+        ("TotesysSecret", totesys.secret()),
+        ("WarehouseSecret", warehouse.secret()),
+    ])
+    .await?;
+    // A fact that meets its dimension before the dimension is loaded retries in a second
+    // (the template: a minute).
+    landfall_tests::pipeline::fast_retries(&mut stack);
     stack.serve_redshift(landfall_tests::postgres::server().database(&redshift.name));
     // The website queue gathers changes for 60 s in the template; the smoke waits for the
     // invalidation whatever the window, so the test's is short.
@@ -533,13 +548,28 @@ async fn make_smoke_passes_against_the_stack_as_aws_describes_it() -> Result<()>
         "{printed}\n{}",
         String::from_utf8_lossy(&smoke.stderr)
     );
-    for pipeline in ["P1 mysql", "P2 dynamodb", "P3 orders", "P5 website"] {
+    for pipeline in [
+        "P1 mysql",
+        "P2 dynamodb",
+        "P3 orders",
+        "P4 totesys",
+        "P5 website",
+    ] {
         let line = printed
             .lines()
             .find(|line| line.starts_with(&format!("smoke: {pipeline} ")))
             .unwrap_or_else(|| panic!("no line for {pipeline}:\n{printed}"));
         assert!(line.contains(" ok "), "{line}");
     }
+    // P4 adds no rows of its own: what it waited for is the source's, every sales order a
+    // fact in the warehouse.
+    let sources: i64 = sqlx::query_scalar("SELECT count(*) FROM sales_order")
+        .fetch_one(&mut totesys.conn().await?)
+        .await?;
+    let facts: i64 = sqlx::query_scalar("SELECT count(*) FROM fact_sales_order")
+        .fetch_one(&mut warehouse.conn().await?)
+        .await?;
+    assert_eq!((sources, facts), (40, 40));
     // Nothing of the run is left: no object in any bucket, no table, no pointer.
     for bucket in [
         "LandingBucket",
