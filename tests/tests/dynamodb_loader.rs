@@ -163,6 +163,18 @@ async fn imported(stack: &mut LocalStack, key: &str, body: String) -> Result<Str
     Ok(table)
 }
 
+/// The body of the notification on `queue` whose text holds `part` (of its key).
+async fn notification(stack: &LocalStack, queue: &str, part: &str) -> Result<String> {
+    Ok(stack
+        .peek(queue)
+        .await?
+        .iter()
+        .filter_map(|m| m.body())
+        .find(|body| body.contains(part))
+        .map(str::to_owned)
+        .expect("the upload's notification"))
+}
+
 fn csv(rows: &[[&str; 6]]) -> String {
     let quote = |v: &str| {
         if v.contains([',', '"', '\n', '\r']) {
@@ -438,6 +450,7 @@ fn importer(stack: &LocalStack) -> Importer {
             concurrency: 2,
             poll_interval: Duration::from_millis(100),
             import_bytes_per_second: 1 << 20,
+            claim_stale_after: landfall_dynamodb_import::CLAIM_STALE_AFTER,
         },
     }
 }
@@ -576,14 +589,7 @@ async fn a_file_the_aws_cli_uploaded_in_parts_imports_archives_and_a_redelivery_
         .upload_in_parts("LandingBucket", key, text.as_bytes())
         .await?;
     let queue = stack.resource("DynamodbFilesQueue");
-    let notification = stack
-        .peek(&queue)
-        .await?
-        .iter()
-        .filter_map(|m| m.body())
-        .find(|body| body.contains("uploaded"))
-        .map(str::to_owned)
-        .expect("the upload's notification");
+    let notification = notification(&stack, &queue, "uploaded").await?;
     let delivery = stack.deliver(FUNCTION).await?;
     assert!(
         delivery.failed.is_empty(),
@@ -735,14 +741,7 @@ async fn an_import_outlasting_its_invocation_is_followed_by_a_delayed_message_no
         .put("LandingBucket", key, csv(FIRST).into_bytes())
         .await?;
     let queue = stack.resource("DynamodbFilesQueue");
-    let notification = stack
-        .peek(&queue)
-        .await?
-        .iter()
-        .filter_map(|m| m.body())
-        .find(|body| body.contains("slow"))
-        .map(str::to_owned)
-        .expect("the upload's notification");
+    let notification = notification(&stack, &queue, "slow").await?;
 
     let first = stack.deliver(FUNCTION).await?;
     let log = stack.function_log(FUNCTION);

@@ -177,6 +177,13 @@ impl Fixture {
     }
 }
 
+/// The error a statement the local Redshift must refuse fails with (`name`: its token).
+async fn refusal(warehouse: &Warehouse, sql: String, name: &str) -> Result<String> {
+    let id = warehouse.submit_batch(&[sql], name, name).await?;
+    let outcome = warehouse.follow(&id, Duration::from_secs(30)).await;
+    Ok(outcome.expect_err("the statement should fail").to_string())
+}
+
 fn deadline(seconds: u64) -> Deadline {
     Deadline::at(SystemTime::now() + Duration::from_secs(seconds))
 }
@@ -385,15 +392,13 @@ async fn data_api_copies_csv_and_parquet_from_moto() -> Result<()> {
         .put(BUCKET, "bad/b.csv", b"o9,not a time,1,\n".to_vec())
         .await?;
     let copy = format!("COPY o FROM 's3://{bucket}/bad/b.csv' IAM_ROLE 'r' CSV");
-    let id = warehouse.submit_batch(&[copy], "c4", "copy-4").await?;
-    let err = warehouse.follow(&id, budget).await.unwrap_err().to_string();
+    let err = refusal(&warehouse, copy, "copy-4").await?;
     assert!(
         err.contains("Load into table 'o' failed") && err.contains("timestamp"),
         "{err}"
     );
     let copy = format!("COPY o FROM 's3://{bucket}/bad/b.csv' IAM_ROLE 'r' CSV MAXERROR 5");
-    let id = warehouse.submit_batch(&[copy], "c5", "copy-5").await?;
-    let err = warehouse.follow(&id, budget).await.unwrap_err().to_string();
+    let err = refusal(&warehouse, copy, "copy-5").await?;
     assert!(
         err.contains("does not emulate the option MAXERROR"),
         "{err}"
@@ -445,8 +450,7 @@ async fn the_local_redshift_refuses_what_redshift_refuses() -> Result<()> {
         .await?;
     warehouse.follow(&id, budget).await?;
     let copy = format!("COPY c FROM 's3://{bucket}/v/wide.csv' IAM_ROLE 'r' FORMAT AS CSV");
-    let id = warehouse.submit_batch(&[copy], "c", "char").await?;
-    let err = warehouse.follow(&id, budget).await.unwrap_err().to_string();
+    let err = refusal(&warehouse, copy, "char").await?;
     assert!(
         err.contains("Multibyte character not supported for CHAR"),
         "{err}"
@@ -518,8 +522,7 @@ async fn the_local_redshift_refuses_what_redshift_refuses() -> Result<()> {
         let bytes = parquet_bytes(Arc::new(Schema::new(fields)), columns);
         f.stack.put(BUCKET, key, bytes).await?;
         let copy = format!("COPY o FROM 's3://{bucket}/{key}' IAM_ROLE 'r' FORMAT AS PARQUET");
-        let id = warehouse.submit_batch(&[copy], key, key).await?;
-        let err = warehouse.follow(&id, budget).await.unwrap_err().to_string();
+        let err = refusal(&warehouse, copy, key).await?;
         assert!(err.contains(refused), "{key}: {err}");
     }
     assert_eq!(f.count("SELECT count(*) FROM o").await?, 0);
