@@ -76,6 +76,10 @@ impl App {
             concurrency: env.parse_or("CONVERT_CONCURRENCY", 2)?,
             poll_interval: Duration::from_millis(env.parse_or("IMPORT_POLL_MILLISECONDS", 10_000)?),
             import_bytes_per_second: env.parse_or("IMPORT_BYTES_PER_SECOND", 2 * 1024 * 1024)?,
+            claim_stale_after: Duration::from_secs(env.parse_or(
+                "IMPORT_CLAIM_STALE_SECONDS",
+                landfall_dynamodb_import::CLAIM_STALE_AFTER.as_secs(),
+            )?),
         };
         let aws = Aws::load(env).await?;
         Ok(App {

@@ -84,7 +84,7 @@ pub async fn run(settings: Settings) -> Result<Report> {
     let faults = faults.await??;
     rig.heal();
     let loaded_at = Instant::now();
-    workload::finish(&rig, &ledger).await?;
+    let waited_on = workload::finish(&rig, &ledger).await?;
     let drained_in = loaded_at.elapsed();
     pumping.store(false, Ordering::SeqCst);
     for pump in pumps {
@@ -96,6 +96,7 @@ pub async fn run(settings: Settings) -> Result<Report> {
     report.seed = settings.seed;
     report.load_seconds = settings.duration.as_secs_f64();
     report.drain_seconds = drained_in.as_secs_f64();
+    report.drain_waited_on = waited_on;
     report.total_seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }

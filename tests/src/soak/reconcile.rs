@@ -22,6 +22,8 @@ pub struct Report {
     pub load_seconds: f64,
     pub drain_seconds: f64,
     pub total_seconds: f64,
+    /// What the drain waited on, each time that changed (seconds into the drain).
+    pub drain_waited_on: Vec<(f64, String)>,
     pub faults: Injected,
     /// Uploads of landing files (P1–P3), good and bad.
     pub files: u64,
@@ -69,6 +71,15 @@ impl fmt::Display for Report {
         )?;
         for line in &self.lines {
             writeln!(f, "  {line}")?;
+        }
+        writeln!(f, "  the drain waited on:")?;
+        for (at, outstanding) in &self.drain_waited_on {
+            let outstanding = if outstanding.is_empty() {
+                "nothing"
+            } else {
+                outstanding
+            };
+            writeln!(f, "    {at:>5.0} s  {outstanding}")?;
         }
         writeln!(
             f,

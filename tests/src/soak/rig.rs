@@ -161,13 +161,16 @@ impl Rig {
         pumps
     }
 
-    /// Messages on the driven queues, visible or in flight.
-    pub async fn queued(&self) -> Result<usize> {
-        let mut total = 0;
+    /// The driven queues holding messages, visible or in flight: `Queue n`.
+    pub async fn queued_by_queue(&self) -> Result<Vec<String>> {
+        let mut queued = Vec::new();
         for queue in QUEUES {
-            total += self.stack.queue_depth(&self.stack.resource(queue)).await?;
+            let depth = self.stack.queue_depth(&self.stack.resource(queue)).await?;
+            if depth > 0 {
+                queued.push(format!("{queue} {depth}"));
+            }
         }
-        Ok(total)
+        Ok(queued)
     }
 }
 
@@ -205,6 +208,10 @@ fn configure(stack: &mut LocalStack, aws_endpoint: &str) -> Result<()> {
     stack.set_function_env("dynamodb-loader", "IMPORT_POLL_MILLISECONDS", Some("100"));
     stack.set_function_env("dynamodb-loader", "RETRY_FIRST_SECONDS", Some("1"));
     stack.set_function_env("dynamodb-loader", "MAX_RECEIVE_COUNT", Some(&count));
+    // A loader killed between claiming a file's import and starting it holds the claim for
+    // two minutes in production, which alone could double the soak's drain; ten seconds is
+    // far longer than a local start takes.
+    stack.set_function_env("dynamodb-loader", "IMPORT_CLAIM_STALE_SECONDS", Some("10"));
     // Churn commits in milliseconds; two seconds of settling is ample locally.
     stack.set_function_env(EXTRACT, "SETTLE_SECONDS", Some("2"));
     // A fact whose dimension has not arrived waits 2 s, then longer each time, up to 20 s:

@@ -403,8 +403,11 @@ async fn load(rig: &Rig) -> Result<Value> {
 
 /// After the inputs stop: the last totesys changes extracted once settled, then every
 /// queue drained and the warehouse loaded until nothing is left to do (or a limit passes,
-/// and the reconciliation says what is missing).
-pub async fn finish(rig: &Rig, ledger: &Ledger) -> Result<()> {
+/// and the reconciliation says what is missing). Returns what the drain waited on, each
+/// time that changed: `(seconds into the drain, what was outstanding)`.
+pub async fn finish(rig: &Rig, ledger: &Ledger) -> Result<Vec<(f64, String)>> {
+    let started = Instant::now();
+    let mut waited_on: Vec<(f64, String)> = Vec::new();
     tokio::time::sleep(Duration::from_secs(3)).await;
     extract_all_on(&rig.host, &rig.stack).await?;
     let limit = Instant::now() + Duration::from_secs(300);
@@ -414,29 +417,55 @@ pub async fn finish(rig: &Rig, ledger: &Ledger) -> Result<()> {
         // The extract schedule keeps firing, as in AWS: a table whose last extract met a
         // fault is caught up by the next.
         let _ = extract_all_on(&rig.host, &rig.stack).await;
-        let idle = rig.queued().await? == 0;
-        let settled = match load(rig).await {
+        let queued = rig.queued_by_queue().await?;
+        let warehouse = match load(rig).await {
             // No lag recorded here: with the churn stopped, the source's newest change only
             // ages, and the lag with it.
-            Ok(report) => {
-                ["loaded", "waiting", "rejected"]
-                    .iter()
-                    .all(|k| report[*k].as_array().is_none_or(Vec::is_empty))
-                    && report["deferred"].as_u64().unwrap_or(0) == 0
-            }
-            Err(_) => false,
+            Ok(report) => ["loaded", "waiting", "rejected", "deferred"]
+                .iter()
+                .filter_map(|k| {
+                    let n = report[*k]
+                        .as_array()
+                        .map_or_else(|| report[*k].as_u64().unwrap_or(0), |a| a.len() as u64);
+                    (n > 0).then(|| format!("{k} {n}"))
+                })
+                .collect(),
+            Err(err) => vec![format!("run failed: {err}")],
         };
-        let files_done = ledger.inputs().iter().all(|i| i.bad || i.done.is_some());
-        quiet = if idle && settled && files_done {
-            quiet + 1
-        } else {
-            0
-        };
+        let pending: Vec<String> = ledger
+            .inputs()
+            .into_iter()
+            .filter(|i| !i.bad && i.done.is_none())
+            .map(|i| i.name)
+            .collect();
+        let mut outstanding = Vec::new();
+        if !queued.is_empty() {
+            outstanding.push(format!("queued {}", queued.join(", ")));
+        }
+        if !warehouse.is_empty() {
+            outstanding.push(format!("warehouse {}", warehouse.join(", ")));
+        }
+        if !pending.is_empty() {
+            let shown: Vec<&str> = pending.iter().take(4).map(String::as_str).collect();
+            outstanding.push(format!(
+                "{} files not done ({}…)",
+                pending.len(),
+                shown.join(", ")
+            ));
+        }
+        let outstanding = outstanding.join("; ");
+        if waited_on
+            .last()
+            .is_none_or(|(_, last)| *last != outstanding)
+        {
+            waited_on.push((started.elapsed().as_secs_f64(), outstanding.clone()));
+        }
+        quiet = if outstanding.is_empty() { quiet + 1 } else { 0 };
         // Twice in a row: a redelivered message may still be on its way back.
         if quiet >= 2 {
-            return Ok(());
+            return Ok(waited_on);
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
-    Ok(())
+    Ok(waited_on)
 }

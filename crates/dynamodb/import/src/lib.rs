@@ -48,7 +48,15 @@ pub struct Settings {
     /// A slow import's rate over the compressed data, to size the wait when the import
     /// outlasts an invocation.
     pub import_bytes_per_second: u64,
+    /// A claim (to start a file's import, or to switch its pointer) that has done nothing
+    /// for this long belongs to a delivery that died, and another may take over. Taking
+    /// over a live one early is safe (the import's ClientToken and the pointer's
+    /// conditional write make a second start or switch a no-op), only wasteful.
+    pub claim_stale_after: Duration,
 }
+
+/// How long a claim holds in production: far longer than a start or a switch takes.
+pub const CLAIM_STALE_AFTER: Duration = Duration::from_secs(120);
 
 /// What a file import did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,8 +157,6 @@ fn aws(what: impl Into<String>) -> impl FnOnce(AwsError) -> ImportError {
     move |source| ImportError::Aws { what, source }
 }
 
-/// A claim that got no import ARN for this long belongs to a delivery that died.
-const STALE_CLAIM_SECONDS: i64 = 120;
 /// Time kept back from the invocation's end for reporting, on top of the runtime's reserve.
 const FOLLOW_MARGIN: Duration = Duration::from_secs(5);
 /// SQS visibility timeouts end at 12 hours.
@@ -355,9 +361,11 @@ impl Importer {
             if let Some(arn) = &stored.record.import_arn {
                 return Ok(arn.clone());
             }
-            let claimed_by_other = stored.record.claim.as_ref().is_some_and(|claim| {
-                claim.by != job.attempt && now() - claim.at < STALE_CLAIM_SECONDS
-            });
+            let claimed_by_other = stored
+                .record
+                .claim
+                .as_ref()
+                .is_some_and(|claim| claim.by != job.attempt && !self.stale(claim));
             if claimed_by_other {
                 if deadline.usable() < self.settings.poll_interval + FOLLOW_MARGIN {
                     return Err(claimed());
@@ -479,6 +487,11 @@ impl Importer {
     }
 
     /// How long the import should still run, at the configured slow rate; at least a minute.
+    /// Whether `claim` has outlived `claim_stale_after`: its delivery died.
+    fn stale(&self, claim: &Claim) -> bool {
+        now() - claim.at >= self.settings.claim_stale_after.as_secs() as i64
+    }
+
     fn time_still_needed(&self, record: &ImportRecord, started: Option<i64>) -> Duration {
         let total = record.bytes / self.settings.import_bytes_per_second.max(1);
         let elapsed = started.map_or(0, |s| (now() - s).max(0) as u64);
@@ -525,9 +538,11 @@ impl Importer {
                     });
                 }
             }
-            let switching_elsewhere = stored.record.switch.as_ref().is_some_and(|claim| {
-                claim.by != job.attempt && now() - claim.at < STALE_CLAIM_SECONDS
-            });
+            let switching_elsewhere = stored
+                .record
+                .switch
+                .as_ref()
+                .is_some_and(|claim| claim.by != job.attempt && !self.stale(claim));
             if switching_elsewhere {
                 if deadline.usable() < self.settings.poll_interval + FOLLOW_MARGIN {
                     return Err(claimed());

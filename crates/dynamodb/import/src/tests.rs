@@ -107,6 +107,7 @@ fn importer(s3: aws_sdk_s3::Client, dynamodb: aws_sdk_dynamodb::Client) -> Impor
             concurrency: 2,
             poll_interval: Duration::from_millis(10),
             import_bytes_per_second: 1024 * 1024,
+            claim_stale_after: CLAIM_STALE_AFTER,
         },
     }
 }
@@ -327,7 +328,7 @@ async fn a_claim_is_waited_for_until_it_goes_stale_then_taken_over() {
     // Fresh (just inside the limit), with no time to wait: come back later, write nothing.
     let puts = Arc::new(Mutex::new(Vec::new()));
     let dynamodb = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&limited]);
-    let fresh = claim_at(STALE_CLAIM_SECONDS - 5);
+    let fresh = claim_at(CLAIM_STALE_AFTER.as_secs() as i64 - 5);
     let err = run(&importer(s3(fresh, puts.clone()), dynamodb), 22)
         .await
         .unwrap_err();
@@ -338,7 +339,7 @@ async fn a_claim_is_waited_for_until_it_goes_stale_then_taken_over() {
     // Stale (just past it): this delivery claims the import and starts it.
     let puts = Arc::new(Mutex::new(Vec::new()));
     let dynamodb = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&limited]);
-    let stale = claim_at(STALE_CLAIM_SECONDS + 1);
+    let stale = claim_at(CLAIM_STALE_AFTER.as_secs() as i64 + 1);
     let err = run(&importer(s3(stale, puts.clone()), dynamodb), 300)
         .await
         .unwrap_err();
