@@ -352,7 +352,8 @@ impl LocalStack {
             base_env.extend(served_endpoints(address));
             let mut host = Host::new(&self.stack, binaries_dir(), self.logs.clone(), base_env);
             if let Some(database) = self.redshift.clone() {
-                host = host.with_redshift(DataApi::new(database, self.s3()));
+                host =
+                    host.with_redshift(DataApi::new(database, self.s3(), self.stack.roles.clone()));
             }
             self.served = Some(format!("http://{address}"));
             let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");

@@ -39,6 +39,12 @@ async fn fixture() -> Result<Fixture> {
 }
 
 impl Fixture {
+    /// The role the stack's COPY reads S3 as (orders-loader's `COPY_ROLE_ARN`): the
+    /// local Redshift signs its reads with that role's session.
+    fn copy_role(&self) -> String {
+        self.stack.stack.functions[FUNCTION].environment["COPY_ROLE_ARN"].clone()
+    }
+
     fn warehouse(&mut self) -> Warehouse {
         let sdk = aws_config::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
@@ -145,7 +151,7 @@ impl Fixture {
             },
             warehouse: OrdersWarehouse {
                 warehouse,
-                copy_role_arn: "arn:aws:iam::123456789012:role/copy".into(),
+                copy_role_arn: self.copy_role(),
                 unknown_customers,
             },
             settings: Settings {
@@ -308,6 +314,7 @@ async fn data_api_copies_csv_and_parquet_from_moto() -> Result<()> {
     let warehouse = f.warehouse();
     let budget = Duration::from_secs(30);
     let bucket = f.stack.resource(BUCKET);
+    let role = f.copy_role();
     let id = warehouse
         .submit("CREATE TABLE o (order_id VARCHAR(16), order_ts TIMESTAMP, amount DECIMAL(12,2), note VARCHAR(32))", &[])
         .await?;
@@ -316,23 +323,34 @@ async fn data_api_copies_csv_and_parquet_from_moto() -> Result<()> {
     // Two CSV objects under one prefix: a plain COPY takes both (Redshift's prefix rule).
     let csv = "order_id,order_ts,amount,note\no1,2026-12-01T10:00:00,1.50,\"a, quoted\"\no2,2026-12-01 11:00:00,2,\n";
     f.stack
-        .put(BUCKET, "in/a.csv", csv.as_bytes().to_vec())
+        .put(
+            BUCKET,
+            "transformed/orders/in/a.csv",
+            csv.as_bytes().to_vec(),
+        )
         .await?;
     f.stack
-        .put(BUCKET, "in/a.csv.2", csv.as_bytes().to_vec())
+        .put(
+            BUCKET,
+            "transformed/orders/in/a.csv.2",
+            csv.as_bytes().to_vec(),
+        )
         .await?;
-    let copy = format!("COPY o FROM 's3://{bucket}/in/a.csv' IAM_ROLE 'arn:aws:iam::1:role/r' FORMAT AS CSV IGNOREHEADER 1 TIMEFORMAT 'auto'");
+    let copy = format!("COPY o FROM 's3://{bucket}/transformed/orders/in/a.csv' IAM_ROLE '{role}' FORMAT AS CSV IGNOREHEADER 1 TIMEFORMAT 'auto'");
     let id = warehouse.submit_batch(&[copy], "c1", "copy-1").await?;
     let done = warehouse.follow(&id, budget).await?;
     assert_eq!(done.sub_statements[0].result_rows, 4);
 
     // A manifest names exactly one object.
-    let manifest =
-        json!({"entries": [{"url": format!("s3://{bucket}/in/a.csv"), "mandatory": true}]});
+    let manifest = json!({"entries": [{"url": format!("s3://{bucket}/transformed/orders/in/a.csv"), "mandatory": true}]});
     f.stack
-        .put(BUCKET, "m/one.manifest", manifest.to_string().into_bytes())
+        .put(
+            BUCKET,
+            "transformed/orders/m/one.manifest",
+            manifest.to_string().into_bytes(),
+        )
         .await?;
-    let copy = format!("COPY o (order_id, order_ts, amount, note) FROM 's3://{bucket}/m/one.manifest' IAM_ROLE 'r' MANIFEST FORMAT AS CSV IGNOREHEADER 1");
+    let copy = format!("COPY o (order_id, order_ts, amount, note) FROM 's3://{bucket}/transformed/orders/m/one.manifest' IAM_ROLE '{role}' MANIFEST FORMAT AS CSV IGNOREHEADER 1");
     let id = warehouse.submit_batch(&[copy], "c2", "copy-2").await?;
     assert_eq!(
         warehouse.follow(&id, budget).await?.sub_statements[0].result_rows,
@@ -352,11 +370,11 @@ async fn data_api_copies_csv_and_parquet_from_moto() -> Result<()> {
     f.stack
         .put(
             BUCKET,
-            "p/o.parquet",
+            "transformed/orders/p/o.parquet",
             orders_parquet(&[("p1", 1250), ("p2", -5)]),
         )
         .await?;
-    let copy = format!("COPY o FROM 's3://{bucket}/p/o.parquet' IAM_ROLE 'r' FORMAT AS PARQUET");
+    let copy = format!("COPY o FROM 's3://{bucket}/transformed/orders/p/o.parquet' IAM_ROLE '{role}' FORMAT AS PARQUET");
     let id = warehouse
         .submit_batch(&["DELETE FROM o".into(), copy], "c3", "copy-3")
         .await?;
@@ -389,15 +407,22 @@ async fn data_api_copies_csv_and_parquet_from_moto() -> Result<()> {
 
     // A bad row fails the COPY, naming the table; an option the emulation lacks is refused.
     f.stack
-        .put(BUCKET, "bad/b.csv", b"o9,not a time,1,\n".to_vec())
+        .put(
+            BUCKET,
+            "transformed/orders/bad/b.csv",
+            b"o9,not a time,1,\n".to_vec(),
+        )
         .await?;
-    let copy = format!("COPY o FROM 's3://{bucket}/bad/b.csv' IAM_ROLE 'r' CSV");
+    let copy =
+        format!("COPY o FROM 's3://{bucket}/transformed/orders/bad/b.csv' IAM_ROLE '{role}' CSV");
     let err = refusal(&warehouse, copy, "copy-4").await?;
     assert!(
         err.contains("Load into table 'o' failed") && err.contains("timestamp"),
         "{err}"
     );
-    let copy = format!("COPY o FROM 's3://{bucket}/bad/b.csv' IAM_ROLE 'r' CSV MAXERROR 5");
+    let copy = format!(
+        "COPY o FROM 's3://{bucket}/transformed/orders/bad/b.csv' IAM_ROLE '{role}' CSV MAXERROR 5"
+    );
     let err = refusal(&warehouse, copy, "copy-5").await?;
     assert!(
         err.contains("does not emulate the option MAXERROR"),
@@ -416,17 +441,27 @@ async fn the_local_redshift_refuses_what_redshift_refuses() -> Result<()> {
     let warehouse = f.warehouse();
     let budget = Duration::from_secs(30);
     let bucket = f.stack.resource(BUCKET);
+    let role = f.copy_role();
     let id = warehouse
         .submit("CREATE TABLE v (note VARCHAR(4))", &[])
         .await?;
     warehouse.follow(&id, budget).await?;
     // Four characters fit; three that take six bytes do not (é is 2 bytes, 日 is 3).
-    f.stack.put(BUCKET, "v/ok.csv", b"abcd\n".to_vec()).await?;
     f.stack
-        .put(BUCKET, "v/wide.csv", "né日\n".as_bytes().to_vec())
+        .put(BUCKET, "transformed/orders/v/ok.csv", b"abcd\n".to_vec())
         .await?;
-    for (key, fails) in [("v/ok.csv", false), ("v/wide.csv", true)] {
-        let copy = format!("COPY v FROM 's3://{bucket}/{key}' IAM_ROLE 'r' FORMAT AS CSV");
+    f.stack
+        .put(
+            BUCKET,
+            "transformed/orders/v/wide.csv",
+            "né日\n".as_bytes().to_vec(),
+        )
+        .await?;
+    for (key, fails) in [
+        ("transformed/orders/v/ok.csv", false),
+        ("transformed/orders/v/wide.csv", true),
+    ] {
+        let copy = format!("COPY v FROM 's3://{bucket}/{key}' IAM_ROLE '{role}' FORMAT AS CSV");
         let id = warehouse.submit_batch(&[copy], key, key).await?;
         let outcome = warehouse.follow(&id, budget).await;
         match (fails, outcome) {
@@ -449,7 +484,9 @@ async fn the_local_redshift_refuses_what_redshift_refuses() -> Result<()> {
         .submit("CREATE TABLE c (code CHAR(8))", &[])
         .await?;
     warehouse.follow(&id, budget).await?;
-    let copy = format!("COPY c FROM 's3://{bucket}/v/wide.csv' IAM_ROLE 'r' FORMAT AS CSV");
+    let copy = format!(
+        "COPY c FROM 's3://{bucket}/transformed/orders/v/wide.csv' IAM_ROLE '{role}' FORMAT AS CSV"
+    );
     let err = refusal(&warehouse, copy, "char").await?;
     assert!(
         err.contains("Multibyte character not supported for CHAR"),
@@ -482,7 +519,7 @@ async fn the_local_redshift_refuses_what_redshift_refuses() -> Result<()> {
     let field = |name: &str, data_type: DataType| Field::new(name, data_type, true);
     for (key, fields, columns, refused) in [
         (
-            "pq/narrow-decimal.parquet",
+            "transformed/orders/pq/narrow-decimal.parquet",
             vec![
                 field("order_id", DataType::Utf8),
                 micros.clone(),
@@ -493,7 +530,7 @@ async fn the_local_redshift_refuses_what_redshift_refuses() -> Result<()> {
             "incompatible Parquet schema for column 'amount'",
         ),
         (
-            "pq/milliseconds.parquet",
+            "transformed/orders/pq/milliseconds.parquet",
             vec![
                 field("order_id", DataType::Utf8),
                 field("order_ts", DataType::Timestamp(TimeUnit::Millisecond, None)),
@@ -509,7 +546,7 @@ async fn the_local_redshift_refuses_what_redshift_refuses() -> Result<()> {
             "incompatible Parquet schema for column 'order_ts'",
         ),
         (
-            "pq/three-columns.parquet",
+            "transformed/orders/pq/three-columns.parquet",
             vec![
                 field("order_id", DataType::Utf8),
                 micros.clone(),
@@ -521,11 +558,31 @@ async fn the_local_redshift_refuses_what_redshift_refuses() -> Result<()> {
     ] {
         let bytes = parquet_bytes(Arc::new(Schema::new(fields)), columns);
         f.stack.put(BUCKET, key, bytes).await?;
-        let copy = format!("COPY o FROM 's3://{bucket}/{key}' IAM_ROLE 'r' FORMAT AS PARQUET");
+        let copy = format!("COPY o FROM 's3://{bucket}/{key}' IAM_ROLE '{role}' FORMAT AS PARQUET");
         let err = refusal(&warehouse, copy, key).await?;
         assert!(err.contains(refused), "{key}: {err}");
     }
     assert_eq!(f.count("SELECT count(*) FROM o").await?, 0);
+
+    // COPY reads S3 as its IAM_ROLE: only what that role may read, and only a role it has.
+    f.stack
+        .put(BUCKET, "elsewhere/v.csv", b"abcd\n".to_vec())
+        .await?;
+    let outside = format!("COPY v FROM 's3://{bucket}/elsewhere/v.csv' IAM_ROLE '{role}' CSV");
+    let err = refusal(&warehouse, outside, "outside").await?;
+    assert!(err.contains("AccessDenied"), "{err}");
+    let denied = f.stack.take_denials().await?;
+    assert!(
+        denied.len() == 1
+            && denied[0].contains("OrdersCopyRole")
+            && denied[0].contains("elsewhere/v.csv"),
+        "{denied:?}"
+    );
+    let other = format!(
+        "COPY v FROM 's3://{bucket}/transformed/orders/v/ok.csv' IAM_ROLE 'arn:aws:iam::123456789012:role/other' CSV"
+    );
+    let err = refusal(&warehouse, other, "other-role").await?;
+    assert!(err.contains("not authorized to assume IAM Role"), "{err}");
     for (sql, lacking) in [
         (
             "INSERT INTO v VALUES ('a') ON CONFLICT DO NOTHING".to_owned(),
@@ -541,7 +598,7 @@ async fn the_local_redshift_refuses_what_redshift_refuses() -> Result<()> {
         ),
         (
             format!(
-                "COPY v FROM 's3://{bucket}/p/' IAM_ROLE 'r' FORMAT AS PARQUET REGION 'eu-west-2'"
+                "COPY v FROM 's3://{bucket}/transformed/orders/p/' IAM_ROLE '{role}' FORMAT AS PARQUET REGION 'eu-west-2'"
             ),
             "REGION argument is not supported for PARQUET",
         ),

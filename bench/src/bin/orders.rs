@@ -15,6 +15,7 @@
 use anyhow::{bail, Context, Result};
 use landfall_aws::Aws;
 use landfall_devstack::host::{serve_invoke_api, Host};
+use landfall_devstack::iam::RoleSession;
 use landfall_devstack::provision::Stack;
 use landfall_devstack::redshift::{ensure_database, DataApi};
 use landfall_devstack::sample;
@@ -26,12 +27,14 @@ use landfall_orders_load::warehouse::{Load, OrdersWarehouse, UnknownCustomers};
 use landfall_orders_load::{migrate, timestamp_now, Done, Loader, Settings};
 use landfall_redshift_data::{Target, Warehouse};
 use landfall_runtime::Deadline;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
 const CUSTOMERS: u32 = 100;
 const BUCKET: &str = "bench-orders";
 const AUDIT_TABLE: &str = "bench-orders-audit";
 const CRAWLER: &str = "bench-orders";
+const COPY_ROLE: &str = "arn:aws:iam::123456789012:role/bench-orders-copy";
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -60,6 +63,19 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
+/// The role COPY reads S3 as: here the caller's own moto credentials under the bench's role
+/// ARN (no template, so no local IAM role; the bench times the load, not the policy).
+fn copy_role() -> BTreeMap<String, RoleSession> {
+    let session = RoleSession {
+        role_arn: COPY_ROLE.into(),
+        access_key_id: std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "testing".into()),
+        secret_access_key: std::env::var("AWS_SECRET_ACCESS_KEY")
+            .unwrap_or_else(|_| "testing".into()),
+        session_token: String::new(),
+    };
+    [(COPY_ROLE.to_owned(), session)].into()
+}
+
 /// The Data API on `database` at a free local port; the warehouse client pointed at it.
 async fn data_api(aws: &Aws, database: &str) -> Result<OrdersWarehouse> {
     let options = sqlx::postgres::PgConnectOptions::new()
@@ -73,7 +89,7 @@ async fn data_api(aws: &Aws, database: &str) -> Result<OrdersWarehouse> {
         std::env::temp_dir(),
         Default::default(),
     )
-    .with_redshift(DataApi::new(options, aws.s3()));
+    .with_redshift(DataApi::new(options, aws.s3(), copy_role()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     tokio::spawn(serve_invoke_api(host, listener));
@@ -97,7 +113,7 @@ fn orders_warehouse(aws: &Aws, endpoint: &str) -> OrdersWarehouse {
     warehouse.poll = Duration::from_millis(100);
     OrdersWarehouse {
         warehouse,
-        copy_role_arn: "arn:aws:iam::123456789012:role/bench-orders-copy".into(),
+        copy_role_arn: COPY_ROLE.into(),
         unknown_customers: UnknownCustomers::Reject,
     }
 }

@@ -262,8 +262,9 @@ async fn serve(
             .force_path_style(true)
             .build(),
     );
-    let host = Host::new(&state.stack, binaries, logs, base_env)
-        .with_redshift(landfall_devstack::redshift::DataApi::new(redshift, s3));
+    let host = Host::new(&state.stack, binaries, logs, base_env).with_redshift(
+        landfall_devstack::redshift::DataApi::new(redshift, s3, state.stack.roles.clone()),
+    );
     let listener = tokio::net::TcpListener::bind(&state.invoke_address)
         .await
         .with_context(|| format!("binding the Invoke API to {}", state.invoke_address))?;

@@ -13,6 +13,7 @@
 mod copy;
 mod dialect;
 
+use crate::iam::RoleSession;
 use serde_json::{json, Map, Value};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Column, Connection as _, Row, TypeInfo};
@@ -31,6 +32,8 @@ pub struct DataApi {
 struct Inner {
     pool: PgPool,
     s3: aws_sdk_s3::Client,
+    /// A session of every role the stack created, by ARN: what COPY's `IAM_ROLE` reads as.
+    roles: BTreeMap<String, RoleSession>,
     statements: Mutex<BTreeMap<String, Stored>>,
     /// ClientToken → the statement it submitted.
     tokens: Mutex<HashMap<String, String>>,
@@ -83,8 +86,13 @@ fn invalid(message: impl Into<String>) -> ApiError {
 }
 
 impl DataApi {
-    /// Statements run on `database`; COPY reads S3 through `s3` (moto).
-    pub fn new(database: PgConnectOptions, s3: aws_sdk_s3::Client) -> DataApi {
+    /// Statements run on `database`; COPY reads S3 through `s3` (moto), signing as the
+    /// session in `roles` of the role its `IAM_ROLE` names.
+    pub fn new(
+        database: PgConnectOptions,
+        s3: aws_sdk_s3::Client,
+        roles: BTreeMap<String, RoleSession>,
+    ) -> DataApi {
         let pool = PgPoolOptions::new()
             .max_connections(32)
             .connect_lazy_with(database);
@@ -92,11 +100,40 @@ impl DataApi {
             inner: Arc::new(Inner {
                 pool,
                 s3,
+                roles,
                 statements: Mutex::new(BTreeMap::new()),
                 tokens: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(1),
             }),
         }
+    }
+
+    /// An S3 client signing as `role`, so the local IAM lets COPY read exactly what the
+    /// role's policies allow, as Redshift reads with the role it assumes (Redshift
+    /// developer guide, "Authorization parameters"). Redshift cannot assume a role it was
+    /// not given, nor read without one.
+    fn s3_as(&self, role: Option<&str>) -> Result<aws_sdk_s3::Client, String> {
+        let role = role.ok_or(
+            "ERROR: COPY needs IAM_ROLE '<arn>' (the local stack emulates no other authorization)",
+        )?;
+        let session = self.inner.roles.get(role).ok_or_else(|| {
+            format!("ERROR: User is not authorized to assume IAM Role {role} (no role of the stack has that ARN)")
+        })?;
+        let credentials = aws_sdk_s3::config::Credentials::new(
+            &session.access_key_id,
+            &session.secret_access_key,
+            Some(session.session_token.clone()).filter(|token| !token.is_empty()),
+            None,
+            "copy-iam-role",
+        );
+        let config = self
+            .inner
+            .s3
+            .config()
+            .to_builder()
+            .credentials_provider(credentials)
+            .build();
+        Ok(aws_sdk_s3::Client::from_conf(config))
     }
 
     /// One awsJson call (`X-Amz-Target: RedshiftData.<Operation>`).
@@ -338,7 +375,9 @@ impl DataApi {
                 return Err(refused);
             }
             if let Some(copy) = copy::parse(sql)? {
-                let rows = copy.run(&self.inner.s3, conn).await?;
+                let rows = copy
+                    .run(&self.s3_as(copy.iam_role.as_deref())?, conn)
+                    .await?;
                 return Ok((rows as i64, None));
             }
             let mut result = ResultSet::default();

@@ -21,6 +21,8 @@ pub struct Copy {
     pub table: String,
     pub columns: Option<String>,
     pub from: String,
+    /// The role COPY reads S3 as (`IAM_ROLE '<arn>'`); None where the statement names none.
+    pub iam_role: Option<String>,
     pub manifest: bool,
     pub format: Format,
     pub ignore_header: usize,
@@ -120,6 +122,7 @@ pub fn parse(sql: &str) -> Result<Option<Copy>, String> {
         table,
         columns,
         from,
+        iam_role: None,
         manifest: false,
         format: Format::Csv,
         ignore_header: 0,
@@ -144,8 +147,12 @@ pub fn parse(sql: &str) -> Result<Option<Copy>, String> {
         };
         options.push(option.to_ascii_uppercase());
         match option.to_ascii_uppercase().as_str() {
-            "IAM_ROLE" | "REGION" | "CREDENTIALS" => {
+            "IAM_ROLE" => copy.iam_role = Some(value(&mut rest, option)?),
+            "REGION" => {
                 value(&mut rest, option)?;
+            }
+            "CREDENTIALS" => {
+                return Err("COPY: the local stack emulates IAM_ROLE '<arn>' only".into())
             }
             "MANIFEST" => copy.manifest = true,
             "FORMAT" => {
@@ -607,6 +614,7 @@ mod tests {
                 table: "orders_staging".into(),
                 columns: Some("order_id, amount".into()),
                 from: "s3://b/m/x.manifest".into(),
+                iam_role: Some("arn:aws:iam::1:role/r".into()),
                 manifest: true,
                 format: Format::Csv,
                 ignore_header: 1,
