@@ -101,6 +101,11 @@ impl Fixture {
         Ok(map)
     }
 
+    /// Why each message of P3's DLQ was dead-lettered.
+    async fn dead_letters(&self) -> Result<Vec<String>> {
+        self.stack.dead_letter_reasons("OrdersFilesDLQ").await
+    }
+
     async fn count(&self, sql: &str) -> Result<i64> {
         Ok(sqlx::query_scalar(sql)
             .fetch_one(&mut self.sql().await?)
@@ -181,6 +186,13 @@ impl Fixture {
             received_at: landfall_orders_load::timestamp_now(),
         }
     }
+}
+
+/// Asserts that the local Redshift refuses `sql` with an error that says `expected`.
+async fn assert_refused(warehouse: &Warehouse, sql: String, expected: &str) -> Result<()> {
+    let err = refusal(warehouse, sql, expected).await?;
+    assert!(err.contains(expected), "{err}");
+    Ok(())
 }
 
 /// The error a statement the local Redshift must refuse fails with (`name`: its token).
@@ -423,11 +435,7 @@ async fn data_api_copies_csv_and_parquet_from_moto() -> Result<()> {
     let copy = format!(
         "COPY o FROM 's3://{bucket}/transformed/orders/bad/b.csv' IAM_ROLE '{role}' CSV MAXERROR 5"
     );
-    let err = refusal(&warehouse, copy, "copy-5").await?;
-    assert!(
-        err.contains("does not emulate the option MAXERROR"),
-        "{err}"
-    );
+    assert_refused(&warehouse, copy, "does not emulate the option MAXERROR").await?;
     Ok(())
 }
 
@@ -487,11 +495,12 @@ async fn the_local_redshift_refuses_what_redshift_refuses() -> Result<()> {
     let copy = format!(
         "COPY c FROM 's3://{bucket}/transformed/orders/v/wide.csv' IAM_ROLE '{role}' FORMAT AS CSV"
     );
-    let err = refusal(&warehouse, copy, "char").await?;
-    assert!(
-        err.contains("Multibyte character not supported for CHAR"),
-        "{err}"
-    );
+    assert_refused(
+        &warehouse,
+        copy,
+        "Multibyte character not supported for CHAR",
+    )
+    .await?;
 
     // Parquet: COPY converts no types and maps columns by position, as many as the table's.
     let id = warehouse
@@ -559,8 +568,7 @@ async fn the_local_redshift_refuses_what_redshift_refuses() -> Result<()> {
         let bytes = parquet_bytes(Arc::new(Schema::new(fields)), columns);
         f.stack.put(BUCKET, key, bytes).await?;
         let copy = format!("COPY o FROM 's3://{bucket}/{key}' IAM_ROLE '{role}' FORMAT AS PARQUET");
-        let err = refusal(&warehouse, copy, key).await?;
-        assert!(err.contains(refused), "{key}: {err}");
+        assert_refused(&warehouse, copy, refused).await?;
     }
     assert_eq!(f.count("SELECT count(*) FROM o").await?, 0);
 
@@ -569,8 +577,7 @@ async fn the_local_redshift_refuses_what_redshift_refuses() -> Result<()> {
         .put(BUCKET, "elsewhere/v.csv", b"abcd\n".to_vec())
         .await?;
     let outside = format!("COPY v FROM 's3://{bucket}/elsewhere/v.csv' IAM_ROLE '{role}' CSV");
-    let err = refusal(&warehouse, outside, "outside").await?;
-    assert!(err.contains("AccessDenied"), "{err}");
+    assert_refused(&warehouse, outside, "AccessDenied").await?;
     let denied = f.stack.take_denials().await?;
     assert!(
         denied.len() == 1
@@ -581,8 +588,7 @@ async fn the_local_redshift_refuses_what_redshift_refuses() -> Result<()> {
     let other = format!(
         "COPY v FROM 's3://{bucket}/transformed/orders/v/ok.csv' IAM_ROLE 'arn:aws:iam::123456789012:role/other' CSV"
     );
-    let err = refusal(&warehouse, other, "other-role").await?;
-    assert!(err.contains("not authorized to assume IAM Role"), "{err}");
+    assert_refused(&warehouse, other, "not authorized to assume IAM Role").await?;
     for (sql, lacking) in [
         (
             "INSERT INTO v VALUES ('a') ON CONFLICT DO NOTHING".to_owned(),
@@ -683,11 +689,7 @@ async fn the_same_file_twice_in_one_batch_loads_once() -> Result<()> {
         f.stack.function_log(FUNCTION)
     );
     assert_eq!(f.final_rows().await?.len(), 4);
-    assert!(f
-        .stack
-        .dead_letter_reasons("OrdersFilesDLQ")
-        .await?
-        .is_empty());
+    assert_eq!(f.dead_letters().await?, Vec::<String>::new());
     Ok(())
 }
 
@@ -734,11 +736,7 @@ async fn orders_files_named_as_people_name_them_in_an_unversioned_bucket_load_on
         let status = audit.get(*key).map(|(status, _)| status.as_str());
         assert_eq!(status, Some("LOADED"), "{key}: {audit:?}");
     }
-    assert!(f
-        .stack
-        .dead_letter_reasons("OrdersFilesDLQ")
-        .await?
-        .is_empty());
+    assert_eq!(f.dead_letters().await?, Vec::<String>::new());
     Ok(())
 }
 
@@ -772,7 +770,7 @@ async fn one_file_delivered_twice_at_once_and_again_later_loads_once() -> Result
     assert_eq!(f.count("SELECT count(*) FROM orders_ledger").await?, 1);
     assert_eq!(f.count("SELECT count(*) FROM orders_staging").await?, 0);
     assert_eq!(f.audit().await?[key].0, "LOADED");
-    let dead = f.stack.dead_letter_reasons("OrdersFilesDLQ").await?;
+    let dead = f.dead_letters().await?;
     assert!(dead.is_empty(), "{dead:?}");
     Ok(())
 }
@@ -960,7 +958,7 @@ async fn bad_orders_files_go_to_the_dlq_at_once_and_load_nothing() -> Result<()>
         0,
         "{delivery:?}"
     );
-    let reasons = f.stack.dead_letter_reasons("OrdersFilesDLQ").await?;
+    let reasons = f.dead_letters().await?;
     assert_eq!(reasons.len(), cases.len(), "{reasons:?}");
     let audit = f.audit().await?;
     for (name, _, words) in &cases {
@@ -1024,11 +1022,7 @@ async fn a_statement_failing_mid_transaction_leaves_nothing_and_the_retry_loads(
         error.contains("CALL orders_load(") && error.contains("no_big_orders"),
         "{error}"
     );
-    assert!(f
-        .stack
-        .dead_letter_reasons("OrdersFilesDLQ")
-        .await?
-        .is_empty());
+    assert_eq!(f.dead_letters().await?, Vec::<String>::new());
 
     sqlx::raw_sql("ALTER TABLE orders_enriched DROP CONSTRAINT no_big_orders")
         .execute(&mut f.sql().await?)
