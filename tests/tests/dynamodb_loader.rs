@@ -800,3 +800,41 @@ async fn an_import_outlasting_its_invocation_is_followed_by_a_delayed_message_no
     );
     Ok(())
 }
+
+/// With the landing bucket's versioning suspended (S3 then names an upload by no version,
+/// the loader by its ETag), each upload of a key is a file of its own: it imports into its
+/// own table, which the pointer then names, and is archived and gone from landing.
+#[tokio::test]
+async fn an_unversioned_landing_bucket_imports_each_upload_of_a_key() -> Result<()> {
+    let datasets = datasets_file(2, "versioned");
+    let mut stack = stack(&datasets).await?;
+    stack.suspend_versioning("LandingBucket").await?;
+    let key = "dynamodb/price_index/prices of the week.csv";
+    let mut current = Vec::new();
+    for rows in [FIRST, CHANGED] {
+        stack
+            .put("LandingBucket", key, csv(rows).into_bytes())
+            .await?;
+        let delivery = stack.deliver(FUNCTION).await?;
+        assert!(
+            delivery.failed.is_empty() && delivery.received == 1,
+            "{delivery:?}\n{}",
+            stack.function_log(FUNCTION)
+        );
+        let table = pointer(&stack).await?.expect("the pointer names a table");
+        assert_eq!(items(&stack, &table).await?, expected(rows));
+        assert!(stack
+            .keys(&stack.resource("LandingBucket"), "dynamodb/")
+            .await?
+            .is_empty());
+        current.push(table);
+    }
+    assert_ne!(current[0], current[1], "each upload its own table");
+    assert_eq!(
+        stack
+            .queue_depth(&stack.resource("DynamodbFilesDLQ"))
+            .await?,
+        0
+    );
+    Ok(())
+}
