@@ -212,6 +212,10 @@ fn configure(stack: &mut LocalStack, aws_endpoint: &str) -> Result<()> {
     // two minutes in production, which alone could double the soak's drain; ten seconds is
     // far longer than a local start takes.
     stack.set_function_env("dynamodb-loader", "IMPORT_CLAIM_STALE_SECONDS", Some("10"));
+    // A P3 load found still running (its Data API batch outlived a cut connection or a
+    // killed loader) comes back when it should be done: the template's 60 s for the
+    // warehouse's fixed part, where the local one takes well under a second.
+    stack.set_function_env("orders-loader", "WAREHOUSE_SECONDS", Some("10"));
     // Churn commits in milliseconds; two seconds of settling is ample locally.
     stack.set_function_env(EXTRACT, "SETTLE_SECONDS", Some("2"));
     // A fact whose dimension has not arrived waits 2 s, then longer each time, up to 20 s:
