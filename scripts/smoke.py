@@ -319,7 +319,7 @@ class Totesys(Pipeline):
     name = "P4 totesys"
 
     def start(self):
-        if self.out.get("Totesys") == "disabled":
+        if self.out.get("TotesysPipeline") == "disabled":
             self.skipped = "Totesys=disabled: P4 is not deployed"
             return
         self.prefix = self.out["DbExtractStatePrefix"]

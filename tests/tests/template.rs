@@ -5,7 +5,7 @@
 use landfall_devstack::template::{scalar_text, strings, Resource, Scope, Template};
 use landfall_tests::workspace_root;
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
 fn run(tool: &str, args: &[&str]) {
@@ -122,6 +122,27 @@ fn alarms_on<'a>(template: &'a Template, metric: &str, resource: &str) -> Vec<&'
                 .any(|a| referenced(a) == Some("AlertsTopic"))
         })
         .collect()
+}
+
+/// A logical ID names one thing: parameters, resources and outputs share one namespace
+/// (CloudFormation user guide, "Outputs syntax": an output's logical ID is "unique within
+/// the template"; the same for parameters and resources). cfn-lint does not check it.
+#[test]
+fn every_logical_id_is_unique_within_the_template() {
+    let template = template();
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    let sections = [
+        ("Parameters", template.parameters.keys().collect::<Vec<_>>()),
+        ("Resources", template.resources.keys().collect()),
+        ("Outputs", template.outputs.keys().collect()),
+    ];
+    for (section, ids) in &sections {
+        for id in ids {
+            if let Some(first) = seen.insert(id.as_str(), section) {
+                panic!("{id} is declared in {first} and again in {section}");
+            }
+        }
+    }
 }
 
 #[test]
