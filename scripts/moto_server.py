@@ -11,6 +11,10 @@ end-to-end test that fails under moto's own answer.
   (tests/tests/dynamodb_loader.rs, text_with_quotes_backslashes_newlines_emoji_and_cjk_imports_exactly).
   An import can also stay IN_PROGRESS for LANDFALL_IMPORT_SECONDS first, as AWS's run for
   minutes (an_import_outlasting_its_invocation_is_followed_by_a_delayed_message_not_a_receive).
+  ImportTable's ClientToken makes a repeated call return the first call's import, as in AWS;
+  moto started a second import into the same table, which failed "Table already exists"
+  (the soak found it: two deliveries of one file, the second taking over a stale claim)
+  (tests/tests/dynamodb_loader.rs, an_import_table_call_repeated_with_its_client_token_starts_one_import).
 
 - SES sandbox: a new account's SES sends only to verified identities, recipients included,
   and refuses the message otherwise with MessageRejected ("Email address is not verified. The
@@ -52,7 +56,10 @@ import time
 import py_partiql_parser
 from moto.cloudfront.exceptions import CloudFrontException
 from moto.cloudfront.models import CloudFrontBackend, Invalidation
+from moto.core.exceptions import JsonRESTError
+from moto.core.responses import ActionResult
 from moto.dynamodb.models.table_import import TableImport
+from moto.dynamodb.responses import DynamoHandler
 from moto.s3 import notifications as s3_notifications
 from moto.ses.exceptions import MessageRejectedError
 from moto.ses.models import SESBackend
@@ -92,6 +99,43 @@ def _import_as_aws_reads_it(self, s3_backend, bucket):
 
 
 TableImport._process_s3_files = _import_as_aws_reads_it
+
+# ImportTable's ClientToken makes the call idempotent: a repeated call with the same token
+# (within 8 hours) returns the import the first one started, and one with other parameters
+# fails with ImportConflictException (DynamoDB API reference, ImportTable). moto ignores the
+# token and starts a second import, whose table then already exists.
+_IMPORT_TOKEN_SECONDS = 8 * 3600
+_import_tokens = {}
+_import_tokens_lock = threading.Lock()
+_moto_import_table = DynamoHandler.import_table
+
+
+def _import_table_once_per_token(self):
+    token = self.body.get("ClientToken")
+    if not token:
+        return _moto_import_table(self)
+    request = {k: v for k, v in self.body.items() if k != "ClientToken"}
+    key = (self.current_account, self.region, token)
+    backend = self.dynamodb_backend
+    with _import_tokens_lock:
+        seen = _import_tokens.get(key)
+        if seen and time.time() - seen["at"] < _IMPORT_TOKEN_SECONDS:
+            if seen["request"] != request:
+                raise JsonRESTError(
+                    "com.amazonaws.dynamodb.v20120810#ImportConflictException",
+                    f"ClientToken {token} was used for an import with other parameters",
+                )
+            table_import = backend.describe_import(seen["arn"])
+            return ActionResult({"ImportTableDescription": table_import.response()})
+        before = set(backend.table_imports)
+        result = _moto_import_table(self)
+        started = [arn for arn in backend.table_imports if arn not in before]
+        if started:
+            _import_tokens[key] = {"request": request, "arn": started[0], "at": time.time()}
+        return result
+
+
+DynamoHandler.import_table = _import_table_once_per_token
 
 
 def _mailbox_simulator(address):

@@ -838,3 +838,49 @@ async fn an_unversioned_landing_bucket_imports_each_upload_of_a_key() -> Result<
     );
     Ok(())
 }
+
+/// ImportTable's ClientToken makes the call idempotent, as DynamoDB's API reference says: the
+/// same call again returns the import the first started (two deliveries of one file may both
+/// reach the start), and the token with other parameters is an ImportConflictException.
+#[tokio::test]
+async fn an_import_table_call_repeated_with_its_client_token_starts_one_import() -> Result<()> {
+    let stack = LocalStack::start().await?;
+    let datasets = Datasets::parse("dynamodb.toml", landfall_dynamodb_datasets::BUNDLED)?;
+    let dataset = datasets.get("price_index").expect("bundled");
+    let bucket = stack.resource("LandingBucket");
+    let item = json!({"Item": {"pk": {"S": "a"}}}).to_string();
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gzip, item.as_bytes())?;
+    stack
+        .put(
+            "LandingBucket",
+            "imports/token/part-0.json.gz",
+            gzip.finish()?,
+        )
+        .await?;
+    let start = |table: &'static str, token: &'static str| {
+        let (dynamodb, bucket) = (dynamodb(&stack), bucket.clone());
+        async move {
+            landfall_dynamodb_import::table::start_import(
+                &dynamodb,
+                dataset,
+                table,
+                &bucket,
+                "imports/token/",
+                token,
+            )
+            .await
+        }
+    };
+    let first = start("landfall-token-a", "token-1").await?;
+    let again = start("landfall-token-a", "token-1").await?;
+    assert_eq!(first, again, "the same import");
+    let conflict = start("landfall-token-b", "token-1").await.unwrap_err();
+    assert!(
+        format!("{conflict:?}").contains("ImportConflictException"),
+        "{conflict:?}"
+    );
+    let other = start("landfall-token-b", "token-2").await?;
+    assert_ne!(first, other);
+    Ok(())
+}
