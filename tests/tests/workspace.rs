@@ -1,7 +1,7 @@
 //! The workspace's shape, as ARCHITECTURE.md states it, checked over `cargo metadata`:
 //! dependencies point inward (functions → pipeline crates → platform), pure crates link
-//! neither the Lambda runtime nor the AWS SDK, task binaries do not link the parent side of
-//! ECS, and every function has sample events.
+//! neither the Lambda runtime nor the AWS SDK, library crates link no Lambda runtime,
+//! task binaries do not link the parent side of ECS, and every function has sample events.
 
 // Reading cargo's JSON: a missing field is a failed test.
 #![allow(clippy::unwrap_used)]
@@ -191,6 +191,7 @@ fn pure_crates_link_neither_the_lambda_runtime_nor_the_sdk() {
     for pure in [
         "landfall-failure",
         "landfall-env",
+        "landfall-ecs-report",
         "landfall-sql-ident",
         "landfall-sql-script",
         "landfall-s3-events",
@@ -213,6 +214,37 @@ fn pure_crates_link_neither_the_lambda_runtime_nor_the_sdk() {
     }
     // The check can fail: a crate that talks to AWS does link them.
     assert!(ws.closure["landfall-landing"].contains("aws-sdk-s3"));
+}
+
+/// Only functions and tasks link the Lambda runtime and the telemetry stack: a library
+/// crate reaches its deadline and failure types through `landfall-failure`, its config
+/// through `landfall-env`. `landfall-runtime` is the functions' adapter to the runtime and
+/// `landfall-ecs-task` the tasks'.
+#[test]
+fn library_crates_link_neither_the_lambda_runtime_nor_the_telemetry_stack() {
+    let ws = metadata();
+    let adapters = ["landfall-runtime", "landfall-ecs-task"];
+    let mut libraries = 0;
+    for (name, (layer, _)) in &ws.members {
+        if !matches!(layer, Layer::Platform | Layer::Pipeline(_))
+            || adapters.contains(&name.as_str())
+        {
+            continue;
+        }
+        libraries += 1;
+        let linked: Vec<&String> = ws.closure[name]
+            .iter()
+            .filter(|p| {
+                ["lambda_runtime", "landfall-runtime", "landfall-ecs-task"].contains(&p.as_str())
+                    || p.as_str() == "metrics_cloudwatch_embedded"
+                    || p.as_str() == "tracing-subscriber"
+            })
+            .collect();
+        assert!(linked.is_empty(), "{name} links {linked:?}");
+    }
+    assert!(libraries > 20, "{libraries} library crates found");
+    // The check can fail: a function does link them.
+    assert!(ws.closure["db-extract"].contains("lambda_runtime"));
 }
 
 /// What a binary built on its own (`cargo lambda build -p <package>`) links: features

@@ -66,7 +66,7 @@ pub async fn start_import(
                 .is_some_and(|e| e.is_limit_exceeded_exception());
             let err = AwsError::new("DynamoDB", "ImportTable", err);
             if limited {
-                err.with_disposition(landfall_runtime::Disposition::Retryable)
+                err.with_disposition(landfall_failure::Disposition::Retryable)
             } else {
                 err
             }

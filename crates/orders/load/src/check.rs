@@ -9,8 +9,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 use landfall_aws::{AwsError, SdkResultExt};
 use landfall_csv_check::{BadInput, CsvChecker, Dialect, Encode, Layout, Record, Rejection};
+use landfall_failure::{Classify, Disposition};
 use landfall_landing::{open, LandingError, ObjectRef};
-use landfall_runtime::{Classify, Disposition};
 use parquet::file::metadata::{FooterTail, ParquetMetaData, ParquetMetaDataReader};
 
 /// How the file is written, by its extension.

@@ -20,8 +20,8 @@ use check::{CheckError, Format};
 use crawler::Crawler;
 use landfall_aws::dynamodb_batch::BatchError;
 use landfall_aws::{AwsError, SdkResultExt};
+use landfall_failure::{Classify, Deadline, Disposition, FunctionError};
 use landfall_landing::{LandingError, ObjectRef};
-use landfall_runtime::{Classify, Deadline, Disposition, FunctionError};
 use std::time::{Duration, Instant};
 use warehouse::{Ledger, Load, OrdersWarehouse, WarehouseError};
 

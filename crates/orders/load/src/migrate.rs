@@ -3,8 +3,8 @@
 //! `landfall_migrations` — so a migration is applied wholly or not at all. An applied
 //! migration whose text changed is refused: a person must decide.
 
+use landfall_failure::{Classify, Disposition};
 use landfall_redshift_data::{client_token, literal, DataApiError, Warehouse};
-use landfall_runtime::{Classify, Disposition};
 use std::time::Duration;
 
 /// `(version, name, script)`, in order.

@@ -15,10 +15,10 @@
 
 use crate::check::Format;
 use crate::COLUMNS;
+use landfall_failure::{Classify, Disposition};
 use landfall_redshift_data::{
     client_token, literal, DataApiError, Status, UnsafeLiteral, Warehouse,
 };
-use landfall_runtime::{Classify, Disposition};
 use std::time::Duration;
 
 /// What to do with orders whose customer is not in `customers`.

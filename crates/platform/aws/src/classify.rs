@@ -3,7 +3,7 @@
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use landfall_runtime::Disposition;
+use landfall_failure::Disposition;
 
 /// Error codes that mean "not now" rather than "never".
 const TRANSIENT_CODES: &[&str] = &[

@@ -6,7 +6,7 @@
 use crate::{AwsError, SdkResultExt};
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
-use landfall_runtime::{Classify, Disposition};
+use landfall_failure::{Classify, Disposition};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 

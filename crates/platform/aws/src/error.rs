@@ -5,7 +5,7 @@
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use landfall_runtime::{failure::error_chain, Classify, Disposition};
+use landfall_failure::{error_chain, Classify, Disposition};
 
 /// A failed call: the service and operation, whether a retry can help, the service's
 /// error code, and the SDK error itself as the source. One pointer wide, so the errors
@@ -137,9 +137,9 @@ where
     }
 }
 
-impl From<AwsError> for landfall_runtime::FunctionError {
+impl From<AwsError> for landfall_failure::FunctionError {
     fn from(err: AwsError) -> Self {
-        landfall_runtime::FunctionError::from_error(&err)
+        landfall_failure::FunctionError::from_error(&err)
     }
 }
 

@@ -11,7 +11,8 @@
 use crate::{AwsError, SdkResultExt};
 use aws_config::timeout::TimeoutConfig;
 use backon::{ExponentialBuilder, Retryable};
-use landfall_runtime::{Classify, ConfigError, Deadline, Disposition, Env, FunctionError};
+use landfall_env::{ConfigError, Env};
+use landfall_failure::{Classify, Deadline, Disposition, FunctionError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -127,7 +128,7 @@ where
         return Err(InvokeError::NoTimeLeft {
             function: function.to_owned(),
             left: deadline.remaining().as_secs(),
-            reserve: landfall_runtime::deadline::RESERVE.as_secs(),
+            reserve: landfall_failure::deadline::RESERVE.as_secs(),
         });
     }
     let payload = serde_json::to_vec(request).expect("a request is plain data");
@@ -366,7 +367,7 @@ mod tests {
         let err = invoke::<_, Outcome>(&client(&url).await, &callee(900), &Value::Null, &far())
             .await
             .unwrap_err();
-        let text = landfall_runtime::failure::error_chain(&err);
+        let text = landfall_failure::error_chain(&err);
         assert!(
             text.contains("mysql-loader answered {\"row\":3}")
                 && text.contains("missing field `rows`"),
@@ -377,7 +378,7 @@ mod tests {
     #[tokio::test]
     async fn nothing_is_sent_when_no_time_is_left_to_wait() {
         let (url, requests) = endpoint(vec![(200, "", "{}")], Duration::ZERO).await;
-        let deadline = Deadline::at(SystemTime::now() + landfall_runtime::deadline::RESERVE);
+        let deadline = Deadline::at(SystemTime::now() + landfall_failure::deadline::RESERVE);
         let err = invoke::<_, Value>(&client(&url).await, &callee(900), &Value::Null, &deadline)
             .await
             .unwrap_err();
@@ -392,7 +393,7 @@ mod tests {
     async fn the_wait_ends_before_the_callers_own_deadline() {
         let (url, _) = endpoint(vec![(200, "", "{}")], Duration::from_secs(30)).await;
         let deadline = Deadline::at(
-            SystemTime::now() + landfall_runtime::deadline::RESERVE + Duration::from_secs(2),
+            SystemTime::now() + landfall_failure::deadline::RESERVE + Duration::from_secs(2),
         );
         let started = Instant::now();
         let err = invoke::<_, Value>(&client(&url).await, &callee(900), &Value::Null, &deadline)

@@ -5,7 +5,7 @@
 //! moto has no virtual-host DNS) and makes retries and timeouts explicit instead of implied.
 
 use aws_config::{retry::RetryConfig, timeout::TimeoutConfig, BehaviorVersion, SdkConfig};
-use landfall_runtime::{ConfigError, Env};
+use landfall_env::{ConfigError, Env};
 use std::time::Duration;
 
 mod classify;

@@ -3,7 +3,7 @@
 //! parameter reads as the type's default, so the first run needs no set-up.
 
 use crate::AwsError;
-use landfall_runtime::{Classify, Disposition};
+use landfall_failure::{Classify, Disposition};
 use serde::{de::DeserializeOwned, Serialize};
 
 #[derive(Debug, thiserror::Error)]

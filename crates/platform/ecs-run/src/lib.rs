@@ -10,15 +10,17 @@
 //! starting a second one. A second run of finished work is harmless anyway: the work itself
 //! is idempotent (the load ledger, the script ledger), so adoption only saves the time.
 //!
-//! The task side, which the task binaries link, is `landfall-ecs-task`.
+//! The task side, which the task binaries link, is `landfall-ecs-task`; the report both
+//! sides read and write is `landfall-ecs-report`.
 
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, ContainerOverride, DesiredStatus, KeyValuePair,
     LaunchType, NetworkConfiguration, Task, TaskOverride,
 };
 use landfall_aws::{AwsError, SdkResultExt};
-use landfall_ecs_task::{Report, RESULT_VAR, TASK_VAR};
-use landfall_runtime::{ConfigError, Env, FunctionError};
+use landfall_ecs_report::{Report, RESULT_VAR, TASK_VAR};
+use landfall_env::{ConfigError, Env};
+use landfall_failure::FunctionError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};

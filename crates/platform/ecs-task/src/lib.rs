@@ -1,58 +1,16 @@
 //! The task side of work too long for Lambda's 15 minutes, run as an ECS (Fargate) task by
 //! the same binary as the function: [`serve_or_run_once`] handles the one event in
 //! `LANDFALL_TASK` and exits, or serves Lambda invocations when it is not set. The task
-//! leaves a [`Report`] in S3 for its parent (`landfall-ecs-run`, which only the parent links).
+//! leaves a [`Report`] in S3 for its parent (`landfall-ecs-run`, which only the parent links;
+//! the report itself is `landfall-ecs-report`, which both sides link).
 
 use landfall_aws::{AwsError, SdkResultExt};
-use landfall_runtime::{ConfigError, Disposition, Env, FunctionError, Telemetry};
+pub use landfall_ecs_report::{Report, RESULT_VAR, TASK_VAR};
+use landfall_runtime::{ConfigError, Env, FunctionError, Telemetry};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use std::future::Future;
-
-/// The event a task handles, as JSON.
-pub const TASK_VAR: &str = "LANDFALL_TASK";
-/// Where a task writes its [`Report`]: `s3://bucket/key`.
-pub const RESULT_VAR: &str = "LANDFALL_RESULT_URI";
-
-/// What a task leaves for its parent.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum Report {
-    Succeeded { outcome: Value },
-    Failed { error_type: String, message: String },
-}
-
-impl Report {
-    pub fn from_result(result: Result<Value, FunctionError>) -> Report {
-        match result {
-            Ok(outcome) => Report::Succeeded { outcome },
-            Err(err) => Report::Failed {
-                error_type: err.disposition.as_str().to_owned(),
-                message: err.message,
-            },
-        }
-    }
-
-    pub fn into_result(self) -> Result<Value, FunctionError> {
-        match self {
-            Report::Succeeded { outcome } => Ok(outcome),
-            Report::Failed {
-                error_type,
-                message,
-            } => Err(FunctionError {
-                disposition: if error_type == Disposition::Permanent.as_str() {
-                    Disposition::Permanent
-                } else {
-                    Disposition::Retryable
-                },
-                message,
-                retry_after: None,
-                still_running: false,
-            }),
-        }
-    }
-}
 
 /// The whole `main` of a binary that is both a Lambda function and an ECS task: with
 /// `LANDFALL_TASK` set it handles that one event, writes the report and exits (0 on
@@ -146,28 +104,4 @@ async fn write_report(env: &Env, uri: &str, report: &Report) -> Result<(), Repor
         .await
         .or_aws("S3", "PutObject")?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn reports_carry_the_disposition_across() {
-        let permanent = Report::from_result(Err(FunctionError::permanent("bad line 3")));
-        let text = serde_json::to_string(&permanent).unwrap();
-        let back: Report = serde_json::from_str(&text).unwrap();
-        let err = back.into_result().unwrap_err();
-        assert_eq!(err.disposition, Disposition::Permanent);
-        assert_eq!(err.message, "bad line 3");
-
-        let retryable = Report::from_result(Err(FunctionError::retryable("db down")));
-        assert_eq!(
-            retryable.into_result().unwrap_err().disposition,
-            Disposition::Retryable
-        );
-        let ok = Report::from_result(Ok(json!({"rows": 3})));
-        assert_eq!(ok.into_result().unwrap(), json!({"rows": 3}));
-    }
 }

@@ -2,7 +2,7 @@
 
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use landfall_aws::AwsError;
-use landfall_runtime::{Classify, Disposition};
+use landfall_failure::{Classify, Disposition};
 
 #[derive(Debug, thiserror::Error)]
 #[error("sending email to {to:?}")]
@@ -82,7 +82,7 @@ impl Mailer {
     /// loaded either way, and retrying the work for an email would repeat it.
     pub async fn notify(&self, to: &[String], subject: &str, body: &str) {
         if let Err(err) = self.send(to, subject, body).await {
-            tracing::error!(error = %landfall_runtime::failure::error_chain(&err), subject, "could not email the outcome");
+            tracing::error!(error = %landfall_failure::error_chain(&err), subject, "could not email the outcome");
             // A lost email is otherwise silent: EmailsFailedAlarm (template.yaml) watches this.
             metrics::counter!("EmailsFailed").increment(1);
         }

@@ -2,6 +2,12 @@
 //! or not (the input is wrong: retrying only burns attempts). The disposition decides
 //! where an SQS message goes and becomes the Lambda `Diagnostic` error type (in
 //! `landfall-runtime`: this crate links nothing, so pure crates can classify their errors).
+//! An invocation's [`Deadline`] lives here too: library crates budget their steps with it
+//! without linking the Lambda runtime.
+
+pub mod deadline;
+
+pub use deadline::Deadline;
 
 use std::fmt;
 

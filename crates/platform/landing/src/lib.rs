@@ -5,7 +5,7 @@
 use futures::StreamExt;
 use landfall_aws::s3_stream::{body_stream, MultipartWriter};
 use landfall_aws::{AwsError, SdkResultExt};
-use landfall_runtime::{Classify, Disposition};
+use landfall_failure::{Classify, Disposition};
 use serde::{Deserialize, Serialize};
 use split::{Piece, Splitter};
 

@@ -11,7 +11,8 @@
 use aws_sdk_redshiftdata::types::{Field, SqlParameter, StatusString};
 use aws_sdk_redshiftdata::Client;
 use landfall_aws::{AwsError, SdkResultExt};
-use landfall_runtime::{Classify, ConfigError, Disposition, Env};
+use landfall_env::{ConfigError, Env};
+use landfall_failure::{Classify, Disposition};
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 

@@ -9,7 +9,8 @@
 pub mod postgres;
 
 use landfall_aws::AwsError;
-use landfall_runtime::{Classify, ConfigError, Disposition, Env};
+use landfall_env::{ConfigError, Env};
+use landfall_failure::{Classify, Disposition};
 use secrecy::SecretString;
 use serde::Deserialize;
 use std::fmt;

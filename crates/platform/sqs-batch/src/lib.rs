@@ -19,7 +19,7 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMe
 use aws_sdk_sqs::types::MessageAttributeValue;
 use futures::stream::{self, StreamExt};
 use landfall_aws::{AwsError, SdkResultExt};
-use landfall_runtime::{Disposition, FunctionError};
+use landfall_failure::{Disposition, FunctionError};
 use std::future::Future;
 
 mod s3;

@@ -4,7 +4,8 @@
 
 use crate::{process_each, DeadLetters};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use landfall_runtime::{ConfigError, Env, FunctionError};
+use landfall_env::{ConfigError, Env};
+use landfall_failure::FunctionError;
 use landfall_s3_events::{Notification, ObjectChange};
 use std::future::Future;
 use std::time::Duration;

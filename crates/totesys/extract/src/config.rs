@@ -2,7 +2,7 @@
 //! another file). Names go through the identifier allowlist when the config loads, so a
 //! name shaped like SQL injection fails the cold start, before any query runs.
 
-use landfall_runtime::{ConfigError, Env};
+use landfall_env::{ConfigError, Env};
 use landfall_sql_ident::Ident;
 use serde::Deserialize;
 

@@ -29,7 +29,7 @@ use flate2::Compression;
 use futures::TryStreamExt;
 use landfall_aws::s3_stream::MultipartWriter;
 use landfall_aws::AwsError;
-use landfall_runtime::{Classify, Disposition};
+use landfall_failure::{Classify, Disposition};
 use landfall_secrets::postgres::ConnectError;
 use landfall_secrets::{CredentialSource, SecretError};
 pub use sqlx::postgres::PgSslMode;

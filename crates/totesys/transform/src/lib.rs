@@ -14,7 +14,7 @@ pub mod state;
 
 use landfall_aws::parameters::{JsonParameters, ParameterError};
 use landfall_aws::AwsError;
-use landfall_runtime::{Classify, Disposition};
+use landfall_failure::{Classify, Disposition};
 use landfall_totesys_contract::processed::{
     manifest_key, output_key, restage, Manifest, Output, LOADED_PREFIX, PENDING_PREFIX,
     READY_PREFIX,

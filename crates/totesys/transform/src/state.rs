@@ -15,7 +15,7 @@
 //! output instead of transforming the object a second time.
 
 use landfall_aws::AwsError;
-use landfall_runtime::{Classify, Disposition};
+use landfall_failure::{Classify, Disposition};
 use landfall_totesys_star::transform::{Changes, MemoryLookup};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -19,7 +19,7 @@ use freshness::Freshness;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use landfall_aws::parameters::JsonParameters;
 use landfall_aws::{AwsError, SdkResultExt};
-use landfall_runtime::{Classify, Disposition};
+use landfall_failure::{Classify, Disposition};
 use landfall_secrets::postgres::ConnectError;
 use landfall_secrets::{CredentialSource, SecretError};
 use landfall_totesys_contract::processed::{

@@ -16,7 +16,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::DataType;
 use bytes::Bytes;
 use landfall_aws::AwsError;
-use landfall_runtime::{Classify, Disposition};
+use landfall_failure::{Classify, Disposition};
 use landfall_sql_ident::Ident;
 use landfall_totesys_contract::processed::Manifest;
 use landfall_totesys_star::parquet::{read_checked, VERSION_COLUMNS};

@@ -13,7 +13,7 @@ pub use policy::{ChangeFilter, Policy};
 pub use settings::Settings;
 
 use landfall_aws::AwsError;
-use landfall_runtime::{Classify, Disposition};
+use landfall_failure::{Classify, Disposition};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CdnError {

@@ -1,7 +1,7 @@
 use crate::distributions::Source;
 use crate::paths::MAX_PATHS_PER_INVALIDATION;
 use crate::policy::Policy;
-use landfall_runtime::{ConfigError, Env};
+use landfall_env::{ConfigError, Env};
 use std::collections::HashMap;
 
 /// What the function is told by its environment.

@@ -2,7 +2,7 @@ use super::*;
 use aws_sdk_cloudfront::operation::create_invalidation::CreateInvalidationError;
 use aws_sdk_cloudfront::types::error::TooManyInvalidationsInProgress;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
-use landfall_runtime::{Classify, Disposition};
+use landfall_failure::{Classify, Disposition};
 
 #[test]
 fn plan_encodes_dedupes_and_sorts_paths() {

@@ -2,7 +2,7 @@
 //! work made of long steps checks the time left before each one and hands over (a retryable
 //! failure, which its redelivery resumes) instead of being cut off mid-step.
 
-use crate::failure::FunctionError;
+use crate::FunctionError;
 use std::time::{Duration, SystemTime};
 
 /// Kept back from every step for what follows a failure: answering, cleaning up, emailing.
