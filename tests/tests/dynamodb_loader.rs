@@ -69,6 +69,11 @@ async fn stack(datasets: &tempfile_path::Path) -> Result<LocalStack> {
     Ok(stack)
 }
 
+/// Messages in P2's DLQ.
+async fn dead_letters(stack: &LocalStack) -> Result<usize> {
+    stack.queue_depth(&stack.resource("DynamodbFilesDLQ")).await
+}
+
 fn dynamodb(stack: &LocalStack) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&stack.sdk)
 }
@@ -629,12 +634,7 @@ async fn a_file_the_aws_cli_uploaded_in_parts_imports_archives_and_a_redelivery_
     stack.send(&queue, &notification).await?;
     let again = stack.deliver(FUNCTION).await?;
     assert!(again.failed.is_empty() && again.received == 1, "{again:?}");
-    assert_eq!(
-        stack
-            .queue_depth(&stack.resource("DynamodbFilesDLQ"))
-            .await?,
-        0
-    );
+    assert_eq!(dead_letters(&stack).await?, 0);
     assert_eq!(tables(&stack).await?, vec![table]);
     let log = stack.function_log(FUNCTION);
     assert!(
@@ -792,12 +792,7 @@ async fn an_import_outlasting_its_invocation_is_followed_by_a_delayed_message_no
     assert_eq!(pointer(&stack).await?.as_deref(), Some(table.as_str()));
     assert_eq!(items(&stack, &table).await?, expected(FIRST));
     assert_eq!(tables(&stack).await?, [table], "one import");
-    assert_eq!(
-        stack
-            .queue_depth(&stack.resource("DynamodbFilesDLQ"))
-            .await?,
-        0
-    );
+    assert_eq!(dead_letters(&stack).await?, 0);
     Ok(())
 }
 
@@ -830,12 +825,7 @@ async fn an_unversioned_landing_bucket_imports_each_upload_of_a_key() -> Result<
         current.push(table);
     }
     assert_ne!(current[0], current[1], "each upload its own table");
-    assert_eq!(
-        stack
-            .queue_depth(&stack.resource("DynamodbFilesDLQ"))
-            .await?,
-        0
-    );
+    assert_eq!(dead_letters(&stack).await?, 0);
     Ok(())
 }
 
