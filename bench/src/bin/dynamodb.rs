@@ -6,8 +6,9 @@
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
+use landfall_aws::s3_stream::ByteSink;
 use landfall_dynamodb_datasets::Datasets;
-use landfall_dynamodb_import::convert::{convert, Output, PartWriter};
+use landfall_dynamodb_import::convert::{convert, Output};
 use landfall_runtime::{Classify, Disposition};
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -39,11 +40,11 @@ impl Output for Files {
     }
 }
 
-impl PartWriter for File {
+impl ByteSink for File {
     type Error = WriteFailed;
 
-    async fn write(&mut self, bytes: Vec<u8>) -> Result<(), WriteFailed> {
-        self.0.write_all(&bytes).map_err(WriteFailed)
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), WriteFailed> {
+        self.0.write_all(bytes).map_err(WriteFailed)
     }
 
     async fn finish(self) -> Result<(), WriteFailed> {

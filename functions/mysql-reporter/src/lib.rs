@@ -3,9 +3,9 @@
 //! into a multipart upload (no MySQL command line, no /tmp file).
 
 use landfall_aws::s3_stream::MultipartWriter;
-use landfall_aws::{Aws, AwsError};
+use landfall_aws::Aws;
 use landfall_mysql_datasets::Datasets;
-use landfall_mysql_load::export::{table_csv, CsvSink};
+use landfall_mysql_load::export::table_csv;
 use landfall_mysql_load::protocol::reporter::{Export, Request, Response};
 use landfall_mysql_load::Database;
 use landfall_runtime::{ConfigError, Env, FunctionError};
@@ -16,17 +16,6 @@ pub struct App {
     s3: aws_sdk_s3::Client,
     reports_bucket: String,
     database: Database,
-}
-
-struct Upload(Option<MultipartWriter>);
-
-impl CsvSink for Upload {
-    type Error = AwsError;
-
-    async fn write(&mut self, bytes: &[u8]) -> Result<(), AwsError> {
-        let writer = self.0.as_mut().expect("open until finished");
-        writer.write(bytes).await
-    }
 }
 
 impl App {
@@ -64,19 +53,15 @@ impl App {
         let mut exports = Vec::new();
         for table in &dataset.report_tables {
             let key = format!("{}/{table}/{today}/{table}-{run}.csv", request.dataset);
-            let writer =
+            let mut writer =
                 MultipartWriter::start(&self.s3, &self.reports_bucket, &key, 8 << 20).await?;
-            let mut upload = Upload(Some(writer));
-            let rows = match Box::pin(table_csv(&mut conn, table, &mut upload)).await {
+            let rows = match Box::pin(table_csv(&mut conn, table, &mut writer)).await {
                 Ok(rows) => rows,
                 Err(err) => {
-                    if let Some(writer) = upload.0.take() {
-                        writer.abort().await;
-                    }
+                    writer.abort().await;
                     return Err(FunctionError::from_error(&err));
                 }
             };
-            let writer = upload.0.take().expect("open until finished");
             writer.finish().await?;
             tracing::info!(table = table.as_str(), rows, key, "report exported");
             exports.push(Export {

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use futures::{Stream, StreamExt};
+use landfall_aws::s3_stream::ByteSink;
 use landfall_dynamodb_datasets::{first_duplicate, BadInput, Dataset, Origin, Run};
 use landfall_failure::{Classify, Disposition};
 use landfall_landing::split::{Piece, Splitter};
@@ -25,16 +26,9 @@ const FLUSH_BYTES: usize = 8 * 1024 * 1024;
 
 /// Where the parts go: S3 objects under the import prefix, or files in the benchmark.
 pub trait Output: Clone + Send + Sync + 'static {
-    type Part: PartWriter;
+    type Part: ByteSink + 'static;
     type Error: std::error::Error + Classify + Send + Sync + 'static;
     fn create(&self, part: u32) -> impl Future<Output = Result<Self::Part, Self::Error>> + Send;
-}
-
-pub trait PartWriter: Send + 'static {
-    type Error: std::error::Error + Classify + Send + Sync + 'static;
-    fn write(&mut self, bytes: Vec<u8>) -> impl Future<Output = Result<(), Self::Error>> + Send;
-    fn finish(self) -> impl Future<Output = Result<(), Self::Error>> + Send;
-    fn abort(self) -> impl Future<Output = ()> + Send;
 }
 
 /// What a converted file holds.
@@ -265,7 +259,7 @@ async fn convert_part<O: Output>(
                 let full =
                     std::mem::replace(gzip.get_mut(), Vec::with_capacity(FLUSH_BYTES + 64 * 1024));
                 written += full.len() as u64;
-                writer.write(full).await.map_err(write_error(index))?;
+                writer.write(&full).await.map_err(write_error(index))?;
             }
         }
         let encoded = checker.finish()?;
@@ -284,7 +278,7 @@ async fn convert_part<O: Output>(
         source: Box::new(e),
     })?;
     written += rest.len() as u64;
-    writer.write(rest).await.map_err(write_error(index))?;
+    writer.write(&rest).await.map_err(write_error(index))?;
     writer.finish().await.map_err(write_error(index))?;
     let rows = checker.rows();
     let keys = checker

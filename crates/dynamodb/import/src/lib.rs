@@ -19,7 +19,7 @@ pub mod convert;
 pub mod record;
 pub mod table;
 
-use convert::{convert, ConvertError, Converted, Output, PartWriter};
+use convert::{convert, ConvertError, Converted, Output};
 use landfall_aws::s3_stream::MultipartWriter;
 use landfall_aws::{AwsError, SdkResultExt};
 use landfall_dynamodb_datasets::{Dataset, Replace};
@@ -660,22 +660,6 @@ impl Output for S3Parts {
     async fn create(&self, part: u32) -> Result<MultipartWriter, AwsError> {
         let key = format!("{}part-{part:05}.json.gz", self.prefix);
         MultipartWriter::start(&self.s3, &self.bucket, &key, 8 * 1024 * 1024).await
-    }
-}
-
-impl PartWriter for MultipartWriter {
-    type Error = AwsError;
-
-    async fn write(&mut self, bytes: Vec<u8>) -> Result<(), AwsError> {
-        MultipartWriter::write(self, &bytes).await
-    }
-
-    async fn finish(self) -> Result<(), AwsError> {
-        MultipartWriter::finish(self).await
-    }
-
-    async fn abort(self) {
-        MultipartWriter::abort(self).await
     }
 }
 

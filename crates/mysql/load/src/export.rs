@@ -1,25 +1,16 @@
-//! Tables to CSV, streamed row by row from the server to a sink (an S3 multipart upload
-//! in mysql-reporter): memory holds one buffer, whatever the table's size.
+//! Tables to CSV, streamed row by row from the server to a [`ByteSink`] (an S3 multipart
+//! upload in mysql-reporter): memory holds one buffer, whatever the table's size.
 //!
 //! CSV is written here rather than with the `csv` crate because a report must tell NULL
 //! from an empty string: NULL is an empty unquoted field, "" a quoted empty one, and the
 //! `csv` writer cannot quote one empty field and not another.
 
 use crate::MysqlError;
+use landfall_aws::s3_stream::ByteSink;
 use landfall_failure::Classify;
 use landfall_mysql_datasets::Ident;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Value};
-
-/// Where the CSV bytes go.
-pub trait CsvSink {
-    type Error: std::error::Error + Classify + Send + Sync + 'static;
-
-    fn write(
-        &mut self,
-        bytes: &[u8],
-    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send;
-}
 
 fn sink_failed<E: std::error::Error + Classify + Send + Sync + 'static>(err: E) -> MysqlError {
     MysqlError::Export {
@@ -31,7 +22,7 @@ fn sink_failed<E: std::error::Error + Classify + Send + Sync + 'static>(err: E) 
 const FLUSH_AT: usize = 1 << 20;
 
 /// Writes `SELECT * FROM table` as CSV with a header row; returns the data rows written.
-pub async fn table_csv<S: CsvSink>(
+pub async fn table_csv<S: ByteSink>(
     conn: &mut Conn,
     table: &Ident,
     sink: &mut S,

@@ -4,6 +4,36 @@
 use crate::{AwsError, SdkResultExt};
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
+use landfall_failure::Classify;
+use std::future::Future;
+
+/// Where streamed bytes go, written as they are made so memory holds one part: an S3
+/// multipart upload ([`MultipartWriter`]) in the functions, a file in the benchmarks. Every
+/// streamed writer of the workspace (reports, converted import parts) is one of these.
+pub trait ByteSink: Send {
+    type Error: std::error::Error + Classify + Send + Sync + 'static;
+    fn write(&mut self, bytes: &[u8]) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Everything written becomes the object (or file).
+    fn finish(self) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Nothing written is kept.
+    fn abort(self) -> impl Future<Output = ()> + Send;
+}
+
+impl ByteSink for MultipartWriter {
+    type Error = AwsError;
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), AwsError> {
+        MultipartWriter::write(self, bytes).await
+    }
+
+    async fn finish(self) -> Result<(), AwsError> {
+        MultipartWriter::finish(self).await
+    }
+
+    async fn abort(self) {
+        MultipartWriter::abort(self).await
+    }
+}
 
 pub fn body_stream(
     body: aws_sdk_s3::primitives::ByteStream,
