@@ -59,7 +59,7 @@ class Pipeline:
         self.created = []  # (bucket, key) of every object the run found or put
         self.detail = []
 
-    def wait(self, step, check, hint, seconds=STEP_SECONDS):
+    def wait(self, step, check, hint, seconds=STEP_SECONDS, every=1):
         started = time.monotonic()
         reported = started
         while True:
@@ -73,7 +73,7 @@ class Pipeline:
             if now - reported >= 15:
                 self.smoke.say(f"{self.name}: waiting for {step} ({now - started:.0f} s)")
                 reported = now
-            time.sleep(1)
+            time.sleep(every)
 
     # --- helpers every pipeline uses ---------------------------------------------------------
 
@@ -336,8 +336,9 @@ class Totesys(Pipeline):
         # A table that has never had a row has nothing to load (warehouse-loader skips it).
         self.watermarks = {table: state["watermark"] for table, state in states.items()
                            if state["sequence"] > 0}
+        # A warehouse-loader run every ten seconds, not every second.
         freshness = self.wait("the warehouse visible through every table's new watermark",
-                              self.visible, hint)
+                              self.visible, hint, every=10)
         lag = max((t["lag_seconds"] for t in freshness if t["lag_seconds"] is not None), default=0)
         self.detail.append(f"{self.tables} tables extracted, {self.rows} warehouse rows loaded, "
                            f"visible through {min(self.watermarks.values(), default='-')} "
@@ -362,7 +363,6 @@ class Totesys(Pipeline):
         through = {t["table"]: t["visible_through"] for t in tables}
         if all((through.get(table) or "") >= mark for table, mark in self.watermarks.items()):
             return tables
-        time.sleep(9)  # a load every ten seconds, not every second
         return None
 
     def invoke(self, function_output, event):
