@@ -7,7 +7,7 @@ use anyhow::Result;
 use aws_sdk_dynamodb::types::AttributeValue;
 use landfall_dynamodb_datasets::Datasets;
 use landfall_dynamodb_import::{Importer, Job, Outcome, Settings};
-use landfall_landing::ObjectRef;
+use landfall_landing::{ObjectVersion, Version};
 use landfall_runtime::Deadline;
 use landfall_tests::LocalStack;
 use serde_json::json;
@@ -490,10 +490,10 @@ async fn concurrent_and_repeated_deliveries_start_one_import_and_switch_once() -
         text.push('\n');
     }
     let version = stack.put("LandingBucket", key, text.into_bytes()).await?;
-    let source = ObjectRef {
+    let source = ObjectVersion {
         bucket,
         key: key.into(),
-        version,
+        version: Version::Id(version),
     };
     let importer = importer(&stack);
     let job = |attempt: &'static str| Job {
@@ -544,10 +544,10 @@ async fn delete_then_import_replaces_the_base_table_in_place() -> Result<()> {
         let version = stack
             .put("LandingBucket", key, csv(rows).into_bytes())
             .await?;
-        let source = ObjectRef {
+        let source = ObjectVersion {
             bucket: stack.resource("LandingBucket"),
             key: key.into(),
-            version,
+            version: Version::Id(version),
         };
         let attempt = format!("delivery-{n}");
         let job = Job {

@@ -8,6 +8,7 @@
 use anyhow::Result;
 use aws_sdk_dynamodb::types::AttributeValue;
 use landfall_devstack::sample::orders_csv;
+use landfall_landing::Version;
 use landfall_orders_load::audit::{AuditTable, Received, Status as AuditStatus};
 use landfall_orders_load::crawler::Crawler;
 use landfall_orders_load::warehouse::{OrdersWarehouse, UnknownCustomers};
@@ -170,14 +171,15 @@ impl Fixture {
         }
     }
 
-    /// The audit item a notification of `key` at `version` makes.
+    /// The audit item a notification of `key` at version id `version` makes.
     fn received(&self, key: &str, version: &str, delivery: &str) -> Received {
         let bucket = self.stack.resource(BUCKET);
+        let version = Version::Id(version.into());
         Received {
-            file: Received::file_id(&bucket, key, version),
+            file: Received::file_id(&bucket, key, &version),
             bucket,
             key: key.into(),
-            version: version.into(),
+            version,
             size: 1000,
             etag: "e".into(),
             event_time: "2026-12-02T08:00:00.000Z".into(),

@@ -53,7 +53,7 @@ async fn large_and_small_objects_arrive_intact() -> Result<()> {
 /// records the landing version it came from, and the redelivery only deletes.
 #[tokio::test]
 async fn a_file_archived_before_a_crash_is_not_archived_again() -> Result<()> {
-    use landfall_landing::{archive, ObjectRef, ARCHIVED_FROM};
+    use landfall_landing::{archive, ObjectVersion, Version, ARCHIVED_FROM};
     let stack = LocalStack::start().await?;
     let s3 = stack.s3();
     let (landing, archive_bucket) = (
@@ -64,15 +64,15 @@ async fn a_file_archived_before_a_crash_is_not_archived_again() -> Result<()> {
     let version = stack
         .put("LandingBucket", key, b"a,b\n1,2\n".to_vec())
         .await?;
-    let object = ObjectRef {
+    let object = ObjectVersion {
         bucket: landing.clone(),
         key: key.to_owned(),
-        version: version.clone(),
+        version: Version::Id(version.clone()),
     };
-    let target = ObjectRef {
+    let target = ObjectVersion {
         bucket: archive_bucket.clone(),
         key: "price_index/2026/12/03/crash.csv".to_owned(),
-        version: String::new(),
+        version: Version::Derived,
     };
     // What the crashed attempt left: its copy, recording where it came from.
     s3.copy_object()
@@ -99,8 +99,8 @@ async fn a_file_archived_before_a_crash_is_not_archived_again() -> Result<()> {
     let second = stack
         .put("LandingBucket", key, b"a,b\n3,4\n".to_vec())
         .await?;
-    let object = ObjectRef {
-        version: second,
+    let object = ObjectVersion {
+        version: Version::Id(second),
         ..object
     };
     archive(&s3, &object, &target).await?;
@@ -119,18 +119,21 @@ fn landing_and_archive(
     key: &str,
     version: String,
     archive_key: &str,
-) -> (landfall_landing::ObjectRef, landfall_landing::ObjectRef) {
-    use landfall_landing::ObjectRef;
+) -> (
+    landfall_landing::ObjectVersion,
+    landfall_landing::ObjectVersion,
+) {
+    use landfall_landing::{ObjectVersion, Version};
     (
-        ObjectRef {
+        ObjectVersion {
             bucket: stack.resource("LandingBucket"),
             key: key.to_owned(),
-            version,
+            version: Version::Id(version),
         },
-        ObjectRef {
+        ObjectVersion {
             bucket: stack.resource("ArchiveBucket"),
             key: archive_key.to_owned(),
-            version: String::new(),
+            version: Version::Derived,
         },
     )
 }
@@ -138,7 +141,7 @@ fn landing_and_archive(
 /// The archive copy's ETag and bytes.
 async fn archived(
     stack: &LocalStack,
-    target: &landfall_landing::ObjectRef,
+    target: &landfall_landing::ObjectVersion,
 ) -> Result<(String, Vec<u8>)> {
     let copy = stack
         .s3()
@@ -213,7 +216,7 @@ async fn a_file_past_the_single_copy_limit_is_archived_in_parts() -> Result<()> 
 /// second's archive finds the version gone and the copy recording it: done, not a failure.
 #[tokio::test]
 async fn archiving_a_version_another_delivery_already_archived_is_done() -> Result<()> {
-    use landfall_landing::{archive, ObjectRef};
+    use landfall_landing::{archive, ObjectVersion};
     let stack = LocalStack::start().await?;
     let s3 = stack.s3();
     let key = "dynamodb/customers/twice.csv";
@@ -225,11 +228,11 @@ async fn archiving_a_version_another_delivery_already_archived_is_done() -> Resu
     archive(&s3, &object, &target).await?;
     archive(&s3, &object, &target).await?;
     // Gone and never archived is still an error.
-    let other = ObjectRef {
+    let other = ObjectVersion {
         key: "dynamodb/customers/never.csv".to_owned(),
         ..object.clone()
     };
-    let elsewhere = ObjectRef {
+    let elsewhere = ObjectVersion {
         key: "customers/2026/12/04/never.csv".to_owned(),
         ..target.clone()
     };
@@ -268,7 +271,7 @@ async fn only_the_first_delivery_of_a_version_claims_its_notice() -> Result<()> 
 /// delete — conditional on the ETag — leaves the new file for its own notification.
 #[tokio::test]
 async fn an_unversioned_file_replaced_after_its_archive_is_left_for_its_own_load() -> Result<()> {
-    use landfall_landing::{archive, current_version, ObjectRef, ARCHIVED_FROM};
+    use landfall_landing::{archive, to_load, ObjectVersion, Version, ARCHIVED_FROM};
     let stack = LocalStack::start().await?;
     let s3 = stack.s3();
     let (landing, archive_bucket) = (
@@ -277,17 +280,25 @@ async fn an_unversioned_file_replaced_after_its_archive_is_left_for_its_own_load
     );
     stack.suspend_versioning("LandingBucket").await?;
     let key = "mysql/price_index/replaced.csv";
-    stack
-        .put("LandingBucket", key, b"a,b\n1,2\n".to_vec())
+    let put = s3
+        .put_object()
+        .bucket(&landing)
+        .key(key)
+        .body(b"a,b\n1,2\n".to_vec().into())
+        .send()
         .await?;
-    let (object, _) = current_version(&s3, &landing, key, None)
-        .await?
-        .expect("there");
-    assert!(object.etag().is_some(), "{object:?}");
-    let target = ObjectRef {
+    // As a notification names it: S3's version id "null", or none, and the ETag.
+    let named = ObjectVersion {
+        bucket: landing.clone(),
+        key: key.to_owned(),
+        version: Version::from_s3(put.version_id(), put.e_tag()),
+    };
+    let (object, _) = to_load(&s3, &named).await?.expect("there");
+    assert!(object.version.etag().is_some(), "{object:?}");
+    let target = ObjectVersion {
         bucket: archive_bucket.clone(),
         key: "price_index/2026/12/05/replaced.csv".to_owned(),
-        version: String::new(),
+        version: Version::Derived,
     };
     // The copy the dead process made, recording its source.
     s3.put_object()

@@ -11,7 +11,7 @@ use landfall_tests::postgres::TotesysDatabase;
 use landfall_tests::star::{assert_same, expected, from_processed};
 use landfall_tests::LocalStack;
 use landfall_totesys_seed::Volumes;
-use landfall_totesys_transform::{ObjectVersion, Outcome, Settings, Transformer};
+use landfall_totesys_transform::{ObjectVersion, Outcome, Settings, Transformer, Version};
 use serde_json::json;
 use std::io::Write;
 use std::time::Duration;
@@ -76,8 +76,7 @@ async fn ingestion_sources(stack: &LocalStack) -> Result<Vec<ObjectVersion>> {
         .map(|v| ObjectVersion {
             bucket: bucket.clone(),
             key: v.key().unwrap_or_default().to_owned(),
-            version_id: v.version_id().map(str::to_owned),
-            etag: v.e_tag().map(str::to_owned),
+            version: Version::from_s3(v.version_id(), v.e_tag()),
         })
         .collect())
 }

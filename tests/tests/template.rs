@@ -264,7 +264,14 @@ fn emitted_metrics() -> BTreeSet<String> {
                 walk(&path, names);
             } else if path.extension().is_some_and(|e| e == "rs") {
                 let text = std::fs::read_to_string(&path).expect("source file");
-                for macro_call in ["counter!(\"", "gauge!(\"", "histogram!(\""] {
+                // A metric is named in its macro call, or (a file pipeline's files done) in
+                // the `FilePipeline::DONE_METRIC` the platform's flow counts.
+                for macro_call in [
+                    "counter!(\"",
+                    "gauge!(\"",
+                    "histogram!(\"",
+                    "DONE_METRIC: &'static str = \"",
+                ] {
                     for (at, _) in text.match_indices(macro_call) {
                         let rest = &text[at + macro_call.len()..];
                         names.insert(rest[..rest.find('"').unwrap_or(0)].to_owned());

@@ -165,7 +165,11 @@ async fn load(path: &str, database: &str) -> Result<()> {
         .body(aws_sdk_s3::primitives::ByteStream::from_path(path).await?)
         .send()
         .await?;
-    let version = put.version_id().context("the bench bucket is versioned")?;
+    let version = landfall_landing::Version::Id(
+        put.version_id()
+            .context("the bench bucket is versioned")?
+            .to_owned(),
+    );
     let size = std::fs::metadata(path)?.len();
     let loader = Loader {
         s3: s3.clone(),
@@ -188,10 +192,10 @@ async fn load(path: &str, database: &str) -> Result<()> {
         },
     };
     let file = Received {
-        file: Received::file_id(BUCKET, &key, version),
+        file: Received::file_id(BUCKET, &key, &version),
         bucket: BUCKET.into(),
         key: key.clone(),
-        version: version.into(),
+        version: version.clone(),
         size,
         etag: put.e_tag().unwrap_or_default().trim_matches('"').into(),
         event_time: timestamp_now(),
@@ -201,10 +205,10 @@ async fn load(path: &str, database: &str) -> Result<()> {
     };
     let deadline = Deadline::at(SystemTime::now() + Duration::from_secs(900));
     // The check alone, once before the timed run, to show where the time goes.
-    let object = landfall_landing::ObjectRef {
+    let object = landfall_landing::ObjectVersion {
         bucket: BUCKET.into(),
         key: key.clone(),
-        version: version.into(),
+        version: version.clone(),
     };
     let check_started = Instant::now();
     landfall_orders_load::check::check(&s3, &object, Format::Csv, size).await?;

@@ -8,19 +8,14 @@
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use landfall_aws::Aws;
 use landfall_dynamodb_datasets::Datasets;
-use landfall_dynamodb_import::{ImportError, Imported, Importer, Job, Outcome, Settings};
+use landfall_dynamodb_import::pipeline::DynamodbFiles;
+use landfall_dynamodb_import::{Importer, Settings};
 use landfall_email::Mailer;
-use landfall_landing::{
-    archive_today, current_version, first_notice, refusal_notice, route, ObjectRef, Route,
-};
-use landfall_runtime::{ConfigError, Disposition, Env, FunctionError, Invocation};
-use landfall_s3_events::ObjectChange;
+use landfall_landing::flow::Landing;
+use landfall_runtime::{ConfigError, Env, FunctionError, Invocation};
 use landfall_sqs_batch::{process_created_objects, DeadLetters};
 use serde::{Deserialize, Serialize};
-use std::time::{Duration, Instant};
-
-/// Landing keys this pipeline owns.
-const PREFIX: &str = "dynamodb";
+use std::time::Duration;
 
 /// What invokes the function: the landing queue, or the retirement schedule.
 #[derive(Debug, Deserialize)]
@@ -43,13 +38,8 @@ pub enum Response {
 }
 
 pub struct App {
-    datasets: Datasets,
-    importer: Importer,
-    archive_bucket: String,
-    /// The queue's maxReceiveCount: a retryable failure is emailed on the last attempt.
-    max_receive_count: u32,
-    operations_notify: Vec<String>,
-    mailer: Mailer,
+    files: DynamodbFiles,
+    landing: Landing,
     dead_letters: Option<DeadLetters>,
 }
 
@@ -83,18 +73,23 @@ impl App {
         };
         let aws = Aws::load(env).await?;
         Ok(App {
-            importer: Importer {
-                s3: aws.s3(),
-                dynamodb: aws.dynamodb(),
-                ssm: aws.ssm(),
-                settings,
+            files: DynamodbFiles {
+                importer: Importer {
+                    s3: aws.s3(),
+                    dynamodb: aws.dynamodb(),
+                    ssm: aws.ssm(),
+                    settings,
+                },
+                datasets,
             },
-            archive_bucket: env.required("ARCHIVE_BUCKET")?.to_owned(),
-            max_receive_count: env.parse_or("MAX_RECEIVE_COUNT", 10)?,
-            operations_notify: env.list("OPERATIONS_NOTIFY"),
-            mailer: Mailer::new(aws.ses(), env.required("SENDER_EMAIL")?),
+            landing: Landing {
+                s3: aws.s3(),
+                archive_bucket: env.required("ARCHIVE_BUCKET")?.to_owned(),
+                mailer: Mailer::new(aws.ses(), env.required("SENDER_EMAIL")?),
+                operations_notify: env.list("OPERATIONS_NOTIFY"),
+                max_receive_count: env.parse_or("MAX_RECEIVE_COUNT", 10)?,
+            },
             dead_letters: DeadLetters::from_env(env, aws.sqs())?,
-            datasets,
         })
     }
 
@@ -110,7 +105,12 @@ impl App {
                     event,
                     self.dead_letters.as_ref(),
                     |change, attempt| async move {
-                        Box::pin(self.file(&change, attempt, invocation)).await
+                        let (id, deadline) = (&invocation.request_id, &invocation.deadline);
+                        Box::pin(
+                            self.landing
+                                .file(&self.files, &change, attempt, id, deadline),
+                        )
+                        .await
                     },
                 )
                 .await?;
@@ -118,172 +118,14 @@ impl App {
             }
             Event::Retire { .. } => {
                 let mut deleted = Vec::new();
-                for (name, dataset) in &self.datasets.datasets {
-                    let retired = self.importer.retire(name.as_str(), dataset).await;
+                for (name, dataset) in &self.files.datasets.datasets {
+                    let retired = self.files.importer.retire(name.as_str(), dataset).await;
                     deleted.extend(retired.map_err(|e| FunctionError::from_error(&e))?);
                 }
                 Ok(Response::Retired { deleted })
             }
         }
     }
-
-    async fn file(
-        &self,
-        change: &ObjectChange,
-        attempt: u32,
-        invocation: &Invocation,
-    ) -> Result<(), FunctionError> {
-        let started = Instant::now();
-        let name = match route(PREFIX, &change.key, &self.datasets.names()) {
-            Ok(Route::Data { dataset }) => dataset,
-            Ok(Route::Init { .. }) => {
-                let err = FunctionError::permanent(format!(
-                    "{}: {PREFIX}/init/ holds no scripts: DynamoDB tables are created by their imports",
-                    change.key
-                ));
-                return Err(self.refused(change, err).await);
-            }
-            Err(refused) => {
-                let err = FunctionError::from_error(&refused);
-                return Err(self.refused(change, err).await);
-            }
-        };
-        let dataset = self.datasets.get(&name).expect("route checked the dataset");
-        let Some((object, _)) = current_version(
-            &self.importer.s3,
-            &change.bucket,
-            &change.key,
-            change.version_id.as_deref(),
-        )
-        .await
-        .map_err(|e| FunctionError::from_error(&e))?
-        else {
-            tracing::info!(
-                key = change.key,
-                "no longer in landing: already imported and archived"
-            );
-            return Ok(());
-        };
-        let job = Job {
-            dataset_name: &name,
-            dataset,
-            source: &object,
-            landed: change.event_time.as_deref().unwrap_or_default(),
-            attempt: &invocation.request_id,
-        };
-        let outcome = match self.importer.run(&job, &invocation.deadline).await {
-            Ok(imported) => self
-                .archive(&object, &name)
-                .await
-                .map(|archived| (imported, archived)),
-            Err(err) => Err(import_failure(&err)),
-        };
-        let seconds = started.elapsed().as_secs_f64();
-        let file = format!(
-            "s3://{}/{} (version {})",
-            object.bucket, object.key, object.version
-        );
-        match &outcome {
-            Ok((imported, archived)) => {
-                tracing::info!(
-                    key = object.key,
-                    table = imported.table,
-                    rows = imported.rows,
-                    seconds,
-                    "file imported"
-                );
-                metrics::counter!("FilesImported").increment(1);
-                let subject = format!(
-                    "[landfall] {name}: {} items imported into {} from {}",
-                    imported.rows, imported.table, object.key
-                );
-                let body = success_body(&name, &file, imported, archived, seconds);
-                let folder = format!("{PREFIX}/{name}");
-                if first_notice(&self.importer.s3, &self.archive_bucket, &folder, &object).await {
-                    self.mailer.notify(&dataset.notify, &subject, &body).await;
-                }
-            }
-            Err(err) => {
-                let last =
-                    err.disposition == Disposition::Permanent || attempt >= self.max_receive_count;
-                if err.retry_after.is_some() {
-                    tracing::info!(
-                        key = object.key,
-                        message = err.message,
-                        "import still running"
-                    );
-                } else if last {
-                    let subject = format!("[landfall] FAILED {name}: {}", object.key);
-                    let body = format!(
-                        "Dataset: {name}\nFile: {file}\nResult: not imported; the current table is unchanged\nError ({}): {}\nAttempt: {attempt}\nDuration: {seconds:.1} s\nThe message is in the dead-letter queue; see the runbook in README.md.\n",
-                        err.disposition, err.message
-                    );
-                    self.mailer.notify(&dataset.notify, &subject, &body).await;
-                }
-            }
-        }
-        outcome.map(|_| ())
-    }
-
-    /// A key no dataset knows: operations hear of it, and the message goes to the DLQ.
-    async fn refused(&self, change: &ObjectChange, err: FunctionError) -> FunctionError {
-        let (subject, body) =
-            refusal_notice(&change.bucket, &change.key, &err.message, "not imported");
-        self.mailer
-            .notify(&self.operations_notify, &subject, &body)
-            .await;
-        err
-    }
-
-    /// `<archive>/dynamodb/<dataset>/yyyy/mm/dd/<name>`.
-    async fn archive(&self, object: &ObjectRef, dataset: &str) -> Result<String, FunctionError> {
-        let folder = format!("{PREFIX}/{dataset}");
-        archive_today(&self.importer.s3, object, &self.archive_bucket, &folder)
-            .await
-            .map_err(|e| FunctionError::from_error(&e))
-    }
-}
-
-/// The import's error as the record's failure, with when to come back for a running import.
-fn import_failure(err: &ImportError) -> FunctionError {
-    let failure = FunctionError::from_error(err);
-    match (err, err.retry_after()) {
-        // An import runs for hours in DynamoDB: following it is sent again, not a receive.
-        (ImportError::Running { .. }, Some(delay)) => {
-            FunctionError::still_running(failure.message, delay)
-        }
-        (_, Some(delay)) => failure.retry_after(delay),
-        (_, None) => failure,
-    }
-}
-
-fn success_body(
-    name: &str,
-    file: &str,
-    imported: &Imported,
-    archived: &str,
-    seconds: f64,
-) -> String {
-    let result = match &imported.outcome {
-        Outcome::Switched { previous: Some(previous) } => {
-            format!("imported; the pointer moved from {previous} to {}", imported.table)
-        }
-        Outcome::Switched { previous: None } => format!("imported; the pointer now names {}", imported.table),
-        Outcome::AlreadyCurrent => "imported earlier; the pointer already names this table".into(),
-        Outcome::Superseded { current } => format!(
-            "imported, but {current} comes from a file that landed later: the pointer stays, and {} is retired",
-            imported.table
-        ),
-    };
-    let deleted = if imported.deleted.is_empty() {
-        "none".to_owned()
-    } else {
-        imported.deleted.join(", ")
-    };
-    format!(
-        "Dataset: {name}\nFile: {file}\nResult: {result}\nItems: {}\nParts: {}\nTable: {}\nPointer: {}\nImport: {}\nRetired tables deleted: {deleted}\nArchived to: {archived}\nDuration: {seconds:.1} s\n",
-        imported.rows, imported.parts, imported.table, imported.pointer, imported.import_arn
-    )
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
-//! file-orchestrator: the parent of the MySQL pipeline. For each landing file: route it by
-//! key and size — a data file to mysql-loader (whole, for an upsert dataset; for a dataset
-//! with a load procedure split into parts staged in parallel, bounded, and promoted together
-//! when it is big), a file too big for Lambda's 15 minutes to the same
-//! loader run as an ECS task, a `.sql` script to the db-init ECS task — then archive the
-//! file, rebuild the reports, and email the people in charge. Failures go back to SQS
-//! (retryable) or to the DLQ with their reason (permanent).
+//! file-orchestrator: the parent of the MySQL pipeline. For each landing file, the
+//! platform's landing flow (`landfall_landing::flow`) routes it by key, and this function's
+//! part loads it by size (`landfall_mysql_load::pipeline::LoadPlan`): a data file to
+//! mysql-loader (whole, for an upsert dataset; for a dataset with a load procedure split into
+//! parts staged in parallel, bounded, and promoted together when it is big), a file too big
+//! for Lambda's 15 minutes to the same loader run as an ECS task, a `.sql` script to the
+//! db-init ECS task. The flow then archives the file; this rebuilds the reports, and the flow
+//! emails the people in charge. Failures go back to SQS (retryable) or to the DLQ with their
+//! reason (permanent).
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use futures::stream::{self, StreamExt};
@@ -12,20 +14,18 @@ use landfall_aws::invoke::{invoke, Callee};
 use landfall_aws::Aws;
 use landfall_ecs_run::{TaskSettings, Tasks, Work};
 use landfall_email::Mailer;
-use landfall_landing::{
-    archive_today, current_version, first_notice, refusal_notice, route, split_into_parts,
-    ObjectRef, Part, Route,
+use landfall_landing::flow::{About, Delivery, FilePipeline, Landing};
+use landfall_landing::{split_into_parts, LandingError, ObjectVersion, Part};
+use landfall_mysql_datasets::{Dataset, Datasets};
+use landfall_mysql_load::pipeline::{
+    route, FileLoaded, LoadPlan, MysqlDone, MysqlFile, ScriptApplied, PREFIX,
 };
-use landfall_mysql_datasets::{Dataset, Datasets, Promotion};
 use landfall_mysql_load::protocol::{db_init, loader, reporter};
 use landfall_runtime::{ConfigError, Deadline, Disposition, Env, FunctionError, Invocation};
-use landfall_s3_events::ObjectChange;
 use landfall_sqs_batch::{process_created_objects, DeadLetters};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Landing keys this pipeline owns.
-const PREFIX: &str = "mysql";
 /// Container names in the task definitions (template.yaml).
 const LOADER_CONTAINER: &str = "mysql-loader";
 const DB_INIT_CONTAINER: &str = "db-init";
@@ -66,46 +66,28 @@ pub struct Settings {
 }
 
 pub struct App {
+    files: MysqlFiles,
+    landing: Landing,
+    dead_letters: Option<DeadLetters>,
+}
+
+/// P1's part of the landing flow: the calls that load a file.
+struct MysqlFiles {
     settings: Settings,
     datasets: Datasets,
     s3: aws_sdk_s3::Client,
     lambda: aws_sdk_lambda::Client,
     tasks: Tasks,
-    mailer: Mailer,
-    dead_letters: Option<DeadLetters>,
 }
 
-/// What happened to one file, for the log and the email.
-#[derive(Debug)]
-struct Loaded {
-    parts: usize,
-    /// "mysql-loader (Lambda)" or "mysql-loader (ECS task)".
-    loaded_by: &'static str,
-    rows: u64,
-    already_loaded: bool,
-    archived_to: String,
-    report_procedures: u64,
-    /// Report objects written: "s3://… (N rows)".
-    reports: Vec<String>,
-    /// Why the reports were not rebuilt, when they were not: the file is loaded all the same.
-    reports_failed: Option<String>,
-}
-
-/// A file that did not get through, and whether its rows were already promoted when the
-/// failure came: a failure after the promotion must never be reported as "not loaded".
-#[derive(Debug)]
-struct NotDone {
-    error: FunctionError,
-    promoted_rows: Option<u64>,
-}
-
-impl From<FunctionError> for NotDone {
-    fn from(error: FunctionError) -> Self {
-        NotDone {
-            error,
-            promoted_rows: None,
-        }
-    }
+/// What loading left before the file was archived.
+enum Loaded {
+    Data {
+        promoted: loader::Response,
+        parts: usize,
+        plan: LoadPlan,
+    },
+    Script(db_init::Response),
 }
 
 impl App {
@@ -129,13 +111,21 @@ impl App {
         };
         let aws = Aws::load(env).await?;
         Ok(App {
-            tasks: Tasks::new(aws.ecs(), aws.s3(), TaskSettings::from_env(env)?),
-            mailer: Mailer::new(aws.ses(), env.required("SENDER_EMAIL")?),
+            landing: Landing {
+                s3: aws.s3(),
+                archive_bucket: settings.archive_bucket.clone(),
+                mailer: Mailer::new(aws.ses(), env.required("SENDER_EMAIL")?),
+                operations_notify: settings.operations_notify.clone(),
+                max_receive_count: settings.max_receive_count,
+            },
             dead_letters: DeadLetters::from_env(env, aws.sqs())?,
-            s3: aws.s3(),
-            lambda: aws.lambda(),
-            datasets,
-            settings,
+            files: MysqlFiles {
+                tasks: Tasks::new(aws.ecs(), aws.s3(), TaskSettings::from_env(env)?),
+                s3: aws.s3(),
+                lambda: aws.lambda(),
+                datasets,
+                settings,
+            },
         })
     }
 
@@ -144,194 +134,110 @@ impl App {
         event: &SqsEvent,
         invocation: &Invocation,
     ) -> Result<SqsBatchResponse, FunctionError> {
-        process_created_objects(event, self.dead_letters.as_ref(), |change, attempt| {
-            async move { Box::pin(self.file(&change, attempt, invocation)).await }
-        })
-        .await
-    }
-
-    async fn file(
-        &self,
-        change: &ObjectChange,
-        attempt: u32,
-        invocation: &Invocation,
-    ) -> Result<(), FunctionError> {
-        let started = Instant::now();
-        let dataset_name = match route(PREFIX, &change.key, &self.datasets.names()) {
-            Ok(Route::Data { dataset }) => dataset,
-            Ok(Route::Init { .. }) => return self.init_script(change, attempt).await,
-            Err(refused) => {
-                // No dataset's people know this file: tell operations, then dead-letter it.
-                let err = FunctionError::from_error(&refused);
-                let (subject, body) =
-                    refusal_notice(&change.bucket, &change.key, &err.message, "not loaded");
-                self.mailer
-                    .notify(&self.settings.operations_notify, &subject, &body)
-                    .await;
-                return Err(err);
-            }
-        };
-        let dataset = self
-            .datasets
-            .get(&dataset_name)
-            .expect("route checked the dataset");
-        let Some((object, size)) = self.current_version(change).await? else {
-            tracing::info!(
-                key = change.key,
-                "no longer in landing: already loaded and archived"
-            );
-            return Ok(());
-        };
-        let outcome = self
-            .load(&dataset_name, dataset, &object, size, invocation)
-            .await;
-        let seconds = started.elapsed().as_secs_f64();
-        match &outcome {
-            Ok(loaded) => {
-                tracing::info!(
-                    key = object.key,
-                    rows = loaded.rows,
-                    parts = loaded.parts,
-                    already_loaded = loaded.already_loaded,
-                    seconds,
-                    "file loaded"
-                );
-                metrics::counter!("FilesLoaded").increment(1);
-                let subject = format!(
-                    "[landfall] {dataset_name}: {} rows loaded from {}{}",
-                    loaded.rows,
-                    object.key,
-                    if loaded.reports_failed.is_some() {
-                        " (reports failed)"
-                    } else {
-                        ""
-                    }
-                );
-                let result = match (&loaded.reports_failed, loaded.already_loaded) {
-                    (Some(why), _) => format!("loaded; report failed ({why}); the reports are rebuilt by the next load or a `report` invoke (README, Runbook)"),
-                    (None, true) => "already loaded earlier; nothing changed".to_owned(),
-                    (None, false) => "loaded".to_owned(),
-                };
-                let body = format!(
-                    "Dataset: {dataset_name}\nFile: s3://{}/{} (version {})\nResult: {result}\nRows loaded: {}\nRows rejected: 0\nParts: {}\nLoaded by: {}\nArchived to: {}\nReport procedures run: {}\nReports written:\n  {}\nDuration: {seconds:.1} s\n",
-                    object.bucket,
-                    object.key,
-                    object.version,
-                    loaded.rows,
-                    loaded.parts,
-                    loaded.loaded_by,
-                    loaded.archived_to,
-                    loaded.report_procedures,
-                    loaded.reports.join("\n  "),
-                );
-                let bucket = &self.settings.archive_bucket;
-                if first_notice(&self.s3, bucket, &dataset_name, &object).await {
-                    self.email(dataset, &subject, &body).await;
-                }
-                Ok(())
-            }
-            Err(NotDone {
-                error,
-                promoted_rows,
-            }) => {
-                let last_attempt = error.disposition == Disposition::Permanent
-                    || attempt >= self.settings.max_receive_count;
-                if last_attempt {
-                    let (subject, result, rows) = match promoted_rows {
-                        Some(rows) => (
-                            format!("[landfall] {dataset_name}: {rows} rows loaded from {}, NOT ARCHIVED", object.key),
-                            "loaded; archiving failed, so the file stays in landing (a redelivery archives it without loading it again)",
-                            *rows,
-                        ),
-                        None => (
-                            format!("[landfall] FAILED {dataset_name}: {}", object.key),
-                            "not loaded; nothing was promoted",
-                            0,
-                        ),
-                    };
-                    let body = format!(
-                        "Dataset: {dataset_name}\nFile: s3://{}/{} (version {})\nResult: {result}\nRows loaded: {rows}\nError ({}): {}\nAttempt: {attempt}\nDuration: {seconds:.1} s\nThe message is in the dead-letter queue; see the runbook in README.md.\n",
-                        object.bucket, object.key, object.version, error.disposition, error.message
-                    );
-                    self.email(dataset, &subject, &body).await;
-                }
-                Err(error.clone())
-            }
-        }
-    }
-
-    /// The version the notification is about, and its size; None when it is gone.
-    async fn current_version(
-        &self,
-        change: &ObjectChange,
-    ) -> Result<Option<(ObjectRef, u64)>, FunctionError> {
-        current_version(
-            &self.s3,
-            &change.bucket,
-            &change.key,
-            change.version_id.as_deref(),
+        process_created_objects(
+            event,
+            self.dead_letters.as_ref(),
+            |change, attempt| async move {
+                let (id, deadline) = (&invocation.request_id, &invocation.deadline);
+                Box::pin(
+                    self.landing
+                        .file(&self.files, &change, attempt, id, deadline),
+                )
+                .await
+            },
         )
         .await
-        .map_err(|e| FunctionError::from_error(&e))
+    }
+}
+
+impl FilePipeline for MysqlFiles {
+    type File<'a> = MysqlFile<'a>;
+    type Loaded = Loaded;
+    type Done = MysqlDone;
+
+    const PREFIX: &'static str = PREFIX;
+    const DONE_METRIC: &'static str = "FilesLoaded";
+
+    fn route(&self, key: &str) -> Result<MysqlFile<'_>, LandingError> {
+        route(key, &self.datasets)
+    }
+
+    fn about<'a>(&'a self, file: &MysqlFile<'a>) -> About<'a> {
+        match file {
+            MysqlFile::Data { name, dataset } => About {
+                name: (*name).to_owned(),
+                heading: format!("Dataset: {name}"),
+                notify: &dataset.notify,
+                folder: (*name).to_owned(),
+                not_done: "not loaded; nothing was promoted",
+                done: "loaded",
+            },
+            MysqlFile::Init => About {
+                name: "database init".into(),
+                heading: String::new(),
+                notify: &self.settings.init_notify,
+                folder: "init".into(),
+                not_done: "not applied (each statement that ran before the error stays \
+                           applied; the script is recorded only when all of it ran)",
+                done: "applied",
+            },
+        }
     }
 
     async fn load(
         &self,
-        name: &str,
-        dataset: &Dataset,
-        object: &ObjectRef,
+        file: &Self::File<'_>,
+        object: &ObjectVersion,
         size: u64,
-        invocation: &Invocation,
-    ) -> Result<Loaded, NotDone> {
-        let deadline = &invocation.deadline;
-        let in_task = size > self.settings.task_bytes;
-        // An upsert dataset's file loads whole, straight into its table, in one transaction:
-        // faster than staging parts side by side and promoting them, at any size up to a task's.
-        let split = !in_task
-            && size > self.settings.split_bytes
-            && matches!(dataset.promotion(), Promotion::Procedure { .. });
-        let (promoted, parts) = if in_task {
-            // The same single-transaction load, in a task without the 15-minute limit.
-            let event = loader::Request::Load {
-                dataset: name.to_owned(),
-                source: object.clone(),
-            };
-            let outcome: loader::Response = self
-                .run_task(
-                    &self.settings.loader_task_definition,
-                    LOADER_CONTAINER,
-                    object,
-                    &event,
-                )
-                .await?;
-            (outcome, 1)
-        } else if split {
-            self.load_split(name, dataset, object, size, invocation)
-                .await?
-        } else {
-            // Not split: one transaction on one connection.
-            deadline.ensure("loading the file", self.load_time(size))?;
-            let task = loader::Request::Load {
-                dataset: name.to_owned(),
-                source: object.clone(),
-            };
-            (self.call_loader(&task, deadline).await?, 1)
-        };
-
-        let archived_to = async {
-            deadline.ensure("archiving the file", Duration::ZERO)?;
-            self.archive(object, name).await
+        delivery: &Delivery<'_>,
+    ) -> Result<Loaded, FunctionError> {
+        match file {
+            MysqlFile::Data { name, dataset } => {
+                self.load_data(name, dataset, object, size, delivery).await
+            }
+            // Schema changes can outlast Lambda's 15 minutes: the db-init task applies them.
+            MysqlFile::Init => {
+                let event = db_init::Request {
+                    script: object.clone(),
+                };
+                let definition = &self.settings.db_init_task_definition;
+                let applied = self
+                    .run_task(definition, DB_INIT_CONTAINER, object, &event)
+                    .await?;
+                Ok(Loaded::Script(applied))
+            }
         }
-        .await
-        .map_err(|error| NotDone {
-            error,
-            promoted_rows: Some(promoted.rows),
-        })?;
+    }
 
+    async fn finish(
+        &self,
+        file: &Self::File<'_>,
+        object: &ObjectVersion,
+        loaded: Loaded,
+        archived_to: String,
+        delivery: &Delivery<'_>,
+    ) -> MysqlDone {
+        let (name, promoted, parts, plan) = match (file, loaded) {
+            (_, Loaded::Script(applied)) => {
+                return MysqlDone::Applied(ScriptApplied {
+                    applied,
+                    archived_to,
+                })
+            }
+            (
+                MysqlFile::Data { name, .. },
+                Loaded::Data {
+                    promoted,
+                    parts,
+                    plan,
+                },
+            ) => (*name, promoted, parts, plan),
+            (MysqlFile::Init, Loaded::Data { .. }) => unreachable!("a script loads as a script"),
+        };
         // The rows are in and the file is archived: a redelivery would find nothing to do,
         // so a report that fails now is told, not retried (the next load rebuilds it).
         let (report_procedures, reports, reports_failed) = match self
-            .reports(name, object, deadline)
+            .reports(name, object, delivery.deadline)
             .await
         {
             Ok((procedures, reports)) => (procedures, reports, None),
@@ -341,19 +247,63 @@ impl App {
                 (0, vec![], Some(err.message))
             }
         };
-        Ok(Loaded {
-            reports,
-            reports_failed,
-            parts,
-            loaded_by: if in_task {
-                "mysql-loader (ECS task)"
-            } else {
-                "mysql-loader (Lambda)"
-            },
+        MysqlDone::Loaded(FileLoaded {
+            dataset: name.to_owned(),
             rows: promoted.rows,
             already_loaded: promoted.already_loaded,
+            parts,
+            plan,
             archived_to,
             report_procedures,
+            reports,
+            reports_failed,
+        })
+    }
+}
+
+impl MysqlFiles {
+    /// A data file, by its plan: one call to mysql-loader, parts staged side by side and
+    /// promoted together, or the loader as an ECS task.
+    async fn load_data(
+        &self,
+        name: &str,
+        dataset: &Dataset,
+        object: &ObjectVersion,
+        size: u64,
+        delivery: &Delivery<'_>,
+    ) -> Result<Loaded, FunctionError> {
+        let deadline = delivery.deadline;
+        let plan = LoadPlan::of(
+            size,
+            dataset,
+            self.settings.split_bytes,
+            self.settings.task_bytes,
+        );
+        let whole = loader::Request::Load {
+            dataset: name.to_owned(),
+            source: object.clone(),
+        };
+        let (promoted, parts) = match plan {
+            LoadPlan::Task => {
+                let definition = &self.settings.loader_task_definition;
+                let outcome = self
+                    .run_task(definition, LOADER_CONTAINER, object, &whole)
+                    .await?;
+                (outcome, 1)
+            }
+            LoadPlan::Split => {
+                self.load_split(name, dataset, object, size, delivery)
+                    .await?
+            }
+            LoadPlan::Whole => {
+                deadline.ensure("loading the file", self.load_time(size))?;
+                (self.call_loader(&whole, deadline).await?, 1)
+            }
+        };
+        Ok(Loaded::Data {
+            promoted,
+            parts,
+            plan,
         })
     }
 
@@ -361,7 +311,7 @@ impl App {
     async fn reports(
         &self,
         name: &str,
-        object: &ObjectRef,
+        object: &ObjectVersion,
         deadline: &Deadline,
     ) -> Result<(u64, Vec<String>), FunctionError> {
         deadline.ensure("running the report procedures", Duration::ZERO)?;
@@ -376,7 +326,7 @@ impl App {
         deadline.ensure("exporting the reports", Duration::ZERO)?;
         let request = reporter::Request {
             dataset: name.to_owned(),
-            run: object.version.clone(),
+            run: object.version.to_string(),
         };
         let exported: reporter::Response =
             invoke(&self.lambda, &self.settings.reporter, &request, deadline).await?;
@@ -405,17 +355,18 @@ impl App {
         &self,
         name: &str,
         dataset: &Dataset,
-        object: &ObjectRef,
+        object: &ObjectVersion,
         size: u64,
-        invocation: &Invocation,
+        delivery: &Delivery<'_>,
     ) -> Result<(loader::Response, usize), FunctionError> {
-        let deadline = &invocation.deadline;
+        let deadline = delivery.deadline;
         deadline.ensure("splitting the file", Duration::ZERO)?;
         let folder = format!(
             "{}-{}",
             name,
             object
                 .version
+                .to_string()
                 .replace(|c: char| !c.is_ascii_alphanumeric(), "")
         );
         let parts = split_into_parts(
@@ -428,7 +379,7 @@ impl App {
         )
         .await
         .map_err(|e| FunctionError::from_error(&e))?;
-        let attempt = invocation.request_id.as_str();
+        let attempt = delivery.request_id;
         let staged = self
             .stage_parts(name, object, attempt, &parts, deadline)
             .await;
@@ -479,48 +430,51 @@ impl App {
     async fn stage_parts(
         &self,
         name: &str,
-        object: &ObjectRef,
+        object: &ObjectVersion,
         attempt: &str,
         parts: &[Part],
         deadline: &Deadline,
     ) -> Result<u64, FunctionError> {
         let failed = AtomicBool::new(false);
         let failed = &failed;
-        let outcomes: Vec<Result<u64, FunctionError>> = stream::iter(parts.iter().enumerate())
-            .map(|(index, part)| async move {
-                if failed.load(Ordering::SeqCst) {
-                    return Err(None);
-                }
-                let staged = async {
-                    deadline.ensure(
-                        &format!("staging part {} of {}", index + 1, parts.len()),
-                        self.load_time(self.settings.split_bytes),
-                    )?;
-                    let task = loader::Request::Stage {
-                        dataset: name.to_owned(),
-                        source: object.clone(),
-                        attempt: attempt.to_owned(),
-                        part_index: index as u32,
-                        part: part.clone(),
-                    };
-                    Ok(self.call_loader(&task, deadline).await?.rows)
-                }
+        // Owned parts: a closure over borrowed ones is not provably Send for every lifetime
+        // (rust-lang/rust#102211), which the flow's future must be.
+        let outcomes: Vec<Result<u64, FunctionError>> =
+            stream::iter(parts.iter().cloned().enumerate())
+                .map(|(index, part)| async move {
+                    if failed.load(Ordering::SeqCst) {
+                        return Err(None);
+                    }
+                    let staged = async {
+                        deadline.ensure(
+                            &format!("staging part {} of {}", index + 1, parts.len()),
+                            self.load_time(self.settings.split_bytes),
+                        )?;
+                        let task = loader::Request::Stage {
+                            dataset: name.to_owned(),
+                            source: object.clone(),
+                            attempt: attempt.to_owned(),
+                            part_index: index as u32,
+                            part: part.clone(),
+                        };
+                        Ok(self.call_loader(&task, deadline).await?.rows)
+                    }
+                    .await;
+                    if staged.is_err() {
+                        failed.store(true, Ordering::SeqCst);
+                    }
+                    staged.map_err(Some)
+                })
+                .buffered(self.settings.stage_concurrency.max(1))
+                .filter_map(|outcome| async move {
+                    match outcome {
+                        Err(None) => None, // not started after a failure
+                        Ok(rows) => Some(Ok(rows)),
+                        Err(Some(err)) => Some(Err(err)),
+                    }
+                })
+                .collect()
                 .await;
-                if staged.is_err() {
-                    failed.store(true, Ordering::SeqCst);
-                }
-                staged.map_err(Some)
-            })
-            .buffered(self.settings.stage_concurrency.max(1))
-            .filter_map(|outcome| async move {
-                match outcome {
-                    Err(None) => None, // not started after a failure
-                    Ok(rows) => Some(Ok(rows)),
-                    Err(Some(err)) => Some(Err(err)),
-                }
-            })
-            .collect()
-            .await;
         outcomes.into_iter().sum()
     }
 
@@ -529,83 +483,12 @@ impl App {
         Duration::from_secs(bytes / self.settings.load_bytes_per_second)
     }
 
-    /// A `mysql/init/*.sql` script: applied by the db-init task (schema changes can outlast
-    /// Lambda's 15 minutes), then archived under `init/`, and the outcome emailed.
-    async fn init_script(&self, change: &ObjectChange, attempt: u32) -> Result<(), FunctionError> {
-        let started = Instant::now();
-        let Some((object, _)) = self.current_version(change).await? else {
-            tracing::info!(
-                key = change.key,
-                "no longer in landing: already applied and archived"
-            );
-            return Ok(());
-        };
-        let applied = async {
-            let event = db_init::Request {
-                script: object.clone(),
-            };
-            let outcome: db_init::Response = self
-                .run_task(
-                    &self.settings.db_init_task_definition,
-                    DB_INIT_CONTAINER,
-                    &object,
-                    &event,
-                )
-                .await?;
-            let archived = self.archive(&object, "init").await?;
-            Ok::<_, FunctionError>((outcome, archived))
-        }
-        .await;
-        let seconds = started.elapsed().as_secs_f64();
-        let file = format!(
-            "s3://{}/{} (version {})",
-            object.bucket, object.key, object.version
-        );
-        match &applied {
-            Ok((outcome, archived)) => {
-                let scripts = outcome
-                    .scripts
-                    .iter()
-                    .map(|s| format!("{}: {}", s.name, s.outcome))
-                    .collect::<Vec<_>>()
-                    .join("\n  ");
-                tracing::info!(key = object.key, seconds, "init script applied");
-                let body = format!("Script: {file}\nResult:\n  {scripts}\nArchived to: {archived}\nDuration: {seconds:.1} s\n");
-                self.mailer
-                    .notify(
-                        &self.settings.init_notify,
-                        &format!("[landfall] database init: {}", object.key),
-                        &body,
-                    )
-                    .await;
-            }
-            Err(err)
-                if err.disposition == Disposition::Permanent
-                    || attempt >= self.settings.max_receive_count =>
-            {
-                let body = format!(
-                    "Script: {file}\nResult: not applied (each statement that ran before the error stays applied; the script is recorded only when all of it ran)\nError ({}): {}\nAttempt: {attempt}\nDuration: {seconds:.1} s\nThe message is in the dead-letter queue; see the runbook in README.md.\n",
-                    err.disposition, err.message
-                );
-                self.mailer
-                    .notify(
-                        &self.settings.init_notify,
-                        &format!("[landfall] FAILED database init: {}", object.key),
-                        &body,
-                    )
-                    .await;
-            }
-            Err(_) => {}
-        }
-        applied.map(|_| ())
-    }
-
     /// Runs `event` for `object` in an ECS task (or adopts the one already running for it).
     async fn run_task<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
         &self,
         task_definition: &str,
         container: &str,
-        object: &ObjectRef,
+        object: &ObjectVersion,
         event: &Req,
     ) -> Result<Resp, FunctionError> {
         self.tasks
@@ -617,21 +500,9 @@ impl App {
             })
             .await
     }
-
-    /// Backs `object` up under `<folder>/<date>/` in the archive bucket and removes it from
-    /// landing; gives the archive location.
-    async fn archive(&self, object: &ObjectRef, folder: &str) -> Result<String, FunctionError> {
-        archive_today(&self.s3, object, &self.settings.archive_bucket, folder)
-            .await
-            .map_err(|e| FunctionError::from_error(&e))
-    }
-
-    async fn email(&self, dataset: &Dataset, subject: &str, body: &str) {
-        self.mailer.notify(&dataset.notify, subject, body).await;
-    }
 }
 
 /// Names one object version as a unit of work (a task started for it is found again by it).
-fn work_id(object: &ObjectRef) -> String {
+fn work_id(object: &ObjectVersion) -> String {
     format!("s3://{}/{}#{}", object.bucket, object.key, object.version)
 }

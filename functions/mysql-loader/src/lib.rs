@@ -4,7 +4,7 @@
 //! Manager, never from the payload.
 
 use landfall_aws::Aws;
-use landfall_landing::ObjectRef;
+use landfall_landing::ObjectVersion;
 use landfall_mysql_datasets::Origin;
 use landfall_mysql_datasets::{Dataset, Datasets};
 use landfall_mysql_load::protocol::loader::{Request, Response};
@@ -164,20 +164,20 @@ impl App {
     }
 }
 
-fn attempt_of(object: &ObjectRef, attempt: &str) -> Attempt {
+fn attempt_of(object: &ObjectVersion, attempt: &str) -> Attempt {
     Attempt::new(
-        BatchId::for_object(&object.bucket, &object.key, &object.version),
+        BatchId::for_object(&object.bucket, &object.key, &object.version.to_string()),
         attempt,
     )
 }
 
 /// The batch a source object loads as, and how the ledger records it.
-fn identify(dataset: &str, object: &ObjectRef) -> (BatchId, LedgerSource) {
-    let batch = BatchId::for_object(&object.bucket, &object.key, &object.version);
+fn identify(dataset: &str, object: &ObjectVersion) -> (BatchId, LedgerSource) {
+    let batch = BatchId::for_object(&object.bucket, &object.key, &object.version.to_string());
     let source = LedgerSource {
         dataset: dataset.to_owned(),
         key: object.key.clone(),
-        version: object.version.clone(),
+        version: object.version.to_string(),
     };
     (batch, source)
 }

@@ -10,7 +10,7 @@
 use futures::TryStreamExt;
 use landfall_aws::Aws;
 use landfall_ecs_task::{finish, TASK_VAR};
-use landfall_landing::ObjectRef;
+use landfall_landing::ObjectVersion;
 use landfall_mysql_load::protocol::db_init::{Request, Response, Script};
 use landfall_mysql_load::{scripts, Database, MysqlError};
 use landfall_runtime::{Env, FunctionError};
@@ -113,7 +113,7 @@ fn read_dir(dir: &str) -> Result<Vec<(String, String)>, FunctionError> {
 /// A script in S3, the exact version the notification named.
 async fn read_object(
     s3: &aws_sdk_s3::Client,
-    object: &ObjectRef,
+    object: &ObjectVersion,
 ) -> Result<(String, String), FunctionError> {
     let fetch = |e: &dyn std::fmt::Display| {
         FunctionError::retryable(format!("s3://{}/{}: {e}", object.bucket, object.key))

@@ -16,6 +16,7 @@
 //! then imported anew under its own name.
 
 pub mod convert;
+pub mod pipeline;
 pub mod record;
 pub mod table;
 
@@ -24,7 +25,7 @@ use landfall_aws::s3_stream::MultipartWriter;
 use landfall_aws::{AwsError, SdkResultExt};
 use landfall_dynamodb_datasets::{Dataset, Replace};
 use landfall_failure::{Classify, Deadline, Disposition};
-use landfall_landing::{LandingError, ObjectRef};
+use landfall_landing::{LandingError, ObjectVersion, Version};
 use record::{Claim, ImportRecord, RecordError, Records, Stored};
 use std::time::Duration;
 use table::Status;
@@ -178,7 +179,7 @@ async fn reload(records: &Records<'_>) -> Result<Stored, ImportError> {
 pub struct Job<'a> {
     pub dataset_name: &'a str,
     pub dataset: &'a Dataset,
-    pub source: &'a ObjectRef,
+    pub source: &'a ObjectVersion,
     /// The notification's event time (RFC 3339), to order files of one dataset.
     pub landed: &'a str,
     /// This invocation, to tell its claim from another delivery's.
@@ -194,9 +195,9 @@ pub struct Importer {
 
 /// `<base>-<version>`: the table one file version imports into (a DynamoDB table name is
 /// `[A-Za-z0-9_.-]{3,255}`; other characters of the version become `_`).
-pub fn version_table(base: &str, version: &str) -> String {
+pub fn version_table(base: &str, version: &Version) -> String {
     let version: String = version
-        .trim_start_matches("etag:")
+        .bare()
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
@@ -212,7 +213,7 @@ pub fn version_table(base: &str, version: &str) -> String {
 }
 
 /// The ClientToken of one file version's import: the same for every delivery of it.
-fn client_token(source: &ObjectRef, table: &str) -> String {
+fn client_token(source: &ObjectVersion, table: &str) -> String {
     let id = format!(
         "s3://{}/{}#{}>{table}",
         source.bucket, source.key, source.version

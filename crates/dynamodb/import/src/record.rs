@@ -5,12 +5,12 @@
 //! delivery of two concurrent ones the one that starts the import.
 
 use landfall_aws::{AwsError, SdkResultExt};
-use landfall_landing::ObjectRef;
+use landfall_landing::ObjectVersion;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportRecord {
-    pub source: ObjectRef,
+    pub source: ObjectVersion,
     /// When the file landed (the notification's event time): a file that landed earlier than
     /// the current table's never replaces it.
     pub landed: String,

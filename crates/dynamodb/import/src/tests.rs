@@ -20,10 +20,10 @@ const ARN: &str = "arn:aws:dynamodb:eu-west-2:1:table/landfall-price_index-v1/im
 
 fn record(import_arn: Option<&str>) -> ImportRecord {
     ImportRecord {
-        source: ObjectRef {
+        source: ObjectVersion {
             bucket: "landing".into(),
             key: "dynamodb/price_index/f.csv".into(),
-            version: "v1".into(),
+            version: Version::Id("v1".into()),
         },
         landed: "2026-12-02T00:00:00Z".into(),
         table: TABLE.into(),
@@ -237,17 +237,17 @@ async fn too_many_imports_at_once_is_retryable_and_releases_the_claim() {
 #[test]
 fn table_names_and_client_tokens_are_stable_and_valid() {
     assert_eq!(
-        version_table("landfall-price_index", "3/Lg+v.x_Y"),
+        version_table("landfall-price_index", &Version::Id("3/Lg+v.x_Y".into())),
         "landfall-price_index-3_Lg_v.x_Y"
     );
-    assert_eq!(version_table("t", "etag:abc"), "t-abc");
-    assert!(version_table("t", &"v".repeat(300)).len() == 255);
+    assert_eq!(version_table("t", &Version::ETag("abc".into())), "t-abc");
+    assert!(version_table("t", &Version::Id("v".repeat(300))).len() == 255);
     let source = record(None).source;
     let token = client_token(&source, TABLE);
     assert_eq!(token, client_token(&source, TABLE));
     assert_eq!(token.len(), 32);
-    let other = ObjectRef {
-        version: "v2".into(),
+    let other = ObjectVersion {
+        version: Version::Id("v2".into()),
         ..source
     };
     assert_ne!(token, client_token(&other, TABLE));

@@ -26,6 +26,7 @@ mod database;
 mod dialect_gate;
 mod error;
 pub mod export;
+pub mod pipeline;
 pub mod protocol;
 pub mod scripts;
 

@@ -5,19 +5,22 @@
 
 /// mysql-loader (Lambda, and the same binary as an ECS task for very big files).
 pub mod loader {
-    use landfall_landing::{ObjectRef, Part};
+    use landfall_landing::{ObjectVersion, Part};
     use serde::{Deserialize, Serialize};
 
     #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
     #[serde(tag = "mode", rename_all = "snake_case")]
     pub enum Request {
         /// A file that was not split: stage and promote in one transaction.
-        Load { dataset: String, source: ObjectRef },
+        Load {
+            dataset: String,
+            source: ObjectVersion,
+        },
         /// Stage `part` of a split `source` for one attempt at loading it (the
         /// orchestrator's invocation): each attempt stages under a batch of its own.
         Stage {
             dataset: String,
-            source: ObjectRef,
+            source: ObjectVersion,
             attempt: String,
             part_index: u32,
             part: Part,
@@ -25,7 +28,7 @@ pub mod loader {
         /// Promote every part the attempt staged, in one transaction.
         Promote {
             dataset: String,
-            source: ObjectRef,
+            source: ObjectVersion,
             attempt: String,
             parts: u32,
             rows: u64,
@@ -34,7 +37,7 @@ pub mod loader {
         /// for good), what every earlier attempt at the same object left too.
         Discard {
             dataset: String,
-            source: ObjectRef,
+            source: ObjectVersion,
             attempt: String,
             every_attempt: bool,
         },
@@ -92,12 +95,12 @@ pub mod reporter {
 
 /// db-init (an ECS task): one landed `.sql` script applied once.
 pub mod db_init {
-    use landfall_landing::ObjectRef;
+    use landfall_landing::ObjectVersion;
     use serde::{Deserialize, Serialize};
 
     #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
     pub struct Request {
-        pub script: ObjectRef,
+        pub script: ObjectVersion,
     }
 
     #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -8,6 +8,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use landfall_aws::dynamodb_batch::{get_all, put_all, BatchError, Item};
 use landfall_aws::{AwsError, SdkResultExt};
+use landfall_landing::Version;
+use landfall_s3_events::ObjectChange;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -30,7 +32,7 @@ pub struct Received {
     pub file: String,
     pub bucket: String,
     pub key: String,
-    pub version: String,
+    pub version: Version,
     pub size: u64,
     pub etag: String,
     pub event_time: String,
@@ -67,7 +69,29 @@ pub struct AuditTable {
 }
 
 impl Received {
-    pub fn file_id(bucket: &str, key: &str, version: &str) -> String {
+    /// The audit item a notification makes, its version named as every pipeline names it.
+    pub fn of(change: &ObjectChange, delivery: &str) -> Received {
+        let version = change.version().version;
+        Received {
+            file: Received::file_id(&change.bucket, &change.key, &version),
+            bucket: change.bucket.clone(),
+            key: change.key.clone(),
+            version,
+            size: change.size.unwrap_or(0),
+            etag: change
+                .etag
+                .as_deref()
+                .unwrap_or_default()
+                .trim_matches('"')
+                .to_owned(),
+            event_time: change.event_time.clone().unwrap_or_default(),
+            status: Status::Received,
+            delivery: delivery.to_owned(),
+            received_at: crate::timestamp_now(),
+        }
+    }
+
+    pub fn file_id(bucket: &str, key: &str, version: &Version) -> String {
         format!("s3://{bucket}/{key}#{version}")
     }
 }
@@ -189,5 +213,39 @@ impl AuditTable {
             }
             Err(err) => Err(err).or_aws("DynamoDB", "UpdateItem"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notification_becomes_a_received_item_named_by_key_and_version() {
+        let change = ObjectChange {
+            kind: landfall_s3_events::ChangeKind::Created,
+            event_name: "ObjectCreated:Put".into(),
+            event_time: Some("2026-12-02T08:00:00.000Z".into()),
+            bucket: "t".into(),
+            key: "transformed/orders/a.csv".into(),
+            size: Some(42),
+            etag: Some("\"e1\"".into()),
+            version_id: Some("v1".into()),
+            sequencer: None,
+        };
+        let item = Received::of(&change, "m1/1");
+        assert_eq!(item.file, "s3://t/transformed/orders/a.csv#v1");
+        assert_eq!(
+            (item.size, item.etag.as_str(), item.status),
+            (42, "e1", Status::Received)
+        );
+        let unversioned = ObjectChange {
+            version_id: None,
+            ..change
+        };
+        assert_eq!(
+            Received::of(&unversioned, "m1/1").version,
+            Version::ETag("e1".into())
+        );
     }
 }

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use landfall_aws::{AwsError, SdkResultExt};
 use landfall_csv_check::{BadInput, CsvChecker, Dialect, Encode, Layout, Record, Rejection};
 use landfall_failure::{Classify, Disposition};
-use landfall_landing::{open, LandingError, ObjectRef};
+use landfall_landing::{open, LandingError, ObjectVersion};
 use parquet::file::metadata::{FooterTail, ParquetMetaData, ParquetMetaDataReader};
 
 /// How the file is written, by its extension.
@@ -65,7 +65,7 @@ impl Classify for CheckError {
 /// Checks the object version; the number of data rows it holds.
 pub async fn check(
     s3: &aws_sdk_s3::Client,
-    object: &ObjectRef,
+    object: &ObjectVersion,
     format: Format,
     size: u64,
 ) -> Result<u64, CheckError> {
@@ -184,7 +184,7 @@ fn is_amount(text: &str) -> bool {
 /// The footer of a Parquet object, read with two range requests.
 async fn parquet_footer(
     s3: &aws_sdk_s3::Client,
-    object: &ObjectRef,
+    object: &ObjectVersion,
     size: u64,
     file: &str,
 ) -> Result<ParquetMetaData, CheckError> {
@@ -213,7 +213,7 @@ async fn parquet_footer(
 
 async fn range(
     s3: &aws_sdk_s3::Client,
-    object: &ObjectRef,
+    object: &ObjectVersion,
     from: u64,
     to: u64,
 ) -> Result<Bytes, CheckError> {
@@ -221,7 +221,7 @@ async fn range(
         .get_object()
         .bucket(&object.bucket)
         .key(&object.key)
-        .set_version_id(object.version_id().map(str::to_owned))
+        .set_version_id(object.version.id().map(str::to_owned))
         .range(format!("bytes={from}-{}", to - 1))
         .send()
         .await

@@ -10,6 +10,7 @@
 //! the error) or SUPERSEDED.
 
 pub mod audit;
+mod batch;
 pub mod check;
 pub mod crawler;
 pub mod migrate;
@@ -21,7 +22,7 @@ use crawler::Crawler;
 use landfall_aws::dynamodb_batch::BatchError;
 use landfall_aws::{AwsError, SdkResultExt};
 use landfall_failure::{Classify, Deadline, Disposition, FunctionError};
-use landfall_landing::{LandingError, ObjectRef};
+use landfall_landing::{Current, LandingError, ObjectVersion};
 use std::time::{Duration, Instant};
 use warehouse::{Ledger, Load, OrdersWarehouse, WarehouseError};
 
@@ -184,14 +185,12 @@ impl Loader {
             Ok(object) => object,
             Err(current_version) => return Ok(Done::Superseded { current_version }),
         };
+        // The warehouse ledger stores the version as text.
+        let version = object.version.to_string();
         deadline.ensure("checking the file", self.settings.check_time(file.size))?;
         let rows = check::check(&self.s3, &object, format, file.size).await?;
         let budget = deadline.usable();
-        if let Some(ledger) = self
-            .warehouse
-            .ledger(&object.key, &object.version, budget)
-            .await?
-        {
+        if let Some(ledger) = self.warehouse.ledger(&object.key, &version, budget).await? {
             return Ok(Done::Loaded(Loaded {
                 ledger,
                 statement_id: None,
@@ -207,7 +206,7 @@ impl Loader {
         let load = Load {
             bucket: &object.bucket,
             key: &object.key,
-            version: &object.version,
+            version: &version,
             format,
             manifest: &manifest,
             loaded_at: &loaded_at,
@@ -215,12 +214,12 @@ impl Loader {
         let id = self.warehouse.run(&load, deadline.usable()).await?;
         let ledger = self
             .warehouse
-            .ledger(&object.key, &object.version, deadline.usable())
+            .ledger(&object.key, &version, deadline.usable())
             .await?
             .ok_or_else(|| {
                 LoadError::Warehouse(WarehouseError::Ledger {
                     key: object.key.clone(),
-                    version: object.version.clone(),
+                    version: version.clone(),
                     reason: format!("statement {id} finished without writing it"),
                 })
             })?;
@@ -239,42 +238,25 @@ impl Loader {
         }))
     }
 
-    /// The object's current version when it is the one the notification names (by version
-    /// id, or — where a notification carries none, as moto's do — by ETag); else the
+    /// The object's current version when it is the one the notification names; else the
     /// current version's name.
-    async fn current(&self, file: &Received) -> Result<Result<ObjectRef, String>, LoadError> {
-        let head = self
-            .s3
-            .head_object()
-            .bucket(&file.bucket)
-            .key(&file.key)
-            .send()
-            .await;
-        let out = match head {
-            Ok(out) => out,
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => {
-                return Ok(Err("(deleted)".into()))
-            }
-            Err(err) => return Err(AwsError::new("S3", "HeadObject", err).into()),
-        };
-        let by_etag = format!("etag:{}", out.e_tag().unwrap_or_default().trim_matches('"'));
-        let version = out
-            .version_id()
-            .filter(|v| *v != "null")
-            .map_or_else(|| by_etag.clone(), str::to_owned);
-        if file.version != version && file.version != by_etag {
-            return Ok(Err(version));
-        }
-        Ok(Ok(ObjectRef {
+    async fn current(&self, file: &Received) -> Result<Result<ObjectVersion, String>, LoadError> {
+        let named = ObjectVersion {
             bucket: file.bucket.clone(),
             key: file.key.clone(),
-            version,
-        }))
+            version: file.version.clone(),
+        };
+        Ok(match landfall_landing::current(&self.s3, &named).await? {
+            Current::This { object, .. } => Ok(object),
+            Current::Newer { object, .. } => Err(object.version.to_string()),
+            Current::Gone => Err("(deleted)".into()),
+        })
     }
 
     /// A COPY manifest naming exactly this object (`mandatory`: COPY fails if it is gone).
-    async fn manifest(&self, object: &ObjectRef, size: u64) -> Result<String, LoadError> {
-        let name = warehouse::OrdersWarehouse::statement_name(&object.key, &object.version);
+    async fn manifest(&self, object: &ObjectVersion, size: u64) -> Result<String, LoadError> {
+        let name =
+            warehouse::OrdersWarehouse::statement_name(&object.key, &object.version.to_string());
         let key = format!(
             "{}/{name}.manifest",
             self.settings.manifest_prefix.trim_end_matches('/')

@@ -12,41 +12,10 @@ use split::{Piece, Splitter};
 /// CSV-aware splitting lives with the CSV check (pure, so it can be fuzzed alone).
 pub use landfall_csv_check::split;
 
-/// One version of one object.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ObjectRef {
-    pub bucket: String,
-    pub key: String,
-    /// The version id; on an unversioned bucket `etag:<ETag>`; empty for derived objects
-    /// (split parts) that are never overwritten.
-    pub version: String,
-}
+pub mod flow;
 
-impl ObjectRef {
-    /// The S3 version id to read, if the object has one.
-    pub fn version_id(&self) -> Option<&str> {
-        Some(self.version.as_str()).filter(|v| !v.is_empty() && !v.starts_with("etag:"))
-    }
-
-    /// The ETag an object without a version id was read with (its identity then), unquoted.
-    pub fn etag(&self) -> Option<&str> {
-        self.version.strip_prefix("etag:")
-    }
-
-    /// `If-Match` for a request about exactly this object when it has no version id: its
-    /// ETag, quoted as S3 gives it.
-    fn if_match(&self) -> Option<String> {
-        self.etag().map(|etag| format!("\"{etag}\""))
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
-    /// `mysql/<dataset>/<file>.csv`
-    Data { dataset: String },
-    /// `mysql/init/<file>.sql`
-    Init { script: String },
-}
+/// A landing object is known by its version, spelled in one place.
+pub use landfall_s3_events::{ObjectVersion, Version};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LandingError {
@@ -92,79 +61,134 @@ fn at<'a>(bucket: &'a str, key: &'a str) -> impl FnOnce(AwsError) -> LandingErro
     }
 }
 
-/// Reads a key under `prefix/` (e.g. `mysql/`): the CSV of one of the `datasets` the
-/// pipeline has configured, or an init script.
-pub fn route(prefix: &str, key: &str, datasets: &[&str]) -> Result<Route, LandingError> {
-    let unknown = |reason: String| LandingError::UnknownKey {
-        key: key.to_owned(),
-        reason,
+impl LandingError {
+    /// A key the pipeline refuses, and why.
+    pub fn unknown_key(key: &str, reason: impl Into<String>) -> LandingError {
+        LandingError::UnknownKey {
+            key: key.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A landing key `<prefix>/<folder>/<file>`, in its parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LandingKey<'k> {
+    pub key: &'k str,
+    pub folder: &'k str,
+    pub file: &'k str,
+}
+
+impl<'k> LandingKey<'k> {
+    /// Reads `key` as `<prefix>/<folder>/<file>`; `shapes` names the keys the pipeline takes,
+    /// for the refusal (e.g. `mysql/<dataset>/<file>.csv`).
+    pub fn parse(prefix: &str, key: &'k str, shapes: &str) -> Result<LandingKey<'k>, LandingError> {
+        if let Some(segment) = key
+            .split('/')
+            .find(|s| s.is_empty() || *s == "." || *s == "..")
+        {
+            return Err(LandingError::unknown_key(
+                key,
+                format!(
+                    "the key has a {segment:?} path segment: S3 keeps it literally, but the \
+                     archive and any tool that treats keys as paths would resolve it to another \
+                     folder, so such keys are refused; rename the file without empty, '.' or \
+                     '..' segments"
+                ),
+            ));
+        }
+        let rest = key
+            .strip_prefix(prefix)
+            .and_then(|r| r.strip_prefix('/'))
+            .ok_or_else(|| LandingError::unknown_key(key, format!("not under {prefix}/")))?;
+        match rest.split_once('/') {
+            Some((folder, file)) if !file.is_empty() && !file.contains('/') => {
+                Ok(LandingKey { key, folder, file })
+            }
+            _ => Err(LandingError::unknown_key(key, format!("expected {shapes}"))),
+        }
+    }
+
+    /// The dataset a data file `<prefix>/<dataset>/<file>.csv` belongs to, one of the
+    /// `datasets` the pipeline has configured.
+    pub fn dataset(&self, datasets: &[&str]) -> Result<String, LandingError> {
+        if !datasets.contains(&self.folder) {
+            return Err(LandingError::unknown_key(
+                self.key,
+                format!(
+                    "no dataset {:?} is configured (known: {})",
+                    self.folder,
+                    datasets.join(", ")
+                ),
+            ));
+        }
+        if !self.file.to_ascii_lowercase().ends_with(".csv") {
+            return Err(LandingError::unknown_key(
+                self.key,
+                "data files end in .csv",
+            ));
+        }
+        Ok(self.folder.to_owned())
+    }
+}
+
+/// What a key holds now, against the version a notification named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Current {
+    /// The named version, still the key's current one (named by its version id when the
+    /// bucket gives one, even where the notification named it by ETag), and its size.
+    This { object: ObjectVersion, size: u64 },
+    /// Another version has been uploaded over it.
+    Newer { object: ObjectVersion, size: u64 },
+    /// The key holds nothing (deleted, or already archived by an earlier delivery).
+    Gone,
+}
+
+/// Where `named`'s key stands now: this version, a newer one, or gone. A notification names
+/// a version by its id, or — where it carries none, as moto's do — by ETag; either matches.
+pub async fn current(
+    s3: &aws_sdk_s3::Client,
+    named: &ObjectVersion,
+) -> Result<Current, LandingError> {
+    let Some((object, size, etag)) = head(s3, &named.bucket, &named.key, None).await? else {
+        return Ok(Current::Gone);
     };
-    if let Some(segment) = key
-        .split('/')
-        .find(|s| s.is_empty() || *s == "." || *s == "..")
-    {
-        return Err(unknown(format!(
-            "the key has a {segment:?} path segment: S3 keeps it literally, but the archive and \
-             any tool that treats keys as paths would resolve it to another folder, so such \
-             keys are refused; rename the file without empty, '.' or '..' segments"
-        )));
-    }
-    let rest = key
-        .strip_prefix(prefix)
-        .and_then(|r| r.strip_prefix('/'))
-        .ok_or_else(|| unknown(format!("not under {prefix}/")))?;
-    let (folder, file) = rest.split_once('/').ok_or_else(|| {
-        unknown(format!(
-            "expected {prefix}/<dataset>/<file>.csv or {prefix}/init/<file>.sql"
-        ))
-    })?;
-    if file.is_empty() || file.contains('/') {
-        return Err(unknown(format!(
-            "expected {prefix}/<dataset>/<file>.csv or {prefix}/init/<file>.sql"
-        )));
-    }
-    if folder == "init" {
-        return if file.ends_with(".sql") {
-            Ok(Route::Init {
-                script: file.to_owned(),
-            })
-        } else {
-            Err(unknown("init scripts end in .sql".into()))
-        };
-    }
-    if !datasets.contains(&folder) {
-        return Err(unknown(format!(
-            "no dataset {folder:?} is configured (known: {})",
-            datasets.join(", ")
-        )));
-    }
-    if !file.to_ascii_lowercase().ends_with(".csv") {
-        return Err(unknown("data files end in .csv".into()));
-    }
-    Ok(Route::Data {
-        dataset: folder.to_owned(),
+    let same = object.version == named.version || named.version.etag() == Some(etag.as_str());
+    Ok(if same {
+        Current::This { object, size }
+    } else {
+        Current::Newer { object, size }
     })
 }
 
-/// The email to operations about a landing file no dataset knows (subject, body): `not_done`
-/// says what did not happen to it ("not loaded", "not imported").
-pub fn refusal_notice(bucket: &str, key: &str, reason: &str, not_done: &str) -> (String, String) {
-    (
-        format!("[landfall] REFUSED {key}"),
-        format!(
-            "File: s3://{bucket}/{key}\nResult: refused by its key, {not_done}; it stays in landing\nReason: {reason}\nThe message is in the dead-letter queue; see the runbook in README.md.\n"
-        ),
-    )
+/// The version a file pipeline loads for a notification, and its size: the named version
+/// while it is there, where the bucket is versioned; else whatever the key holds, the only
+/// version S3 can read. None when it is gone (already loaded and archived).
+pub async fn to_load(
+    s3: &aws_sdk_s3::Client,
+    named: &ObjectVersion,
+) -> Result<Option<(ObjectVersion, u64)>, LandingError> {
+    Ok(match named.version.id() {
+        Some(id) => head(s3, &named.bucket, &named.key, Some(id))
+            .await?
+            .map(|(object, size, _)| (object, size)),
+        None => match current(s3, named).await? {
+            Current::This { object, size } | Current::Newer { object, size } => {
+                Some((object, size))
+            }
+            Current::Gone => None,
+        },
+    })
 }
 
-/// The version of `key` a notification is about (`version_id`, or the current one), and
-/// its size; None when it is gone (already loaded and archived by an earlier delivery).
-pub async fn current_version(
+/// HeadObject of `key` (the exact `version_id`, or the current object): its version, size
+/// and unquoted ETag; None when S3 says there is no such object or version.
+async fn head(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
     version_id: Option<&str>,
-) -> Result<Option<(ObjectRef, u64)>, LandingError> {
+) -> Result<Option<(ObjectVersion, u64, String)>, LandingError> {
     let head = s3
         .head_object()
         .bucket(bucket)
@@ -174,20 +198,16 @@ pub async fn current_version(
         .await;
     match head {
         Ok(out) => {
-            let version = out
-                .version_id()
-                .filter(|v| *v != "null")
-                .map(str::to_owned)
-                .or_else(|| out.e_tag().map(|t| format!("etag:{}", t.trim_matches('"'))))
-                .unwrap_or_default();
-            let object = ObjectRef {
+            let object = ObjectVersion {
                 bucket: bucket.to_owned(),
                 key: key.to_owned(),
-                version,
+                version: Version::from_s3(out.version_id(), out.e_tag()),
             };
+            let etag = out.e_tag().unwrap_or_default().trim_matches('"').to_owned();
             Ok(Some((
                 object,
                 out.content_length().unwrap_or(0).max(0) as u64,
+                etag,
             )))
         }
         Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
@@ -198,13 +218,13 @@ pub async fn current_version(
 /// The object's body as a byte stream (its exact version when it has one).
 pub async fn open(
     s3: &aws_sdk_s3::Client,
-    object: &ObjectRef,
+    object: &ObjectVersion,
 ) -> Result<futures::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>, LandingError> {
     let got = s3
         .get_object()
         .bucket(&object.bucket)
         .key(&object.key)
-        .set_version_id(object.version_id().map(str::to_owned))
+        .set_version_id(object.version.id().map(str::to_owned))
         .send()
         .await
         .or_aws("S3", "GetObject")
@@ -215,7 +235,7 @@ pub async fn open(
 /// One part of a split file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Part {
-    pub object: ObjectRef,
+    pub object: ObjectVersion,
     /// The line of the whole file its first data record is on, so that errors name it.
     pub first_line: u64,
 }
@@ -224,7 +244,7 @@ pub struct Part {
 /// header; returns the parts in order. Memory: one multipart buffer.
 pub async fn split_into_parts(
     s3: &aws_sdk_s3::Client,
-    object: &ObjectRef,
+    object: &ObjectVersion,
     batch: &str,
     quote: u8,
     has_header: bool,
@@ -279,10 +299,10 @@ pub async fn split_into_parts(
         .into_iter()
         .zip(first_lines)
         .map(|(key, first_line)| Part {
-            object: ObjectRef {
+            object: ObjectVersion {
                 bucket: object.bucket.clone(),
                 key,
-                version: String::new(),
+                version: Version::Derived,
             },
             first_line,
         })
@@ -332,19 +352,19 @@ pub fn archive_key(dataset: &str, key: &str, (year, month, day): (i32, u32, u32)
 /// gives the archive location as `s3://bucket/key`.
 pub async fn archive_today(
     s3: &aws_sdk_s3::Client,
-    object: &ObjectRef,
+    object: &ObjectVersion,
     archive_bucket: &str,
     folder: &str,
 ) -> Result<String, LandingError> {
     let today = time::OffsetDateTime::now_utc().date();
-    let archived = ObjectRef {
+    let archived = ObjectVersion {
         bucket: archive_bucket.to_owned(),
         key: archive_key(
             folder,
             &object.key,
             (today.year(), today.month() as u32, today.day() as u32),
         ),
-        version: String::new(),
+        version: Version::Derived,
     };
     archive(s3, object, &archived).await?;
     Ok(format!("s3://{}/{}", archived.bucket, archived.key))
@@ -360,10 +380,10 @@ pub async fn first_notice(
     s3: &aws_sdk_s3::Client,
     archive_bucket: &str,
     folder: &str,
-    object: &ObjectRef,
+    object: &ObjectVersion,
 ) -> bool {
     use sha2::{Digest, Sha256};
-    let origin = format!("{}/{}#{}", object.bucket, object.key, object.version);
+    let origin = object.to_string();
     let key = format!("notices/{folder}/{}", hex::encode(Sha256::digest(&origin)));
     let claimed = s3
         .put_object()
@@ -419,8 +439,8 @@ impl Default for CopyLimits {
 /// in between leaves the file in landing, to be archived again.
 pub async fn archive(
     s3: &aws_sdk_s3::Client,
-    object: &ObjectRef,
-    archive: &ObjectRef,
+    object: &ObjectVersion,
+    archive: &ObjectVersion,
 ) -> Result<(), LandingError> {
     archive_with(s3, object, archive, CopyLimits::default()).await
 }
@@ -434,14 +454,14 @@ pub async fn archive(
 /// that records that source in `ARCHIVED_FROM` and has its size holds its bytes.
 pub async fn archive_with(
     s3: &aws_sdk_s3::Client,
-    object: &ObjectRef,
-    archive: &ObjectRef,
+    object: &ObjectVersion,
+    archive: &ObjectVersion,
     limits: CopyLimits,
 ) -> Result<(), LandingError> {
     // A crash after the copy and before the delete leaves the file in landing; its
     // redelivery finds its copy here (by the source version it records) and does not archive
     // it a second time (the soak found the second copy).
-    let origin = format!("{}/{}#{}", object.bucket, object.key, object.version);
+    let origin = object.to_string();
     let recorded = |head: &aws_sdk_s3::operation::head_object::HeadObjectOutput| {
         head.metadata()
             .and_then(|m| m.get(ARCHIVED_FROM))
@@ -457,7 +477,7 @@ pub async fn archive_with(
         .head_object()
         .bucket(&object.bucket)
         .key(&object.key)
-        .set_version_id(object.version_id().map(str::to_owned))
+        .set_version_id(object.version.id().map(str::to_owned))
         .set_if_match(object.if_match())
         .send()
         .await
@@ -515,8 +535,7 @@ pub async fn archive_with(
             ),
         });
     }
-    // Versioned: exactly the version archived. Unversioned (or versioning suspended: every
-    // upload is version "null"), only while the key still holds the bytes archived — a file
+    // Versioned: exactly the version archived. Unversioned (or versioning suspended), only while the key still holds the bytes archived — a file
     // uploaded over it since is another file, with a notification of its own (S3 User Guide,
     // "conditional deletes": If-Match with the ETag, which needs s3:DeleteObject and
     // s3:GetObject).
@@ -524,14 +543,14 @@ pub async fn archive_with(
         .delete_object()
         .bucket(&object.bucket)
         .key(&object.key)
-        .set_version_id(object.version_id().map(str::to_owned))
+        .set_version_id(object.version.id().map(str::to_owned))
         .set_if_match(object.if_match())
         .send()
         .await
         .or_aws("S3", "DeleteObject")
         .map_err(at(&object.bucket, &object.key));
     match deleted {
-        Err(err) if object.etag().is_some() && source_gone(&err) => {
+        Err(err) if object.version.etag().is_some() && source_gone(&err) => {
             tracing::info!(
                 key = object.key,
                 "archived; the key holds a newer upload now, left for its own notification"
@@ -550,7 +569,7 @@ fn source_gone(err: &LandingError) -> bool {
 }
 
 /// Whether the archive holds a copy recording `origin` as its source.
-async fn archive_records(s3: &aws_sdk_s3::Client, archive: &ObjectRef, origin: &str) -> bool {
+async fn archive_records(s3: &aws_sdk_s3::Client, archive: &ObjectVersion, origin: &str) -> bool {
     s3.head_object()
         .bucket(&archive.bucket)
         .key(&archive.key)
@@ -570,15 +589,15 @@ pub const ARCHIVED_FROM: &str = "landfall-archived-from";
 /// one CopyObject, or UploadPartCopy in parts above `limits.single_copy_bytes`.
 async fn copy_recording(
     s3: &aws_sdk_s3::Client,
-    object: &ObjectRef,
-    archive: &ObjectRef,
+    object: &ObjectVersion,
+    archive: &ObjectVersion,
     source: &aws_sdk_s3::operation::head_object::HeadObjectOutput,
     origin: &str,
     limits: CopyLimits,
 ) -> Result<(), LandingError> {
     let mut metadata = source.metadata().cloned().unwrap_or_default();
     metadata.insert(ARCHIVED_FROM.to_owned(), origin.to_owned());
-    let copy_source = match object.version_id() {
+    let copy_source = match object.version.id() {
         Some(version) => format!(
             "{}/{}?versionId={version}",
             object.bucket,
@@ -588,7 +607,7 @@ async fn copy_recording(
     };
     // Unversioned, the key may be overwritten between our HeadObject and the copy: copy
     // only the bytes we read.
-    let if_match = match object.version_id() {
+    let if_match = match object.version.id() {
         Some(_) => None,
         None => source.e_tag().map(str::to_owned),
     };
@@ -664,7 +683,7 @@ async fn copy_recording(
 /// parts are needed), four at a time.
 async fn copy_parts(
     s3: &aws_sdk_s3::Client,
-    archive: &ObjectRef,
+    archive: &ObjectVersion,
     upload_id: &str,
     copy_source: &str,
     if_match: Option<&str>,
@@ -734,35 +753,27 @@ fn encode_key(key: &str) -> String {
 mod tests {
     use super::*;
 
-    const DATASETS: &[&str] = &["price_index"];
-
     #[test]
-    fn routes_data_files_and_init_scripts() {
-        let d = DATASETS;
+    fn a_data_file_is_a_csv_of_a_configured_dataset_under_the_prefix() {
+        let dataset = |key| {
+            LandingKey::parse("mysql", key, "mysql/<dataset>/<file>.csv")
+                .and_then(|k| k.dataset(&["price_index"]))
+        };
         assert_eq!(
-            route("mysql", "mysql/price_index/2024 01.CSV", d).unwrap(),
-            Route::Data {
-                dataset: "price_index".into()
-            }
-        );
-        assert_eq!(
-            route("mysql", "mysql/init/001_schema.sql", d).unwrap(),
-            Route::Init {
-                script: "001_schema.sql".into()
-            }
+            dataset("mysql/price_index/2024 01.CSV").unwrap(),
+            "price_index"
         );
         for (key, reason) in [
             ("mysql/unknown/x.csv", "no dataset \"unknown\""),
             ("mysql/price_index/x.txt", "end in .csv"),
             ("mysql/price_index/sub/x.csv", "expected mysql/<dataset>"),
             ("mysql/x.csv", "expected mysql/<dataset>"),
-            ("mysql/init/x.csv", "end in .sql"),
             ("dynamodb/price_index/x.csv", "not under mysql/"),
             ("mysql/price_index/../init/x.sql", "a \"..\" path segment"),
             ("mysql/./price_index/x.csv", "a \".\" path segment"),
             ("mysql//price_index/x.csv", "a \"\" path segment"),
         ] {
-            let err = route("mysql", key, d).unwrap_err().to_string();
+            let err = dataset(key).unwrap_err().to_string();
             assert!(err.contains(reason) && err.contains(key), "{key}: {err}");
         }
     }
@@ -808,15 +819,15 @@ mod tests {
             RuleMode::MatchAny,
             [&archive_head, &landing_head, &copy, &delete]
         );
-        let object = ObjectRef {
+        let object = ObjectVersion {
             bucket: "landing".into(),
             key: "mysql/price_index/f.csv".into(),
-            version: "v1".into(),
+            version: Version::Id("v1".into()),
         };
-        let archived = ObjectRef {
+        let archived = ObjectVersion {
             bucket: "archive".into(),
             key: "price_index/2026/12/04/f.csv".into(),
-            version: String::new(),
+            version: Version::Derived,
         };
         archive(&s3, &object, &archived).await.unwrap();
         assert_eq!(copy.num_calls(), 1);

@@ -8,6 +8,9 @@ use landfall_failure::{Classify, Disposition};
 use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 
+mod version;
+pub use version::{ObjectVersion, Version};
+
 /// What one SQS message carried.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notification {
@@ -46,33 +49,8 @@ impl ObjectChange {
         ObjectVersion {
             bucket: self.bucket.clone(),
             key: self.key.clone(),
-            version_id: self.version_id.clone(),
-            etag: self.etag.clone(),
+            version: Version::from_s3(self.version_id.as_deref(), self.etag.as_deref()),
         }
-    }
-}
-
-/// One version of one object, as a notification names it: the version id on a versioned
-/// bucket, the ETag on any.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectVersion {
-    pub bucket: String,
-    pub key: String,
-    pub version_id: Option<String>,
-    pub etag: Option<String>,
-}
-
-impl ObjectVersion {
-    /// What tells two writes of the same key apart: the S3 version, else the ETag.
-    pub fn revision(&self) -> &str {
-        self.version_id
-            .as_deref()
-            .or(self.etag.as_deref())
-            .unwrap_or("unversioned")
-    }
-
-    pub fn url(&self) -> String {
-        format!("s3://{}/{}", self.bucket, self.key)
     }
 }
 

@@ -37,7 +37,7 @@ pub struct Settings {
 }
 
 /// One version of one ingestion object, as its notification names it.
-pub use landfall_s3_events::ObjectVersion;
+pub use landfall_s3_events::{ObjectVersion, Version};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -180,7 +180,7 @@ impl Transformer {
             source,
         };
 
-        let id = format!("{}@{}", source.key, source.revision());
+        let id = format!("{}@{}", source.key, source.version);
         let mut conflicts = 0;
         while conflicts < self.settings.commit_attempts {
             let loaded = self.state.load().await?;
@@ -224,7 +224,7 @@ impl Transformer {
             drop(emitted);
             let manifest = Manifest {
                 source: url.clone(),
-                source_version: source.revision().to_owned(),
+                source_version: source.version.to_string(),
                 table: name.table.to_owned(),
                 sequence: name.sequence,
                 upper: upper.clone(),
@@ -310,7 +310,7 @@ impl Transformer {
             .get_object()
             .bucket(&source.bucket)
             .key(&source.key)
-            .set_version_id(source.version_id.clone())
+            .set_version_id(source.version.id().map(str::to_owned))
             .send()
             .await
             .map_err(|err| match err.as_service_error() {

@@ -2,7 +2,7 @@
 
 use crate::CdnError;
 use landfall_aws::AwsError;
-use landfall_s3_events::{ChangeKind, ObjectChange};
+use landfall_s3_events::{ChangeKind, ObjectChange, Version};
 use std::str::FromStr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,8 +48,8 @@ impl ChangeFilter {
 
     /// One ListObjectVersions call answers both questions: versions are listed key by key,
     /// newest first, so the first two entries under the key tell whether it had a version
-    /// (or delete marker) before; and an unversioned bucket lists its objects with version
-    /// id "null", where an overwrite cannot be told from a first upload.
+    /// (or delete marker) before; and an unversioned bucket lists its objects with no real
+    /// version id, where an overwrite cannot be told from a first upload.
     async fn is_overwrite_or_unknowable(&self, change: &ObjectChange) -> Result<bool, CdnError> {
         let listing = self
             .s3
@@ -73,7 +73,7 @@ impl ChangeFilter {
             .count();
         let unversioned = versions
             .iter()
-            .any(|v| v.version_id().is_none_or(|id| id == "null"));
+            .any(|v| Version::from_s3(v.version_id(), v.e_tag()).id().is_none());
         if unversioned {
             tracing::warn!(
                 bucket = change.bucket,
