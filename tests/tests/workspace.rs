@@ -1,7 +1,8 @@
 //! The workspace's shape, as ARCHITECTURE.md states it, checked over `cargo metadata`:
 //! dependencies point inward (functions → pipeline crates → platform), pure crates link
 //! neither the Lambda runtime nor the AWS SDK, library crates link no Lambda runtime,
-//! task binaries do not link the parent side of ECS, and every function has sample events.
+//! task binaries do not link the parent side of ECS, platform source names no pipeline, and
+//! every function has sample events.
 
 // Reading cargo's JSON: a missing field is a failed test.
 #![allow(clippy::unwrap_used)]
@@ -309,4 +310,70 @@ fn every_function_has_sample_events_that_are_json() {
                 .unwrap_or_else(|e| panic!("{}: {e}", event.display()));
         }
     }
+}
+
+/// The words that name a pipeline: its crates (either spelling), its functions and tasks, and
+/// "P1"…"P5". The platform's code and docs use none of them (a platform crate that routed
+/// `mysql/init/` or named db-extract would be one pipeline's code in every pipeline's crate).
+fn pipeline_words(ws: &Workspace) -> BTreeSet<String> {
+    let mut words: BTreeSet<String> = (1..=5).map(|n| format!("P{n}")).collect();
+    for (name, (layer, _)) in &ws.members {
+        if matches!(layer, Layer::Pipeline(_) | Layer::Function) {
+            words.insert(name.clone());
+            words.insert(name.replace('-', "_"));
+        }
+    }
+    words
+}
+
+/// Whether `text` holds `word` with no identifier character on either side.
+fn names_word(text: &str, word: &str) -> bool {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    text.match_indices(word).any(|(at, _)| {
+        !text[..at].chars().next_back().is_some_and(ident)
+            && !text[at + word.len()..].chars().next().is_some_and(ident)
+    })
+}
+
+#[test]
+fn platform_source_names_no_pipeline() {
+    let ws = metadata();
+    let words = pipeline_words(ws);
+    let mut named = Vec::new();
+    for (name, (layer, dir)) in &ws.members {
+        if *layer != Layer::Platform {
+            continue;
+        }
+        let mut files = vec![dir.join("Cargo.toml")];
+        let mut pending = vec![dir.join("src")];
+        while let Some(folder) = pending.pop() {
+            for entry in std::fs::read_dir(&folder).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs")
+                    && path.file_name().is_some_and(|f| f != "tests.rs")
+                {
+                    files.push(path);
+                }
+            }
+        }
+        for path in files {
+            let text = std::fs::read_to_string(&path).unwrap();
+            // Unit tests may take a pipeline's file as their example; the code may not.
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for word in &words {
+                if names_word(code, word) {
+                    named.push(format!("{name}: {} names {word}", path.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        named.is_empty(),
+        "platform source names a pipeline:\n{}",
+        named.join("\n")
+    );
+    assert!(names_word("the db-extract role", "db-extract"));
+    assert!(!names_word("db-extract-role", "db-extract"));
 }

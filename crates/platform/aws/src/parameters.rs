@@ -41,7 +41,7 @@ pub struct JsonParameters {
 }
 
 impl JsonParameters {
-    /// `prefix`: a parameter path such as `/landfall/db-extract`.
+    /// `prefix`: a parameter path such as `/landfall/<function>`.
     pub fn new(ssm: aws_sdk_ssm::Client, prefix: &str) -> JsonParameters {
         JsonParameters {
             ssm,
