@@ -13,7 +13,7 @@ use landfall_dynamodb_import::{Importer, Settings};
 use landfall_email::Mailer;
 use landfall_landing::flow::Landing;
 use landfall_runtime::{ConfigError, Env, FunctionError, Invocation};
-use landfall_sqs_batch::{process_created_objects, DeadLetters};
+use landfall_sqs_batch::DeadLetters;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -40,7 +40,6 @@ pub enum Response {
 pub struct App {
     files: DynamodbFiles,
     landing: Landing,
-    dead_letters: Option<DeadLetters>,
 }
 
 impl App {
@@ -88,8 +87,8 @@ impl App {
                 mailer: Mailer::new(aws.ses(), env.required("SENDER_EMAIL")?),
                 operations_notify: env.list("OPERATIONS_NOTIFY"),
                 max_receive_count: env.parse_or("MAX_RECEIVE_COUNT", 10)?,
+                dead_letters: DeadLetters::from_env(env, aws.sqs())?,
             },
-            dead_letters: DeadLetters::from_env(env, aws.sqs())?,
         })
     }
 
@@ -101,19 +100,15 @@ impl App {
         match event {
             Event::Sqs(event) => {
                 // One file at a time: a conversion uses every core the function has.
-                let response = process_created_objects(
-                    event,
-                    self.dead_letters.as_ref(),
-                    |change, attempt| async move {
-                        let (id, deadline) = (&invocation.request_id, &invocation.deadline);
-                        Box::pin(
-                            self.landing
-                                .file(&self.files, &change, attempt, id, deadline),
-                        )
-                        .await
-                    },
-                )
-                .await?;
+                let response = self
+                    .landing
+                    .consume(
+                        &self.files,
+                        event,
+                        &invocation.request_id,
+                        &invocation.deadline,
+                    )
+                    .await?;
                 Ok(Response::Batch(response))
             }
             Event::Retire { .. } => {

@@ -22,7 +22,7 @@ use landfall_mysql_load::pipeline::{
 };
 use landfall_mysql_load::protocol::{db_init, loader, reporter};
 use landfall_runtime::{ConfigError, Deadline, Disposition, Env, FunctionError, Invocation};
-use landfall_sqs_batch::{process_created_objects, DeadLetters};
+use landfall_sqs_batch::DeadLetters;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -68,7 +68,6 @@ pub struct Settings {
 pub struct App {
     files: MysqlFiles,
     landing: Landing,
-    dead_letters: Option<DeadLetters>,
 }
 
 /// P1's part of the landing flow: the calls that load a file.
@@ -117,8 +116,8 @@ impl App {
                 mailer: Mailer::new(aws.ses(), env.required("SENDER_EMAIL")?),
                 operations_notify: settings.operations_notify.clone(),
                 max_receive_count: settings.max_receive_count,
+                dead_letters: DeadLetters::from_env(env, aws.sqs())?,
             },
-            dead_letters: DeadLetters::from_env(env, aws.sqs())?,
             files: MysqlFiles {
                 tasks: Tasks::new(aws.ecs(), aws.s3(), TaskSettings::from_env(env)?),
                 s3: aws.s3(),
@@ -134,19 +133,14 @@ impl App {
         event: &SqsEvent,
         invocation: &Invocation,
     ) -> Result<SqsBatchResponse, FunctionError> {
-        process_created_objects(
-            event,
-            self.dead_letters.as_ref(),
-            |change, attempt| async move {
-                let (id, deadline) = (&invocation.request_id, &invocation.deadline);
-                Box::pin(
-                    self.landing
-                        .file(&self.files, &change, attempt, id, deadline),
-                )
-                .await
-            },
-        )
-        .await
+        self.landing
+            .consume(
+                &self.files,
+                event,
+                &invocation.request_id,
+                &invocation.deadline,
+            )
+            .await
     }
 }
 

@@ -6,9 +6,11 @@
 //! A pipeline plugs in by implementing [`FilePipeline`]; the loop lives here, once.
 
 use crate::{archive_today, first_notice, to_load, LandingError, ObjectVersion};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use landfall_email::Mailer;
 use landfall_failure::{Deadline, Disposition, FunctionError};
 use landfall_s3_events::ObjectChange;
+use landfall_sqs_batch::{process_created_objects, DeadLetters};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -90,6 +92,7 @@ pub trait Summary {
 pub struct Delivery<'a> {
     /// Unique per invocation: names one attempt at the file.
     pub request_id: &'a str,
+    /// When the invocation ends.
     pub deadline: &'a Deadline,
     /// 1 on the first delivery.
     pub receive_count: u32,
@@ -98,15 +101,19 @@ pub struct Delivery<'a> {
 }
 
 /// What the loop needs besides the pipeline.
-#[derive(Clone)]
 pub struct Landing {
+    /// Reads landing files, archives them, claims notices.
     pub s3: aws_sdk_s3::Client,
+    /// Where loaded files are archived and notices claimed.
     pub archive_bucket: String,
+    /// Sends the outcome emails.
     pub mailer: Mailer,
     /// Who hears of files refused by their key.
     pub operations_notify: Vec<String>,
     /// The queue's maxReceiveCount: a retryable failure is emailed on the last attempt.
     pub max_receive_count: u32,
+    /// Where a permanent failure goes at once (`DeadLetters::from_env`).
+    pub dead_letters: Option<DeadLetters>,
 }
 
 /// Where a file that did not get through stopped.
@@ -118,6 +125,25 @@ enum Stopped {
 }
 
 impl Landing {
+    /// A batch of the pipeline's queue: each object created, one record at a time, through
+    /// [`Landing::file`]; the records that failed, for SQS to deliver again (or dead-letter).
+    pub async fn consume<P: FilePipeline>(
+        &self,
+        pipeline: &P,
+        event: &SqsEvent,
+        request_id: &str,
+        deadline: &Deadline,
+    ) -> Result<SqsBatchResponse, FunctionError> {
+        process_created_objects(
+            event,
+            self.dead_letters.as_ref(),
+            |change, attempt| async move {
+                Box::pin(self.file(pipeline, &change, attempt, request_id, deadline)).await
+            },
+        )
+        .await
+    }
+
     /// One created landing object, through `pipeline`, to the end: `receive_count` is the
     /// delivery's (1 on the first), `request_id` names this attempt.
     pub async fn file<P: FilePipeline>(
