@@ -26,6 +26,7 @@ const TRANSIENT_CODES: &[&str] = &[
     "RequestTimeoutException",
 ];
 
+/// The service's error code of a failed SDK call (e.g. `ThrottlingException`), if it gave one.
 pub fn error_code<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> Option<&str> {
     match err {
         SdkError::ServiceError(context) => context.err().code(),

@@ -10,6 +10,7 @@ use landfall_failure::{Classify, Disposition};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+/// One DynamoDB item, as the SDK holds it.
 pub type Item = HashMap<String, AttributeValue>;
 
 /// Most writes one `BatchWriteItem` may carry.
@@ -17,15 +18,22 @@ pub const WRITE_CHUNK: usize = 25;
 /// Most keys one `BatchGetItem` may carry.
 pub const GET_CHUNK: usize = 100;
 
+/// Why a batch write or read did not take every item.
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
+    /// A call failed.
     #[error(transparent)]
     Aws(#[from] AwsError),
+    /// DynamoDB kept answering some items unprocessed until the budget ran out.
     #[error("DynamoDB {operation} on {table}: {left} items still unprocessed after {waited:?}")]
     Unprocessed {
+        /// `BatchWriteItem` or `BatchGetItem`.
         operation: &'static str,
+        /// The table the items are in.
         table: String,
+        /// Items still unprocessed.
         left: usize,
+        /// How long they were retried.
         waited: Duration,
     },
 }

@@ -43,6 +43,7 @@ impl std::error::Error for AwsError {
 }
 
 impl AwsError {
+    /// The failure of `operation` on `service`, classified from the SDK error it wraps.
     pub fn new<E>(
         service: &'static str,
         operation: &'static str,
@@ -82,10 +83,12 @@ impl AwsError {
         }))
     }
 
+    /// The service called, e.g. `S3`.
     pub fn service(&self) -> &'static str {
         self.0.service
     }
 
+    /// The operation called, e.g. `GetObject`.
     pub fn operation(&self) -> &'static str {
         self.0.operation
     }
@@ -125,6 +128,7 @@ fn permission_hint(service: &str, operation: &str, status: Option<u16>) -> Optio
 
 /// `.send().await.or_aws("S3", "GetObject")?`
 pub trait SdkResultExt<T> {
+    /// The SDK error as an [`AwsError`] naming `service` and `operation`.
     fn or_aws(self, service: &'static str, operation: &'static str) -> Result<T, AwsError>;
 }
 

@@ -33,7 +33,9 @@ const NOT_STARTED: &[&str] = &[
 /// Another function and the longest one invocation of it may run (its `Timeout`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Callee {
+    /// The function's name or ARN.
     pub function: String,
+    /// The function's configured timeout: how long an answer may take.
     pub timeout: Duration,
 }
 
@@ -51,36 +53,62 @@ impl Callee {
 /// Why a call to another function gave no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum InvokeError {
+    /// Too little of the caller's time is left to wait for the callee.
     #[error("not invoking {function}: this invocation has {left} s left (keeping {reserve} s to report); the retry resumes")]
     NoTimeLeft {
+        /// The callee.
         function: String,
+        /// Seconds the caller has left.
         left: u64,
+        /// Seconds the caller keeps for itself after the call.
         reserve: u64,
     },
+    /// The callee still ran when the caller had to stop waiting.
     #[error("{function} was still running when this invocation had to stop waiting ({waited} s; its own time is nearly up); the retry resumes")]
-    StoppedWaiting { function: String, waited: u64 },
+    StoppedWaiting {
+        /// The callee.
+        function: String,
+        /// Seconds waited.
+        waited: u64,
+    },
+    /// No answer within the callee's timeout and a margin.
     #[error("{function} gave no answer within {waited} s, its timeout and a margin")]
-    NoAnswer { function: String, waited: u64 },
+    NoAnswer {
+        /// The callee.
+        function: String,
+        /// Seconds waited.
+        waited: u64,
+    },
+    /// The Invoke call failed.
     #[error("invoking {function}")]
     Aws {
+        /// The callee.
         function: String,
+        /// The Lambda API's error.
         #[source]
         source: AwsError,
     },
     /// The callee ran and failed; its own classification comes across.
     #[error("{function}: {message}")]
     Failed {
+        /// The callee.
         function: String,
+        /// How the callee classified its failure.
         disposition: Disposition,
+        /// The callee's error message.
         message: String,
     },
     /// The callee answered with something its protocol type does not describe: a
     /// renamed or missing field is an error, never a default.
     #[error("{function} answered {answer}, which is not its {expected}")]
     Answer {
+        /// The callee.
         function: String,
+        /// The Rust type the answer should have been.
         expected: &'static str,
+        /// The answer as received (its first 500 characters).
         answer: String,
+        /// Why it does not parse.
         #[source]
         source: serde_json::Error,
     },

@@ -3,6 +3,7 @@
 //! The SDK already honours `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`; this crate
 //! adds what must also change when an endpoint is set (path-style S3 addressing, since
 //! moto has no virtual-host DNS) and makes retries and timeouts explicit instead of implied.
+#![warn(missing_docs)]
 
 use aws_config::{retry::RetryConfig, timeout::TimeoutConfig, BehaviorVersion, SdkConfig};
 use landfall_env::{ConfigError, Env};
@@ -73,6 +74,7 @@ impl Aws {
         })
     }
 
+    /// The SDK configuration every client is built from.
     pub fn sdk_config(&self) -> &SdkConfig {
         &self.sdk
     }
@@ -86,36 +88,43 @@ impl Aws {
         aws_sdk_s3::Client::from_conf(config)
     }
 
+    /// An SQS client.
     #[cfg(feature = "sqs")]
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.sdk)
     }
 
+    /// A CloudFront client.
     #[cfg(feature = "cloudfront")]
     pub fn cloudfront(&self) -> aws_sdk_cloudfront::Client {
         aws_sdk_cloudfront::Client::new(&self.sdk)
     }
 
+    /// A Secrets Manager client.
     #[cfg(feature = "secretsmanager")]
     pub fn secrets(&self) -> aws_sdk_secretsmanager::Client {
         aws_sdk_secretsmanager::Client::new(&self.sdk)
     }
 
+    /// An SES v2 client.
     #[cfg(feature = "sesv2")]
     pub fn ses(&self) -> aws_sdk_sesv2::Client {
         aws_sdk_sesv2::Client::new(&self.sdk)
     }
 
+    /// An ECS client.
     #[cfg(feature = "ecs")]
     pub fn ecs(&self) -> aws_sdk_ecs::Client {
         aws_sdk_ecs::Client::new(&self.sdk)
     }
 
+    /// An SSM client.
     #[cfg(feature = "ssm")]
     pub fn ssm(&self) -> aws_sdk_ssm::Client {
         aws_sdk_ssm::Client::new(&self.sdk)
     }
 
+    /// A DynamoDB client.
     #[cfg(feature = "dynamodb")]
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::new(&self.sdk)
@@ -128,6 +137,7 @@ impl Aws {
         aws_sdk_redshiftdata::Client::new(&self.sdk)
     }
 
+    /// A Glue client.
     #[cfg(feature = "glue")]
     pub fn glue(&self) -> aws_sdk_glue::Client {
         aws_sdk_glue::Client::new(&self.sdk)

@@ -6,11 +6,15 @@ use crate::AwsError;
 use landfall_failure::{Classify, Disposition};
 use serde::{de::DeserializeOwned, Serialize};
 
+/// Why a JSON parameter could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum ParameterError {
+    /// The SSM call failed.
     #[error("parameter {parameter}")]
     Aws {
+        /// The parameter's name.
         parameter: String,
+        /// The SSM error.
         #[source]
         source: AwsError,
     },
@@ -18,8 +22,11 @@ pub enum ParameterError {
     /// two versions disagree. Retrying reads the same text.
     #[error("parameter {parameter}: not a {expected}")]
     Malformed {
+        /// The parameter's name.
         parameter: String,
+        /// The Rust type it should hold.
         expected: &'static str,
+        /// Why it does not parse.
         #[source]
         source: serde_json::Error,
     },
@@ -34,6 +41,7 @@ impl Classify for ParameterError {
     }
 }
 
+/// JSON documents kept as SSM parameters under one path.
 #[derive(Clone, Debug)]
 pub struct JsonParameters {
     ssm: aws_sdk_ssm::Client,
@@ -49,10 +57,12 @@ impl JsonParameters {
         }
     }
 
+    /// The full name of the parameter `name` under the prefix.
     pub fn parameter(&self, name: &str) -> String {
         format!("{}/{name}", self.prefix)
     }
 
+    /// The document `name` holds, or `T::default()` when there is none yet.
     pub async fn load<T: DeserializeOwned + Default>(
         &self,
         name: &str,
@@ -81,6 +91,7 @@ impl JsonParameters {
         }
     }
 
+    /// Writes `value` as the document `name` holds.
     pub async fn save<T: Serialize>(&self, name: &str, value: &T) -> Result<(), ParameterError> {
         let parameter = self.parameter(name);
         let value = serde_json::to_string(value).expect("plain data serialises");

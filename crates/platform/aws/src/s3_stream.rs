@@ -11,7 +11,9 @@ use std::future::Future;
 /// multipart upload ([`MultipartWriter`]) in the functions, a file in the benchmarks. Every
 /// streamed writer of the workspace (reports, converted import parts) is one of these.
 pub trait ByteSink: Send {
+    /// What a write or finish fails with.
     type Error: std::error::Error + Classify + Send + Sync + 'static;
+    /// Appends `bytes` to the output.
     fn write(&mut self, bytes: &[u8]) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// Everything written becomes the object (or file).
     fn finish(self) -> impl Future<Output = Result<(), Self::Error>> + Send;
@@ -35,6 +37,7 @@ impl ByteSink for MultipartWriter {
     }
 }
 
+/// An S3 body as a stream of byte chunks.
 pub fn body_stream(
     body: aws_sdk_s3::primitives::ByteStream,
 ) -> BoxStream<'static, std::io::Result<Bytes>> {
@@ -61,9 +64,11 @@ pub struct MultipartWriter {
     metadata: Option<std::collections::HashMap<String, String>>,
 }
 
+/// S3's smallest part, except the last (S3 API reference, UploadPart).
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
 
 impl MultipartWriter {
+    /// Starts a multipart upload of `key`, in parts of at least `part_size` bytes.
     pub async fn start(
         s3: &aws_sdk_s3::Client,
         bucket: &str,
@@ -90,6 +95,7 @@ impl MultipartWriter {
         self
     }
 
+    /// Appends `bytes`, uploading a part whenever one is full.
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), AwsError> {
         self.buffer.extend_from_slice(bytes);
         if self.buffer.len() >= self.part_size {

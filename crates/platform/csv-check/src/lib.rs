@@ -8,6 +8,7 @@
 //! quotes, the header, column counts, UTF-8, empty and header-only files, line numbers
 //! that stay right across the parts of a split file. `split` cuts a file into parts on
 //! the same record boundaries.
+#![warn(missing_docs)]
 
 pub mod split;
 
@@ -19,7 +20,9 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Dialect {
+    /// The field separator.
     pub delimiter: char,
+    /// The quote character.
     pub quote: char,
     /// The first record names the columns (checked against the configuration).
     pub header: bool,
@@ -50,7 +53,9 @@ impl Dialect {
 /// header must name them) and the dialect.
 #[derive(Debug, Clone)]
 pub struct Layout {
+    /// The column names, in the file's order.
     pub columns: Vec<String>,
+    /// How the file is written.
     pub dialect: Dialect,
 }
 
@@ -62,10 +67,12 @@ pub struct Record<'a> {
 }
 
 impl<'a> Record<'a> {
+    /// The number of columns.
     pub fn len(&self) -> usize {
         self.ends.len()
     }
 
+    /// Whether there are no columns.
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }
@@ -81,11 +88,14 @@ impl<'a> Record<'a> {
 /// Why an encoder refused a record: the 0-based column when one field is at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
+    /// The column at fault (0-based), when one is.
     pub column: Option<usize>,
+    /// What is wrong.
     pub reason: String,
 }
 
 impl Rejection {
+    /// A column's value is refused.
     pub fn column(index: usize, reason: impl Into<String>) -> Rejection {
         Rejection {
             column: Some(index),
@@ -93,6 +103,7 @@ impl Rejection {
         }
     }
 
+    /// The record as a whole is refused.
     pub fn record(reason: impl Into<String>) -> Rejection {
         Rejection {
             column: None,
@@ -105,6 +116,7 @@ impl Rejection {
 /// encoding for the pipeline's loader, appended to `out`. The record has as many fields
 /// as the layout has columns.
 pub trait Encode {
+    /// Checks one record's fields and writes it in the loader's format.
     fn encode(
         &mut self,
         record: &Record<'_>,
@@ -119,12 +131,15 @@ pub trait Encode {
 pub struct BadInput {
     /// The file as the user dropped it, and `line` counted in it — also for a split part.
     pub file: String,
+    /// The line of the whole file the record starts on.
     pub line: u64,
     /// The part of a split file the record was checked in, for whoever debugs the split.
     pub part: Option<String>,
     /// 1-based column, when the problem is in one field.
     pub column: Option<usize>,
+    /// The column's name, when one column is at fault.
     pub field: Option<String>,
+    /// What is wrong.
     pub reason: String,
 }
 
@@ -153,6 +168,7 @@ pub struct Origin {
 }
 
 impl Origin {
+    /// Part `part` of `file`, whose first data record is on line `first_line` of the file.
     pub fn part(file: impl Into<String>, part: impl Into<String>, first_line: u64) -> Origin {
         Origin {
             file: file.into(),
@@ -191,6 +207,7 @@ impl Classify for BadInput {
     }
 }
 
+/// Checks a CSV stream chunk by chunk and hands each record to its encoder.
 pub struct CsvChecker<E> {
     layout: Layout,
     encoder: E,
@@ -267,10 +284,12 @@ impl<E: Encode> CsvChecker<E> {
         self.rows
     }
 
+    /// The encoder, to read what it counted.
     pub fn encoder(&self) -> &E {
         &self.encoder
     }
 
+    /// The encoder, once the stream is done.
     pub fn into_encoder(self) -> E {
         self.encoder
     }

@@ -11,9 +11,13 @@ pub enum Piece<'a> {
     Data(&'a [u8]),
     /// The current part is complete; the next starts (the caller writes the header first)
     /// with the record on this line of the file.
-    NextPart { first_line: u64 },
+    NextPart {
+        /// The line of the whole file the next part's first data record is on.
+        first_line: u64,
+    },
 }
 
+/// Cuts a CSV stream into parts of about a size, on record boundaries.
 pub struct Splitter {
     quote: u8,
     in_quotes: bool,
@@ -60,6 +64,7 @@ impl Splitter {
         self.first_data_line
     }
 
+    /// The pieces `chunk` makes: bytes of the current part, and where a new part starts.
     pub fn feed<'a>(&mut self, chunk: &'a [u8]) -> Vec<Piece<'a>> {
         let mut pieces = Vec::new();
         let mut start = 0;
@@ -124,6 +129,7 @@ impl Splitter {
         *start = end;
     }
 
+    /// Whether the file's first record is a header (repeated at the top of every part).
     pub fn has_header(&self) -> bool {
         self.has_header
     }

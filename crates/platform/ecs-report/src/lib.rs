@@ -2,6 +2,7 @@
 //! `landfall-ecs-task` (the task side, which links the Lambda runtime: the same binary serves
 //! Lambda) and `landfall-ecs-run` (the parent side, a library of the function that starts
 //! the task), in a crate of its own so that neither side links the other's dependencies.
+#![warn(missing_docs)]
 
 use landfall_failure::{Disposition, FunctionError};
 use serde::{Deserialize, Serialize};
@@ -16,11 +17,22 @@ pub const RESULT_VAR: &str = "LANDFALL_RESULT_URI";
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Report {
-    Succeeded { outcome: Value },
-    Failed { error_type: String, message: String },
+    /// The work ended well.
+    Succeeded {
+        /// What the work answered.
+        outcome: Value,
+    },
+    /// The work failed.
+    Failed {
+        /// `Retryable` or `Permanent`.
+        error_type: String,
+        /// The error, with its chain.
+        message: String,
+    },
 }
 
 impl Report {
+    /// The report of a run that ended with `result`.
     pub fn from_result(result: Result<Value, FunctionError>) -> Report {
         match result {
             Ok(outcome) => Report::Succeeded { outcome },
@@ -31,6 +43,7 @@ impl Report {
         }
     }
 
+    /// The run's result, as the parent takes it back.
     pub fn into_result(self) -> Result<Value, FunctionError> {
         match self {
             Report::Succeeded { outcome } => Ok(outcome),

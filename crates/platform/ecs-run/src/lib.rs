@@ -12,6 +12,7 @@
 //!
 //! The task side, which the task binaries link, is `landfall-ecs-task`; the report both
 //! sides read and write is `landfall-ecs-report`.
+#![warn(missing_docs)]
 
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, ContainerOverride, DesiredStatus, KeyValuePair,
@@ -29,9 +30,13 @@ use std::time::{Duration, Instant};
 /// Where tasks run and how long a parent waits for one.
 #[derive(Debug, Clone)]
 pub struct TaskSettings {
+    /// The ECS cluster tasks run in.
     pub cluster: String,
+    /// Subnets of the tasks' network interface.
     pub subnets: Vec<String>,
+    /// Security groups of the tasks' network interface.
     pub security_groups: Vec<String>,
+    /// Whether tasks get a public IP (subnets without a NAT gateway need one to reach AWS).
     pub assign_public_ip: bool,
     /// Bucket for task reports, under `tasks/`.
     pub results_bucket: String,
@@ -42,6 +47,7 @@ pub struct TaskSettings {
 }
 
 impl TaskSettings {
+    /// The settings from `TASK_*` variables.
     pub fn from_env(env: &Env) -> Result<TaskSettings, ConfigError> {
         Ok(TaskSettings {
             cluster: env.required("ECS_CLUSTER")?.to_owned(),
@@ -75,7 +81,9 @@ fn required_list(env: &Env, name: &str) -> Result<Vec<String>, ConfigError> {
 /// request type, the one its handler takes.
 #[derive(Debug, Clone)]
 pub struct Work<'a, E> {
+    /// The task definition to run.
     pub task_definition: &'a str,
+    /// The container whose command is overridden.
     pub container: &'a str,
     /// Names the work (e.g. a batch id): the same work adopts the same running task.
     pub id: &'a str,
@@ -103,6 +111,7 @@ pub struct Tasks {
 }
 
 impl Tasks {
+    /// Runs tasks with `ecs`, reading their reports with `s3`.
     pub fn new(ecs: aws_sdk_ecs::Client, s3: aws_sdk_s3::Client, settings: TaskSettings) -> Tasks {
         Tasks { ecs, s3, settings }
     }

@@ -3,6 +3,7 @@
 //! `LANDFALL_TASK` and exits, or serves Lambda invocations when it is not set. The task
 //! leaves a [`Report`] in S3 for its parent (`landfall-ecs-run`, which only the parent links;
 //! the report itself is `landfall-ecs-report`, which both sides link).
+#![warn(missing_docs)]
 
 use landfall_aws::{AwsError, SdkResultExt};
 pub use landfall_ecs_report::{Report, RESULT_VAR, TASK_VAR};

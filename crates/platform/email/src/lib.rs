@@ -1,13 +1,17 @@
 //! Plain-text email through SES v2.
+#![warn(missing_docs)]
 
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use landfall_aws::AwsError;
 use landfall_failure::{Classify, Disposition};
 
+/// An email SES did not take.
 #[derive(Debug, thiserror::Error)]
 #[error("sending email to {to:?}")]
 pub struct EmailError {
+    /// The recipients.
     pub to: Vec<String>,
+    /// The SES error.
     #[source]
     pub source: AwsError,
 }
@@ -18,6 +22,7 @@ impl Classify for EmailError {
     }
 }
 
+/// Sends plain-text email from one verified sender.
 #[derive(Clone)]
 pub struct Mailer {
     ses: aws_sdk_sesv2::Client,
@@ -25,6 +30,7 @@ pub struct Mailer {
 }
 
 impl Mailer {
+    /// A mailer sending as `sender`.
     pub fn new(ses: aws_sdk_sesv2::Client, sender: impl Into<String>) -> Self {
         Mailer {
             ses,
@@ -32,6 +38,7 @@ impl Mailer {
         }
     }
 
+    /// Sends one email to `to` (nothing when `to` is empty).
     pub async fn send(&self, to: &[String], subject: &str, body: &str) -> Result<(), EmailError> {
         if to.is_empty() {
             return Ok(());

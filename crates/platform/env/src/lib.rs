@@ -2,24 +2,35 @@
 //!
 //! A missing or malformed variable fails the cold start with a message that names it;
 //! handlers never read the environment themselves.
+#![warn(missing_docs)]
 
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::str::FromStr;
 
+/// A variable missing or not of the form it must have: the cold start fails with it.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
+    /// A variable that must be set is not.
     #[error("configuration: environment variable {name} is not set")]
-    Missing { name: String },
+    Missing {
+        /// The variable.
+        name: String,
+    },
+    /// A variable with a value it cannot have.
     #[error("configuration: environment variable {name}={value:?} is invalid: {reason}")]
     Invalid {
+        /// The variable.
         name: String,
+        /// Its value.
         value: String,
+        /// Why the value is refused.
         reason: String,
     },
 }
 
 impl ConfigError {
+    /// `name` holds `value`, which it cannot, for `reason`.
     pub fn invalid(name: &str, value: &str, reason: impl Display) -> Self {
         ConfigError::Invalid {
             name: name.to_owned(),
@@ -64,12 +75,14 @@ impl Env {
             .filter(|v| !v.is_empty())
     }
 
+    /// The value of `name`, which must be set.
     pub fn required(&self, name: &str) -> Result<&str, ConfigError> {
         self.optional(name).ok_or_else(|| ConfigError::Missing {
             name: name.to_owned(),
         })
     }
 
+    /// The value of `name`, which must be set, parsed.
     pub fn parse<T>(&self, name: &str) -> Result<T, ConfigError>
     where
         T: FromStr,
@@ -79,6 +92,7 @@ impl Env {
         raw.parse().map_err(|e| ConfigError::invalid(name, raw, e))
     }
 
+    /// The value of `name` parsed, or `default` when it is not set.
     pub fn parse_or<T>(&self, name: &str, default: T) -> Result<T, ConfigError>
     where
         T: FromStr,
@@ -112,6 +126,7 @@ impl Env {
         }
     }
 
+    /// Whether `name` is set (to anything, even empty).
     pub fn is_set(&self, name: &str) -> bool {
         self.optional(name).is_some()
     }

@@ -8,10 +8,12 @@ use std::time::{Duration, SystemTime};
 /// Kept back from every step for what follows a failure: answering, cleaning up, emailing.
 pub const RESERVE: Duration = Duration::from_secs(20);
 
+/// When the invocation ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadline(SystemTime);
 
 impl Deadline {
+    /// A deadline at `when`.
     pub fn at(when: SystemTime) -> Deadline {
         Deadline(when)
     }

@@ -4,6 +4,7 @@
 //! `landfall-runtime`: this crate links nothing, so pure crates can classify their errors).
 //! An invocation's [`Deadline`] lives here too: library crates budget their steps with it
 //! without linking the Lambda runtime.
+#![warn(missing_docs)]
 
 pub mod deadline;
 
@@ -11,6 +12,7 @@ pub use deadline::Deadline;
 
 use std::fmt;
 
+/// Whether trying again can help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Disposition {
     /// Transient: hand the work back so it is tried again.
@@ -20,6 +22,7 @@ pub enum Disposition {
 }
 
 impl Disposition {
+    /// `Retryable` or `Permanent`.
     pub fn as_str(self) -> &'static str {
         match self {
             Disposition::Retryable => "Retryable",
@@ -36,13 +39,16 @@ impl fmt::Display for Disposition {
 
 /// Implemented by library errors so callers can route them without matching on variants.
 pub trait Classify {
+    /// How this error should be handled.
     fn disposition(&self) -> Disposition;
 }
 
 /// The error a handler returns to the runtime.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionError {
+    /// Whether trying again can help.
     pub disposition: Disposition,
+    /// The error with its chain, as logged and dead-lettered.
     pub message: String,
     /// For a retryable failure whose caller knows when trying again can help (work that
     /// keeps running elsewhere and will be done by then): the SQS record comes back after
@@ -55,6 +61,7 @@ pub struct FunctionError {
 }
 
 impl FunctionError {
+    /// A failure worth trying again.
     pub fn retryable(message: impl Into<String>) -> Self {
         FunctionError {
             disposition: Disposition::Retryable,
@@ -64,6 +71,7 @@ impl FunctionError {
         }
     }
 
+    /// A failure no retry can help.
     pub fn permanent(message: impl Into<String>) -> Self {
         FunctionError {
             disposition: Disposition::Permanent,

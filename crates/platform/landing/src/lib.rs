@@ -1,6 +1,7 @@
 //! What the file pipelines do with a landing object before and after loading it: decide
 //! what it is from its key, cut a big file into parts on record boundaries (streamed,
 //! under a prefix that does not trigger the pipeline), and archive it once loaded.
+#![warn(missing_docs)]
 
 use futures::StreamExt;
 use landfall_aws::s3_stream::{body_stream, MultipartWriter};
@@ -17,27 +18,47 @@ pub mod flow;
 /// A landing object is known by its version, spelled in one place.
 pub use landfall_s3_events::{ObjectVersion, Version};
 
+/// Why a landing file could not be read, routed or archived.
 #[derive(Debug, thiserror::Error)]
 pub enum LandingError {
+    /// A key the pipeline refuses.
     #[error("{key}: {reason}")]
-    UnknownKey { key: String, reason: String },
+    UnknownKey {
+        /// The landing key.
+        key: String,
+        /// Why no dataset takes it.
+        reason: String,
+    },
+    /// An S3 call about an object failed.
     #[error("s3://{bucket}/{key}")]
     S3 {
+        /// The object's bucket.
         bucket: String,
+        /// The object's key.
         key: String,
+        /// The S3 error.
         #[source]
         source: AwsError,
     },
     /// The connection broke while the body streamed.
     #[error("reading s3://{bucket}/{key}")]
     Read {
+        /// The object's bucket.
         bucket: String,
+        /// The object's key.
         key: String,
+        /// The broken read.
         #[source]
         source: std::io::Error,
     },
+    /// The archive copy does not match the landing file.
     #[error("archiving {key}: the copy does not match the original ({detail}); the original stays in landing")]
-    ArchiveMismatch { key: String, detail: String },
+    ArchiveMismatch {
+        /// The landing key.
+        key: String,
+        /// How the copy differs.
+        detail: String,
+    },
 }
 
 impl Classify for LandingError {
@@ -74,8 +95,11 @@ impl LandingError {
 /// A landing key `<prefix>/<folder>/<file>`, in its parts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LandingKey<'k> {
+    /// The whole key.
     pub key: &'k str,
+    /// The folder under the prefix (a dataset's name, or another kind of file).
     pub folder: &'k str,
+    /// The file's name.
     pub file: &'k str,
 }
 
@@ -137,9 +161,19 @@ impl<'k> LandingKey<'k> {
 pub enum Current {
     /// The named version, still the key's current one (named by its version id when the
     /// bucket gives one, even where the notification named it by ETag), and its size.
-    This { object: ObjectVersion, size: u64 },
+    This {
+        /// The version, named by its version id when it has one.
+        object: ObjectVersion,
+        /// Its size in bytes.
+        size: u64,
+    },
     /// Another version has been uploaded over it.
-    Newer { object: ObjectVersion, size: u64 },
+    Newer {
+        /// The newer version.
+        object: ObjectVersion,
+        /// Its size in bytes.
+        size: u64,
+    },
     /// The key holds nothing (deleted, or already archived by an earlier delivery).
     Gone,
 }
@@ -235,6 +269,7 @@ pub async fn open(
 /// One part of a split file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Part {
+    /// The part, an object landfall wrote.
     pub object: ObjectVersion,
     /// The line of the whole file its first data record is on, so that errors name it.
     pub first_line: u64,
@@ -422,7 +457,9 @@ pub const COPY_OBJECT_LIMIT: u64 = 5 * 1024 * 1024 * 1024;
 /// in parts of `part_bytes` (S3 allows 10,000 parts, each 5 MiB to 5 GiB).
 #[derive(Debug, Clone, Copy)]
 pub struct CopyLimits {
+    /// Sources up to this size are copied by one CopyObject.
     pub single_copy_bytes: u64,
+    /// The size of each UploadPartCopy range above it.
     pub part_bytes: u64,
 }
 

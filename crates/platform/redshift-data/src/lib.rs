@@ -7,6 +7,7 @@
 //! Where the Data API runs its statements is configuration: a provisioned cluster (a
 //! Secrets Manager secret, or temporary credentials for a database user) or a serverless
 //! workgroup (a secret, or the caller's IAM identity). Nothing else in a caller differs.
+#![warn(missing_docs)]
 
 use aws_sdk_redshiftdata::types::{Field, SqlParameter, StatusString};
 use aws_sdk_redshiftdata::Client;
@@ -21,19 +22,26 @@ const SERVICE: &str = "RedshiftData";
 /// Where statements run, as the Data API names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
+    /// A provisioned cluster.
     Cluster {
+        /// The cluster identifier.
         identifier: String,
+        /// How statements authenticate.
         access: ClusterAccess,
     },
+    /// A Redshift Serverless workgroup (statements run as the caller's IAM identity).
     Workgroup {
+        /// The workgroup name.
         name: String,
         /// None: the caller's IAM identity (`redshift-serverless:GetCredentials`).
         secret_arn: Option<String>,
     },
 }
 
+/// How a statement on a provisioned cluster authenticates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClusterAccess {
+    /// A Secrets Manager secret (its ARN) holding the user and password.
     Secret(String),
     /// Temporary credentials for this database user (`redshift:GetClusterCredentials`).
     DbUser(String),
@@ -52,40 +60,60 @@ pub struct Warehouse {
 /// One statement as `DescribeStatement` reports it (a batch's statements in order).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Statement {
+    /// The statement id.
     pub id: String,
+    /// Where it stands.
     pub status: Status,
+    /// Redshift's error, when it failed.
     pub error: Option<String>,
     /// Rows the statement (or a batch's last statement) affected or returned.
     pub result_rows: i64,
+    /// How long it ran.
     pub duration: Duration,
+    /// A batch's statements, in order.
     pub sub_statements: Vec<SubStatement>,
 }
 
+/// One statement of a batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubStatement {
+    /// Its id (`<batch id>:<n>`).
     pub id: String,
+    /// Where it stands.
     pub status: Status,
+    /// Its SQL.
     pub sql: String,
+    /// Redshift's error, when it failed.
     pub error: Option<String>,
+    /// Rows it changed or returned.
     pub result_rows: i64,
 }
 
 /// A statement as `ListStatements` names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {
+    /// The statement id.
     pub id: String,
+    /// Where it stands.
     pub status: Status,
     /// Nanoseconds since the epoch.
     pub created_at: i128,
 }
 
+/// A statement's status, as the Data API reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
+    /// Accepted, not yet queued.
     Submitted,
+    /// Queued to run.
     Picked,
+    /// Running.
     Started,
+    /// Done; its results (if any) can be read.
     Finished,
+    /// Ended with an error (a batch: rolled back).
     Failed,
+    /// Cancelled.
     Aborted,
 }
 
@@ -101,32 +129,49 @@ impl Status {
         }
     }
 
+    /// Whether the statement will not change any more.
     pub fn is_done(self) -> bool {
         matches!(self, Status::Finished | Status::Failed | Status::Aborted)
     }
 }
 
+/// Why a statement did not give its result.
 #[derive(Debug, thiserror::Error)]
 pub enum DataApiError {
+    /// A Data API call failed.
     #[error(transparent)]
     Aws(#[from] AwsError),
     /// The statement (or, in a batch, the one that failed — the transaction left nothing)
     /// with its SQL and Redshift's words.
     #[error("statement {id} {status:?}: {error}{}", sql_text(.sql))]
     Failed {
+        /// The statement id.
         id: String,
+        /// Where it ended.
         status: Status,
+        /// The SQL that failed, when the Data API says which.
         sql: Option<String>,
+        /// Redshift's error.
         error: String,
     },
+    /// Still running when the time to wait ran out; it goes on in Redshift.
     #[error("statement {id} still {status:?} after {waited:?}")]
     StillRunning {
+        /// The statement id, to follow it.
         id: String,
+        /// Where it stood.
         status: Status,
+        /// How long it was followed.
         waited: Duration,
     },
+    /// A result that cannot be read as asked.
     #[error("statement {id}: {reason}")]
-    Result { id: String, reason: String },
+    Result {
+        /// The statement id.
+        id: String,
+        /// What does not fit.
+        reason: String,
+    },
 }
 
 fn sql_text(sql: &Option<String>) -> String {
@@ -190,6 +235,7 @@ macro_rules! with_target {
 }
 
 impl Warehouse {
+    /// Statements through `client` on `target`'s `database`.
     pub fn new(client: Client, target: Target, database: impl Into<String>) -> Warehouse {
         Warehouse {
             client,
@@ -240,6 +286,7 @@ impl Warehouse {
         Ok(warehouse)
     }
 
+    /// Where the statements run.
     pub fn target(&self) -> &Target {
         &self.target
     }
@@ -339,6 +386,7 @@ impl Warehouse {
         Ok(out.status().unwrap_or(false))
     }
 
+    /// Where the statement `id` stands now.
     pub async fn describe(&self, id: &str) -> Result<Statement, AwsError> {
         let out = self
             .client
@@ -490,6 +538,7 @@ pub fn client_token(parts: &[&str]) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{value:?} cannot be written into SQL: Redshift and PostgreSQL read a backslash or a control character differently")]
 pub struct UnsafeLiteral {
+    /// Its text.
     pub value: String,
 }
 

@@ -1,6 +1,7 @@
 //! Plumbing every landfall function shares, so that each `main.rs` stays a few lines:
 //! typed configuration read once at init, failures classified as retryable or permanent,
 //! JSON logs and CloudWatch EMF metrics, and the runtime loop that flushes metrics per invoke.
+#![warn(missing_docs)]
 
 pub mod telemetry;
 

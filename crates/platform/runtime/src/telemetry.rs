@@ -146,6 +146,7 @@ where
 pub struct Invocation {
     /// Unique per invocation: names one attempt at a piece of work.
     pub request_id: String,
+    /// When the invocation ends.
     pub deadline: crate::Deadline,
 }
 

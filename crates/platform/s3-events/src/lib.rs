@@ -3,6 +3,7 @@
 //! Parsed leniently on purpose: `aws_lambda_events::s3::S3Event` requires fields
 //! (`userIdentity`, `requestParameters`, `sequencer`) that moto omits, and a pipeline must
 //! accept both. Only what landfall uses is read; everything else may be absent.
+#![warn(missing_docs)]
 
 use landfall_failure::{Classify, Disposition};
 use percent_encoding::percent_decode_str;
@@ -16,11 +17,14 @@ pub use version::{ObjectVersion, Version};
 pub enum Notification {
     /// `s3:TestEvent`, sent once when a bucket notification is configured: nothing to do.
     Test {
+        /// The bucket the notification was configured on, when it says.
         bucket: Option<String>,
     },
+    /// The objects changed.
     Changes(Vec<ObjectChange>),
 }
 
+/// Whether an object came or went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ChangeKind {
     /// `ObjectCreated:*` — a put, post, copy or completed multipart upload.
@@ -32,14 +36,23 @@ pub enum ChangeKind {
 /// One changed object, with its key already decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectChange {
+    /// Created or removed.
     pub kind: ChangeKind,
+    /// S3's event name, e.g. `ObjectCreated:Put`.
     pub event_name: String,
+    /// When it happened (ISO 8601).
     pub event_time: Option<String>,
+    /// The bucket.
     pub bucket: String,
+    /// The key, decoded.
     pub key: String,
+    /// The object's size in bytes (not in removals).
     pub size: Option<u64>,
+    /// The object's ETag, unquoted (not in removals).
     pub etag: Option<String>,
+    /// The version id, on a versioned bucket.
     pub version_id: Option<String>,
+    /// Orders the events of one key (S3 User Guide, "Event message structure").
     pub sequencer: Option<String>,
 }
 
@@ -54,20 +67,31 @@ impl ObjectChange {
     }
 }
 
+/// Why a message is not an S3 notification landfall can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum NotificationError {
+    /// The body is not JSON.
     #[error("message body is not JSON: {0}")]
     NotJson(#[source] serde_json::Error),
+    /// The body is JSON of another shape.
     #[error("message is not an S3 event notification: {0}")]
     NotS3(String),
+    /// An event other than a creation or a removal.
     #[error("unexpected S3 event {name:?} for s3://{bucket}/{key}: only ObjectCreated, ObjectRemoved and LifecycleExpiration events are handled")]
     UnexpectedEvent {
+        /// S3's event name.
         name: String,
+        /// The bucket.
         bucket: String,
+        /// The key.
         key: String,
     },
+    /// A key whose percent-decoding is not UTF-8.
     #[error("object key {raw:?} does not decode to UTF-8")]
-    KeyNotUtf8 { raw: String },
+    KeyNotUtf8 {
+        /// The key as the notification spells it.
+        raw: String,
+    },
 }
 
 impl Classify for NotificationError {

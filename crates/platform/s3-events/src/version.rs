@@ -100,8 +100,11 @@ impl<'de> serde::Deserialize<'de> for Version {
 /// One version of one object.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ObjectVersion {
+    /// The bucket.
     pub bucket: String,
+    /// The key.
     pub key: String,
+    /// Which version of the key.
     pub version: Version,
 }
 

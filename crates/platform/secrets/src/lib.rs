@@ -4,6 +4,7 @@
 //! ([`Endpoint`]). Fetched once per container and
 //! cached; `refresh` fetches again after an authentication failure (a rotated password).
 //! The password is a `SecretString`: its `Debug` prints nothing, and nothing here logs it.
+#![warn(missing_docs)]
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -17,12 +18,18 @@ use std::fmt;
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
+/// A database's connection details, as a Secrets Manager database secret holds them.
 #[derive(Clone)]
 pub struct DbCredentials {
+    /// The server's host name.
     pub host: String,
+    /// Its port, when not the engine's default.
     pub port: Option<u16>,
+    /// The user.
     pub username: String,
+    /// The password, never logged.
     pub password: SecretString,
+    /// The database, when the secret names one.
     pub dbname: Option<String>,
 }
 
@@ -45,8 +52,11 @@ struct Stored {
 /// the secret does say wins.
 #[derive(Debug, Clone, Default)]
 pub struct Endpoint {
+    /// Overrides the secret's host.
     pub host: Option<String>,
+    /// Overrides the secret's port.
     pub port: Option<u16>,
+    /// Overrides the secret's database.
     pub dbname: Option<String>,
 }
 
@@ -99,17 +109,27 @@ fn port_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u16>, D:
     }
 }
 
+/// Why the credentials could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
+    /// GetSecretValue failed.
     #[error("reading secret {secret}")]
     Fetch {
+        /// The secret's id.
         secret: String,
+        /// The Secrets Manager error.
         #[source]
         source: AwsError,
     },
     // The parse error is about the shape, never the value: serde_json does not echo input.
+    /// The secret is not database credentials.
     #[error("secret {secret} is not database credentials ({reason})")]
-    Shape { secret: String, reason: String },
+    Shape {
+        /// The secret's id.
+        secret: String,
+        /// What is missing or wrong (never a value).
+        reason: String,
+    },
 }
 
 impl Classify for SecretError {
@@ -131,6 +151,7 @@ pub struct CredentialSource {
 }
 
 impl CredentialSource {
+    /// Credentials from the secret `secret_id`, fetched on first use.
     pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
         CredentialSource {
             client,
@@ -153,6 +174,7 @@ impl CredentialSource {
         Ok(source)
     }
 
+    /// The credentials: cached, or fetched.
     pub async fn get(&self) -> Result<DbCredentials, SecretError> {
         let mut cached = self.cached.lock().await;
         if let Some(credentials) = cached.as_ref() {
@@ -189,6 +211,7 @@ impl CredentialSource {
     }
 }
 
+/// Reads a secret's JSON text; errors name the secret, never a value.
 pub fn parse(secret_id: &str, text: &str) -> Result<DbCredentials, SecretError> {
     parse_completed(secret_id, text, &Endpoint::default())
 }

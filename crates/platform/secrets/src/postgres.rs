@@ -6,10 +6,13 @@ use secrecy::ExposeSecret;
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sqlx::{Connection, PgConnection};
 
+/// Why a PostgreSQL session could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
+    /// The credentials could not be had.
     #[error(transparent)]
     Secret(#[from] SecretError),
+    /// The server refused or could not be reached.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -20,6 +23,7 @@ pub fn is_authentication(err: &sqlx::Error) -> bool {
         if matches!(e.code().as_deref(), Some("28P01") | Some("28000")))
 }
 
+/// A session with the credentials `secret` holds.
 pub async fn connect(
     credentials: &CredentialSource,
     ssl_mode: PgSslMode,

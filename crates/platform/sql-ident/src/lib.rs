@@ -1,4 +1,5 @@
 //! SQL identifiers come only from configuration, and only through this allowlist.
+#![warn(missing_docs)]
 
 use serde::Deserialize;
 use std::fmt;
@@ -10,6 +11,7 @@ use std::fmt;
 pub struct Ident(String);
 
 impl Ident {
+    /// `name` if it is an allowed identifier, else why not.
     pub fn new(name: &str) -> Result<Ident, String> {
         let mut chars = name.chars();
         let first_ok = chars
@@ -25,6 +27,7 @@ impl Ident {
         }
     }
 
+    /// The identifier, unquoted.
     pub fn as_str(&self) -> &str {
         &self.0
     }

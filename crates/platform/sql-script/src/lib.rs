@@ -7,22 +7,36 @@
 //! maintained crate splits MySQL scripts with `DELIMITER` (SQL parsers reject it: it is
 //! not SQL). Comments and quoted text never end a statement; nor does a PostgreSQL or
 //! Redshift dollar-quoted body (`$$ … $$`, `$body$ … $body$`), as psql splits them.
+#![warn(missing_docs)]
 
 use landfall_failure::{Classify, Disposition};
 
+/// One statement of a script.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement {
+    /// Its SQL, without the delimiter.
     pub sql: String,
     /// 1-based line of the statement's first character in the script.
     pub line: usize,
 }
 
+/// Why a script cannot be split into statements.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ScriptError {
+    /// A quote or comment never closed.
     #[error("line {line}: {what} is never closed")]
-    Unterminated { what: &'static str, line: usize },
+    Unterminated {
+        /// A quoted string, an identifier or a comment.
+        what: &'static str,
+        /// The line it starts on.
+        line: usize,
+    },
+    /// `DELIMITER` without a delimiter.
     #[error("line {line}: DELIMITER needs a delimiter")]
-    EmptyDelimiter { line: usize },
+    EmptyDelimiter {
+        /// The line of the `DELIMITER`.
+        line: usize,
+    },
 }
 
 impl Classify for ScriptError {
@@ -58,6 +72,7 @@ fn dollar_quote_at(text: &str) -> Option<&str> {
     }
 }
 
+/// Splits `script` into its statements.
 pub fn split(script: &str) -> Result<Vec<Statement>, ScriptError> {
     let bytes = script.as_bytes();
     let mut statements = Vec::new();

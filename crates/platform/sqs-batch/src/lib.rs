@@ -14,6 +14,7 @@
 //!   import that takes hours) is sent to the source queue again with a delay and its message
 //!   completed, so following it spends no receive (`maxReceiveCount` bounds failures, not
 //!   looks), up to `MAX_FOLLOW_UPS` times.
+#![warn(missing_docs)]
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::MessageAttributeValue;
@@ -42,6 +43,7 @@ struct Backoff {
 }
 
 impl DeadLetters {
+    /// Sends to the queue `queue_url`.
     pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
         DeadLetters {
             client,
@@ -213,6 +215,7 @@ pub struct BatchOutcome<'a> {
 }
 
 impl<'a> BatchOutcome<'a> {
+    /// No record failed yet.
     pub fn new(event: &'a SqsEvent) -> Self {
         BatchOutcome {
             records: &event.records,
@@ -220,6 +223,7 @@ impl<'a> BatchOutcome<'a> {
         }
     }
 
+    /// The batch's records.
     pub fn records(&self) -> &'a [SqsMessage] {
         self.records
     }
@@ -231,6 +235,7 @@ impl<'a> BatchOutcome<'a> {
         }
     }
 
+    /// Whether record `index` has failed.
     pub fn failed(&self, index: usize) -> bool {
         self.failures.iter().any(|(i, _)| *i == index)
     }

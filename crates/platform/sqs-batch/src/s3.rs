@@ -63,7 +63,9 @@ impl DeadLetters {
 /// One SQS record of S3 changes, as a consumer's handler receives it.
 #[derive(Debug)]
 pub struct Delivery<'a> {
+    /// The SQS record.
     pub record: &'a SqsMessage,
+    /// The objects it says changed.
     pub changes: Vec<ObjectChange>,
     /// 1 on the first delivery; compare with the queue's maxReceiveCount to know the last.
     pub receive_count: u32,
