@@ -33,7 +33,7 @@ use landfall_failure::{Classify, Disposition};
 use landfall_secrets::postgres::ConnectError;
 use landfall_secrets::{CredentialSource, SecretError};
 pub use sqlx::postgres::PgSslMode;
-use sqlx::{Connection, PgConnection};
+use sqlx::{Connection, PgConnection, Postgres, Transaction};
 use std::io::Write;
 use std::time::Duration;
 
@@ -171,6 +171,10 @@ impl Extractor {
         outcome
     }
 
+    /// One run, step by step: lock the table, open a consistent snapshot, take up the
+    /// pending run (or record a new one before reading anything, so a crash resumes it with
+    /// the same object key and bound), stream the changed rows into the object, then move
+    /// the watermark.
     async fn run(
         &self,
         conn: &mut PgConnection,
@@ -178,46 +182,14 @@ impl Extractor {
     ) -> Result<Extracted, ExtractError> {
         let name = table.name.as_str();
         let db = ExtractError::database(name);
-        let locked: bool = sqlx::query_scalar(
-            "SELECT pg_try_advisory_lock(hashtext('landfall-extract'), hashtext($1))",
-        )
-        .bind(name)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(&db)?;
-        if !locked {
+        if !try_lock(conn, name).await.map_err(&db)? {
             return Ok(Extracted::Busy);
         }
-
         let mut state: TableState = self.state.load(name).await?;
         let mut tx = conn.begin().await.map_err(&db)?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await
-            .map_err(&db)?;
-        let (now, proposed_upper): (String, String) = sqlx::query_as(&format!(
-            "SELECT to_char(LOCALTIMESTAMP, '{f}'), to_char(LOCALTIMESTAMP - make_interval(secs => $1), '{f}')",
-            f = source::TIMESTAMP_FORMAT
-        ))
-        .bind(self.settings.settle.as_secs_f64())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(&db)?;
+        let (now, proposed_upper) = self.snapshot(&mut tx).await.map_err(&db)?;
         let resumed = state.pending.is_some();
-        let run = match state.pending.clone() {
-            Some(pending) => pending,
-            None => {
-                let sequence = state.sequence + 1;
-                let pending = PendingRun {
-                    key: object_key(name, &proposed_upper, sequence),
-                    sequence,
-                    upper: proposed_upper,
-                };
-                state.pending = Some(pending.clone());
-                self.state.save(name, &state).await?;
-                pending
-            }
-        };
+        let run = self.pending_run(name, &mut state, proposed_upper).await?;
         let lower = state.watermark.clone();
         if lower.as_deref().is_some_and(|w| w >= run.upper.as_str()) {
             // Nothing can be newer than the watermark yet (the settle window moved back).
@@ -232,26 +204,82 @@ impl Extractor {
                 lag_seconds: lag_seconds(&now, state.watermark.as_deref()),
             });
         }
+        let (count, written) = self
+            .write_changes(&mut tx, table, lower.as_deref(), &run)
+            .await?;
+        tx.commit().await.map_err(&db)?;
+        // A resumed run that finds no rows may find its object from before the crash: its
+        // id is taken.
+        let written = written || (count == 0 && resumed && self.exists(&run.key).await);
 
-        let (relation, columns) = match &table.query {
-            Some(query) => {
-                // The query comes from the repository's config, never from an event.
-                sqlx::raw_sql(&format!(
-                    "CREATE TEMPORARY VIEW landfall_extract_source AS {query}"
-                ))
-                .execute(&mut *tx)
-                .await
-                .map_err(&db)?;
-                let relation = "landfall_extract_source".to_owned();
-                let columns = source::columns(&mut tx, &relation).await.map_err(&db)?;
-                (relation, columns)
-            }
-            None => {
-                let relation = table.name.pg_quoted();
-                let columns = source::columns(&mut tx, &relation).await.map_err(&db)?;
-                (relation, columns)
-            }
+        state.watermark = Some(run.upper.clone());
+        if written {
+            state.sequence = run.sequence;
+        }
+        state.pending = None;
+        self.state.save(name, &state).await?;
+        Ok(Extracted::Done {
+            rows: count,
+            key: written.then(|| run.key.clone()),
+            sequence: state.sequence,
+            lower,
+            lag_seconds: lag_seconds(&now, Some(&run.upper)),
+            upper: run.upper,
+        })
+    }
+
+    /// A read-only, repeatable-read snapshot; the source's clock now and the run's proposed
+    /// upper bound (now less the settle window), both as the watermark spells them.
+    async fn snapshot(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+    ) -> Result<(String, String), sqlx::Error> {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query_as(&format!(
+            "SELECT to_char(LOCALTIMESTAMP, '{f}'), to_char(LOCALTIMESTAMP - make_interval(secs => $1), '{f}')",
+            f = source::TIMESTAMP_FORMAT
+        ))
+        .bind(self.settings.settle.as_secs_f64())
+        .fetch_one(&mut **tx)
+        .await
+    }
+
+    /// The run a crash left pending, or a new one recorded before any row is read.
+    async fn pending_run(
+        &self,
+        name: &str,
+        state: &mut TableState,
+        proposed_upper: String,
+    ) -> Result<PendingRun, ExtractError> {
+        if let Some(pending) = &state.pending {
+            return Ok(pending.clone());
+        }
+        let sequence = state.sequence + 1;
+        let pending = PendingRun {
+            key: object_key(name, &proposed_upper, sequence),
+            sequence,
+            upper: proposed_upper,
         };
+        state.pending = Some(pending.clone());
+        self.state.save(name, state).await?;
+        Ok(pending)
+    }
+
+    /// Streams the rows changed in (`lower`, `run.upper`] as gzipped JSON lines into the
+    /// run's object, a part at a time; the rows counted, and whether an object was written
+    /// (none for no rows).
+    async fn write_changes(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        table: &TableSpec,
+        lower: Option<&str>,
+        run: &PendingRun,
+    ) -> Result<(u64, bool), ExtractError> {
+        let name = table.name.as_str();
+        let db = ExtractError::database(name);
+        let (relation, columns) = source_relation(tx, table).await.map_err(&db)?;
         if columns.is_empty() {
             return Err(ExtractError::MissingTable {
                 table: name.to_owned(),
@@ -264,10 +292,10 @@ impl Extractor {
             lower.is_some(),
         );
         let mut query = sqlx::query_scalar::<_, String>(&sql);
-        if let Some(lower) = &lower {
+        if let Some(lower) = lower {
             query = query.bind(lower);
         }
-        let mut rows = query.bind(&run.upper).fetch(&mut *tx);
+        let mut rows = query.bind(&run.upper).fetch(&mut **tx);
 
         let upload = |source| ExtractError::Upload {
             table: name.to_owned(),
@@ -300,40 +328,20 @@ impl Extractor {
                 writer.write(&chunk).await.map_err(upload)?;
             }
         }
-        drop(rows);
-        tx.commit().await.map_err(&db)?;
-
-        let written = if count > 0 {
-            let tail = gzip.finish().map_err(compress)?;
-            let mut writer = match writer {
-                Some(w) => w,
-                None => self
-                    .start_object(&run.key, &run.upper)
-                    .await
-                    .map_err(upload)?,
-            };
-            writer.write(&tail).await.map_err(upload)?;
-            writer.finish().await.map_err(upload)?;
-            true
-        } else {
-            // A resumed run may find its object from before the crash: its id is taken.
-            resumed && self.exists(&run.key).await
-        };
-
-        state.watermark = Some(run.upper.clone());
-        if written {
-            state.sequence = run.sequence;
+        if count == 0 {
+            return Ok((0, false));
         }
-        state.pending = None;
-        self.state.save(name, &state).await?;
-        Ok(Extracted::Done {
-            rows: count,
-            key: written.then(|| run.key.clone()),
-            sequence: state.sequence,
-            lower,
-            lag_seconds: lag_seconds(&now, Some(&run.upper)),
-            upper: run.upper,
-        })
+        let tail = gzip.finish().map_err(compress)?;
+        let mut writer = match writer {
+            Some(w) => w,
+            None => self
+                .start_object(&run.key, &run.upper)
+                .await
+                .map_err(upload)?,
+        };
+        writer.write(&tail).await.map_err(upload)?;
+        writer.finish().await.map_err(upload)?;
+        Ok((count, true))
     }
 
     async fn start_object(&self, key: &str, upper: &str) -> Result<MultipartWriter, AwsError> {
@@ -351,6 +359,37 @@ impl Extractor {
             .await
             .is_ok()
     }
+}
+
+/// Whether this session took the table's advisory lock (one worker per table at a time;
+/// closing the session releases it).
+async fn try_lock(conn: &mut PgConnection, name: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('landfall-extract'), hashtext($1))")
+        .bind(name)
+        .fetch_one(conn)
+        .await
+}
+
+/// What the run reads: the table, or the configured query as a temporary view; and its
+/// columns (none: the table is missing).
+async fn source_relation(
+    tx: &mut Transaction<'_, Postgres>,
+    table: &TableSpec,
+) -> Result<(String, Vec<source::Column>), sqlx::Error> {
+    let relation = match &table.query {
+        Some(query) => {
+            // The query comes from the repository's config, never from an event.
+            sqlx::raw_sql(&format!(
+                "CREATE TEMPORARY VIEW landfall_extract_source AS {query}"
+            ))
+            .execute(&mut **tx)
+            .await?;
+            "landfall_extract_source".to_owned()
+        }
+        None => table.name.pg_quoted(),
+    };
+    let columns = source::columns(tx, &relation).await?;
+    Ok((relation, columns))
 }
 
 fn lag_seconds(now: &str, watermark: Option<&str>) -> f64 {
