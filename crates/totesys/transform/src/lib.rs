@@ -15,13 +15,14 @@ pub mod state;
 use landfall_aws::parameters::{JsonParameters, ParameterError};
 use landfall_aws::AwsError;
 use landfall_failure::{Classify, Disposition};
+use landfall_totesys_contract::ingestion::ObjectName;
 use landfall_totesys_contract::processed::{
     manifest_key, output_key, restage, Manifest, Output, LOADED_PREFIX, PENDING_PREFIX,
     READY_PREFIX,
 };
 use landfall_totesys_star::transform::{missing_sequences, transform, with_lines, ObjectError};
 use landfall_totesys_star::{extend_dates, SourceTable};
-use state::{Absorbed, Commit, StateError, StateObject};
+use state::{Absorbed, Commit, Snapshot, StateError, StateObject};
 use std::io::BufReader;
 
 /// Commit attempts per object before it goes back to the queue (each lost attempt means
@@ -147,39 +148,23 @@ impl Transformer {
         }
     }
 
+    /// One ingestion object into the star schema: identified by its key, its sequence id
+    /// checked, then transformed against the shared state and committed — redone on the new
+    /// state when another object's commit came first, at most `commit_attempts` times.
     pub async fn process(&self, source: &ObjectVersion) -> Result<Outcome, TransformError> {
         let url = source.url();
-        let name = landfall_totesys_contract::ingestion::parse_object_key(&source.key)
-            .ok_or_else(|| TransformError::NotIngestion { url: url.clone() })?;
-        let table =
-            SourceTable::from_name(name.table).ok_or_else(|| TransformError::UnknownTable {
-                url: url.clone(),
-                table: name.table.to_owned(),
-            })?;
-
-        // Concurrent objects of one table may both read the old value; the worst case is a
-        // spurious gap warning, never a lost object (the sequence id only drives warnings).
-        let last: Option<u64> = self.sequences.load(name.table).await?;
-        let missing = missing_sequences(last, name.sequence);
-        if !missing.is_empty() {
-            tracing::warn!(
-                table = name.table,
-                sequence = name.sequence,
-                last_processed = last,
-                missing = ?missing,
-                "sequence ids skipped: objects lost or not delivered yet; processing this one anyway"
-            );
-            metrics::counter!("MissingSequences", "table" => name.table.to_owned())
-                .increment(missing.len() as u64);
-        }
-
+        let (name, table) = identify(source, &url)?;
+        let (last, missing) = self.check_sequence(&name).await?;
         // Kept compressed: each attempt streams it through the transform again.
         let (body, upper) = self.read(source).await?;
-        let rows_error = |source| TransformError::Rows {
-            url: url.clone(),
-            source,
+        let object = Ingestion {
+            url: &url,
+            version: source.version.to_string(),
+            name: &name,
+            table,
+            body: &body,
+            upper,
         };
-
         let id = format!("{}@{}", source.key, source.version);
         let mut conflicts = 0;
         while conflicts < self.settings.commit_attempts {
@@ -194,68 +179,14 @@ impl Transformer {
                 return Ok(Outcome::AlreadyDone { manifest });
             }
             let tag = outputs::attempt_tag();
-            let mut versions = 0;
-            let lines = BufReader::new(flate2::read::GzDecoder::new(&body[..]));
-            let (emitted, changes) = with_lines(table, name.sequence, lines, |records| {
-                transform(records.inspect(|_| versions += 1), &loaded.snapshot.lookup)
-            })
-            .map_err(rows_error)?
-            .map_err(|error| {
-                rows_error(ObjectError {
-                    table: table.name(),
-                    sequence: name.sequence,
-                    error,
-                })
-            })?;
-            let (date_rows, dates) = match emitted.dates {
-                Some(needed) => {
-                    let (rows, span) = extend_dates(loaded.snapshot.dates, needed);
-                    (rows, Some(span))
-                }
-                None => (Vec::new(), None),
-            };
-            let encoded = outputs::encode(&emitted, &date_rows).map_err(|(table, e)| {
-                TransformError::Encode {
-                    url: url.clone(),
-                    table,
-                    message: e.to_string(),
-                }
-            })?;
-            drop(emitted);
-            let manifest = Manifest {
-                source: url.clone(),
-                source_version: source.version.to_string(),
-                table: name.table.to_owned(),
-                sequence: name.sequence,
-                upper: upper.clone(),
-                outputs: encoded
-                    .iter()
-                    .map(|e| Output {
-                        table: e.table.to_owned(),
-                        key: output_key(e.table, name.stem, &tag),
-                        rows: e.rows,
-                    })
-                    .collect(),
-            };
-            let writes = encoded
-                .into_iter()
-                .zip(&manifest.outputs)
-                .map(|(e, out)| self.put(&out.key, e.bytes, "application/vnd.apache.parquet"));
-            futures::future::try_join_all(writes).await?;
-            let pending = manifest_key(PENDING_PREFIX, name.stem, &tag);
-            let json = serde_json::to_vec_pretty(&manifest).expect("a manifest serialises");
-            self.put(&pending, json, "application/json").await?;
-
-            let next = loaded.snapshot.absorb(
-                &changes,
-                dates,
-                id.clone(),
-                Absorbed {
-                    tag: tag.clone(),
-                    at: unix_now(),
-                },
-            );
-            match self.state.commit(loaded.etag.as_deref(), &next).await? {
+            let written = self
+                .write_attempt(&object, loaded.snapshot, &id, &tag)
+                .await?;
+            match self
+                .state
+                .commit(loaded.etag.as_deref(), &written.next)
+                .await?
+            {
                 Commit::Committed => {
                     let ready = self.publish(name.stem, &tag).await?;
                     if last.is_none_or(|last| name.sequence > last) {
@@ -266,9 +197,9 @@ impl Transformer {
                     return Ok(Outcome::Transformed {
                         table: table.name(),
                         sequence: name.sequence,
-                        versions,
+                        versions: written.versions,
                         manifest: ready,
-                        outputs: manifest.outputs,
+                        outputs: written.manifest.outputs,
                         missing,
                         conflicts,
                     });
@@ -281,16 +212,7 @@ impl Transformer {
                         conflicts,
                         "another transform committed first; redoing this object on its state"
                     );
-                    // This attempt's files are listed nowhere; remove them (best effort).
-                    for key in manifest.outputs.iter().map(|o| &o.key).chain([&pending]) {
-                        let _ = self
-                            .s3
-                            .delete_object()
-                            .bucket(&self.settings.processed_bucket)
-                            .key(key)
-                            .send()
-                            .await;
-                    }
+                    self.discard(&written).await;
                 }
             }
         }
@@ -298,6 +220,125 @@ impl Transformer {
             url,
             attempts: conflicts,
         })
+    }
+
+    /// The last sequence id processed for the object's table, and the ids skipped since
+    /// (warned about: objects lost or not delivered yet). Concurrent objects of one table
+    /// may both read the old value; the worst case is a spurious gap warning, never a lost
+    /// object (the sequence id only drives warnings).
+    async fn check_sequence(
+        &self,
+        name: &ObjectName<'_>,
+    ) -> Result<(Option<u64>, Vec<u64>), TransformError> {
+        let last: Option<u64> = self.sequences.load(name.table).await?;
+        let missing = missing_sequences(last, name.sequence);
+        if !missing.is_empty() {
+            tracing::warn!(
+                table = name.table,
+                sequence = name.sequence,
+                last_processed = last,
+                missing = ?missing,
+                "sequence ids skipped: objects lost or not delivered yet; processing this one anyway"
+            );
+            metrics::counter!("MissingSequences", "table" => name.table.to_owned())
+                .increment(missing.len() as u64);
+        }
+        Ok((last, missing))
+    }
+
+    /// One attempt: the object transformed against `snapshot`, its Parquet files and its
+    /// pending manifest written under `tag`, and the state that absorbs it, to commit.
+    async fn write_attempt(
+        &self,
+        object: &Ingestion<'_>,
+        snapshot: Snapshot,
+        id: &str,
+        tag: &str,
+    ) -> Result<Written, TransformError> {
+        let (name, table) = (object.name, object.table);
+        let rows_error = |source| TransformError::Rows {
+            url: object.url.to_owned(),
+            source,
+        };
+        let mut versions = 0;
+        let lines = BufReader::new(flate2::read::GzDecoder::new(object.body));
+        let (emitted, changes) = with_lines(table, name.sequence, lines, |records| {
+            transform(records.inspect(|_| versions += 1), &snapshot.lookup)
+        })
+        .map_err(rows_error)?
+        .map_err(|error| {
+            rows_error(ObjectError {
+                table: table.name(),
+                sequence: name.sequence,
+                error,
+            })
+        })?;
+        let (date_rows, dates) = match emitted.dates {
+            Some(needed) => {
+                let (rows, span) = extend_dates(snapshot.dates, needed);
+                (rows, Some(span))
+            }
+            None => (Vec::new(), None),
+        };
+        let encoded =
+            outputs::encode(&emitted, &date_rows).map_err(|(table, e)| TransformError::Encode {
+                url: object.url.to_owned(),
+                table,
+                message: e.to_string(),
+            })?;
+        drop(emitted);
+        let manifest = Manifest {
+            source: object.url.to_owned(),
+            source_version: object.version.clone(),
+            table: name.table.to_owned(),
+            sequence: name.sequence,
+            upper: object.upper.clone(),
+            outputs: encoded
+                .iter()
+                .map(|e| Output {
+                    table: e.table.to_owned(),
+                    key: output_key(e.table, name.stem, tag),
+                    rows: e.rows,
+                })
+                .collect(),
+        };
+        let writes = encoded
+            .into_iter()
+            .zip(&manifest.outputs)
+            .map(|(e, out)| self.put(&out.key, e.bytes, "application/vnd.apache.parquet"));
+        futures::future::try_join_all(writes).await?;
+        let pending = manifest_key(PENDING_PREFIX, name.stem, tag);
+        let json = serde_json::to_vec_pretty(&manifest).expect("a manifest serialises");
+        self.put(&pending, json, "application/json").await?;
+        let next = snapshot.absorb(
+            &changes,
+            dates,
+            id.to_owned(),
+            Absorbed {
+                tag: tag.to_owned(),
+                at: unix_now(),
+            },
+        );
+        Ok(Written {
+            manifest,
+            pending,
+            next,
+            versions,
+        })
+    }
+
+    /// An attempt that lost the commit: its files are listed nowhere; removed, best effort.
+    async fn discard(&self, written: &Written) {
+        let outputs = written.manifest.outputs.iter().map(|o| &o.key);
+        for key in outputs.chain([&written.pending]) {
+            let _ = self
+                .s3
+                .delete_object()
+                .bucket(&self.settings.processed_bucket)
+                .key(key)
+                .send()
+                .await;
+        }
     }
 
     /// The object's body and its run's upper bound (db-extract's metadata).
@@ -413,4 +454,42 @@ fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs()
+}
+/// An ingestion object being processed.
+struct Ingestion<'a> {
+    url: &'a str,
+    /// Its version, as the manifest records it.
+    version: String,
+    name: &'a ObjectName<'a>,
+    table: SourceTable,
+    /// The body, gzipped JSON lines.
+    body: &'a [u8],
+    /// The extract run's upper bound, when the object carries it.
+    upper: Option<String>,
+}
+
+/// What one attempt wrote, and the state that absorbs it.
+struct Written {
+    manifest: Manifest,
+    pending: String,
+    next: Snapshot,
+    versions: usize,
+}
+
+/// The table and sequence id the object's key names.
+fn identify<'a>(
+    source: &'a ObjectVersion,
+    url: &str,
+) -> Result<(ObjectName<'a>, SourceTable), TransformError> {
+    let name =
+        landfall_totesys_contract::ingestion::parse_object_key(&source.key).ok_or_else(|| {
+            TransformError::NotIngestion {
+                url: url.to_owned(),
+            }
+        })?;
+    let table = SourceTable::from_name(name.table).ok_or_else(|| TransformError::UnknownTable {
+        url: url.to_owned(),
+        table: name.table.to_owned(),
+    })?;
+    Ok((name, table))
 }
