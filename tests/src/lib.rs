@@ -43,11 +43,11 @@ pub mod star;
 
 use anyhow::{anyhow, Context, Result};
 use landfall_devstack::host::{serve_invoke_api, served_endpoints};
-use landfall_devstack::redshift::DataApi;
 use landfall_devstack::{
     deliver_once, local_aws_env, local_sdk_config, provision, Delivery, Host, Stack, Target,
     Template,
 };
+use landfall_redshift_local::DataApi;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -352,8 +352,11 @@ impl LocalStack {
             base_env.extend(served_endpoints(address));
             let mut host = Host::new(&self.stack, binaries_dir(), self.logs.clone(), base_env);
             if let Some(database) = self.redshift.clone() {
-                host =
-                    host.with_redshift(DataApi::new(database, self.s3(), self.stack.roles.clone()));
+                host = host.with_redshift(DataApi::new(
+                    database,
+                    self.s3(),
+                    self.stack.role_credentials(),
+                ));
             }
             self.served = Some(format!("http://{address}"));
             let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");

@@ -17,7 +17,6 @@ use landfall_aws::Aws;
 use landfall_devstack::host::{serve_invoke_api, Host};
 use landfall_devstack::iam::RoleSession;
 use landfall_devstack::provision::Stack;
-use landfall_devstack::redshift::{ensure_database, DataApi};
 use landfall_devstack::sample;
 use landfall_env::Env;
 use landfall_orders_load::audit::{AuditTable, Outcome, Received, Status};
@@ -26,8 +25,8 @@ use landfall_orders_load::crawler::Crawler;
 use landfall_orders_load::warehouse::{Load, OrdersWarehouse, UnknownCustomers};
 use landfall_orders_load::{migrate, timestamp_now, Done, Loader, Settings};
 use landfall_redshift_data::{Target, Warehouse};
+use landfall_redshift_local::{ensure_database, DataApi};
 use landfall_runtime::Deadline;
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
 const CUSTOMERS: u32 = 100;
@@ -65,7 +64,7 @@ async fn main() -> Result<()> {
 
 /// The role COPY reads S3 as: here the caller's own moto credentials under the bench's role
 /// ARN (no template, so no local IAM role; the bench times the load, not the policy).
-fn copy_role() -> BTreeMap<String, RoleSession> {
+fn copy_role() -> landfall_redshift_local::RoleCredentials {
     let session = RoleSession {
         role_arn: COPY_ROLE.into(),
         access_key_id: std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "testing".into()),
@@ -73,7 +72,7 @@ fn copy_role() -> BTreeMap<String, RoleSession> {
             .unwrap_or_else(|_| "testing".into()),
         session_token: String::new(),
     };
-    [(COPY_ROLE.to_owned(), session)].into()
+    [(COPY_ROLE.to_owned(), session.credentials())].into()
 }
 
 /// The Data API on `database` at a free local port; the warehouse client pointed at it.

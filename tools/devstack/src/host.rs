@@ -14,7 +14,6 @@
 
 use crate::process::{local_process, LocalProcess};
 use crate::provision::{FunctionSpec, Stack};
-use crate::redshift::DataApi;
 use crate::tasks::{ApiError, TaskRunner};
 use anyhow::{anyhow, Context as _, Result};
 use axum::body::Bytes;
@@ -23,6 +22,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use landfall_redshift_local::DataApi;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -616,7 +616,10 @@ async fn json_api(State(host): State<Host>, uri: Uri, headers: HeaderMap, body: 
     }
     let answer = if target.starts_with("RedshiftData.") {
         match &host.inner.redshift {
-            Some(api) => api.call(&target, &request).await,
+            Some(api) => api.call(&target, &request).await.map_err(|e| ApiError {
+                kind: e.kind,
+                message: e.message,
+            }),
             None => Err(ApiError {
                 kind: "ValidationException",
                 message: "this local stack serves no Redshift Data API (no database given)".into(),

@@ -21,6 +21,17 @@ pub struct RoleSession {
 }
 
 impl RoleSession {
+    /// The session as SDK credentials (for a client that acts as the role).
+    pub fn credentials(&self) -> aws_sdk_s3::config::Credentials {
+        aws_sdk_s3::config::Credentials::new(
+            &self.access_key_id,
+            &self.secret_access_key,
+            Some(self.session_token.clone()).filter(|token| !token.is_empty()),
+            None,
+            "local-role-session",
+        )
+    }
+
     /// The variables the SDK's default credentials chain reads.
     pub fn environment(&self) -> BTreeMap<String, String> {
         [

@@ -10,7 +10,6 @@ pub mod moto;
 mod process;
 pub mod provision;
 pub mod pump;
-pub mod redshift;
 pub mod sample;
 pub mod tasks;
 pub mod template;

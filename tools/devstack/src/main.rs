@@ -155,7 +155,7 @@ async fn main() -> Result<()> {
             let redshift: sqlx::postgres::PgConnectOptions = redshift_url
                 .parse()
                 .with_context(|| format!("--redshift-url {redshift_url:?}"))?;
-            landfall_devstack::redshift::ensure_database(&redshift).await?;
+            landfall_redshift_local::ensure_database(&redshift).await?;
             serve(state, binaries, cli.state.join("logs"), redshift).await?;
         }
         Command::Sample {
@@ -263,7 +263,7 @@ async fn serve(
             .build(),
     );
     let host = Host::new(&state.stack, binaries, logs, base_env).with_redshift(
-        landfall_devstack::redshift::DataApi::new(redshift, s3, state.stack.roles.clone()),
+        landfall_redshift_local::DataApi::new(redshift, s3, state.stack.role_credentials()),
     );
     let listener = tokio::net::TcpListener::bind(&state.invoke_address)
         .await

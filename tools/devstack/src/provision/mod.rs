@@ -165,6 +165,15 @@ pub struct Schedule {
 }
 
 impl Stack {
+    /// Every role's session credentials, by role ARN (what the local Redshift's COPY reads
+    /// S3 as).
+    pub fn role_credentials(&self) -> BTreeMap<String, aws_sdk_s3::config::Credentials> {
+        self.roles
+            .iter()
+            .map(|(arn, session)| (arn.clone(), session.credentials()))
+            .collect()
+    }
+
     pub fn reference(&self, logical_id: &str) -> Option<&str> {
         self.resources.get(logical_id).map(|r| r.reference.as_str())
     }

@@ -13,7 +13,6 @@
 mod copy;
 mod dialect;
 
-use crate::iam::RoleSession;
 use serde_json::{json, Map, Value};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Column, Connection as _, Row, TypeInfo};
@@ -22,7 +21,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-pub use crate::tasks::ApiError;
+/// An API error in the awsJson shape the SDK parses (`__type`, `message`).
+#[derive(Debug)]
+pub struct ApiError {
+    /// The error code, e.g. `ValidationException`.
+    pub kind: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The credentials of a role session, by role ARN: what COPY's `IAM_ROLE` reads S3 as.
+pub type RoleCredentials = BTreeMap<String, aws_sdk_s3::config::Credentials>;
 
 #[derive(Clone)]
 pub struct DataApi {
@@ -33,7 +42,7 @@ struct Inner {
     pool: PgPool,
     s3: aws_sdk_s3::Client,
     /// A session of every role the stack created, by ARN: what COPY's `IAM_ROLE` reads as.
-    roles: BTreeMap<String, RoleSession>,
+    roles: RoleCredentials,
     statements: Mutex<BTreeMap<String, Stored>>,
     /// ClientToken → the statement it submitted.
     tokens: Mutex<HashMap<String, String>>,
@@ -91,7 +100,7 @@ impl DataApi {
     pub fn new(
         database: PgConnectOptions,
         s3: aws_sdk_s3::Client,
-        roles: BTreeMap<String, RoleSession>,
+        roles: RoleCredentials,
     ) -> DataApi {
         let pool = PgPoolOptions::new()
             .max_connections(32)
@@ -116,16 +125,9 @@ impl DataApi {
         let role = role.ok_or(
             "ERROR: COPY needs IAM_ROLE '<arn>' (the local stack emulates no other authorization)",
         )?;
-        let session = self.inner.roles.get(role).ok_or_else(|| {
+        let credentials = self.inner.roles.get(role).cloned().ok_or_else(|| {
             format!("ERROR: User is not authorized to assume IAM Role {role} (no role of the stack has that ARN)")
         })?;
-        let credentials = aws_sdk_s3::config::Credentials::new(
-            &session.access_key_id,
-            &session.secret_access_key,
-            Some(session.session_token.clone()).filter(|token| !token.is_empty()),
-            None,
-            "copy-iam-role",
-        );
         let config = self
             .inner
             .s3

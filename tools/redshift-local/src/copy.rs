@@ -241,7 +241,7 @@ async fn get(
         .map_err(|e| {
             format!(
                 "ERROR: S3 GetObject {url}: {}",
-                landfall_runtime::failure::error_chain(&e)
+                landfall_failure::error_chain(&e)
             )
         })
 }
