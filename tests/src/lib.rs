@@ -7,6 +7,7 @@
 
 pub mod aws_fault_proxy;
 pub mod fault_proxy;
+pub mod file_pipeline;
 
 /// Runs `cleanup` to completion on a runtime of its own, from a `Drop` (the test's runtime
 /// may be gone or busy). Best effort: a leftover test database harms nothing.

@@ -4,6 +4,7 @@
 
 use anyhow::Result;
 use futures::StreamExt;
+use landfall_tests::file_pipeline::{self, FilePipelineUnderTest};
 use landfall_tests::mysql::TestDatabase;
 use landfall_tests::LocalStack;
 use serde_json::json;
@@ -990,35 +991,50 @@ async fn a_report_failing_after_the_load_is_told_as_loaded_not_as_failed() -> Re
     Ok(())
 }
 
-/// One notification delivered twice at the same time, in two execution environments: one
-/// load, one archive copy, both deliveries done, nothing dead-lettered, no FAILED email.
+/// P1 as the shared file-pipeline scenarios drive it.
+struct P1 {
+    db: TestDatabase,
+    stack: LocalStack,
+}
+
+impl FilePipelineUnderTest for P1 {
+    const FUNCTION: &'static str = ORCHESTRATOR;
+    const QUEUE: &'static str = "MysqlFilesQueue";
+    const DLQ: &'static str = "MysqlFilesDLQ";
+    const BUCKET: &'static str = "LandingBucket";
+
+    async fn start() -> Result<P1> {
+        let (db, mut stack) = pipeline().await?;
+        // The s3:TestEvent S3 sends when the notification is configured.
+        assert!(stack.deliver(ORCHESTRATOR).await?.failed.is_empty());
+        Ok(P1 { db, stack })
+    }
+
+    fn stack(&mut self) -> &mut LocalStack {
+        &mut self.stack
+    }
+
+    fn key(name: &str) -> String {
+        format!("mysql/price_index/{name}")
+    }
+
+    fn file(rows: u32) -> Vec<u8> {
+        price_index_csv(0..rows).into_bytes()
+    }
+
+    /// The rows once, one ledger row, one archive copy, one email.
+    async fn assert_loaded_once(&mut self, _key: &str, _version: &str, rows: u32) -> Result<()> {
+        assert_eq!(self.db.rows("price_index").await?, u64::from(rows));
+        assert_eq!(self.db.rows("landfall_load_ledger").await?, 1);
+        let archive = self.stack.resource("ArchiveBucket");
+        assert_eq!(self.stack.keys(&archive, "price_index/").await?.len(), 1);
+        self.stack.the_only_email().await?;
+        Ok(())
+    }
+}
+
+/// One notification delivered twice at once, then again: loaded once, nothing dead-lettered.
 #[tokio::test]
 async fn one_file_delivered_twice_at_once_loads_once_and_nothing_is_dead_lettered() -> Result<()> {
-    let (db, mut stack) = pipeline().await?;
-    drop_file(
-        &stack,
-        "mysql/price_index/twice.csv",
-        &price_index_csv(0..120),
-    )
-    .await?;
-    stack
-        .deliver_twice_at_once(ORCHESTRATOR, "MysqlFilesQueue", "twice.csv")
-        .await?;
-    assert_eq!(db.rows("price_index").await?, 120);
-    assert_eq!(db.rows("landfall_load_ledger").await?, 1);
-    let dead = stack.dead_letter_reasons("MysqlFilesDLQ").await?;
-    assert!(
-        dead.is_empty(),
-        "{dead:?}\n{}",
-        stack.function_log(ORCHESTRATOR)
-    );
-    assert_eq!(
-        stack
-            .keys(&stack.resource("ArchiveBucket"), "price_index/")
-            .await?
-            .len(),
-        1
-    );
-    stack.the_only_email().await?;
-    Ok(())
+    file_pipeline::delivered_twice_at_once_and_again_later::<P1>().await
 }

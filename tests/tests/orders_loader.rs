@@ -15,6 +15,7 @@ use landfall_orders_load::warehouse::{OrdersWarehouse, UnknownCustomers};
 use landfall_orders_load::{Done, LoadError, Loader, Settings};
 use landfall_redshift_data::{DataApiError, Status, Target, Warehouse};
 use landfall_runtime::{Classify, Deadline, Disposition};
+use landfall_tests::file_pipeline::{self, FilePipelineUnderTest};
 use landfall_tests::postgres::{seed_customers, server, WarehouseDatabase};
 use landfall_tests::LocalStack;
 use serde_json::json;
@@ -742,39 +743,48 @@ async fn orders_files_named_as_people_name_them_in_an_unversioned_bucket_load_on
     Ok(())
 }
 
+impl FilePipelineUnderTest for Fixture {
+    const FUNCTION: &'static str = FUNCTION;
+    const QUEUE: &'static str = "OrdersFilesQueue";
+    const DLQ: &'static str = "OrdersFilesDLQ";
+    const BUCKET: &'static str = BUCKET;
+
+    async fn start() -> Result<Fixture> {
+        let mut f = fixture().await?;
+        f.stack
+            .set_function_env(FUNCTION, "REDSHIFT_POLL_MILLISECONDS", Some("50"));
+        f.migrated().await?;
+        assert!(f.stack.deliver(FUNCTION).await?.failed.is_empty()); // the s3:TestEvent
+        Ok(f)
+    }
+
+    fn stack(&mut self) -> &mut LocalStack {
+        &mut self.stack
+    }
+
+    fn key(name: &str) -> String {
+        format!("transformed/orders/2026/12/04/{name}")
+    }
+
+    fn file(rows: u32) -> Vec<u8> {
+        orders_csv(0..rows, CUSTOMERS, 0).into_bytes()
+    }
+
+    /// Each order once, one ledger row, an empty staging table, the audit LOADED.
+    async fn assert_loaded_once(&mut self, key: &str, _version: &str, rows: u32) -> Result<()> {
+        assert_eq!(self.final_rows().await?.len(), rows as usize);
+        assert_eq!(self.count("SELECT count(*) FROM orders_ledger").await?, 1);
+        assert_eq!(self.count("SELECT count(*) FROM orders_staging").await?, 0);
+        assert_eq!(self.audit().await?[key].0, "LOADED");
+        Ok(())
+    }
+}
+
 /// One notification delivered twice at the same time, in two execution environments, then
-/// once more after both finished: one load (one ledger row, each order once), an empty
-/// staging table, the audit LOADED, and no delivery failed or dead-lettered.
+/// once more after both finished: one load, and no delivery failed or dead-lettered.
 #[tokio::test]
 async fn one_file_delivered_twice_at_once_and_again_later_loads_once() -> Result<()> {
-    let mut f = fixture().await?;
-    f.stack
-        .set_function_env(FUNCTION, "REDSHIFT_POLL_MILLISECONDS", Some("50"));
-    f.migrated().await?;
-    assert!(f.stack.deliver(FUNCTION).await?.failed.is_empty()); // the s3:TestEvent
-    let key = "transformed/orders/2026/12/04/twice.csv";
-    f.stack
-        .put(BUCKET, key, orders_csv(0..6, CUSTOMERS, 0).into_bytes())
-        .await?;
-    let queue = f.stack.resource("OrdersFilesQueue");
-    let notification = f.stack.peek(&queue).await?[0]
-        .body()
-        .unwrap_or_default()
-        .to_owned();
-    f.stack
-        .deliver_twice_at_once(FUNCTION, "OrdersFilesQueue", "twice.csv")
-        .await?;
-    f.stack.send(&queue, &notification).await?;
-    let later = f.stack.deliver(FUNCTION).await?;
-    assert_eq!((later.received, later.deleted), (1, 1), "{later:?}");
-
-    assert_eq!(f.final_rows().await?.len(), 6);
-    assert_eq!(f.count("SELECT count(*) FROM orders_ledger").await?, 1);
-    assert_eq!(f.count("SELECT count(*) FROM orders_staging").await?, 0);
-    assert_eq!(f.audit().await?[key].0, "LOADED");
-    let dead = f.dead_letters().await?;
-    assert!(dead.is_empty(), "{dead:?}");
-    Ok(())
+    file_pipeline::delivered_twice_at_once_and_again_later::<Fixture>().await
 }
 
 #[tokio::test]
