@@ -4,31 +4,20 @@ use super::*;
 
 /// An S3 bucket.
 pub(super) async fn create(c: Creation<'_>) -> Result<Created> {
-    let Creation {
-        clients,
-        target,
-        properties,
-        id,
-        ..
-    } = c;
-    let mut attributes: Vec<(&'static str, String)> = Vec::new();
-    let name = text(properties, "BucketName").unwrap_or_else(|| default_name(target, id));
-    create_bucket(&clients.s3, &target.region, &name, properties).await?;
-    attributes.push(("Arn", format!("arn:aws:s3:::{name}")));
-    attributes.push(("DomainName", format!("{name}.s3.amazonaws.com")));
-    attributes.push((
-        "RegionalDomainName",
-        format!("{name}.s3.{}.amazonaws.com", target.region),
-    ));
-    attributes.push((
-        "WebsiteURL",
-        format!("http://{name}.s3-website.{}.amazonaws.com", target.region),
-    ));
-    Ok(Created {
-        reference: name,
-        emulated: true,
-        attributes,
-    })
+    let name = c.name("BucketName");
+    let region = &c.target.region;
+    create_bucket(&c.clients.s3, region, &name, c.properties).await?;
+    Ok(Created::new(name.clone(), true)
+        .with("Arn", format!("arn:aws:s3:::{name}"))
+        .with("DomainName", format!("{name}.s3.amazonaws.com"))
+        .with(
+            "RegionalDomainName",
+            format!("{name}.s3.{region}.amazonaws.com"),
+        )
+        .with(
+            "WebsiteURL",
+            format!("http://{name}.s3-website.{region}.amazonaws.com"),
+        ))
 }
 
 pub(super) async fn create_bucket(

@@ -4,23 +4,11 @@ use super::*;
 
 /// A CloudFront distribution.
 pub(super) async fn create(c: Creation<'_>) -> Result<Created> {
-    let Creation {
-        clients,
-        target,
-        properties,
-        id,
-        ..
-    } = c;
-    let mut attributes: Vec<(&'static str, String)> = Vec::new();
-    let (dist_id, domain) =
-        create_distribution(&clients.cloudfront, target, id, properties).await?;
-    attributes.push(("Id", dist_id.clone()));
-    attributes.push(("DomainName", domain));
-    Ok(Created {
-        reference: dist_id,
-        emulated: true,
-        attributes,
-    })
+    let (id, domain) =
+        create_distribution(&c.clients.cloudfront, c.target, c.id, c.properties).await?;
+    Ok(Created::new(id.clone(), true)
+        .with("Id", id)
+        .with("DomainName", domain))
 }
 
 /// Only what moto needs to serve invalidations and origin look-ups: origins and the

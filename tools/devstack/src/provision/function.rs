@@ -4,22 +4,12 @@ use super::*;
 
 /// A SAM function.
 pub(super) async fn create(c: Creation<'_>) -> Result<Created> {
-    let Creation {
-        clients,
-        target,
-        scope,
-        stack,
-        resource,
-        properties,
-        id,
-        ..
-    } = c;
-    let mut attributes: Vec<(&'static str, String)> = Vec::new();
-    let mut spec = function_spec(id, &resource.metadata, properties, scope)?;
+    let (id, properties) = (c.id, c.properties);
+    let mut spec = function_spec(id, &c.resource.metadata, properties, c.scope)?;
     // SAM's generated execution role: the Policies' statements, the basic execution
     // role, and the SQS poller's managed policy for an SQS event (SAM's
     // "AWS::Serverless::Function" resource: Policies, and its generated resources).
-    let role = default_name(target, &format!("{id}Role"));
+    let role = default_name(c.target, &format!("{id}Role"));
     let policies = items(properties, "/Policies")
         .enumerate()
         .filter_map(|(n, p)| {
@@ -35,21 +25,11 @@ pub(super) async fn create(c: Creation<'_>) -> Result<Created> {
     if !spec.sqs.is_empty() {
         managed.push("arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole".into());
     }
-    spec.session = create_role(&clients.moto, &role, &spec.binary, &policies, &managed).await?;
-    attributes.push((
-        "Arn",
-        format!(
-            "arn:aws:lambda:{}:{}:function:{}",
-            target.region, target.account, spec.name
-        ),
-    ));
+    spec.session = create_role(&c.clients.moto, &role, &spec.binary, &policies, &managed).await?;
+    let arn = c.arn("lambda", &format!("function:{}", spec.name));
     let name = spec.name.clone();
-    stack.functions.insert(spec.binary.clone(), spec);
-    Ok(Created {
-        reference: name,
-        emulated: true,
-        attributes,
-    })
+    c.stack.functions.insert(spec.binary.clone(), spec);
+    Ok(Created::new(name, true).with("Arn", arn))
 }
 
 pub(super) fn function_spec(

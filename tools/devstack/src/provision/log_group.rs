@@ -4,29 +4,12 @@ use super::*;
 
 /// A log group.
 pub(super) async fn create(c: Creation<'_>) -> Result<Created> {
-    let Creation {
-        clients,
-        target,
-        properties,
-        id,
-        ..
-    } = c;
-    let mut attributes: Vec<(&'static str, String)> = Vec::new();
-    let name = text(properties, "LogGroupName").unwrap_or_else(|| default_name(target, id));
-    let retention = properties
+    let name = c.name("LogGroupName");
+    let retention = c
+        .properties
         .get("RetentionInDays")
         .and_then(|d| d.as_i64().or_else(|| scalar_text(d).parse().ok()));
-    crate::logs::create_group(&clients.moto, &target.region, &name, retention).await?;
-    attributes.push((
-        "Arn",
-        format!(
-            "arn:aws:logs:{}:{}:log-group:{name}:*",
-            target.region, target.account
-        ),
-    ));
-    Ok(Created {
-        reference: name,
-        emulated: false,
-        attributes,
-    })
+    crate::logs::create_group(&c.clients.moto, &c.target.region, &name, retention).await?;
+    let arn = c.arn("logs", &format!("log-group:{name}:*"));
+    Ok(Created::new(name, false).with("Arn", arn))
 }

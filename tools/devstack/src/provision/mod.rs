@@ -397,6 +397,23 @@ struct Created {
     emulated: bool,
 }
 
+impl Created {
+    /// A resource known by `reference`; `emulated`: the local stack serves it.
+    fn new(reference: String, emulated: bool) -> Created {
+        Created {
+            reference,
+            attributes: Vec::new(),
+            emulated,
+        }
+    }
+
+    /// With the `Fn::GetAtt` attribute `name`.
+    fn with(mut self, name: &'static str, value: impl Into<String>) -> Created {
+        self.attributes.push((name, value.into()));
+        self
+    }
+}
+
 /// One resource being created, and what its creation may read and record.
 struct Creation<'a> {
     clients: &'a Clients,
@@ -406,6 +423,22 @@ struct Creation<'a> {
     resource: &'a Resource,
     properties: &'a Value,
     id: &'a str,
+}
+
+impl Creation<'_> {
+    /// The resource's name: its `property`, else the stack's default for its logical id.
+    fn name(&self, property: &str) -> String {
+        text(self.properties, property).unwrap_or_else(|| default_name(self.target, self.id))
+    }
+
+    /// `arn:aws:<service>:<region>:<account>:<resource>`
+    fn arn(&self, service: &str, resource: &str) -> String {
+        let target = self.target;
+        format!(
+            "arn:aws:{service}:{}:{}:{resource}",
+            target.region, target.account
+        )
+    }
 }
 
 /// Creates `resource` (one module per resource kind, each with this `create` signature) and

@@ -6,78 +6,29 @@ use super::*;
 /// An ECS cluster: the devstack serves ECS itself; policies name the cluster by its ARN
 /// (ecs:cluster).
 pub(super) async fn cluster(c: Creation<'_>) -> Result<Created> {
-    let Creation {
-        target,
-        properties,
-        id,
-        ..
-    } = c;
-    let mut attributes: Vec<(&'static str, String)> = Vec::new();
-    let name = text(properties, "ClusterName").unwrap_or_else(|| default_name(target, id));
-    attributes.push((
-        "Arn",
-        format!(
-            "arn:aws:ecs:{}:{}:cluster/{name}",
-            target.region, target.account
-        ),
-    ));
-    Ok(Created {
-        reference: name,
-        emulated: true,
-        attributes,
-    })
+    let name = c.name("ClusterName");
+    let arn = c.arn("ecs", &format!("cluster/{name}"));
+    Ok(Created::new(name, true).with("Arn", arn))
 }
 
 /// An ECR repository: images are not needed locally (tasks run the workspace binaries);
 /// the URI is.
 pub(super) async fn repository(c: Creation<'_>) -> Result<Created> {
-    let Creation {
-        target,
-        properties,
-        id,
-        ..
-    } = c;
-    let mut attributes: Vec<(&'static str, String)> = Vec::new();
-    let name = text(properties, "RepositoryName").unwrap_or_else(|| default_name(target, id));
-    attributes.push((
-        "RepositoryUri",
-        format!(
-            "{}.dkr.ecr.{}.amazonaws.com/{name}",
-            target.account, target.region
-        ),
-    ));
-    attributes.push((
-        "Arn",
-        format!(
-            "arn:aws:ecr:{}:{}:repository/{name}",
-            target.region, target.account
-        ),
-    ));
-    Ok(Created {
-        reference: name,
-        emulated: false,
-        attributes,
-    })
+    let name = c.name("RepositoryName");
+    let (account, region) = (&c.target.account, &c.target.region);
+    let uri = format!("{account}.dkr.ecr.{region}.amazonaws.com/{name}");
+    let arn = c.arn("ecr", &format!("repository/{name}"));
+    Ok(Created::new(name, false)
+        .with("RepositoryUri", uri)
+        .with("Arn", arn))
 }
 
 /// Any other resource (IAM policies, alarms, OAC): nothing to emulate locally, but other
 /// resources may still reference it.
 pub(super) async fn placeholder(c: Creation<'_>) -> Result<Created> {
-    let Creation { target, id, .. } = c;
-    let mut attributes: Vec<(&'static str, String)> = Vec::new();
-    let placeholder = default_name(target, id);
-    attributes.push((
-        "Arn",
-        format!(
-            "arn:aws:local:{}:{}:{}",
-            target.region, target.account, placeholder
-        ),
-    ));
-    attributes.push(("Id", placeholder.clone()));
-    attributes.push(("Name", placeholder.clone()));
-    Ok(Created {
-        reference: placeholder,
-        emulated: false,
-        attributes,
-    })
+    let placeholder = default_name(c.target, c.id);
+    Ok(Created::new(placeholder.clone(), false)
+        .with("Arn", c.arn("local", &placeholder))
+        .with("Id", placeholder.clone())
+        .with("Name", placeholder))
 }

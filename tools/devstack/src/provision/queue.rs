@@ -4,27 +4,12 @@ use super::*;
 
 /// An SQS queue.
 pub(super) async fn create(c: Creation<'_>) -> Result<Created> {
-    let Creation {
-        clients,
-        target,
-        properties,
-        id,
-        ..
-    } = c;
-    let mut attributes: Vec<(&'static str, String)> = Vec::new();
-    let name = text(properties, "QueueName").unwrap_or_else(|| default_name(target, id));
-    let url = create_queue(&clients.sqs, &name, properties).await?;
-    attributes.push((
-        "Arn",
-        format!("arn:aws:sqs:{}:{}:{}", target.region, target.account, name),
-    ));
-    attributes.push(("QueueName", name));
-    attributes.push(("QueueUrl", url.clone()));
-    Ok(Created {
-        reference: url,
-        emulated: true,
-        attributes,
-    })
+    let name = c.name("QueueName");
+    let url = create_queue(&c.clients.sqs, &name, c.properties).await?;
+    Ok(Created::new(url.clone(), true)
+        .with("Arn", c.arn("sqs", &name))
+        .with("QueueName", name)
+        .with("QueueUrl", url))
 }
 
 pub(super) async fn create_queue(

@@ -4,28 +4,16 @@ use super::*;
 
 /// A secret.
 pub(super) async fn create(c: Creation<'_>) -> Result<Created> {
-    let Creation {
-        clients,
-        target,
-        properties,
-        id,
-        ..
-    } = c;
-    let mut attributes: Vec<(&'static str, String)> = Vec::new();
-    let name = text(properties, "Name").unwrap_or_else(|| default_name(target, id));
-    let value = target
+    let name = c.name("Name");
+    let value = c
+        .target
         .secrets
-        .get(id)
+        .get(c.id)
         .cloned()
-        .or_else(|| text(properties, "SecretString"))
-        .unwrap_or_else(|| generated_secret(properties));
-    let arn = put_secret(&clients.secrets, &name, &value).await?;
-    attributes.push(("Id", arn.clone()));
-    Ok(Created {
-        reference: arn,
-        emulated: true,
-        attributes,
-    })
+        .or_else(|| text(c.properties, "SecretString"))
+        .unwrap_or_else(|| generated_secret(c.properties));
+    let arn = put_secret(&c.clients.secrets, &name, &value).await?;
+    Ok(Created::new(arn.clone(), true).with("Id", arn))
 }
 
 /// What CloudFormation would generate from GenerateSecretString, minus the randomness

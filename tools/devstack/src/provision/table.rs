@@ -4,28 +4,9 @@ use super::*;
 
 /// A DynamoDB table.
 pub(super) async fn create(c: Creation<'_>) -> Result<Created> {
-    let Creation {
-        clients,
-        target,
-        properties,
-        id,
-        ..
-    } = c;
-    let mut attributes: Vec<(&'static str, String)> = Vec::new();
-    let name = text(properties, "TableName").unwrap_or_else(|| default_name(target, id));
-    create_table(&clients.dynamodb, &name, properties).await?;
-    attributes.push((
-        "Arn",
-        format!(
-            "arn:aws:dynamodb:{}:{}:table/{name}",
-            target.region, target.account
-        ),
-    ));
-    Ok(Created {
-        reference: name,
-        emulated: true,
-        attributes,
-    })
+    let name = c.name("TableName");
+    create_table(&c.clients.dynamodb, &name, c.properties).await?;
+    Ok(Created::new(name.clone(), true).with("Arn", c.arn("dynamodb", &format!("table/{name}"))))
 }
 
 /// A table as declared (keys and billing); the rest (PITR, SSE) means nothing locally.

@@ -4,17 +4,11 @@ use super::*;
 
 /// An ECS task definition.
 pub(super) async fn create(c: Creation<'_>) -> Result<Created> {
-    let Creation {
-        target,
-        stack,
-        properties,
-        id,
-        ..
-    } = c;
-    let mut attributes: Vec<(&'static str, String)> = Vec::new();
+    let (id, properties) = (c.id, c.properties);
     let mut spec = task_definition_spec(id, properties)?;
     let task_role = text(properties, "TaskRoleArn").unwrap_or_default();
-    spec.session = stack
+    spec.session = c
+        .stack
         .roles
         .get(&task_role)
         .cloned()
@@ -23,17 +17,9 @@ pub(super) async fn create(c: Creation<'_>) -> Result<Created> {
         .iter()
         .filter_map(|k| text(properties, k))
         .collect();
-    let arn = format!(
-        "arn:aws:ecs:{}:{}:task-definition/{}:1",
-        target.region, target.account, spec.family
-    );
-    attributes.push(("TaskDefinitionArn", arn.clone()));
-    stack.task_definitions.insert(spec.family.clone(), spec);
-    Ok(Created {
-        reference: arn,
-        emulated: true,
-        attributes,
-    })
+    let arn = c.arn("ecs", &format!("task-definition/{}:1", spec.family));
+    c.stack.task_definitions.insert(spec.family.clone(), spec);
+    Ok(Created::new(arn.clone(), true).with("TaskDefinitionArn", arn))
 }
 
 pub(super) fn task_definition_spec(
