@@ -29,6 +29,15 @@ pub trait FilePipelineUnderTest: Sized {
     /// A good file of `rows` rows.
     fn file(rows: u32) -> Vec<u8>;
 
+    /// A file of `good` good rows, then a row with a bad field; and the words naming that
+    /// line and field that its refusal must hold (e.g. `line 12, column 6 (price)`).
+    fn bad_file(good: u32) -> (Vec<u8>, String);
+
+    /// Asserts that nothing of the refused file at `key` was loaded, and that its people
+    /// were told with `words` where the pipeline tells them.
+    fn assert_nothing_loaded(&mut self, key: &str, words: &str)
+        -> impl Future<Output = Result<()>>;
+
     /// Asserts that the file at `key` (version `version`, `rows` rows) was loaded exactly
     /// once, with all the pipeline does around a load (ledger, archive, audit, email).
     fn assert_loaded_once(
@@ -64,4 +73,33 @@ pub async fn delivered_twice_at_once_and_again_later<P: FilePipelineUnderTest>()
         p.stack().function_log(P::FUNCTION)
     );
     Ok(())
+}
+
+/// A file with a bad field goes to the DLQ at once (no retry can help), its reason naming the
+/// file, the line and the field; nothing of it is loaded, and it stays where it landed.
+pub async fn a_bad_line_is_dead_lettered_at_once_naming_it<P: FilePipelineUnderTest>() -> Result<()>
+{
+    let mut p = P::start().await?;
+    let key = P::key("bad.csv");
+    let (body, words) = P::bad_file(10);
+    p.stack().put(P::BUCKET, &key, body).await?;
+    let delivery = p.stack().deliver(P::FUNCTION).await?;
+    assert!(
+        delivery.received == 1 && delivery.failed.is_empty(),
+        "permanent: dead-lettered, not retried: {delivery:?}"
+    );
+    let dead = p.stack().dead_letter_reasons(P::DLQ).await?;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(
+        dead[0].contains(&key) && dead[0].contains(&words),
+        "{}",
+        dead[0]
+    );
+    let bucket = p.stack().resource(P::BUCKET);
+    assert_eq!(
+        p.stack().keys(&bucket, &key).await?,
+        vec![key.clone()],
+        "the file stays where it landed"
+    );
+    p.assert_nothing_loaded(&key, &words).await
 }

@@ -678,6 +678,28 @@ impl FilePipelineUnderTest for P2 {
         landfall_devstack::sample::price_index_csv(0..rows).into_bytes()
     }
 
+    fn bad_file(good: u32) -> (Vec<u8>, String) {
+        let mut text = landfall_devstack::sample::price_index_csv(0..good);
+        text.push_str("2024-02,Canada,Food,Bread,kg,1.2.3\n");
+        let line = good + 2;
+        (text.into_bytes(), format!("line {line}, column 6 (price)"))
+    }
+
+    /// No import, no table, the pointer unset; the dataset's people told, naming the line.
+    async fn assert_nothing_loaded(&mut self, _key: &str, words: &str) -> Result<()> {
+        assert_eq!(pointer(&self.stack).await?, None);
+        assert_eq!(tables(&self.stack).await?, Vec::<String>::new());
+        let emails = self.stack.sent_emails().await?;
+        assert!(
+            emails
+                .iter()
+                .any(|(_, subject, body)| subject.contains("FAILED price_index")
+                    && body.contains(words)),
+            "{emails:?}"
+        );
+        Ok(())
+    }
+
     /// One table, the current one, holding the rows; one archive copy, one email.
     async fn assert_loaded_once(&mut self, _key: &str, version: &str, rows: u32) -> Result<()> {
         let table = format!("landfall-price_index-{version}");
@@ -712,6 +734,12 @@ impl FilePipelineUnderTest for P2 {
 async fn one_file_delivered_twice_at_once_imports_once_and_nothing_is_dead_lettered() -> Result<()>
 {
     file_pipeline::delivered_twice_at_once_and_again_later::<P2>().await
+}
+
+/// A bad field: refused before any import, naming its line and column.
+#[tokio::test]
+async fn a_bad_line_is_dead_lettered_at_once_naming_it() -> Result<()> {
+    file_pipeline::a_bad_line_is_dead_lettered_at_once_naming_it::<P2>().await
 }
 
 /// Ordinary text, as people type it, imports exactly: quotes, apostrophes, backslashes,

@@ -202,48 +202,11 @@ async fn a_big_file_is_split_and_becomes_visible_whole() -> Result<()> {
     Ok(())
 }
 
+/// A bad field: refused with its file, line and column, dead-lettered at once, nothing
+/// promoted, the file left in landing, the dataset's people told.
 #[tokio::test]
 async fn a_bad_file_is_rejected_with_its_line_and_column_and_dead_lettered() -> Result<()> {
-    let (db, mut stack) = pipeline().await?;
-    let mut text = price_index_csv(0..10);
-    text.push_str("2024-02,Canada,Food,Bread,kg,1.2.3\n");
-    drop_file(&stack, "mysql/price_index/bad.csv", &text).await?;
-    let deliveries = deliver_all(&mut stack).await?;
-    assert!(
-        deliveries.iter().all(|d| d.failed.is_empty()),
-        "permanent: not retried: {deliveries:?}"
-    );
-
-    assert_eq!(db.rows("price_index").await?, 0, "nothing promoted");
-    let dead = stack.dead_letter_reasons("MysqlFilesDLQ").await?;
-    assert_eq!(dead.len(), 1, "{dead:?}");
-    let reason = &dead[0];
-    assert!(
-        reason.contains("mysql/price_index/bad.csv: line 12, column 6 (price)"),
-        "{reason}"
-    );
-    assert_eq!(
-        stack
-            .keys(&stack.resource("LandingBucket"), "mysql/")
-            .await?
-            .len(),
-        1,
-        "the bad file stays in landing"
-    );
-
-    let emails = stack.sent_emails().await?;
-    assert_eq!(emails.len(), 1);
-    assert!(
-        emails[0].1.contains("FAILED price_index"),
-        "{:?}",
-        emails[0]
-    );
-    assert!(
-        emails[0].2.contains("line 12, column 6 (price)"),
-        "{}",
-        emails[0].2
-    );
-    Ok(())
+    file_pipeline::a_bad_line_is_dead_lettered_at_once_naming_it::<P1>().await
 }
 
 #[tokio::test]
@@ -1020,6 +983,27 @@ impl FilePipelineUnderTest for P1 {
 
     fn file(rows: u32) -> Vec<u8> {
         price_index_csv(0..rows).into_bytes()
+    }
+
+    fn bad_file(good: u32) -> (Vec<u8>, String) {
+        let mut text = price_index_csv(0..good);
+        text.push_str("2024-02,Canada,Food,Bread,kg,1.2.3\n");
+        let line = good + 2;
+        (text.into_bytes(), format!("line {line}, column 6 (price)"))
+    }
+
+    /// Nothing promoted; one email, FAILED, naming the line.
+    async fn assert_nothing_loaded(&mut self, _key: &str, words: &str) -> Result<()> {
+        assert_eq!(self.db.rows("price_index").await?, 0, "nothing promoted");
+        let emails = self.stack.sent_emails().await?;
+        assert_eq!(emails.len(), 1);
+        assert!(
+            emails[0].1.contains("FAILED price_index"),
+            "{:?}",
+            emails[0]
+        );
+        assert!(emails[0].2.contains(words), "{}", emails[0].2);
+        Ok(())
     }
 
     /// The rows once, one ledger row, one archive copy, one email.

@@ -770,6 +770,31 @@ impl FilePipelineUnderTest for Fixture {
         orders_csv(0..rows, CUSTOMERS, 0).into_bytes()
     }
 
+    fn bad_file(good: u32) -> (Vec<u8>, String) {
+        let mut text = orders_csv(0..good, CUSTOMERS, 0);
+        text.push_str("O2,C0001,2026-12-01 10:00:00,paid,ten,GBP\n");
+        let line = good + 2;
+        (text.into_bytes(), format!("line {line}, column 5 (amount)"))
+    }
+
+    /// No order, no ledger row, nothing staged; the audit FAILED, not retryable.
+    async fn assert_nothing_loaded(&mut self, key: &str, words: &str) -> Result<()> {
+        assert_eq!(self.count("SELECT count(*) FROM orders_enriched").await?, 0);
+        assert_eq!(self.count("SELECT count(*) FROM orders_staging").await?, 0);
+        assert_eq!(self.count("SELECT count(*) FROM orders_ledger").await?, 0);
+        let audit = self.audit().await?;
+        let (status, item) = &audit[key];
+        assert_eq!(status, "FAILED");
+        assert_eq!(item["retryable"].as_bool().ok(), Some(&false));
+        assert!(
+            item["error_message"]
+                .as_s()
+                .is_ok_and(|m| m.contains(words)),
+            "{item:?}"
+        );
+        Ok(())
+    }
+
     /// Each order once, one ledger row, an empty staging table, the audit LOADED.
     async fn assert_loaded_once(&mut self, key: &str, _version: &str, rows: u32) -> Result<()> {
         assert_eq!(self.final_rows().await?.len(), rows as usize);
@@ -785,6 +810,12 @@ impl FilePipelineUnderTest for Fixture {
 #[tokio::test]
 async fn one_file_delivered_twice_at_once_and_again_later_loads_once() -> Result<()> {
     file_pipeline::delivered_twice_at_once_and_again_later::<Fixture>().await
+}
+
+/// A bad field: dead-lettered at once, naming its line and column, nothing loaded.
+#[tokio::test]
+async fn a_bad_line_is_dead_lettered_at_once_naming_it() -> Result<()> {
+    file_pipeline::a_bad_line_is_dead_lettered_at_once_naming_it::<Fixture>().await
 }
 
 #[tokio::test]
