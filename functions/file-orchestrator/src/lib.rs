@@ -9,7 +9,6 @@
 //! reason (permanent).
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use futures::stream::{self, StreamExt};
 use landfall_aws::invoke::{invoke, Callee};
 use landfall_aws::Aws;
 use landfall_ecs_run::{TaskSettings, Tasks, Work};
@@ -18,27 +17,17 @@ use landfall_landing::flow::{About, Delivery, FilePipeline, Landing};
 use landfall_landing::{split_into_parts, LandingError, ObjectVersion, Part};
 use landfall_mysql_datasets::{Dataset, Datasets};
 use landfall_mysql_load::pipeline::{
-    route, FileLoaded, LoadPlan, MysqlDone, MysqlFile, ScriptApplied, PREFIX,
+    route, stage_all, FileLoaded, LoadPlan, MysqlDone, MysqlFile, ScriptApplied,
+    DEFAULT_LOAD_BYTES_PER_SECOND, DEFAULT_SPLIT_BYTES, DEFAULT_TASK_BYTES, PREFIX,
 };
 use landfall_mysql_load::protocol::{db_init, loader, reporter};
 use landfall_runtime::{ConfigError, Deadline, Disposition, Env, FunctionError, Invocation};
 use landfall_sqs_batch::DeadLetters;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Container names in the task definitions (template.yaml).
 const LOADER_CONTAINER: &str = "mysql-loader";
 const DB_INIT_CONTAINER: &str = "db-init";
-
-// Sizes and rates from a 285 MB file on the local stack (README, "Big files"): parts staged
-// at 5.8 MB/s, the promotion (the dataset's upsert procedure) at 2.2 MB/s.
-/// The rate a step's time is estimated with: the slower of the two, the promotion's.
-pub const DEFAULT_LOAD_BYTES_PER_SECOND: u64 = 2 * 1024 * 1024;
-/// A part stages in about 23 s (64 s estimated), a small fraction of the loader's 15 minutes.
-pub const DEFAULT_SPLIT_BYTES: u64 = 128 * 1024 * 1024;
-/// Promoting 1 GiB takes about 8 minutes at that rate; with splitting, staging and archiving
-/// beside it a bigger file would not fit in 15, so it loads in an ECS task.
-pub const DEFAULT_TASK_BYTES: u64 = 1024 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -417,10 +406,8 @@ impl MysqlFiles {
         Ok((promoted?, parts.len()))
     }
 
-    /// Stages every part, `stage_concurrency` at a time; returns the rows staged. After a
-    /// failure no new part starts, the running ones finish (so nothing is still writing
-    /// when the attempt is discarded), and the failure of the earliest part is returned —
-    /// the first bad line of the file.
+    /// Stages every part by its own mysql-loader invocation, `stage_concurrency` at a time
+    /// (`stage_all`: stop at the first failure, name the earliest); the rows staged.
     async fn stage_parts(
         &self,
         name: &str,
@@ -429,47 +416,26 @@ impl MysqlFiles {
         parts: &[Part],
         deadline: &Deadline,
     ) -> Result<u64, FunctionError> {
-        let failed = AtomicBool::new(false);
-        let failed = &failed;
-        // Owned parts: a closure over borrowed ones is not provably Send for every lifetime
-        // (rust-lang/rust#102211), which the flow's future must be.
-        let outcomes: Vec<Result<u64, FunctionError>> =
-            stream::iter(parts.iter().cloned().enumerate())
-                .map(|(index, part)| async move {
-                    if failed.load(Ordering::SeqCst) {
-                        return Err(None);
-                    }
-                    let staged = async {
-                        deadline.ensure(
-                            &format!("staging part {} of {}", index + 1, parts.len()),
-                            self.load_time(self.settings.split_bytes),
-                        )?;
-                        let task = loader::Request::Stage {
-                            dataset: name.to_owned(),
-                            source: object.clone(),
-                            attempt: attempt.to_owned(),
-                            part_index: index as u32,
-                            part: part.clone(),
-                        };
-                        Ok(self.call_loader(&task, deadline).await?.rows)
-                    }
-                    .await;
-                    if staged.is_err() {
-                        failed.store(true, Ordering::SeqCst);
-                    }
-                    staged.map_err(Some)
-                })
-                .buffered(self.settings.stage_concurrency.max(1))
-                .filter_map(|outcome| async move {
-                    match outcome {
-                        Err(None) => None, // not started after a failure
-                        Ok(rows) => Some(Ok(rows)),
-                        Err(Some(err)) => Some(Err(err)),
-                    }
-                })
-                .collect()
-                .await;
-        outcomes.into_iter().sum()
+        let count = parts.len();
+        stage_all(
+            parts,
+            self.settings.stage_concurrency,
+            |index, part| async move {
+                deadline.ensure(
+                    &format!("staging part {} of {count}", index + 1),
+                    self.load_time(self.settings.split_bytes),
+                )?;
+                let task = loader::Request::Stage {
+                    dataset: name.to_owned(),
+                    source: object.clone(),
+                    attempt: attempt.to_owned(),
+                    part_index: index as u32,
+                    part,
+                };
+                Ok(self.call_loader(&task, deadline).await?.rows)
+            },
+        )
+        .await
     }
 
     /// How long loading `bytes` may take on a slow database.
