@@ -18,7 +18,7 @@ use landfall_landing::{split_into_parts, LandingError, ObjectVersion, Part};
 use landfall_mysql_datasets::{Dataset, Datasets};
 use landfall_mysql_load::pipeline::{
     route, stage_all, FileLoaded, LoadPlan, MysqlDone, MysqlFile, ScriptApplied,
-    DEFAULT_LOAD_BYTES_PER_SECOND, DEFAULT_SPLIT_BYTES, DEFAULT_TASK_BYTES, PREFIX,
+    DEFAULT_LOAD_BYTES_PER_SECOND, DEFAULT_SPLIT_BYTES, DEFAULT_TASK_BYTES,
 };
 use landfall_mysql_load::protocol::{db_init, loader, reporter};
 use landfall_runtime::{ConfigError, Deadline, Disposition, Env, FunctionError, Invocation};
@@ -71,6 +71,7 @@ struct MysqlFiles {
 /// What loading left before the file was archived.
 enum Loaded {
     Data {
+        dataset: String,
         promoted: loader::Response,
         parts: usize,
         plan: LoadPlan,
@@ -138,7 +139,6 @@ impl FilePipeline for MysqlFiles {
     type Loaded = Loaded;
     type Done = MysqlDone;
 
-    const PREFIX: &'static str = PREFIX;
     const DONE_METRIC: &'static str = "FilesLoaded";
 
     fn route(&self, key: &str) -> Result<MysqlFile<'_>, LandingError> {
@@ -194,33 +194,30 @@ impl FilePipeline for MysqlFiles {
 
     async fn finish(
         &self,
-        file: &Self::File<'_>,
+        _file: &Self::File<'_>,
         object: &ObjectVersion,
         loaded: Loaded,
         archived_to: String,
         delivery: &Delivery<'_>,
     ) -> MysqlDone {
-        let (name, promoted, parts, plan) = match (file, loaded) {
-            (_, Loaded::Script(applied)) => {
+        let (name, promoted, parts, plan) = match loaded {
+            Loaded::Script(applied) => {
                 return MysqlDone::Applied(ScriptApplied {
                     applied,
                     archived_to,
                 })
             }
-            (
-                MysqlFile::Data { name, .. },
-                Loaded::Data {
-                    promoted,
-                    parts,
-                    plan,
-                },
-            ) => (*name, promoted, parts, plan),
-            (MysqlFile::Init, Loaded::Data { .. }) => unreachable!("a script loads as a script"),
+            Loaded::Data {
+                dataset,
+                promoted,
+                parts,
+                plan,
+            } => (dataset, promoted, parts, plan),
         };
         // The rows are in and the file is archived: a redelivery would find nothing to do,
         // so a report that fails now is told, not retried (the next load rebuilds it).
         let (report_procedures, reports, reports_failed) = match self
-            .reports(name, object, delivery.deadline)
+            .reports(&name, object, delivery.deadline)
             .await
         {
             Ok((procedures, reports)) => (procedures, reports, None),
@@ -231,7 +228,7 @@ impl FilePipeline for MysqlFiles {
             }
         };
         MysqlDone::Loaded(FileLoaded {
-            dataset: name.to_owned(),
+            dataset: name,
             rows: promoted.rows,
             already_loaded: promoted.already_loaded,
             parts,
@@ -284,6 +281,7 @@ impl MysqlFiles {
             }
         };
         Ok(Loaded::Data {
+            dataset: name.to_owned(),
             promoted,
             parts,
             plan,

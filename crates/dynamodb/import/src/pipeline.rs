@@ -36,7 +36,6 @@ impl FilePipeline for DynamodbFiles {
     type Loaded = Imported;
     type Done = ImportDone;
 
-    const PREFIX: &'static str = PREFIX;
     const DONE_METRIC: &'static str = "FilesImported";
 
     fn route(&self, key: &str) -> Result<DatasetFile<'_>, LandingError> {

@@ -107,7 +107,7 @@ where
     let failed = AtomicBool::new(false);
     let (failed, stage) = (&failed, &stage);
     // Owned parts: a closure over borrowed ones is not provably Send for every lifetime
-    // (rust-lang/rust#102211), which the landing flow's future must be.
+    // (rust-lang/rust#110338), which the landing flow's future must be.
     let outcomes: Vec<Result<u64, FunctionError>> = stream::iter(parts.iter().cloned().enumerate())
         .map(|(index, part)| async move {
             if failed.load(Ordering::SeqCst) {

@@ -26,8 +26,6 @@ pub trait FilePipeline: Sync {
     /// What the outcome email says about a file that got through.
     type Done: Summary + Send;
 
-    /// The landing prefix the pipeline owns, e.g. `mysql`.
-    const PREFIX: &'static str;
     /// The metric counted once per file that got through, e.g. `FilesLoaded`.
     const DONE_METRIC: &'static str;
 
