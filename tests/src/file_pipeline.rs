@@ -33,6 +33,31 @@ pub trait FilePipelineUnderTest: Sized {
     /// line and field that its refusal must hold (e.g. `line 12, column 6 (price)`).
     fn bad_file(good: u32) -> (Vec<u8>, String);
 
+    /// A file of `rows` rows with other values than [`FilePipelineUnderTest::file`]'s, as a
+    /// corrected upload has.
+    fn changed_file(rows: u32) -> Vec<u8>;
+
+    /// Keys under the pipeline's notification that none of its datasets owns, each with words
+    /// of the reason its refusal must give.
+    fn unknown_keys() -> Vec<(String, &'static str)>;
+
+    /// Does what a first delivery of the file at `key` (version `version`) did before it died
+    /// between its load and its end: the load committed; the archive, audit and email not done.
+    fn loaded_by_a_delivery_that_died(
+        &mut self,
+        key: &str,
+        version: &str,
+    ) -> impl Future<Output = Result<()>>;
+
+    /// Asserts that what the pipeline serves of `key` is version `version`, the
+    /// [`FilePipelineUnderTest::changed_file`] of `rows` rows.
+    fn assert_serves(
+        &mut self,
+        key: &str,
+        version: &str,
+        rows: u32,
+    ) -> impl Future<Output = Result<()>>;
+
     /// Asserts that nothing of the refused file at `key` was loaded, and that its people
     /// were told with `words` where the pipeline tells them.
     fn assert_nothing_loaded(&mut self, key: &str, words: &str)
@@ -66,13 +91,7 @@ pub async fn delivered_twice_at_once_and_again_later<P: FilePipelineUnderTest>()
     let later = p.stack().deliver(P::FUNCTION).await?;
     assert_eq!((later.received, later.deleted), (1, 1), "{later:?}");
     p.assert_loaded_once(&key, &version, 6).await?;
-    let dead = p.stack().dead_letter_reasons(P::DLQ).await?;
-    assert!(
-        dead.is_empty(),
-        "{dead:?}\n{}",
-        p.stack().function_log(P::FUNCTION)
-    );
-    Ok(())
+    assert_nothing_dead_lettered(&mut p).await
 }
 
 /// A file with a bad field goes to the DLQ at once (no retry can help), its reason naming the
@@ -102,4 +121,110 @@ pub async fn a_bad_line_is_dead_lettered_at_once_naming_it<P: FilePipelineUnderT
         "the file stays where it landed"
     );
     p.assert_nothing_loaded(&key, &words).await
+}
+
+/// A good file: loaded once, with all the pipeline does around a load, and nothing
+/// dead-lettered. Gives the pipeline for its own further checks of the file `key("good.csv")`
+/// of 20 rows.
+pub async fn a_good_file_loads_once<P: FilePipelineUnderTest>() -> Result<P> {
+    let mut p = P::start().await?;
+    let key = P::key("good.csv");
+    let version = p.stack().put(P::BUCKET, &key, P::file(20)).await?;
+    deliver_all(&mut p).await?;
+    p.assert_loaded_once(&key, &version, 20).await?;
+    assert_nothing_dead_lettered(&mut p).await?;
+    Ok(p)
+}
+
+/// Keys no dataset owns: each dead-lettered at once with its reason, left where it landed,
+/// and operations told why (the dataset's people are unknown: there is no dataset).
+pub async fn an_unknown_key_is_refused_and_operations_told<P: FilePipelineUnderTest>() -> Result<()>
+{
+    let mut p = P::start().await?;
+    let unknown = P::unknown_keys();
+    assert!(!unknown.is_empty(), "the scenario needs a key to refuse");
+    for (key, _) in &unknown {
+        p.stack().put(P::BUCKET, key, P::file(1)).await?;
+    }
+    deliver_all(&mut p).await?;
+    let dead = p.stack().dead_letter_reasons(P::DLQ).await?;
+    assert_eq!(dead.len(), unknown.len(), "{dead:?}");
+    let emails = p.stack().sent_emails().await?;
+    let bucket = p.stack().resource(P::BUCKET);
+    for (key, why) in &unknown {
+        assert!(
+            dead.iter().any(|reason| reason.contains(key.as_str())),
+            "{key}: {dead:?}"
+        );
+        let (to, _, body) = emails
+            .iter()
+            .find(|(_, subject, _)| subject.contains(&format!("REFUSED {key}")))
+            .ok_or_else(|| anyhow::anyhow!("no refusal email for {key}: {emails:?}"))?;
+        assert_eq!(to, &["ops@example.com".to_owned()]);
+        assert!(
+            body.contains(why) && body.contains("stays in landing"),
+            "{body}"
+        );
+        assert_eq!(p.stack().keys(&bucket, key).await?, vec![key.clone()]);
+    }
+    assert_eq!(emails.len(), unknown.len(), "{emails:?}");
+    Ok(())
+}
+
+/// A corrected upload lands while the first upload's notification is away being retried; that
+/// notification comes back after the correction was loaded. Every delivery is done, nothing
+/// is dead-lettered, and what the pipeline serves of the key is the correction.
+pub async fn a_newer_version_wins_over_an_older_one_delivered_late<P: FilePipelineUnderTest>(
+) -> Result<()> {
+    let mut p = P::start().await?;
+    let key = P::key("corrected.csv");
+    let queue = p.stack().resource(P::QUEUE);
+    p.stack().put(P::BUCKET, &key, P::file(4)).await?;
+    let late = p.stack().take(&queue).await?;
+    assert_eq!(late.len(), 1, "{late:?}");
+    let newer = p.stack().put(P::BUCKET, &key, P::changed_file(6)).await?;
+    deliver_all(&mut p).await?;
+    p.stack().send(&queue, &late[0]).await?;
+    deliver_all(&mut p).await?;
+    p.assert_serves(&key, &newer, 6).await?;
+    assert_nothing_dead_lettered(&mut p).await
+}
+
+/// A delivery loaded the file and died before it finished; SQS delivers the message again:
+/// the load is not repeated, and the rest is done once.
+pub async fn a_redelivery_after_a_load_that_died_completes_it_once<P: FilePipelineUnderTest>(
+) -> Result<P> {
+    let mut p = P::start().await?;
+    let key = P::key("died.csv");
+    let version = p.stack().put(P::BUCKET, &key, P::file(8)).await?;
+    p.loaded_by_a_delivery_that_died(&key, &version).await?;
+    deliver_all(&mut p).await?;
+    p.assert_loaded_once(&key, &version, 8).await?;
+    assert_nothing_dead_lettered(&mut p).await?;
+    Ok(p)
+}
+
+/// Delivers until the queue is empty; no delivery may leave a record to be retried.
+async fn deliver_all<P: FilePipelineUnderTest>(p: &mut P) -> Result<()> {
+    loop {
+        let delivery = p.stack().deliver(P::FUNCTION).await?;
+        assert!(
+            delivery.failed.is_empty() && delivery.function_error.is_none(),
+            "{delivery:?}\n{}",
+            p.stack().function_log(P::FUNCTION)
+        );
+        if delivery.received == 0 {
+            return Ok(());
+        }
+    }
+}
+
+async fn assert_nothing_dead_lettered<P: FilePipelineUnderTest>(p: &mut P) -> Result<()> {
+    let dead = p.stack().dead_letter_reasons(P::DLQ).await?;
+    assert!(
+        dead.is_empty(),
+        "{dead:?}\n{}",
+        p.stack().function_log(P::FUNCTION)
+    );
+    Ok(())
 }

@@ -625,6 +625,22 @@ impl LocalStack {
             .collect())
     }
 
+    /// Every message on a queue taken off it (received and deleted): their bodies, held back
+    /// to be sent again later, as a message that is being retried comes back late.
+    pub async fn take(&self, queue_url: &str) -> Result<Vec<String>> {
+        let mut bodies = Vec::new();
+        for message in self.peek(queue_url).await? {
+            bodies.push(message.body().unwrap_or_default().to_owned());
+            self.sqs()
+                .delete_message()
+                .queue_url(queue_url)
+                .set_receipt_handle(message.receipt_handle)
+                .send()
+                .await?;
+        }
+        Ok(bodies)
+    }
+
     /// `body` on the queue again, as SQS redelivers a message.
     pub async fn send(&self, queue_url: &str, body: &str) -> Result<()> {
         self.sqs()

@@ -422,22 +422,6 @@ async fn bad_input_is_refused_before_any_import_and_the_current_table_stays() ->
         "{body}"
     );
 
-    // A key no dataset knows goes to the DLQ with the reason, and operations hear of it.
-    stack
-        .put(
-            "LandingBucket",
-            "dynamodb/prices/x.csv",
-            csv(FIRST).into_bytes(),
-        )
-        .await?;
-    stack.deliver(FUNCTION).await?;
-    let reasons = stack.dead_letter_reasons("DynamodbFilesDLQ").await?;
-    assert!(
-        reasons
-            .iter()
-            .any(|r| r.contains("no dataset \"prices\" is configured")),
-        "{reasons:#?}"
-    );
     Ok(())
 }
 
@@ -648,7 +632,7 @@ async fn a_file_the_aws_cli_uploaded_in_parts_imports_archives_and_a_redelivery_
 /// P2 as the shared file-pipeline scenarios drive it.
 struct P2 {
     stack: LocalStack,
-    _datasets: tempfile_path::Path,
+    datasets: tempfile_path::Path,
 }
 
 impl FilePipelineUnderTest for P2 {
@@ -660,10 +644,7 @@ impl FilePipelineUnderTest for P2 {
     async fn start() -> Result<P2> {
         let datasets = datasets_file(2, "versioned");
         let stack = stack(&datasets).await?;
-        Ok(P2 {
-            stack,
-            _datasets: datasets,
-        })
+        Ok(P2 { stack, datasets })
     }
 
     fn stack(&mut self) -> &mut LocalStack {
@@ -683,6 +664,72 @@ impl FilePipelineUnderTest for P2 {
         text.push_str("2024-02,Canada,Food,Bread,kg,1.2.3\n");
         let line = good + 2;
         (text.into_bytes(), format!("line {line}, column 6 (price)"))
+    }
+
+    /// The same rows at other prices (1,000 more).
+    fn changed_file(rows: u32) -> Vec<u8> {
+        landfall_devstack::sample::price_index_csv(0..rows)
+            .replace(",kg,", ",kg,100")
+            .into_bytes()
+    }
+
+    fn unknown_keys() -> Vec<(String, &'static str)> {
+        vec![
+            (
+                "dynamodb/prices/x.csv".into(),
+                "no dataset \"prices\" is configured",
+            ),
+            (
+                "dynamodb/price_index/notes.txt".into(),
+                "data files end in .csv",
+            ),
+        ]
+    }
+
+    /// The import library run as the function runs it for that notification: imported and
+    /// switched, not archived.
+    async fn loaded_by_a_delivery_that_died(&mut self, key: &str, version: &str) -> Result<()> {
+        let text = std::fs::read_to_string(&self.datasets.0)?;
+        let datasets = Datasets::parse("dynamodb.toml", &text)?;
+        let queue = self.stack.resource("DynamodbFilesQueue");
+        // (S3 writes the key URL-encoded into the notification.)
+        let name = key.rsplit('/').next().unwrap_or_default();
+        let notification: serde_json::Value =
+            serde_json::from_str(&notification(&self.stack, &queue, name).await?)?;
+        let source = ObjectVersion {
+            bucket: self.stack.resource("LandingBucket"),
+            key: key.into(),
+            version: Version::Id(version.into()),
+        };
+        let job = Job {
+            dataset_name: "price_index",
+            dataset: datasets.get("price_index").expect("configured"),
+            source: &source,
+            landed: notification["Records"][0]["eventTime"]
+                .as_str()
+                .unwrap_or_default(),
+            attempt: "a delivery that died",
+        };
+        let imported = importer(&self.stack).run(&job, &deadline()).await?;
+        assert_eq!(imported.outcome, Outcome::Switched { previous: None });
+        Ok(())
+    }
+
+    /// The pointer names the version's table, which holds the rows at the corrected prices.
+    async fn assert_serves(&mut self, _key: &str, version: &str, rows: u32) -> Result<()> {
+        let table = format!("landfall-price_index-{version}");
+        assert_eq!(pointer(&self.stack).await?.as_deref(), Some(table.as_str()));
+        let items = dynamodb(&self.stack)
+            .scan()
+            .table_name(&table)
+            .send()
+            .await?;
+        assert_eq!(items.count(), rows as i32);
+        for item in items.items() {
+            let price: f64 = item["price"].as_n().map_or(Ok(0.0), |n| n.parse())?;
+            assert!(price >= 1000.0, "the correction's prices: {item:?}");
+        }
+        Ok(())
     }
 
     /// No import, no table, the pointer unset; the dataset's people told, naming the line.
@@ -734,6 +781,32 @@ impl FilePipelineUnderTest for P2 {
 async fn one_file_delivered_twice_at_once_imports_once_and_nothing_is_dead_lettered() -> Result<()>
 {
     file_pipeline::delivered_twice_at_once_and_again_later::<P2>().await
+}
+
+/// A good file: one import, the current table, archived, its people told.
+#[tokio::test]
+async fn a_good_file_imports_once() -> Result<()> {
+    file_pipeline::a_good_file_loads_once::<P2>().await?;
+    Ok(())
+}
+
+/// Keys no dataset owns, or that are no data file: refused, operations told.
+#[tokio::test]
+async fn an_unknown_key_is_refused_and_operations_told() -> Result<()> {
+    file_pipeline::an_unknown_key_is_refused_and_operations_told::<P2>().await
+}
+
+/// A correction's table stays current when the first upload's notification comes back late.
+#[tokio::test]
+async fn a_newer_version_wins_over_an_older_one_delivered_late() -> Result<()> {
+    file_pipeline::a_newer_version_wins_over_an_older_one_delivered_late::<P2>().await
+}
+
+/// Imported and switched by a delivery that died: the redelivery archives and tells, once.
+#[tokio::test]
+async fn a_redelivery_after_an_import_that_died_completes_it_once() -> Result<()> {
+    file_pipeline::a_redelivery_after_a_load_that_died_completes_it_once::<P2>().await?;
+    Ok(())
 }
 
 /// A bad field: refused before any import, naming its line and column.

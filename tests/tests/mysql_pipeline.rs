@@ -74,38 +74,13 @@ async fn deliver_all(stack: &mut LocalStack) -> Result<Vec<landfall_devstack::De
     }
 }
 
+/// A good file, loaded once (the shared scenario), then reported: the report table exported
+/// as CSV, and the email naming it.
 #[tokio::test]
 async fn a_landing_file_is_loaded_archived_reported_and_emailed() -> Result<()> {
-    let (db, mut stack) = pipeline().await?;
-    drop_file(
-        &stack,
-        "mysql/price_index/2024-prices.csv",
-        &price_index_csv(0..250),
-    )
-    .await?;
-    let deliveries = deliver_all(&mut stack).await?;
-    assert!(
-        deliveries
-            .iter()
-            .all(|d| d.failed.is_empty() && d.function_error.is_none()),
-        "{deliveries:?}\n{}\n{}",
-        stack.function_log(ORCHESTRATOR),
-        stack.function_log("mysql-loader")
-    );
-
-    assert_eq!(db.rows("price_index").await?, 250);
+    let P1 { db, stack } = file_pipeline::a_good_file_loads_once::<P1>().await?;
     assert_eq!(db.rows("price_index_stage").await?, 0);
     assert!(db.rows("price_index_report").await? > 0);
-    let landing = stack.resource("LandingBucket");
-    assert!(
-        stack.keys(&landing, "mysql/").await?.is_empty(),
-        "the file left landing"
-    );
-    let archived = stack
-        .keys(&stack.resource("ArchiveBucket"), "price_index/")
-        .await?;
-    assert_eq!(archived.len(), 1);
-    assert!(archived[0].ends_with("/2024-prices.csv"), "{archived:?}");
 
     // The report table, exported as CSV: a header and one line per report row.
     let reports = stack
@@ -134,20 +109,15 @@ async fn a_landing_file_is_loaded_archived_reported_and_emailed() -> Result<()> 
         "quoted geo: {csv}"
     );
 
-    let emails = stack.sent_emails().await?;
-    assert_eq!(emails.len(), 1, "{emails:?}");
-    let (to, subject, body) = &emails[0];
+    let (to, subject, body) = stack.the_only_email().await?;
     assert!(
         body.contains(&reports[0]),
         "the email names the report: {body}"
     );
-    assert_eq!(to, &["data-team@example.com".to_owned()]);
+    assert_eq!(to, ["data-team@example.com".to_owned()]);
+    assert!(subject.contains("price_index: 20 rows loaded"), "{subject}");
     assert!(
-        subject.contains("price_index: 250 rows loaded"),
-        "{subject}"
-    );
-    assert!(
-        body.contains("Rows loaded: 250") && body.contains("Archived to: s3://"),
+        body.contains("Rows loaded: 20") && body.contains("Archived to: s3://"),
         "{body}"
     );
     Ok(())
@@ -211,39 +181,7 @@ async fn a_bad_file_is_rejected_with_its_line_and_column_and_dead_lettered() -> 
 
 #[tokio::test]
 async fn keys_no_dataset_owns_go_to_the_dlq_and_operations_with_the_reason() -> Result<()> {
-    let (_db, mut stack) = pipeline().await?;
-    drop_file(&stack, "mysql/no_such_dataset/x.csv", "a\n1\n").await?;
-    drop_file(&stack, "mysql/price_index/../init/x.sql", "a\n1\n").await?;
-    deliver_all(&mut stack).await?;
-    let mut dead = stack.dead_letter_reasons("MysqlFilesDLQ").await?;
-    dead.sort();
-    assert_eq!(dead.len(), 2, "{dead:?}");
-    assert!(
-        dead[0].contains("mysql/no_such_dataset/x.csv: no dataset \"no_such_dataset\""),
-        "{dead:?}"
-    );
-    assert!(
-        dead[1].contains("mysql/price_index/../init/x.sql: the key has a \"..\" path segment"),
-        "{dead:?}"
-    );
-    for (key, why) in [
-        (
-            "mysql/no_such_dataset/x.csv",
-            "no dataset \"no_such_dataset\" is configured",
-        ),
-        (
-            "mysql/price_index/../init/x.sql",
-            "would resolve it to another folder",
-        ),
-    ] {
-        let (to, _, body) = email_about(&stack, &format!("REFUSED {key}")).await?;
-        assert_eq!(to, ["ops@example.com".to_owned()]);
-        assert!(
-            body.contains(why) && body.contains("stays in landing"),
-            "{body}"
-        );
-    }
-    Ok(())
+    file_pipeline::an_unknown_key_is_refused_and_operations_told::<P1>().await
 }
 
 /// A landing bucket without versioning (suspended: every upload is version "null", as in a
@@ -309,49 +247,13 @@ async fn a_redelivered_notification_loads_nothing_twice() -> Result<()> {
     Ok(())
 }
 
+/// A first attempt promoted the file and died before archiving it; the message comes back:
+/// the retry finds the ledger row, archives, reports and emails, saying so.
 #[tokio::test]
 async fn a_crash_after_promote_before_archive_is_finished_by_the_retry() -> Result<()> {
-    let (db, mut stack) = pipeline().await?;
-    let key = "mysql/price_index/crash.csv";
-    drop_file(&stack, key, &price_index_csv(0..80)).await?;
-    // A first attempt promoted the file and died before archiving it.
-    let head = stack
-        .s3()
-        .head_object()
-        .bucket(stack.resource("LandingBucket"))
-        .key(key)
-        .send()
-        .await?;
-    let source = json!({"bucket": stack.resource("LandingBucket"), "key": key, "version": head.version_id()});
-    let host = stack.host();
-    let load = json!({"mode": "load", "dataset": "price_index", "source": source});
-    assert!(host
-        .invoke("mysql-loader", load.to_string().into())
-        .await?
-        .function_error
-        .is_none());
-
-    // The message comes back: the retry finds the ledger row, archives, reports, emails.
-    let deliveries = deliver_all(&mut stack).await?;
-    assert!(
-        deliveries.iter().all(|d| d.failed.is_empty()),
-        "{deliveries:?}"
-    );
-    assert_eq!(db.rows("price_index").await?, 80);
-    assert_eq!(db.rows("landfall_load_ledger").await?, 1);
-    assert_eq!(
-        stack
-            .keys(&stack.resource("ArchiveBucket"), "price_index/")
-            .await?
-            .len(),
-        1
-    );
-    let emails = stack.sent_emails().await?;
-    assert!(
-        emails[0].2.contains("already loaded earlier"),
-        "{}",
-        emails[0].2
-    );
+    let p = file_pipeline::a_redelivery_after_a_load_that_died_completes_it_once::<P1>().await?;
+    let (_, _, body) = p.stack.the_only_email().await?;
+    assert!(body.contains("already loaded earlier"), "{body}");
     Ok(())
 }
 
@@ -992,6 +894,57 @@ impl FilePipelineUnderTest for P1 {
         (text.into_bytes(), format!("line {line}, column 6 (price)"))
     }
 
+    /// The same rows at other prices (1,000 more): the dataset is an upsert by key.
+    fn changed_file(rows: u32) -> Vec<u8> {
+        price_index_csv(0..rows)
+            .replace(",kg,", ",kg,100")
+            .into_bytes()
+    }
+
+    fn unknown_keys() -> Vec<(String, &'static str)> {
+        vec![
+            (
+                "mysql/no_such_dataset/x.csv".into(),
+                "no dataset \"no_such_dataset\" is configured",
+            ),
+            (
+                "mysql/price_index/../init/x.sql".into(),
+                "the key has a \"..\" path segment",
+            ),
+        ]
+    }
+
+    /// mysql-loader's load, invoked as the orchestrator does: staged, checked, promoted.
+    async fn loaded_by_a_delivery_that_died(&mut self, key: &str, version: &str) -> Result<()> {
+        let source =
+            json!({"bucket": self.stack.resource("LandingBucket"), "key": key, "version": version});
+        let load = json!({"mode": "load", "dataset": "price_index", "source": source});
+        let answer = self
+            .stack
+            .host()
+            .invoke("mysql-loader", load.to_string().into())
+            .await?;
+        assert!(answer.function_error.is_none(), "{answer:?}");
+        assert_eq!(self.db.rows("landfall_load_ledger").await?, 1);
+        Ok(())
+    }
+
+    /// The rows at the corrected prices; the version's ledger row.
+    async fn assert_serves(&mut self, _key: &str, version: &str, rows: u32) -> Result<()> {
+        assert_eq!(self.db.rows("price_index").await?, u64::from(rows));
+        assert_eq!(
+            self.db
+                .count("SELECT count(*) FROM price_index WHERE price >= 1000")
+                .await?,
+            u64::from(rows),
+            "the correction's prices"
+        );
+        let ledger =
+            format!("SELECT count(*) FROM landfall_load_ledger WHERE object_version = '{version}'");
+        assert_eq!(self.db.count(&ledger).await?, 1);
+        Ok(())
+    }
+
     /// Nothing promoted; one email, FAILED, naming the line.
     async fn assert_nothing_loaded(&mut self, _key: &str, words: &str) -> Result<()> {
         assert_eq!(self.db.rows("price_index").await?, 0, "nothing promoted");
@@ -1006,12 +959,23 @@ impl FilePipelineUnderTest for P1 {
         Ok(())
     }
 
-    /// The rows once, one ledger row, one archive copy, one email.
-    async fn assert_loaded_once(&mut self, _key: &str, _version: &str, rows: u32) -> Result<()> {
+    /// The rows once, one ledger row, the file moved from landing to one archive copy, one
+    /// email.
+    async fn assert_loaded_once(&mut self, key: &str, _version: &str, rows: u32) -> Result<()> {
         assert_eq!(self.db.rows("price_index").await?, u64::from(rows));
         assert_eq!(self.db.rows("landfall_load_ledger").await?, 1);
         let archive = self.stack.resource("ArchiveBucket");
-        assert_eq!(self.stack.keys(&archive, "price_index/").await?.len(), 1);
+        let archived = self.stack.keys(&archive, "price_index/").await?;
+        let name = key.rsplit('/').next().unwrap_or_default();
+        assert!(
+            archived.len() == 1 && archived[0].ends_with(&format!("/{name}")),
+            "{archived:?}"
+        );
+        let landing = self.stack.resource("LandingBucket");
+        assert!(
+            self.stack.keys(&landing, key).await?.is_empty(),
+            "left landing"
+        );
         self.stack.the_only_email().await?;
         Ok(())
     }
@@ -1021,4 +985,13 @@ impl FilePipelineUnderTest for P1 {
 #[tokio::test]
 async fn one_file_delivered_twice_at_once_loads_once_and_nothing_is_dead_lettered() -> Result<()> {
     file_pipeline::delivered_twice_at_once_and_again_later::<P1>().await
+}
+
+/// Found by the shared scenario: P1 loads every upload of a key in the order its notifications
+/// arrive, so an older upload whose notification comes back late (a retry) is promoted after
+/// the correction, and its rows replace the correction's (README, "Known limitations").
+#[tokio::test]
+#[ignore = "P1 does not yet order the uploads of one key: fixed in the next commit"]
+async fn a_newer_version_wins_over_an_older_one_delivered_late() -> Result<()> {
+    file_pipeline::a_newer_version_wins_over_an_older_one_delivered_late::<P1>().await
 }

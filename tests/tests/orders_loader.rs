@@ -777,6 +777,50 @@ impl FilePipelineUnderTest for Fixture {
         (text.into_bytes(), format!("line {line}, column 5 (amount)"))
     }
 
+    /// The same orders at revision 1: a later revision of each.
+    fn changed_file(rows: u32) -> Vec<u8> {
+        orders_csv(0..rows, CUSTOMERS, 1).into_bytes()
+    }
+
+    /// None: P3's notification admits only `transformed/orders/`, all of which it takes (a
+    /// key outside it is refused by orders-loader's own check).
+    fn unknown_keys() -> Vec<(String, &'static str)> {
+        Vec::new()
+    }
+
+    /// The load library's whole load (checked, COPY, the procedure, the ledger), as the
+    /// function runs it for that notification; the audit not yet LOADED.
+    async fn loaded_by_a_delivery_that_died(&mut self, key: &str, version: &str) -> Result<()> {
+        let file = self.received(key, version, "a delivery that died/1");
+        let done = self
+            .loader(UnknownCustomers::Reject, 5)
+            .load(&file, &deadline(120))
+            .await?;
+        assert!(matches!(done, Done::Loaded(_)), "{done:?}");
+        Ok(())
+    }
+
+    /// The orders at the correction's revision (its statuses), and the version's ledger row.
+    async fn assert_serves(&mut self, key: &str, version: &str, rows: u32) -> Result<()> {
+        let statuses: Vec<String> = orders_csv(0..rows, CUSTOMERS, 1)
+            .lines()
+            .skip(1)
+            .map(|line| line.split(',').nth(3).unwrap_or_default().to_owned())
+            .collect();
+        let found = self.final_rows().await?;
+        let found: Vec<&str> = found.values().map(|(status, _)| status.as_str()).collect();
+        assert_eq!(found, statuses);
+        let ledger: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM orders_ledger WHERE source_key = $1 AND source_version = $2",
+        )
+        .bind(key)
+        .bind(version)
+        .fetch_one(&mut self.sql().await?)
+        .await?;
+        assert_eq!(ledger, 1);
+        Ok(())
+    }
+
     /// No order, no ledger row, nothing staged; the audit FAILED, not retryable.
     async fn assert_nothing_loaded(&mut self, key: &str, words: &str) -> Result<()> {
         assert_eq!(self.count("SELECT count(*) FROM orders_enriched").await?, 0);
@@ -810,6 +854,26 @@ impl FilePipelineUnderTest for Fixture {
 #[tokio::test]
 async fn one_file_delivered_twice_at_once_and_again_later_loads_once() -> Result<()> {
     file_pipeline::delivered_twice_at_once_and_again_later::<Fixture>().await
+}
+
+/// A good file: each order once, audited LOADED.
+#[tokio::test]
+async fn a_good_file_loads_once() -> Result<()> {
+    file_pipeline::a_good_file_loads_once::<Fixture>().await?;
+    Ok(())
+}
+
+/// A correction's orders stay when the first upload's notification comes back late.
+#[tokio::test]
+async fn a_newer_version_wins_over_an_older_one_delivered_late() -> Result<()> {
+    file_pipeline::a_newer_version_wins_over_an_older_one_delivered_late::<Fixture>().await
+}
+
+/// Loaded by a delivery that died before its audit: the redelivery finds the ledger row.
+#[tokio::test]
+async fn a_redelivery_after_a_load_that_died_completes_it_once() -> Result<()> {
+    file_pipeline::a_redelivery_after_a_load_that_died_completes_it_once::<Fixture>().await?;
+    Ok(())
 }
 
 /// A bad field: dead-lettered at once, naming its line and column, nothing loaded.
