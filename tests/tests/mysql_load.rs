@@ -58,6 +58,7 @@ fn source(key: &str) -> LedgerSource {
         dataset: "price_index".into(),
         key: key.into(),
         version: "v1".into(),
+        landed: Some("2026-12-05T08:00:00.000Z".into()),
     }
 }
 
@@ -753,6 +754,134 @@ async fn two_concurrent_deliveries_of_an_upsert_file_load_it_once() -> Result<()
     );
     assert_eq!(db.rows("price_index").await?, 3000);
     assert_eq!(db.rows("landfall_load_ledger").await?, 1);
+    Ok(())
+}
+
+/// Loads `text` as `version` of mysql/price_index/corrected.csv, landed at `landed`.
+async fn load_upload(
+    loader: &MysqlLoader,
+    dataset: &Dataset,
+    version: &str,
+    landed: &str,
+    text: &str,
+) -> Result<Promoted, MysqlError> {
+    let key = "mysql/price_index/corrected.csv";
+    let batch = BatchId::for_object("landing", key, version);
+    let source = LedgerSource {
+        dataset: "price_index".into(),
+        key: key.into(),
+        version: version.into(),
+        landed: Some(landed.into()),
+    };
+    loader.load(dataset, &batch, key, body(text), &source).await
+}
+
+/// Two uploads of one key: the one that landed later wins whichever loads last. An older
+/// upload loaded after it loads nothing (through the stage as straight into the table); a
+/// newer one after it loads; two at the same time end the same way.
+#[tokio::test]
+async fn an_upload_that_landed_before_one_already_loaded_loads_nothing() -> Result<()> {
+    let (db, loader, staged) = fresh().await?;
+    for dataset in [price_index_upsert(), staged] {
+        let mut conn = db.conn().await?;
+        conn.query_drop("DELETE FROM price_index; DELETE FROM landfall_load_ledger; DELETE FROM landfall_key_order")
+            .await?;
+        let correction = price_index_csv(0..6).replace(",kg,", ",kg,100");
+        let newer = load_upload(
+            &loader,
+            &dataset,
+            "v2",
+            "2026-12-05T08:00:00.002Z",
+            &correction,
+        )
+        .await?;
+        assert_eq!((newer.rows, newer.superseded_by.as_deref()), (6, None));
+        let older = load_upload(
+            &loader,
+            &dataset,
+            "v1",
+            "2026-12-05T08:00:00.001Z",
+            &price_index_csv(0..4),
+        )
+        .await?;
+        assert_eq!(
+            (
+                older.rows,
+                older.already_loaded,
+                older.superseded_by.as_deref()
+            ),
+            (0, false, Some("v2")),
+            "{}",
+            dataset.table.as_str()
+        );
+        assert_eq!(
+            db.count("SELECT count(*) FROM price_index WHERE price >= 100")
+                .await?,
+            6,
+            "the correction's rows stay"
+        );
+        assert_eq!(
+            db.rows("landfall_load_ledger").await?,
+            1,
+            "the older one is not recorded"
+        );
+        let again = load_upload(
+            &loader,
+            &dataset,
+            "v1",
+            "2026-12-05T08:00:00.001Z",
+            &price_index_csv(0..4),
+        )
+        .await?;
+        assert_eq!(again.superseded_by.as_deref(), Some("v2"), "and stays so");
+        let later = load_upload(
+            &loader,
+            &dataset,
+            "v3",
+            "2026-12-05T08:00:01.000Z",
+            &price_index_csv(0..2),
+        )
+        .await?;
+        assert_eq!((later.rows, later.superseded_by), (2, None));
+        assert_eq!(
+            db.count("SELECT count(*) FROM price_index WHERE price >= 100")
+                .await?,
+            4
+        );
+    }
+
+    // At the same time, many times over: never the older upload's prices.
+    let dataset = price_index_upsert();
+    for round in 0..5 {
+        db.conn()
+            .await?
+            .query_drop("DELETE FROM price_index; DELETE FROM landfall_load_ledger; DELETE FROM landfall_key_order")
+            .await?;
+        let first = price_index_csv(0..3000);
+        let correction = first.replace(",kg,", ",kg,100");
+        let (older, newer) = tokio::join!(
+            load_upload(&loader, &dataset, "v1", "2026-12-05T08:00:00.001Z", &first),
+            load_upload(
+                &loader,
+                &dataset,
+                "v2",
+                "2026-12-05T08:00:00.002Z",
+                &correction
+            ),
+        );
+        let (older, newer) = (older?, newer?);
+        assert_eq!(newer.rows, 3000, "round {round}: {newer:?}");
+        assert!(
+            older.superseded_by.is_some() || older.rows == 3000,
+            "{older:?}"
+        );
+        assert_eq!(
+            db.count("SELECT count(*) FROM price_index WHERE price >= 100")
+                .await?,
+            3000,
+            "round {round}: {older:?}"
+        );
+    }
     Ok(())
 }
 

@@ -45,7 +45,7 @@ async fn loads_an_upsert_file_straight_into_its_table() -> Result<()> {
     let key = "mysql/price_index/2024-02.csv";
     let version = upload(&stack, key, "ref_date,geo,category,product,uom,price\n2024-02,Canada,Food,Bread,675 g,3.49\n2024-02,Canada,Food,Milk,1 L,2.19\n").await?;
     let source = object(&stack, key, &version);
-    let load = json!({"mode": "load", "dataset": "price_index", "source": source});
+    let load = json!({"mode": "load", "dataset": "price_index", "source": source, "landed": null});
     let (error, loaded) = invoke(&mut stack, load.clone()).await?;
     assert_eq!(error, None, "{loaded}\n{}", stack.function_log(FUNCTION));
     assert_eq!(
@@ -73,7 +73,7 @@ async fn stages_promotes_and_reports_a_landing_file() -> Result<()> {
     let (error, staged) = invoke(&mut stack, json!({"mode": "stage", "dataset": "price_index", "source": source, "attempt": "a1", "part_index": 0, "part": {"object": source, "first_line": 2}})).await?;
     assert_eq!(error, None, "{staged}\n{}", stack.function_log(FUNCTION));
     assert_eq!(staged["rows"], 2);
-    let (error, promoted) = invoke(&mut stack, json!({"mode": "promote", "dataset": "price_index", "source": source, "attempt": "a1", "parts": 1, "rows": 2})).await?;
+    let (error, promoted) = invoke(&mut stack, json!({"mode": "promote", "dataset": "price_index", "source": source, "landed": null, "attempt": "a1", "parts": 1, "rows": 2})).await?;
     assert_eq!(error, None, "{promoted}");
     assert_eq!(
         (

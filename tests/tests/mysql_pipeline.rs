@@ -916,9 +916,14 @@ impl FilePipelineUnderTest for P1 {
 
     /// mysql-loader's load, invoked as the orchestrator does: staged, checked, promoted.
     async fn loaded_by_a_delivery_that_died(&mut self, key: &str, version: &str) -> Result<()> {
+        let name = key.rsplit('/').next().unwrap_or_default();
+        let notification: serde_json::Value =
+            serde_json::from_str(&notification_of(&self.stack, name).await?)?;
+        let landed = &notification["Records"][0]["eventTime"];
         let source =
             json!({"bucket": self.stack.resource("LandingBucket"), "key": key, "version": version});
-        let load = json!({"mode": "load", "dataset": "price_index", "source": source});
+        let load =
+            json!({"mode": "load", "dataset": "price_index", "source": source, "landed": landed});
         let answer = self
             .stack
             .host()
@@ -987,11 +992,11 @@ async fn one_file_delivered_twice_at_once_loads_once_and_nothing_is_dead_lettere
     file_pipeline::delivered_twice_at_once_and_again_later::<P1>().await
 }
 
-/// Found by the shared scenario: P1 loads every upload of a key in the order its notifications
-/// arrive, so an older upload whose notification comes back late (a retry) is promoted after
-/// the correction, and its rows replace the correction's (README, "Known limitations").
+/// Found by this scenario: P1 loaded every upload of a key in the order its notifications
+/// arrived, so an older upload whose notification came back late (a retry) was promoted after
+/// the correction, and its rows replaced the correction's. The ledger now keeps each key's
+/// latest loaded upload (`landfall_key_order`), and an older one loads nothing.
 #[tokio::test]
-#[ignore = "P1 does not yet order the uploads of one key: fixed in the next commit"]
 async fn a_newer_version_wins_over_an_older_one_delivered_late() -> Result<()> {
     file_pipeline::a_newer_version_wins_over_an_older_one_delivered_late::<P1>().await
 }

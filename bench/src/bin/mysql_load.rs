@@ -68,6 +68,8 @@ async fn main() -> Result<()> {
         dataset: "price_index".into(),
         key: path.clone(),
         version: batch.as_str().to_owned(),
+        // As a notification names it: the load takes its key's place in the upload order.
+        landed: Some("2026-12-05T00:00:00.000Z".into()),
     };
     // The path mysql-loader takes for a file that was not split (an upsert's never is).
     let promoted = loader.load(dataset, &batch, &path, body, &source).await?;

@@ -231,6 +231,7 @@ impl FilePipeline for MysqlFiles {
             dataset: name,
             rows: promoted.rows,
             already_loaded: promoted.already_loaded,
+            superseded_by: promoted.superseded_by,
             parts,
             plan,
             archived_to,
@@ -262,6 +263,7 @@ impl MysqlFiles {
         let whole = loader::Request::Load {
             dataset: name.to_owned(),
             source: object.clone(),
+            landed: delivery.event_time.map(str::to_owned),
         };
         let (promoted, parts) = match plan {
             LoadPlan::Task => {
@@ -370,6 +372,7 @@ impl MysqlFiles {
             let task = loader::Request::Promote {
                 dataset: name.to_owned(),
                 source: object.clone(),
+                landed: delivery.event_time.map(str::to_owned),
                 attempt: attempt.to_owned(),
                 parts: parts.len() as u32,
                 rows,

@@ -78,8 +78,9 @@ impl App {
             Request::Load {
                 source,
                 dataset: name,
+                landed,
             } => {
-                let (batch, origin) = identify(name, source);
+                let (batch, origin) = identify(name, source, landed);
                 let body = landfall_landing::open(&self.s3, source).await?;
                 let result = loader
                     .load(dataset, &batch, &source.key, body, &origin)
@@ -110,6 +111,7 @@ impl App {
                 Ok(Response {
                     rows,
                     already_loaded: false,
+                    superseded_by: None,
                     procedures: 0,
                 })
             }
@@ -119,8 +121,9 @@ impl App {
                 parts,
                 rows,
                 dataset: name,
+                landed,
             } => {
-                let (_, origin) = identify(name, source);
+                let (_, origin) = identify(name, source, landed);
                 let result = loader
                     .promote(
                         dataset,
@@ -149,6 +152,7 @@ impl App {
                 Ok(Response {
                     rows,
                     already_loaded: false,
+                    superseded_by: None,
                     procedures: 0,
                 })
             }
@@ -157,6 +161,7 @@ impl App {
                 Ok(Response {
                     rows: 0,
                     already_loaded: false,
+                    superseded_by: None,
                     procedures: procedures as u64,
                 })
             }
@@ -172,12 +177,17 @@ fn attempt_of(object: &ObjectVersion, attempt: &str) -> Attempt {
 }
 
 /// The batch a source object loads as, and how the ledger records it.
-fn identify(dataset: &str, object: &ObjectVersion) -> (BatchId, LedgerSource) {
+fn identify(
+    dataset: &str,
+    object: &ObjectVersion,
+    landed: &Option<String>,
+) -> (BatchId, LedgerSource) {
     let batch = BatchId::for_object(&object.bucket, &object.key, &object.version.to_string());
     let source = LedgerSource {
         dataset: dataset.to_owned(),
         key: object.key.clone(),
         version: object.version.to_string(),
+        landed: landed.clone(),
     };
     (batch, source)
 }
@@ -187,14 +197,23 @@ fn promoted(
     Promoted {
         rows,
         already_loaded,
+        superseded_by,
     }: Promoted,
     what: &str,
 ) -> Response {
-    tracing::info!(key, rows, already_loaded, "{what}");
+    match &superseded_by {
+        Some(later) => tracing::warn!(
+            key,
+            later,
+            "not loaded: an upload of the key that landed later is already loaded"
+        ),
+        None => tracing::info!(key, rows, already_loaded, "{what}"),
+    }
     metrics::counter!("RowsLoaded").increment(rows);
     Response {
         rows,
         already_loaded,
+        superseded_by,
         procedures: 0,
     }
 }

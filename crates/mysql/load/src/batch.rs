@@ -59,6 +59,9 @@ pub struct LedgerSource {
     pub dataset: String,
     pub key: String,
     pub version: String,
+    /// When it landed (its notification's eventTime): of the uploads of one key, one that
+    /// landed before an upload already loaded loads nothing. None: no order is known.
+    pub landed: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,11 +69,28 @@ pub struct Promoted {
     pub rows: u64,
     /// The ledger already had this object: nothing was loaded again.
     pub already_loaded: bool,
+    /// A later upload of the same key (this version) was loaded first: nothing was loaded,
+    /// so the older upload does not overwrite the newer one's rows.
+    pub superseded_by: Option<String>,
 }
 
 impl Promoted {
     pub(crate) const ALREADY_LOADED: Promoted = Promoted {
         rows: 0,
         already_loaded: true,
+        superseded_by: None,
     };
+
+    /// Rows were written: the transaction commits.
+    pub(crate) fn wrote(&self) -> bool {
+        !self.already_loaded && self.superseded_by.is_none()
+    }
+
+    pub(crate) fn loaded(rows: u64) -> Promoted {
+        Promoted {
+            rows,
+            already_loaded: false,
+            superseded_by: None,
+        }
+    }
 }

@@ -2,15 +2,16 @@
 //! ledger row first, promote one attempt's rows, clear what other attempts left.
 
 use super::*;
+use sha2::{Digest, Sha256};
 
-/// Commits a transaction that loaded something; rolls back one that failed or found its
-/// file already loaded.
+/// Commits a transaction that loaded something; rolls back one that failed, found its file
+/// already loaded, or found a later upload of its key loaded.
 pub(crate) async fn end_transaction(
     conn: &mut Conn,
     result: Result<Promoted, MysqlError>,
 ) -> Result<Promoted, MysqlError> {
     match result {
-        Ok(promoted) if !promoted.already_loaded => {
+        Ok(promoted) if promoted.wrote() => {
             conn.query_drop("COMMIT").await?;
             Ok(promoted)
         }
@@ -21,21 +22,59 @@ pub(crate) async fn end_transaction(
     }
 }
 
-/// Inside the caller's transaction: the ledger row for `object`. False when it was already
-/// there — loaded before, or by a concurrent delivery this insert waited for.
+/// Inside the caller's transaction, before any row is written: the ledger row for `object`,
+/// then its key's place in the order of uploads. Some answer (nothing is to be loaded) when
+/// the ledger row was already there — loaded before, or by a concurrent delivery this insert
+/// waited for — or when an upload of the key that landed later is already loaded.
 pub(crate) async fn claim(
     conn: &mut Conn,
     object: &BatchId,
     source: &LedgerSource,
     parts: u32,
     rows: u64,
-) -> Result<bool, MysqlError> {
+) -> Result<Option<Promoted>, MysqlError> {
     conn.exec_drop(
         "INSERT IGNORE INTO landfall_load_ledger (load_id, dataset, object_key, object_version, parts, rows_loaded) VALUES (?, ?, ?, ?, ?, ?)",
         (object.as_str(), &source.dataset, &source.key, &source.version, parts, rows),
     )
     .await?;
-    Ok(conn.affected_rows() == 1)
+    if conn.affected_rows() != 1 {
+        return Ok(Some(Promoted::ALREADY_LOADED));
+    }
+    let Some(landed) = &source.landed else {
+        return Ok(None);
+    };
+    // The key's row, locked to this transaction's end (ON DUPLICATE KEY UPDATE takes an
+    // exclusive lock where INSERT IGNORE would take a shared one, which two loads of the key
+    // could both hold and then deadlock upgrading): loads of one key run one at a time.
+    let key_id = hex::encode(Sha256::digest(source.key.as_bytes()));
+    conn.exec_drop(
+        "INSERT INTO landfall_key_order (key_id, landed, object_version) VALUES (?, ?, ?) \
+         ON DUPLICATE KEY UPDATE key_id = key_id",
+        (&key_id, landed, &source.version),
+    )
+    .await?;
+    let latest: Option<(String, String)> = conn
+        .exec_first(
+            "SELECT landed, object_version FROM landfall_key_order WHERE key_id = ? FOR UPDATE",
+            (&key_id,),
+        )
+        .await?;
+    match latest {
+        Some((latest, version)) if latest.as_str() > landed.as_str() => Ok(Some(Promoted {
+            rows: 0,
+            already_loaded: false,
+            superseded_by: Some(version),
+        })),
+        _ => {
+            conn.exec_drop(
+                "UPDATE landfall_key_order SET landed = ?, object_version = ? WHERE key_id = ?",
+                (landed, &source.version, &key_id),
+            )
+            .await?;
+            Ok(None)
+        }
+    }
 }
 
 /// Removes the stage rows of every attempt at `object`, and of every attempt in this stage table
@@ -121,8 +160,8 @@ pub(crate) async fn promote_in(
     clear_stage: bool,
 ) -> Result<Promoted, MysqlError> {
     let (stage_table, procedure) = staged(dataset)?;
-    if !claim(conn, object, source, parts, expected_rows).await? {
-        return Ok(Promoted::ALREADY_LOADED);
+    if let Some(nothing) = claim(conn, object, source, parts, expected_rows).await? {
+        return Ok(nothing);
     }
     let stage = stage_table.quoted();
     let staged: Option<u64> = conn
@@ -150,8 +189,5 @@ pub(crate) async fn promote_in(
         )
         .await?;
     }
-    Ok(Promoted {
-        rows: staged,
-        already_loaded: false,
-    })
+    Ok(Promoted::loaded(staged))
 }

@@ -20,6 +20,12 @@
 //!    attempt can live.
 //! 3. `load`: a file that was not split, staged and promoted in one transaction.
 //! 4. `run_reports`: the dataset's report procedures, in one transaction.
+//!
+//! The uploads of one key load in the order they landed: beside its ledger row, a load
+//! takes its key's row in `landfall_key_order` (locked to the transaction's end, so loads of
+//! one key run one at a time), and an upload that landed before one already loaded loads
+//! nothing ([`Promoted::superseded_by`]) — a retried older upload never overwrites a
+//! correction's rows.
 
 mod batch;
 mod database;
@@ -153,8 +159,8 @@ impl MysqlLoader {
         let mut conn = self.conn().await?;
         conn.query_drop("START TRANSACTION").await?;
         let result = async {
-            if !claim(&mut conn, batch, source, 1, 0).await? {
-                return Ok(Promoted::ALREADY_LOADED);
+            if let Some(nothing) = claim(&mut conn, batch, source, 1, 0).await? {
+                return Ok(nothing);
             }
             let (load, verdict) = load_statement(
                 &mut conn,
@@ -177,10 +183,7 @@ impl MysqlLoader {
             )
             .await?;
             tracing::debug!(rows, replaced = read.deleted, "loaded into the table");
-            Ok(Promoted {
-                rows,
-                already_loaded: false,
-            })
+            Ok(Promoted::loaded(rows))
         }
         .await;
         end_transaction(&mut conn, result).await

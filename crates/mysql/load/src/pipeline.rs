@@ -132,6 +132,9 @@ pub struct FileLoaded {
     pub dataset: String,
     pub rows: u64,
     pub already_loaded: bool,
+    /// An upload of the key that landed later was loaded first (its version): this one
+    /// loaded nothing, so as not to overwrite the later one's rows.
+    pub superseded_by: Option<String>,
     pub parts: usize,
     pub plan: LoadPlan,
     pub archived_to: String,
@@ -159,6 +162,11 @@ pub enum MysqlDone {
 impl Summary for MysqlDone {
     fn subject(&self, object: &ObjectVersion) -> String {
         match self {
+            MysqlDone::Loaded(FileLoaded {
+                dataset,
+                superseded_by: Some(_),
+                ..
+            }) => format!("{dataset}: {} superseded by a later upload", object.key),
             MysqlDone::Loaded(loaded) => format!(
                 "{}: {} rows loaded from {}{}",
                 loaded.dataset,
@@ -176,6 +184,13 @@ impl Summary for MysqlDone {
 
     fn result(&self) -> String {
         match self {
+            MysqlDone::Loaded(FileLoaded {
+                superseded_by: Some(later),
+                ..
+            }) => format!(
+                "not loaded: an upload of the same key that landed later (version {later}) is \
+                 loaded already, and this older one would overwrite its rows"
+            ),
             MysqlDone::Loaded(loaded) => match (&loaded.reports_failed, loaded.already_loaded) {
                 (Some(why), _) => format!(
                     "loaded; report failed ({why}); the reports are rebuilt by the next load or \
@@ -326,6 +341,7 @@ mod tests {
             dataset: "price_index".into(),
             rows: 250,
             already_loaded: false,
+            superseded_by: None,
             parts: 1,
             plan: LoadPlan::Task,
             archived_to: "s3://archive/price_index/2026/12/05/a.csv".into(),
@@ -342,6 +358,22 @@ mod tests {
         assert!(done
             .details()
             .contains("Loaded by: mysql-loader (ECS task)\n"));
+        let MysqlDone::Loaded(loaded) = done else {
+            unreachable!()
+        };
+        let superseded = MysqlDone::Loaded(FileLoaded {
+            rows: 0,
+            superseded_by: Some("v2".into()),
+            reports_failed: None,
+            ..loaded
+        });
+        assert_eq!(
+            superseded.subject(&object),
+            "price_index: mysql/price_index/a.csv superseded by a later upload"
+        );
+        assert!(superseded
+            .result()
+            .starts_with("not loaded: an upload of the same key that landed later (version v2)"));
         let applied = MysqlDone::Applied(ScriptApplied {
             applied: db_init::Response {
                 scripts: vec![db_init::Script {

@@ -1,7 +1,7 @@
 //! What P1's functions send each other: one request and one response type per callee,
 //! used by the callee's handler and by its caller (file-orchestrator), so both sides name
 //! the same fields. No field has a default: an answer without one fails to decode, naming
-//! it, instead of reading as zero. `events/` holds a sample of every request.
+//! it, instead of reading as zero (an `Option` too: it must be there, as null). `events/` holds a sample of every request.
 
 /// mysql-loader (Lambda, and the same binary as an ECS task for very big files).
 pub mod loader {
@@ -15,6 +15,9 @@ pub mod loader {
         Load {
             dataset: String,
             source: ObjectVersion,
+            /// Its notification's eventTime (null when unknown): see `LedgerSource::landed`.
+            #[serde(deserialize_with = "Option::deserialize")]
+            landed: Option<String>,
         },
         /// Stage `part` of a split `source` for one attempt at loading it (the
         /// orchestrator's invocation): each attempt stages under a batch of its own.
@@ -29,6 +32,8 @@ pub mod loader {
         Promote {
             dataset: String,
             source: ObjectVersion,
+            #[serde(deserialize_with = "Option::deserialize")]
+            landed: Option<String>,
             attempt: String,
             parts: u32,
             rows: u64,
@@ -63,6 +68,10 @@ pub mod loader {
         pub rows: u64,
         /// The ledger already had this object version: nothing changed.
         pub already_loaded: bool,
+        /// An upload of the key that landed later was loaded first (its version): nothing
+        /// changed.
+        #[serde(deserialize_with = "Option::deserialize")]
+        pub superseded_by: Option<String>,
         /// Report procedures run.
         pub procedures: u64,
     }
@@ -144,6 +153,18 @@ mod tests {
             let request: super::db_init::Request = serde_json::from_str(&text).unwrap();
             assert!(request.script.key.starts_with("mysql/init/"));
         }
+    }
+
+    #[test]
+    fn an_answer_missing_a_nullable_field_does_not_decode() {
+        let err = serde_json::from_str::<super::loader::Response>(
+            r#"{"rows": 3, "already_loaded": false, "procedures": 0}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("missing field `superseded_by`"),
+            "{err}"
+        );
     }
 
     #[test]
