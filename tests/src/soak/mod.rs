@@ -5,6 +5,8 @@
 //! - `rig`: the stack — moto behind an HTTP fault proxy, MariaDB and PostgreSQL behind TCP
 //!   fault proxies, the real function binaries, every SQS event source pumped;
 //! - `workload`: the inputs of P1–P5 and the ledger of what each must become;
+//! - `files`: the file pipelines (P1–P3), one `SoakedPipeline` impl each: their files'
+//!   shape, when one is complete, how their targets are checked;
 //! - `faults`: processes killed mid-invocation, connections cut, databases restarted,
 //!   moto failing and throttling — one at a time, each bounded;
 //! - `reconcile`: the targets read back and compared with the ledger.
@@ -12,6 +14,7 @@
 //! `make soak` runs it for ten minutes; `make test` runs a short one.
 
 mod faults;
+mod files;
 mod reconcile;
 mod rig;
 mod workload;

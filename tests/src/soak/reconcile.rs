@@ -6,12 +6,11 @@
 //! - every dead letter names a bad file, and every bad file has one.
 
 use crate::soak::faults::Injected;
+use crate::soak::files::FILE_PIPELINES;
 use crate::soak::rig::{Rig, DEAD_LETTER_QUEUES};
-use crate::soak::workload::{archived_versions, Input, Ledger, Pipeline};
+use crate::soak::workload::{archived_versions, Input, Ledger};
 use crate::star::{expected, from_warehouse};
 use anyhow::Result;
-use aws_sdk_dynamodb::types::AttributeValue;
-use mysql_async::prelude::Queryable;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::atomic::Ordering;
@@ -50,7 +49,8 @@ impl Report {
         self.problems.is_empty()
     }
 
-    fn tally(&mut self, what: &str, lost: u64, duplicated: u64, stray: u64) {
+    /// Adds one target's lost, duplicated and stray, and names them as a problem if any.
+    pub(crate) fn tally(&mut self, what: &str, lost: u64, duplicated: u64, stray: u64) {
         self.lost += lost;
         self.duplicated += duplicated;
         self.stray += stray;
@@ -127,9 +127,10 @@ pub async fn check(rig: &Rig, ledger: &Ledger) -> Result<Report> {
         files: inputs.iter().map(|i| u64::from(i.uploads)).sum(),
         ..Report::default()
     };
-    mysql(rig, &inputs, &mut report).await?;
-    dynamodb(rig, &inputs, &mut report).await?;
-    orders(rig, &inputs, &mut report).await?;
+    for pipeline in FILE_PIPELINES {
+        let its: Vec<&Input> = inputs.iter().filter(|i| i.of(pipeline)).collect();
+        pipeline.reconcile(rig, &its, &mut report).await?;
+    }
     archives(rig, &inputs, &mut report).await?;
     warehouse(rig, &mut report).await?;
     website(rig, ledger, &mut report).await?;
@@ -149,7 +150,7 @@ pub async fn check(rig: &Rig, ledger: &Ledger) -> Result<Report> {
 }
 
 /// Row numbers every good input of `pipeline` must have put in its target.
-fn expected_rows<'a>(inputs: impl Iterator<Item = &'a Input>) -> BTreeSet<u32> {
+pub(crate) fn expected_rows<'a>(inputs: impl Iterator<Item = &'a Input>) -> BTreeSet<u32> {
     inputs
         .filter(|i| !i.bad)
         .flat_map(|i| i.rows.clone())
@@ -158,7 +159,10 @@ fn expected_rows<'a>(inputs: impl Iterator<Item = &'a Input>) -> BTreeSet<u32> {
 
 /// lost, duplicated, stray of `found` (row number or an unexplained name → count) against
 /// `want`.
-fn compare(want: &BTreeSet<u32>, found: &BTreeMap<Result<u32, String>, u64>) -> (u64, u64, u64) {
+pub(crate) fn compare(
+    want: &BTreeSet<u32>,
+    found: &BTreeMap<Result<u32, String>, u64>,
+) -> (u64, u64, u64) {
     let lost = want
         .iter()
         .filter(|n| !found.contains_key(&Ok(**n)))
@@ -173,133 +177,20 @@ fn compare(want: &BTreeSet<u32>, found: &BTreeMap<Result<u32, String>, u64>) -> 
 }
 
 /// `Item 17` → 17; anything else is kept whole, to be reported as stray.
-fn numbered(text: &str, prefix: &str) -> Result<u32, String> {
+pub(crate) fn numbered(text: &str, prefix: &str) -> Result<u32, String> {
     text.strip_prefix(prefix)
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| text.to_owned())
 }
 
-async fn mysql(rig: &Rig, inputs: &[Input], report: &mut Report) -> Result<()> {
-    let want = expected_rows(inputs.iter().filter(|i| i.pipeline == Pipeline::Mysql));
-    let mut conn = rig.mysql.conn().await?;
-    let rows: Vec<(String, u64)> = conn
-        .query("SELECT product, COUNT(*) FROM price_index GROUP BY product")
-        .await?;
-    let found = rows
-        .into_iter()
-        .map(|(product, n)| (numbered(&product, "Item "), n))
-        .collect();
-    let (lost, duplicated, mut stray) = compare(&want, &found);
-    // A bad file split into parts may have staged its good parts before its bad one failed:
-    // those rows wait in the stage, invisible, for the sweep of the next promotion after
-    // ABANDONED_AFTER_SECONDS. Any other staged row is one too many.
-    let bad_rows: BTreeSet<u32> = inputs
-        .iter()
-        .filter(|i| i.pipeline == Pipeline::Mysql && i.bad)
-        .flat_map(|i| i.rows.clone())
-        .collect();
-    let staged: Vec<String> = conn.query("SELECT product FROM price_index_stage").await?;
-    let awaiting_sweep = staged
-        .iter()
-        .filter(|p| numbered(p, "Item ").is_ok_and(|n| bad_rows.contains(&n)))
-        .count() as u64;
-    stray += staged.len() as u64 - awaiting_sweep;
-    report.rows += want.len() as u64;
-    report.lines.push(format!(
-        "P1 MySQL      files {:>4}  rows {:>7}  in price_index {:>7}  staged rows of bad files awaiting the sweep {awaiting_sweep}, of others {}",
-        count_files(inputs, Pipeline::Mysql),
-        want.len(),
-        found_total(&found),
-        staged.len() as u64 - awaiting_sweep
-    ));
-    report.tally("P1 price_index", lost, duplicated, stray);
-    Ok(())
-}
-
-async fn dynamodb(rig: &Rig, inputs: &[Input], report: &mut Report) -> Result<()> {
-    let ssm = aws_sdk_ssm::Client::new(&rig.stack.sdk);
-    let dynamodb = aws_sdk_dynamodb::Client::new(&rig.stack.sdk);
-    let prefix = &rig.stack.stack.functions["dynamodb-loader"].environment["POINTER_PREFIX"];
-    let (mut lost, mut duplicated, mut stray, mut rows, mut items) = (0, 0, 0, 0, 0);
-    for input in inputs.iter().filter(|i| i.pipeline == Pipeline::Dynamodb) {
-        let pointer = ssm
-            .get_parameter()
-            .name(format!("{prefix}/{}", input.dataset))
-            .send()
-            .await
-            .ok()
-            .and_then(|p| p.parameter.and_then(|p| p.value));
-        let want = expected_rows(std::iter::once(input));
-        rows += want.len() as u64;
-        let Some(table) = pointer else {
-            // A bad file's dataset has no table; a good one's must.
-            lost += want.len() as u64;
-            continue;
-        };
-        let mut found: BTreeMap<Result<u32, String>, u64> = BTreeMap::new();
-        let mut pages = dynamodb
-            .scan()
-            .table_name(&table)
-            .into_paginator()
-            .items()
-            .send();
-        while let Some(item) = pages.next().await {
-            let product = match item?.get("product") {
-                Some(AttributeValue::S(s)) => s.clone(),
-                other => format!("{other:?}"),
-            };
-            *found.entry(numbered(&product, "Item ")).or_insert(0) += 1;
-        }
-        items += found_total(&found);
-        let (l, d, s) = compare(&want, &found);
-        (lost, duplicated, stray) = (lost + l, duplicated + d, stray + s);
-    }
-    report.rows += rows;
-    report.lines.push(format!(
-        "P2 DynamoDB   files {:>4}  rows {rows:>7}  in the current tables {items:>7}",
-        count_files(inputs, Pipeline::Dynamodb)
-    ));
-    report.tally("P2 current tables", lost, duplicated, stray);
-    Ok(())
-}
-
-async fn orders(rig: &Rig, inputs: &[Input], report: &mut Report) -> Result<()> {
-    let want = expected_rows(inputs.iter().filter(|i| i.pipeline == Pipeline::Orders));
-    let mut conn = rig.redshift.conn().await?;
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT order_id, COUNT(*) FROM orders_enriched GROUP BY order_id")
-            .fetch_all(&mut conn)
-            .await?;
-    let found = rows
-        .into_iter()
-        .map(|(id, n)| (numbered(&id, "O"), n as u64))
-        .collect();
-    let (lost, duplicated, mut stray) = compare(&want, &found);
-    let staged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders_staging")
-        .fetch_one(&mut conn)
-        .await?;
-    stray += staged as u64;
-    report.rows += want.len() as u64;
-    report.lines.push(format!(
-        "P3 orders     files {:>4}  rows {:>7}  in orders_enriched {:>7}  left staged {staged}",
-        count_files(inputs, Pipeline::Orders),
-        want.len(),
-        found_total(&found)
-    ));
-    report.tally("P3 orders_enriched", lost, duplicated, stray);
-    Ok(())
-}
-
-/// P1 and P2 files archived once per upload (bad ones not at all), and gone from landing.
+/// The files of pipelines that archive: archived once per upload (bad ones not at all), and
+/// gone from landing.
 async fn archives(rig: &Rig, inputs: &[Input], report: &mut Report) -> Result<()> {
     let archived = archived_versions(rig).await?;
     let landing = rig.stack.resource("LandingBucket");
     let left: BTreeSet<String> = rig.stack.keys(&landing, "").await?.into_iter().collect();
     let (mut lost, mut duplicated, mut stray) = (0, 0, 0);
-    for input in inputs
-        .iter()
-        .filter(|i| matches!(i.pipeline, Pipeline::Mysql | Pipeline::Dynamodb))
-    {
+    for input in inputs.iter().filter(|i| i.pipeline.archives()) {
         let copies = archived.get(&input.name).copied().unwrap_or(0);
         let want = if input.bad { 0 } else { input.uploads };
         match copies.cmp(&want) {
@@ -315,7 +206,7 @@ async fn archives(rig: &Rig, inputs: &[Input], report: &mut Report) -> Result<()
         }
     }
     report.lines.push(format!(
-        "archive       versions {:>4}  (P1 and P2: one per good upload)",
+        "archive       versions {:>4}  (one per good upload of a pipeline that archives)",
         archived.values().sum::<u32>()
     ));
     report.tally("archived files", lost, duplicated, stray);
@@ -499,12 +390,7 @@ fn timing(ledger: &Ledger, inputs: &[Input], report: &mut Report) {
         .fold(0.0, f64::max);
 }
 
-fn count_files(inputs: &[Input], pipeline: Pipeline) -> String {
-    let of: Vec<&Input> = inputs.iter().filter(|i| i.pipeline == pipeline).collect();
-    format!("{} ({} bad)", of.len(), of.iter().filter(|i| i.bad).count())
-}
-
-fn found_total(found: &BTreeMap<Result<u32, String>, u64>) -> u64 {
+pub(crate) fn found_total(found: &BTreeMap<Result<u32, String>, u64>) -> u64 {
     found.values().sum()
 }
 

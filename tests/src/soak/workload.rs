@@ -1,8 +1,6 @@
 //! What the soak puts in, and the ledger of what each input must become.
-//! - P1: price_index files of mixed sizes (the big ones split into parts), some uploaded
+//! - the file pipelines (`files::FILE_PIPELINES`): files in each one's shape, some uploaded
 //!   twice, some with a bad line;
-//! - P2: one file per `soak_<n>` dataset (imported into its own table), some twice, some bad;
-//! - P3: orders files with disjoint order ids, some twice, some bad;
 //! - P4: totesys churn, with db-extract's and warehouse-loader's schedules firing;
 //! - P5: website pages written and overwritten.
 //!
@@ -10,10 +8,9 @@
 //! is a set comparison.
 
 use crate::pipeline::{extract_all_on, load_on, EXTRACT};
-use crate::soak::rig::{Rig, CUSTOMERS, P2_DATASETS};
+use crate::soak::files::{SoakedPipeline, FILE_PIPELINES};
+use crate::soak::rig::Rig;
 use anyhow::{anyhow, Result};
-use aws_sdk_dynamodb::types::AttributeValue;
-use landfall_devstack::sample::{orders_csv, price_index_csv};
 use landfall_devstack::Delivery;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -24,17 +21,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Pipeline {
-    Mysql,
-    Dynamodb,
-    Orders,
-}
-
 /// One landing file and what it must become.
 #[derive(Debug, Clone)]
 pub struct Input {
-    pub pipeline: Pipeline,
+    pub pipeline: &'static dyn SoakedPipeline,
     /// The file name, unique in the run (`p1-00017.csv`): what archive keys, audit items
     /// and dead letters are matched by.
     pub name: String,
@@ -48,6 +38,13 @@ pub struct Input {
     pub uploaded: Instant,
     /// When the target first showed it complete.
     pub done: Option<Instant>,
+}
+
+impl Input {
+    /// Whether the input is `pipeline`'s.
+    pub fn of(&self, pipeline: &dyn SoakedPipeline) -> bool {
+        self.pipeline.tag() == pipeline.tag()
+    }
 }
 
 #[derive(Default)]
@@ -92,29 +89,26 @@ impl Ledger {
             .push(input);
     }
 
-    /// Marks the inputs the targets now show complete: P1 and P2 files archived once per
-    /// upload, P3 files whose audit items are LOADED (or SUPERSEDED by a later one).
+    /// Marks the inputs their targets now show complete (`SoakedPipeline::completed`).
     pub async fn observe(&self, rig: &Rig) -> Result<()> {
-        let archived = archived_versions(rig).await?;
-        let audited = audit_statuses(rig).await?;
+        let inputs = self.inputs();
+        let mut complete = BTreeSet::new();
+        for pipeline in FILE_PIPELINES {
+            let pending: Vec<&Input> = inputs
+                .iter()
+                .filter(|i| i.of(pipeline) && !i.bad && i.done.is_none())
+                .collect();
+            if !pending.is_empty() {
+                complete.extend(pipeline.completed(rig, &pending).await?);
+            }
+        }
         let now = Instant::now();
         let mut inputs = self
             .inputs
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for input in inputs.iter_mut().filter(|i| !i.bad && i.done.is_none()) {
-            let complete = match input.pipeline {
-                Pipeline::Mysql | Pipeline::Dynamodb => {
-                    archived.get(&input.name).copied().unwrap_or(0) >= input.uploads
-                }
-                // Every audit item LOADED, or SUPERSEDED by a later version; one item per
-                // version (moto names both uploads of the same bytes by their ETag: one).
-                Pipeline::Orders => audited.get(&input.name).is_some_and(|statuses| {
-                    statuses.iter().any(|s| s == "LOADED")
-                        && statuses.iter().all(|s| s == "LOADED" || s == "SUPERSEDED")
-                }),
-            };
-            if complete {
+        for input in inputs.iter_mut() {
+            if input.done.is_none() && complete.contains(&input.name) {
                 input.done = Some(now);
             }
         }
@@ -152,28 +146,6 @@ pub async fn archived_versions(rig: &Rig) -> Result<HashMap<String, u32>> {
     Ok(counts)
 }
 
-/// File name → the status of each of its audit items (one per version).
-pub async fn audit_statuses(rig: &Rig) -> Result<HashMap<String, Vec<String>>> {
-    let mut statuses: HashMap<String, Vec<String>> = HashMap::new();
-    let mut pages = aws_sdk_dynamodb::Client::new(&rig.stack.sdk)
-        .scan()
-        .table_name(rig.stack.resource("OrdersAuditTable"))
-        .into_paginator()
-        .items()
-        .send();
-    while let Some(item) = pages.next().await {
-        let item = item?;
-        let text = |name: &str| match item.get(name) {
-            Some(AttributeValue::S(s)) => s.clone(),
-            _ => String::new(),
-        };
-        let key = text("key");
-        let name = key.rsplit('/').next().unwrap_or_default().to_owned();
-        statuses.entry(name).or_default().push(text("status"));
-    }
-    Ok(statuses)
-}
-
 /// Starts every producer; each stops when `producing` turns false.
 pub fn spawn(
     rig: Arc<Rig>,
@@ -182,10 +154,7 @@ pub fn spawn(
     seed: u64,
 ) -> Vec<tokio::task::JoinHandle<Result<()>>> {
     let mut tasks = Vec::new();
-    for (n, pipeline) in [Pipeline::Mysql, Pipeline::Dynamodb, Pipeline::Orders]
-        .into_iter()
-        .enumerate()
-    {
+    for (n, pipeline) in FILE_PIPELINES.into_iter().enumerate() {
         let (rig, ledger, producing) = (rig.clone(), ledger.clone(), producing.clone());
         let rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(n as u64));
         tasks.push(tokio::spawn(files(rig, ledger, producing, pipeline, rng)));
@@ -204,46 +173,14 @@ pub fn spawn(
     tasks
 }
 
-/// The shape of one pipeline's landing files.
-struct Shape {
-    every: Duration,
-    sizes: &'static [u32],
-    /// Every n-th file is bad, every m-th good one is uploaded twice.
-    bad_every: u32,
-    twice_every: u32,
-}
-
-fn shape(pipeline: Pipeline) -> Shape {
-    match pipeline {
-        Pipeline::Mysql => Shape {
-            every: Duration::from_millis(1500),
-            sizes: &[20, 150, 600, 2500],
-            bad_every: 9,
-            twice_every: 7,
-        },
-        Pipeline::Dynamodb => Shape {
-            every: Duration::from_secs(5),
-            sizes: &[30, 120, 300],
-            bad_every: 5,
-            twice_every: 4,
-        },
-        Pipeline::Orders => Shape {
-            every: Duration::from_secs(2),
-            sizes: &[10, 80, 400],
-            bad_every: 8,
-            twice_every: 6,
-        },
-    }
-}
-
 async fn files(
     rig: Arc<Rig>,
     ledger: Arc<Ledger>,
     producing: Arc<AtomicBool>,
-    pipeline: Pipeline,
+    pipeline: &'static dyn SoakedPipeline,
     mut rng: ChaCha8Rng,
 ) -> Result<()> {
-    let shape = shape(pipeline);
+    let shape = pipeline.shape();
     let mut next_row = 0u32;
     let mut n = 0u32;
     while producing.load(Ordering::SeqCst) {
@@ -257,46 +194,12 @@ async fn files(
         } else {
             1
         };
-        let (tag, bucket, key_prefix, dataset) = match pipeline {
-            Pipeline::Mysql => (
-                "p1",
-                "LandingBucket",
-                "mysql/price_index".to_owned(),
-                "price_index".to_owned(),
-            ),
-            Pipeline::Dynamodb => {
-                if n >= P2_DATASETS {
-                    break;
-                }
-                let dataset = format!("soak_{n}");
-                (
-                    "p2",
-                    "LandingBucket",
-                    format!("dynamodb/{dataset}"),
-                    dataset,
-                )
-            }
-            Pipeline::Orders => (
-                "p3",
-                "TransformedBucket",
-                "transformed/orders".to_owned(),
-                "orders".to_owned(),
-            ),
+        let Some((folder, dataset)) = pipeline.place(n) else {
+            break;
         };
-        let name = format!("{tag}-{n:05}.csv");
-        let mut body = match pipeline {
-            Pipeline::Orders => orders_csv(rows.clone(), CUSTOMERS, 0),
-            _ => price_index_csv(rows.clone()),
-        };
-        if bad {
-            // A well-formed line of the wrong type, after good ones: nothing of the file
-            // may load.
-            body.push_str(match pipeline {
-                Pipeline::Orders => "O9999999,C0001,2026-11-01 00:00:00,paid,not-an-amount,GBP\n",
-                _ => "2024-01,\"Region 0, North\",Food,\"Item bad\",kg,not-a-price\n",
-            });
-        }
-        let key = format!("{key_prefix}/{name}");
+        let name = format!("{}-{n:05}.csv", pipeline.tag());
+        let body = pipeline.body(rows.clone(), bad);
+        let key = format!("{folder}/{name}");
         ledger.add(Input {
             pipeline,
             name,
@@ -310,7 +213,7 @@ async fn files(
         });
         for _ in 0..uploads {
             rig.stack
-                .put(bucket, &key, body.as_bytes().to_vec())
+                .put(pipeline.bucket(), &key, body.as_bytes().to_vec())
                 .await?;
         }
         tokio::time::sleep(shape.every).await;
