@@ -6,92 +6,23 @@
 use anyhow::Result;
 use aws_sdk_dynamodb::types::AttributeValue;
 use landfall_dynamodb_datasets::Datasets;
-use landfall_dynamodb_import::{Importer, Job, Outcome, Settings};
+use landfall_dynamodb_import::{Job, Outcome};
 use landfall_landing::{ObjectVersion, Version};
-use landfall_runtime::Deadline;
-use landfall_tests::file_pipeline::{self, FilePipelineUnderTest};
+use landfall_tests::file_pipeline;
+use landfall_tests::file_pipeline::dynamodb::{
+    datasets_file, deadline, dynamodb, importer, notification, pointer, stack, tables, FUNCTION, P2,
+};
 use landfall_tests::LocalStack;
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-const FUNCTION: &str = "dynamodb-loader";
 const POINTER: &str = "/landfall/dynamodb/price_index";
 const HEADER: &str = "ref_date,geo,category,product,uom,price\n";
-
-/// The bundled datasets with a short grace period, as a file the function reads.
-fn datasets_file(retire_after: u64, replace: &str) -> tempfile_path::Path {
-    let text = landfall_dynamodb_datasets::BUNDLED.replace(
-        "retire_after_seconds = 3600",
-        &format!("retire_after_seconds = {retire_after}\nreplace = \"{replace}\""),
-    );
-    tempfile_path::Path::write("dynamodb.toml", &text)
-}
-
-/// A uniquely named file that is removed when dropped.
-mod tempfile_path {
-    pub struct Path(pub std::path::PathBuf);
-    impl Path {
-        pub fn write(name: &str, text: &str) -> Path {
-            let dir = std::env::temp_dir().join(format!(
-                "landfall-dynamodb-{}-{}",
-                std::process::id(),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .expect("after 1970")
-                    .as_nanos()
-            ));
-            std::fs::create_dir_all(&dir).expect("a temporary folder");
-            let path = dir.join(name);
-            std::fs::write(&path, text).expect("a temporary file");
-            Path(path)
-        }
-        pub fn as_str(&self) -> &str {
-            self.0.to_str().expect("a UTF-8 temporary path")
-        }
-    }
-    impl Drop for Path {
-        fn drop(&mut self) {
-            if let Some(dir) = self.0.parent() {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-        }
-    }
-}
-
-async fn stack(datasets: &tempfile_path::Path) -> Result<LocalStack> {
-    let mut stack = LocalStack::start().await?;
-    stack.set_function_env(FUNCTION, "DYNAMODB_DATASETS_FILE", Some(datasets.as_str()));
-    stack.set_function_env(FUNCTION, "IMPORT_POLL_MILLISECONDS", Some("100"));
-    stack.set_function_env(FUNCTION, "RETRY_FIRST_SECONDS", Some("0"));
-    // The s3:TestEvent S3 sends when the notification is configured.
-    let test_event = stack.deliver(FUNCTION).await?;
-    assert!(test_event.failed.is_empty(), "{test_event:?}");
-    Ok(stack)
-}
 
 /// Messages in P2's DLQ.
 async fn dead_letters(stack: &LocalStack) -> Result<usize> {
     stack.queue_depth(&stack.resource("DynamodbFilesDLQ")).await
-}
-
-fn dynamodb(stack: &LocalStack) -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::new(&stack.sdk)
-}
-
-async fn pointer(stack: &LocalStack) -> Result<Option<String>> {
-    Ok(importer(stack).current_table("price_index").await?)
-}
-
-/// The tables the imports made, leaving out those the template provisions for other pipelines.
-async fn tables(stack: &LocalStack) -> Result<Vec<String>> {
-    let listed = dynamodb(stack).list_tables().send().await?;
-    Ok(listed
-        .table_names()
-        .iter()
-        .filter(|name| name.starts_with("landfall-price_index"))
-        .cloned()
-        .collect())
 }
 
 /// Every item of `table`: key attribute → attribute → "S:…", "N:…", "NULL", "BOOL:…".
@@ -167,18 +98,6 @@ async fn imported(stack: &mut LocalStack, key: &str, body: String) -> Result<Str
         stack.function_log(FUNCTION)
     );
     Ok(table)
-}
-
-/// The body of the notification on `queue` whose text holds `part` (of its key).
-async fn notification(stack: &LocalStack, queue: &str, part: &str) -> Result<String> {
-    Ok(stack
-        .peek(queue)
-        .await?
-        .iter()
-        .filter_map(|m| m.body())
-        .find(|body| body.contains(part))
-        .map(str::to_owned)
-        .expect("the upload's notification"))
 }
 
 fn csv(rows: &[[&str; 6]]) -> String {
@@ -425,30 +344,6 @@ async fn bad_input_is_refused_before_any_import_and_the_current_table_stays() ->
     Ok(())
 }
 
-/// The import library against moto, as two deliveries of one message would run it.
-fn importer(stack: &LocalStack) -> Importer {
-    Importer {
-        s3: stack.s3(),
-        dynamodb: dynamodb(stack),
-        ssm: aws_sdk_ssm::Client::new(&stack.sdk),
-        settings: Settings {
-            import_bucket: stack.resource("LandingBucket"),
-            import_prefix: "imports".into(),
-            table_prefix: "landfall-".into(),
-            pointer_prefix: "/landfall/dynamodb".into(),
-            split_bytes: 2048,
-            concurrency: 2,
-            poll_interval: Duration::from_millis(100),
-            import_bytes_per_second: 1 << 20,
-            claim_stale_after: landfall_dynamodb_import::CLAIM_STALE_AFTER,
-        },
-    }
-}
-
-fn deadline() -> Deadline {
-    Deadline::at(SystemTime::now() + Duration::from_secs(300))
-}
-
 #[tokio::test]
 async fn concurrent_and_repeated_deliveries_start_one_import_and_switch_once() -> Result<()> {
     let stack = LocalStack::start().await?;
@@ -627,149 +522,6 @@ async fn a_file_the_aws_cli_uploaded_in_parts_imports_archives_and_a_redelivery_
         "{log}"
     );
     Ok(())
-}
-
-/// P2 as the shared file-pipeline scenarios drive it.
-struct P2 {
-    stack: LocalStack,
-    datasets: tempfile_path::Path,
-}
-
-impl FilePipelineUnderTest for P2 {
-    const FUNCTION: &'static str = FUNCTION;
-    const QUEUE: &'static str = "DynamodbFilesQueue";
-    const DLQ: &'static str = "DynamodbFilesDLQ";
-    const BUCKET: &'static str = "LandingBucket";
-
-    async fn start() -> Result<P2> {
-        let datasets = datasets_file(2, "versioned");
-        let stack = stack(&datasets).await?;
-        Ok(P2 { stack, datasets })
-    }
-
-    fn stack(&mut self) -> &mut LocalStack {
-        &mut self.stack
-    }
-
-    fn key(name: &str) -> String {
-        format!("dynamodb/price_index/{name}")
-    }
-
-    fn file(rows: u32) -> Vec<u8> {
-        landfall_devstack::sample::price_index_csv(0..rows).into_bytes()
-    }
-
-    fn bad_file(good: u32) -> (Vec<u8>, String) {
-        let mut text = landfall_devstack::sample::price_index_csv(0..good);
-        text.push_str("2024-02,Canada,Food,Bread,kg,1.2.3\n");
-        let line = good + 2;
-        (text.into_bytes(), format!("line {line}, column 6 (price)"))
-    }
-
-    /// The same rows at other prices (1,000 more).
-    fn changed_file(rows: u32) -> Vec<u8> {
-        landfall_devstack::sample::price_index_csv(0..rows)
-            .replace(",kg,", ",kg,100")
-            .into_bytes()
-    }
-
-    fn unknown_keys() -> Vec<(String, &'static str)> {
-        vec![
-            (
-                "dynamodb/prices/x.csv".into(),
-                "no dataset \"prices\" is configured",
-            ),
-            (
-                "dynamodb/price_index/notes.txt".into(),
-                "data files end in .csv",
-            ),
-        ]
-    }
-
-    /// The import library run as the function runs it for that notification: imported and
-    /// switched, not archived.
-    async fn loaded_by_a_delivery_that_died(&mut self, key: &str, version: &str) -> Result<()> {
-        let text = std::fs::read_to_string(&self.datasets.0)?;
-        let datasets = Datasets::parse("dynamodb.toml", &text)?;
-        let queue = self.stack.resource("DynamodbFilesQueue");
-        // (S3 writes the key URL-encoded into the notification.)
-        let name = key.rsplit('/').next().unwrap_or_default();
-        let notification: serde_json::Value =
-            serde_json::from_str(&notification(&self.stack, &queue, name).await?)?;
-        let source = ObjectVersion {
-            bucket: self.stack.resource("LandingBucket"),
-            key: key.into(),
-            version: Version::Id(version.into()),
-        };
-        let job = Job {
-            dataset_name: "price_index",
-            dataset: datasets.get("price_index").expect("configured"),
-            source: &source,
-            landed: notification["Records"][0]["eventTime"]
-                .as_str()
-                .unwrap_or_default(),
-            attempt: "a delivery that died",
-        };
-        let imported = importer(&self.stack).run(&job, &deadline()).await?;
-        assert_eq!(imported.outcome, Outcome::Switched { previous: None });
-        Ok(())
-    }
-
-    /// The pointer names the version's table, which holds the rows at the corrected prices.
-    async fn assert_serves(&mut self, _key: &str, version: &str, rows: u32) -> Result<()> {
-        let table = format!("landfall-price_index-{version}");
-        assert_eq!(pointer(&self.stack).await?.as_deref(), Some(table.as_str()));
-        let items = dynamodb(&self.stack)
-            .scan()
-            .table_name(&table)
-            .send()
-            .await?;
-        assert_eq!(items.count(), rows as i32);
-        for item in items.items() {
-            let price: f64 = item["price"].as_n().map_or(Ok(0.0), |n| n.parse())?;
-            assert!(price >= 1000.0, "the correction's prices: {item:?}");
-        }
-        Ok(())
-    }
-
-    /// No import, no table, the pointer unset; the dataset's people told, naming the line.
-    async fn assert_nothing_loaded(&mut self, _key: &str, words: &str) -> Result<()> {
-        assert_eq!(pointer(&self.stack).await?, None);
-        assert_eq!(tables(&self.stack).await?, Vec::<String>::new());
-        let emails = self.stack.sent_emails().await?;
-        assert!(
-            emails
-                .iter()
-                .any(|(_, subject, body)| subject.contains("FAILED price_index")
-                    && body.contains(words)),
-            "{emails:?}"
-        );
-        Ok(())
-    }
-
-    /// One table, the current one, holding the rows; one archive copy, one email.
-    async fn assert_loaded_once(&mut self, _key: &str, version: &str, rows: u32) -> Result<()> {
-        let table = format!("landfall-price_index-{version}");
-        assert_eq!(pointer(&self.stack).await?.as_deref(), Some(table.as_str()));
-        assert_eq!(tables(&self.stack).await?, vec![table.clone()]);
-        let items = dynamodb(&self.stack)
-            .scan()
-            .table_name(&table)
-            .select(aws_sdk_dynamodb::types::Select::Count)
-            .send()
-            .await?;
-        assert_eq!(items.count(), rows as i32);
-        let archived = self
-            .stack
-            .keys(
-                &self.stack.resource("ArchiveBucket"),
-                "dynamodb/price_index/",
-            )
-            .await?;
-        assert_eq!(archived.len(), 1, "{archived:?}");
-        self.stack.the_only_email().await?;
-        Ok(())
-    }
 }
 
 /// Found by a user: one file's notification delivered twice at the same time (S3 and SQS

@@ -4,25 +4,12 @@
 
 use anyhow::Result;
 use futures::StreamExt;
-use landfall_tests::file_pipeline::{self, FilePipelineUnderTest};
-use landfall_tests::mysql::TestDatabase;
-use landfall_tests::LocalStack;
-use serde_json::json;
-
-const ORCHESTRATOR: &str = "file-orchestrator";
 use landfall_devstack::sample::{price_index_csv, PRICE_INDEX_HEADER as HEADER};
-
-async fn pipeline() -> Result<(TestDatabase, LocalStack)> {
-    pipeline_on_port(3306).await
-}
-
-/// The stack's functions reach MariaDB at `port` (a fault proxy's, say).
-async fn pipeline_on_port(port: u16) -> Result<(TestDatabase, LocalStack)> {
-    let db = TestDatabase::create_with_scripts().await?;
-    let secret = db.secret(port).await?;
-    let stack = LocalStack::start_with_secrets(&[("MysqlSecret", secret)]).await?;
-    Ok((db, stack))
-}
+use landfall_tests::file_pipeline;
+use landfall_tests::file_pipeline::mysql::{
+    notification_of, pipeline, pipeline_on_port, ORCHESTRATOR, P1,
+};
+use landfall_tests::LocalStack;
 
 /// price_index with its load procedure, for both functions: files over SPLIT_BYTES are then
 /// split, their parts staged side by side and promoted together.
@@ -31,18 +18,6 @@ fn with_load_procedure(stack: &mut LocalStack) {
     for function in [ORCHESTRATOR, "mysql-loader"] {
         stack.set_function_env(function, "DATASETS_FILE", file.to_str());
     }
-}
-
-/// The notification of `key`, kept to be delivered again (as SQS redelivers it).
-async fn notification_of(stack: &LocalStack, key: &str) -> Result<String> {
-    let queue = stack.resource("MysqlFilesQueue");
-    let messages = stack.peek(&queue).await?;
-    messages
-        .iter()
-        .filter_map(|m| m.body())
-        .find(|body| body.contains(key))
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow::anyhow!("no notification of {key}"))
 }
 
 async fn redeliver(
@@ -854,136 +829,6 @@ async fn a_report_failing_after_the_load_is_told_as_loaded_not_as_failed() -> Re
     assert!(body.contains("Result: loaded; report failed ("), "{body}");
     assert!(!body.contains("not loaded"), "{body}");
     Ok(())
-}
-
-/// P1 as the shared file-pipeline scenarios drive it.
-struct P1 {
-    db: TestDatabase,
-    stack: LocalStack,
-}
-
-impl FilePipelineUnderTest for P1 {
-    const FUNCTION: &'static str = ORCHESTRATOR;
-    const QUEUE: &'static str = "MysqlFilesQueue";
-    const DLQ: &'static str = "MysqlFilesDLQ";
-    const BUCKET: &'static str = "LandingBucket";
-
-    async fn start() -> Result<P1> {
-        let (db, mut stack) = pipeline().await?;
-        // The s3:TestEvent S3 sends when the notification is configured.
-        assert!(stack.deliver(ORCHESTRATOR).await?.failed.is_empty());
-        Ok(P1 { db, stack })
-    }
-
-    fn stack(&mut self) -> &mut LocalStack {
-        &mut self.stack
-    }
-
-    fn key(name: &str) -> String {
-        format!("mysql/price_index/{name}")
-    }
-
-    fn file(rows: u32) -> Vec<u8> {
-        price_index_csv(0..rows).into_bytes()
-    }
-
-    fn bad_file(good: u32) -> (Vec<u8>, String) {
-        let mut text = price_index_csv(0..good);
-        text.push_str("2024-02,Canada,Food,Bread,kg,1.2.3\n");
-        let line = good + 2;
-        (text.into_bytes(), format!("line {line}, column 6 (price)"))
-    }
-
-    /// The same rows at other prices (1,000 more): the dataset is an upsert by key.
-    fn changed_file(rows: u32) -> Vec<u8> {
-        price_index_csv(0..rows)
-            .replace(",kg,", ",kg,100")
-            .into_bytes()
-    }
-
-    fn unknown_keys() -> Vec<(String, &'static str)> {
-        vec![
-            (
-                "mysql/no_such_dataset/x.csv".into(),
-                "no dataset \"no_such_dataset\" is configured",
-            ),
-            (
-                "mysql/price_index/../init/x.sql".into(),
-                "the key has a \"..\" path segment",
-            ),
-        ]
-    }
-
-    /// mysql-loader's load, invoked as the orchestrator does: staged, checked, promoted.
-    async fn loaded_by_a_delivery_that_died(&mut self, key: &str, version: &str) -> Result<()> {
-        let name = key.rsplit('/').next().unwrap_or_default();
-        let notification: serde_json::Value =
-            serde_json::from_str(&notification_of(&self.stack, name).await?)?;
-        let landed = &notification["Records"][0]["eventTime"];
-        let source =
-            json!({"bucket": self.stack.resource("LandingBucket"), "key": key, "version": version});
-        let load =
-            json!({"mode": "load", "dataset": "price_index", "source": source, "landed": landed});
-        let answer = self
-            .stack
-            .host()
-            .invoke("mysql-loader", load.to_string().into())
-            .await?;
-        assert!(answer.function_error.is_none(), "{answer:?}");
-        assert_eq!(self.db.rows("landfall_load_ledger").await?, 1);
-        Ok(())
-    }
-
-    /// The rows at the corrected prices; the version's ledger row.
-    async fn assert_serves(&mut self, _key: &str, version: &str, rows: u32) -> Result<()> {
-        assert_eq!(self.db.rows("price_index").await?, u64::from(rows));
-        assert_eq!(
-            self.db
-                .count("SELECT count(*) FROM price_index WHERE price >= 1000")
-                .await?,
-            u64::from(rows),
-            "the correction's prices"
-        );
-        let ledger =
-            format!("SELECT count(*) FROM landfall_load_ledger WHERE object_version = '{version}'");
-        assert_eq!(self.db.count(&ledger).await?, 1);
-        Ok(())
-    }
-
-    /// Nothing promoted; one email, FAILED, naming the line.
-    async fn assert_nothing_loaded(&mut self, _key: &str, words: &str) -> Result<()> {
-        assert_eq!(self.db.rows("price_index").await?, 0, "nothing promoted");
-        let emails = self.stack.sent_emails().await?;
-        assert_eq!(emails.len(), 1);
-        assert!(
-            emails[0].1.contains("FAILED price_index"),
-            "{:?}",
-            emails[0]
-        );
-        assert!(emails[0].2.contains(words), "{}", emails[0].2);
-        Ok(())
-    }
-
-    /// The rows once, one ledger row, the file moved from landing to one archive copy, one
-    /// email.
-    async fn assert_loaded_once(&mut self, key: &str, _version: &str, rows: u32) -> Result<()> {
-        assert_eq!(self.db.rows("price_index").await?, u64::from(rows));
-        assert_eq!(self.db.rows("landfall_load_ledger").await?, 1);
-        let archive = self.stack.resource("ArchiveBucket");
-        let archived = self.stack.keys(&archive, "price_index/").await?;
-        let name = key.rsplit('/').next().unwrap_or_default();
-        assert!(
-            archived.len() == 1 && archived[0].ends_with(&format!("/{name}")),
-            "{archived:?}"
-        );
-        let landing = self.stack.resource("LandingBucket");
-        assert!(
-            self.stack.keys(&landing, key).await?.is_empty(),
-            "left landing"
-        );
-        self.stack.the_only_email().await?;
-        Ok(())
-    }
 }
 
 /// One notification delivered twice at once, then again: loaded once, nothing dead-lettered.

@@ -14,12 +14,14 @@
 //! `make soak` runs it for ten minutes; `make test` runs a short one.
 
 mod faults;
-mod files;
-mod reconcile;
-mod rig;
-mod workload;
+pub(crate) mod files;
+pub(crate) mod reconcile;
+pub(crate) mod rig;
+pub(crate) mod workload;
 
 pub use reconcile::Report;
+pub use rig::Rig;
+pub use workload::Input;
 
 use anyhow::Result;
 use std::sync::atomic::{AtomicBool, Ordering};

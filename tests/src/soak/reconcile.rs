@@ -190,7 +190,7 @@ async fn archives(rig: &Rig, inputs: &[Input], report: &mut Report) -> Result<()
     let landing = rig.stack.resource("LandingBucket");
     let left: BTreeSet<String> = rig.stack.keys(&landing, "").await?.into_iter().collect();
     let (mut lost, mut duplicated, mut stray) = (0, 0, 0);
-    for input in inputs.iter().filter(|i| i.pipeline.archives()) {
+    for input in inputs.iter().filter(|i| i.pipeline.soak().archives) {
         let copies = archived.get(&input.name).copied().unwrap_or(0);
         let want = if input.bad { 0 } else { input.uploads };
         match copies.cmp(&want) {

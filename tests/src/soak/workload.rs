@@ -43,7 +43,7 @@ pub struct Input {
 impl Input {
     /// Whether the input is `pipeline`'s.
     pub fn of(&self, pipeline: &dyn SoakedPipeline) -> bool {
-        self.pipeline.tag() == pipeline.tag()
+        self.pipeline.soak().tag == pipeline.soak().tag
     }
 }
 
@@ -180,7 +180,7 @@ async fn files(
     pipeline: &'static dyn SoakedPipeline,
     mut rng: ChaCha8Rng,
 ) -> Result<()> {
-    let shape = pipeline.shape();
+    let shape = pipeline.soak();
     let mut next_row = 0u32;
     let mut n = 0u32;
     while producing.load(Ordering::SeqCst) {
@@ -197,7 +197,7 @@ async fn files(
         let Some((folder, dataset)) = pipeline.place(n) else {
             break;
         };
-        let name = format!("{}-{n:05}.csv", pipeline.tag());
+        let name = format!("{}-{n:05}.csv", shape.tag);
         let body = pipeline.body(rows.clone(), bad);
         let key = format!("{folder}/{name}");
         ledger.add(Input {

@@ -1,12 +1,22 @@
-//! What every file pipeline (P1, P2, P3) owes its users, written once: each pipeline's
-//! end-to-end file implements [`FilePipelineUnderTest`] for its own stack and runs these
-//! scenarios, so a new file pipeline gets the whole contract by one impl.
+//! What every file pipeline (P1, P2, P3) owes its users, written once. Each pipeline
+//! implements [`FilePipelineUnderTest`] once, in its module here: its end-to-end file runs
+//! these scenarios with it, and the soak (`crate::soak`) drives and checks it by the same
+//! impl — so a new file pipeline gets the whole contract, and its place in the soak, by one
+//! impl (and one line in the soak's list).
 
+pub mod dynamodb;
+pub mod mysql;
+pub mod orders;
+
+use crate::soak::{Input, Report, Rig};
 use crate::LocalStack;
 use anyhow::Result;
+use std::collections::BTreeSet;
 use std::future::Future;
+use std::ops::Range;
+use std::time::Duration;
 
-/// A file pipeline as the shared scenarios drive it.
+/// A file pipeline as the shared scenarios and the soak drive it.
 pub trait FilePipelineUnderTest: Sized {
     /// The function consuming the pipeline's queue.
     const FUNCTION: &'static str;
@@ -16,6 +26,11 @@ pub trait FilePipelineUnderTest: Sized {
     const DLQ: &'static str;
     /// The bucket its files land in (a template logical id).
     const BUCKET: &'static str;
+    /// A well-formed line with a bad field (ending in a newline): nothing of a file holding
+    /// it may load.
+    const BAD_LINE: &'static str;
+    /// How the soak names it and shapes its files.
+    const SOAK: Soak;
 
     /// The pipeline's stack, ready for a file: the S3 test event consumed.
     fn start() -> impl Future<Output = Result<Self>>;
@@ -26,12 +41,13 @@ pub trait FilePipelineUnderTest: Sized {
     /// The key of a file called `name` that the pipeline takes.
     fn key(name: &str) -> String;
 
-    /// A good file of `rows` rows.
-    fn file(rows: u32) -> Vec<u8>;
+    /// A good file, with a header, of the rows numbered `rows` (each number names one row
+    /// of the target, so files with disjoint numbers load disjoint rows).
+    fn rows(rows: Range<u32>) -> String;
 
-    /// A file of `good` good rows, then a row with a bad field; and the words naming that
-    /// line and field that its refusal must hold (e.g. `line 12, column 6 (price)`).
-    fn bad_file(good: u32) -> (Vec<u8>, String);
+    /// The words naming `BAD_LINE` as line `line` of a file, which its refusal must hold
+    /// (e.g. `line 12, column 6 (price)`).
+    fn bad_words(line: u32) -> String;
 
     /// A file of `rows` rows with other values than [`FilePipelineUnderTest::file`]'s, as a
     /// corrected upload has.
@@ -71,6 +87,53 @@ pub trait FilePipelineUnderTest: Sized {
         version: &str,
         rows: u32,
     ) -> impl Future<Output = Result<()>>;
+
+    /// The soak's `n`-th file: the folder it lands in and the dataset it is for; None when
+    /// the pipeline takes no more files.
+    fn soak_place(n: u32) -> Option<(String, String)>;
+
+    /// The names of the soak's `pending` inputs (the pipeline's own) that its target now
+    /// shows complete.
+    fn soak_completed(
+        rig: &Rig,
+        pending: &[&Input],
+    ) -> impl Future<Output = Result<BTreeSet<String>>> + Send;
+
+    /// The soak's target read back against its `inputs` (the pipeline's own): a line for
+    /// the report, and what was lost, duplicated or stray tallied.
+    fn soak_reconcile(
+        rig: &Rig,
+        inputs: &[&Input],
+        report: &mut Report,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// A good file of `rows` rows (numbered from 0).
+    fn file(rows: u32) -> Vec<u8> {
+        Self::rows(0..rows).into_bytes()
+    }
+
+    /// A file of `good` good rows, then `BAD_LINE`; and the words its refusal must hold.
+    fn bad_file(good: u32) -> (Vec<u8>, String) {
+        let text = Self::rows(0..good) + Self::BAD_LINE;
+        (text.into_bytes(), Self::bad_words(good + 2))
+    }
+}
+
+/// How the soak names a file pipeline and shapes its files.
+pub struct Soak {
+    /// Its name in the report ("P1 MySQL").
+    pub name: &'static str,
+    /// The start of its file names ("p1"), which tells its inputs apart in the run.
+    pub tag: &'static str,
+    /// A file lands every this long.
+    pub every: Duration,
+    /// Sizes in rows, picked at random.
+    pub sizes: &'static [u32],
+    /// Every n-th file is bad, every m-th good one is uploaded twice.
+    pub bad_every: u32,
+    pub twice_every: u32,
+    /// Whether its good files leave landing for the archive bucket, one copy per upload.
+    pub archives: bool,
 }
 
 /// One notification delivered twice at the same time, in two execution environments, then
