@@ -1,4 +1,4 @@
-//! A TCP proxy that can cut every connection after a number of bytes — the database
+//! A TCP proxy that can cut connections after a number of bytes — the database
 //! "dropping mid-load" without touching the real server — or slow what clients send to it,
 //! as a far or overloaded database would.
 
@@ -13,6 +13,9 @@ pub struct FaultProxy {
     cut_after: Arc<AtomicU64>,
     /// Client-to-server bytes per second (0: as fast as they come).
     rate: Arc<AtomicU64>,
+    /// Client-to-server bytes of every connection so far, and the total at which the
+    /// connection that reaches it is cut (u64::MAX: never).
+    total: Arc<(AtomicU64, AtomicU64)>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -22,13 +25,18 @@ impl FaultProxy {
         let port = listener.local_addr()?.port();
         let cut_after = Arc::new(AtomicU64::new(u64::MAX));
         let rate = Arc::new(AtomicU64::new(0));
-        let (limit, speed) = (cut_after.clone(), rate.clone());
+        let total = Arc::new((AtomicU64::new(0), AtomicU64::new(u64::MAX)));
+        let faults = Faults {
+            limit: cut_after.clone(),
+            rate: rate.clone(),
+            total: total.clone(),
+        };
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let (limit, speed) = (limit.clone(), speed.clone());
+                let faults = faults.clone();
                 tokio::spawn(async move {
                     if let Ok(server) = TcpStream::connect(upstream).await {
-                        relay(client, server, limit, speed).await;
+                        relay(client, server, faults).await;
                     }
                 });
             }
@@ -37,13 +45,21 @@ impl FaultProxy {
             port,
             cut_after,
             rate,
+            total,
             task,
         })
     }
 
-    /// From now on, connections die once this many more bytes went to the server.
+    /// From now on, a connection dies once it has sent this many bytes to the server.
     pub fn cut_after(&self, bytes: u64) {
         self.cut_after.store(bytes, Ordering::SeqCst);
+    }
+
+    /// The one connection that carries the server's `bytes`-th byte from now on dies,
+    /// whichever it is (a client may spread its work over several).
+    pub fn cut_once_after_total(&self, bytes: u64) {
+        let (sent, at) = &*self.total;
+        at.store(sent.load(Ordering::SeqCst) + bytes, Ordering::SeqCst);
     }
 
     /// From now on, what clients send reaches the server at this many bytes per second.
@@ -53,6 +69,7 @@ impl FaultProxy {
 
     pub fn heal(&self) {
         self.cut_after.store(u64::MAX, Ordering::SeqCst);
+        self.total.1.store(u64::MAX, Ordering::SeqCst);
         self.rate.store(0, Ordering::SeqCst);
     }
 }
@@ -63,7 +80,16 @@ impl Drop for FaultProxy {
     }
 }
 
-async fn relay(client: TcpStream, server: TcpStream, limit: Arc<AtomicU64>, rate: Arc<AtomicU64>) {
+/// What the proxy does to the connections, shared with each relay.
+#[derive(Clone)]
+struct Faults {
+    limit: Arc<AtomicU64>,
+    rate: Arc<AtomicU64>,
+    total: Arc<(AtomicU64, AtomicU64)>,
+}
+
+async fn relay(client: TcpStream, server: TcpStream, faults: Faults) {
+    let Faults { limit, rate, total } = faults;
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
     let upstream = async {
@@ -88,6 +114,13 @@ async fn relay(client: TcpStream, server: TcpStream, limit: Arc<AtomicU64>, rate
             sent += n as u64;
             if sent > limit.load(Ordering::SeqCst) {
                 return; // cut: both directions close when this future ends
+            }
+            let (all, at) = &*total;
+            let before = all.fetch_add(n as u64, Ordering::SeqCst);
+            let cut_at = at.load(Ordering::SeqCst);
+            if before < cut_at && before + n as u64 >= cut_at {
+                at.store(u64::MAX, Ordering::SeqCst);
+                return;
             }
             if server_write.write_all(&buffer[..n]).await.is_err() {
                 return;

@@ -43,6 +43,57 @@ pub async fn notification_of(stack: &LocalStack, key: &str) -> Result<String> {
         .ok_or_else(|| anyhow::anyhow!("no notification of {key}"))
 }
 
+/// price_index with its load procedure, for both functions: files over SPLIT_BYTES are then
+/// split, their parts staged side by side and promoted together.
+pub fn with_load_procedure(stack: &mut LocalStack) {
+    let file = crate::mysql::procedure_datasets_file();
+    for function in [ORCHESTRATOR, "mysql-loader"] {
+        stack.set_function_env(function, "DATASETS_FILE", file.to_str());
+    }
+}
+
+pub async fn redeliver(
+    stack: &mut LocalStack,
+    notification: &str,
+) -> Result<Vec<landfall_devstack::Delivery>> {
+    stack
+        .send(&stack.resource("MysqlFilesQueue"), notification)
+        .await?;
+    deliver_all(stack).await
+}
+
+pub async fn drop_file(stack: &LocalStack, key: &str, body: &str) -> Result<()> {
+    stack
+        .put("LandingBucket", key, body.as_bytes().to_vec())
+        .await?;
+    Ok(())
+}
+
+/// Delivers until the queue is empty (the first batch holds the TestEvent).
+pub async fn deliver_all(stack: &mut LocalStack) -> Result<Vec<landfall_devstack::Delivery>> {
+    let mut deliveries = Vec::new();
+    loop {
+        let delivery = stack.deliver(ORCHESTRATOR).await?;
+        if delivery.received == 0 {
+            return Ok(deliveries);
+        }
+        deliveries.push(delivery);
+    }
+}
+
+/// The email whose subject contains `subject`.
+pub async fn email_about(
+    stack: &LocalStack,
+    subject: &str,
+) -> Result<(Vec<String>, String, String)> {
+    let emails = stack.sent_emails().await?;
+    emails
+        .iter()
+        .find(|(_, s, _)| s.contains(subject))
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("no email about {subject:?} in {emails:?}"))
+}
+
 /// P1 under test: a local stack whose functions reach a MariaDB database of its own.
 pub struct P1 {
     pub db: TestDatabase,
