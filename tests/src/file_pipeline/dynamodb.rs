@@ -126,6 +126,92 @@ pub async fn notification(stack: &LocalStack, queue: &str, part: &str) -> Result
         .expect("the upload's notification"))
 }
 
+/// A price_index file's header.
+pub const HEADER: &str = "ref_date,geo,category,product,uom,price\n";
+
+/// Every item of `table`: key attribute → attribute → "S:…", "N:…", "NULL", "BOOL:…".
+pub async fn items(
+    stack: &LocalStack,
+    table: &str,
+) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
+    let scanned = dynamodb(stack).scan().table_name(table).send().await?;
+    let show = |value: &AttributeValue| match value {
+        AttributeValue::S(s) => format!("S:{s}"),
+        AttributeValue::N(n) => format!("N:{n}"),
+        AttributeValue::Null(_) => "NULL".to_owned(),
+        AttributeValue::Bool(b) => format!("BOOL:{b}"),
+        other => format!("{other:?}"),
+    };
+    Ok(scanned
+        .items()
+        .iter()
+        .map(|item| {
+            let key = item.get("pk").map(show).unwrap_or_default();
+            let attributes = item
+                .iter()
+                .filter(|(name, _)| *name != "pk")
+                .map(|(name, value)| (name.clone(), show(value)))
+                .collect();
+            (key, attributes)
+        })
+        .collect())
+}
+
+/// The items a price_index file of `rows` must become.
+pub fn expected(rows: &[[&str; 6]]) -> BTreeMap<String, BTreeMap<String, String>> {
+    let names = ["ref_date", "geo", "category", "product", "uom", "price"];
+    rows.iter()
+        .map(|row| {
+            let key = format!(
+                "S:{}#{}#{}",
+                row[0],
+                row[1],
+                row[3].replace('%', "%25").replace('#', "%23")
+            );
+            let attributes = names
+                .iter()
+                .zip(row)
+                .map(|(name, value)| {
+                    let shown = match (*name, *value) {
+                        ("uom", "") => "NULL".to_owned(),
+                        ("price", v) => format!("N:{v}"),
+                        (_, v) => format!("S:{v}"),
+                    };
+                    (name.to_string(), shown)
+                })
+                .collect();
+            (key, attributes)
+        })
+        .collect()
+}
+
+pub fn csv(rows: &[[&str; 6]]) -> String {
+    let quote = |v: &str| {
+        if v.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", v.replace('"', "\"\""))
+        } else {
+            v.to_owned()
+        }
+    };
+    let mut text = HEADER.to_owned();
+    for row in rows {
+        text.push_str(&row.iter().map(|v| quote(v)).collect::<Vec<_>>().join(","));
+        text.push('\n');
+    }
+    text
+}
+
+pub const FIRST: &[[&str; 6]] = &[
+    ["2024-01", "Canada", "Food", "Bread #1", "675 g", "3.49"],
+    ["2024-01", "Québec", "Food", "Milk, 2%", "", "1.99"],
+    ["2024-02", "Canada", "Fuel", "Gas", "L", "1.6"],
+];
+
+pub const CHANGED: &[[&str; 6]] = &[
+    ["2024-01", "Canada", "Food", "Bread #1", "675 g", "3.59"],
+    ["2024-03", "Canada", "Fuel", "Gas", "L", "1.7"],
+];
+
 /// P2 under test: a local stack whose dynamodb-loader reads the bundled datasets with a
 /// grace period of two seconds.
 pub struct P2 {
