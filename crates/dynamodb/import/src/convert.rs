@@ -166,6 +166,17 @@ where
             0, checker, receiver, output, &in_memory, &failed, None,
         ));
     }
+    let (converted, runs) = joined(tasks).await?;
+    if let Some(err) = read_error {
+        return Err(ConvertError::Read(err));
+    }
+    no_key_twice(&runs, dataset, file)?;
+    Ok(converted)
+}
+
+/// Every part's outcome, in order: the file's totals and each part's keys, or the first
+/// part's error.
+async fn joined(tasks: Vec<Part>) -> Result<(Converted, Vec<Run>), ConvertError> {
     let mut converted = Converted {
         rows: 0,
         parts: tasks.len() as u32,
@@ -186,14 +197,18 @@ where
             Err(join) => std::panic::resume_unwind(join.into_panic()),
         }
     }
-    if let Some(err) = first_error {
-        return Err(err);
+    match first_error {
+        Some(err) => Err(err),
+        None => Ok((converted, runs)),
     }
-    if let Some(err) = read_error {
-        return Err(ConvertError::Read(err));
-    }
-    if let Some(duplicate) = first_duplicate(&runs).map_err(ConvertError::Spill)? {
-        return Err(ConvertError::BadInput(BadInput {
+}
+
+/// Refuses the file when two of its rows share a key, across all parts: DynamoDB would keep
+/// one of them.
+fn no_key_twice(runs: &[Run], dataset: &Dataset, file: &str) -> Result<(), ConvertError> {
+    match first_duplicate(runs).map_err(ConvertError::Spill)? {
+        None => Ok(()),
+        Some(duplicate) => Err(ConvertError::BadInput(BadInput {
             file: file.to_owned(),
             line: duplicate.second_line,
             part: None,
@@ -204,9 +219,8 @@ where
                 dataset.key_names().join(", "),
                 duplicate.first_line
             ),
-        }));
+        })),
     }
-    Ok(converted)
 }
 
 type Checker =
