@@ -8,13 +8,13 @@ end-to-end test that fails under moto's own answer.
   line ("DynamoDB data import from Amazon S3: formats"). moto 5 parses the file with
   py_partiql_parser's JsonParser, which cuts a string at `'` or `\\"`, so ordinary text imports
   short. Here each line is read with the standard JSON parser
-  (tests/tests/dynamodb_loader.rs, text_with_quotes_backslashes_newlines_emoji_and_cjk_imports_exactly).
+  (tests/tests/dynamodb_loader/main.rs, text_with_quotes_backslashes_newlines_emoji_and_cjk_imports_exactly).
   An import can also stay IN_PROGRESS for LANDFALL_IMPORT_SECONDS first, as AWS's run for
   minutes (an_import_outlasting_its_invocation_is_followed_by_a_delayed_message_not_a_receive).
   ImportTable's ClientToken makes a repeated call return the first call's import, as in AWS;
   moto started a second import into the same table, which failed "Table already exists"
   (the soak found it: two deliveries of one file, the second taking over a stale claim)
-  (tests/tests/dynamodb_loader.rs, an_import_table_call_repeated_with_its_client_token_starts_one_import).
+  (tests/tests/dynamodb_loader/import.rs, an_import_table_call_repeated_with_its_client_token_starts_one_import).
 
 - SES sandbox: a new account's SES sends only to verified identities, recipients included,
   and refuses the message otherwise with MessageRejected ("Email address is not verified. The

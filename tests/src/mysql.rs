@@ -240,22 +240,30 @@ impl TlsServer {
             &san,
         ];
         run("openssl", &sign.map(str::to_owned)).await?;
+        // Each server keeps its temporary files to itself: two bootstraps at once sharing /tmp
+        // failed (`Unknown table 'mysql.tmp_user_sys'`); and bootstraps run one at a time.
+        std::fs::create_dir_all(path("tmp"))?;
+        static BOOTSTRAP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let bootstrap = BOOTSTRAP.lock().await;
         run(
             "mariadb-install-db",
             &[
                 "--no-defaults".into(),
                 format!("--datadir={}", path("data")),
+                format!("--tmpdir={}", path("tmp")),
                 "--user=root".into(),
                 "--auth-root-authentication-method=normal".into(),
                 "--skip-test-db".into(),
             ],
         )
         .await?;
+        drop(bootstrap);
         let port = crate::free_port()?;
         let server = tokio::process::Command::new(mariadbd())
             .args([
                 "--no-defaults".into(),
                 format!("--datadir={}", path("data")),
+                format!("--tmpdir={}", path("tmp")),
                 "--user=root".into(),
                 format!("--port={port}"),
                 "--bind-address=127.0.0.1".into(),

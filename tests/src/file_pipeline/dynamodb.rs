@@ -1,6 +1,6 @@
 //! P2 under test: dynamodb-loader on a local stack, importing into moto's DynamoDB.
 
-use crate::file_pipeline::{FilePipelineUnderTest, Soak};
+use crate::file_pipeline::{price_index, FilePipelineUnderTest, Soak};
 use crate::soak::files::{archived_per_upload, count_files};
 use crate::soak::reconcile::{compare, expected_rows, found_total, numbered};
 use crate::soak::rig::P2_DATASETS;
@@ -8,7 +8,6 @@ use crate::soak::{Input, Report, Rig};
 use crate::LocalStack;
 use anyhow::Result;
 use aws_sdk_dynamodb::types::AttributeValue;
-use landfall_devstack::sample::price_index_csv;
 use landfall_dynamodb_datasets::Datasets;
 use landfall_dynamodb_import::{Importer, Job, Outcome, Settings};
 use landfall_landing::{ObjectVersion, Version};
@@ -224,7 +223,7 @@ impl FilePipelineUnderTest for P2 {
     const QUEUE: &'static str = "DynamodbFilesQueue";
     const DLQ: &'static str = "DynamodbFilesDLQ";
     const BUCKET: &'static str = "LandingBucket";
-    const BAD_LINE: &'static str = "2024-02,Canada,Food,Bread,kg,1.2.3\n";
+    const BAD_LINE: &'static str = price_index::BAD_LINE;
     const SOAK: Soak = Soak {
         name: "P2 DynamoDB",
         tag: "p2",
@@ -249,20 +248,16 @@ impl FilePipelineUnderTest for P2 {
         format!("dynamodb/price_index/{name}")
     }
 
-    /// Products `Item <n>`.
     fn rows(rows: Range<u32>) -> String {
-        price_index_csv(rows)
+        price_index::rows(rows)
     }
 
     fn bad_words(line: u32) -> String {
-        format!("line {line}, column 6 (price)")
+        price_index::bad_words(line)
     }
 
-    /// The same rows at other prices (1,000 more).
     fn changed_file(rows: u32) -> Vec<u8> {
-        price_index_csv(0..rows)
-            .replace(",kg,", ",kg,100")
-            .into_bytes()
+        price_index::changed(rows)
     }
 
     fn unknown_keys() -> Vec<(String, &'static str)> {

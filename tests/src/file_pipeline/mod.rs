@@ -7,6 +7,7 @@
 pub mod dynamodb;
 pub mod mysql;
 pub mod orders;
+pub mod price_index;
 
 use crate::soak::{Input, Report, Rig};
 use crate::LocalStack;

@@ -1,14 +1,13 @@
 //! P1 under test: file-orchestrator and mysql-loader on a local stack, loading into a MariaDB
 //! database of the test's own.
 
-use crate::file_pipeline::{FilePipelineUnderTest, Soak};
+use crate::file_pipeline::{price_index, FilePipelineUnderTest, Soak};
 use crate::mysql::TestDatabase;
 use crate::soak::files::{archived_per_upload, count_files};
 use crate::soak::reconcile::{compare, expected_rows, found_total, numbered};
 use crate::soak::{Input, Report, Rig};
 use crate::LocalStack;
 use anyhow::Result;
-use landfall_devstack::sample::price_index_csv;
 use mysql_async::prelude::Queryable;
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -105,7 +104,7 @@ impl FilePipelineUnderTest for P1 {
     const QUEUE: &'static str = "MysqlFilesQueue";
     const DLQ: &'static str = "MysqlFilesDLQ";
     const BUCKET: &'static str = "LandingBucket";
-    const BAD_LINE: &'static str = "2024-02,Canada,Food,Bread,kg,1.2.3\n";
+    const BAD_LINE: &'static str = price_index::BAD_LINE;
     const SOAK: Soak = Soak {
         name: "P1 MySQL",
         tag: "p1",
@@ -131,20 +130,16 @@ impl FilePipelineUnderTest for P1 {
         format!("mysql/price_index/{name}")
     }
 
-    /// Products `Item <n>`.
     fn rows(rows: Range<u32>) -> String {
-        price_index_csv(rows)
+        price_index::rows(rows)
     }
 
     fn bad_words(line: u32) -> String {
-        format!("line {line}, column 6 (price)")
+        price_index::bad_words(line)
     }
 
-    /// The same rows at other prices (1,000 more): the dataset is an upsert by key.
     fn changed_file(rows: u32) -> Vec<u8> {
-        price_index_csv(0..rows)
-            .replace(",kg,", ",kg,100")
-            .into_bytes()
+        price_index::changed(rows)
     }
 
     fn unknown_keys() -> Vec<(String, &'static str)> {

@@ -1,7 +1,9 @@
 //! P2 end to end: a file under dynamodb/ in the landing bucket → S3 notification → SQS →
 //! dynamodb-loader (the real binary) → gzipped DynamoDB JSON → moto's ImportTable → the
 //! pointer switched, the old table retired. The import library on its own:
-//! `dynamodb_import.rs`.
+//! `import.rs` here.
+
+mod import;
 
 use anyhow::Result;
 use landfall_tests::file_pipeline;

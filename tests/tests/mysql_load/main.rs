@@ -1,6 +1,8 @@
 //! Loading files into the real MariaDB: an upsert dataset straight into its table, a dataset
 //! with a load procedure through its stage (staging, checking, promoting), and the uploads of
-//! one key in the order they landed. The server and the connection: `mysql_server.rs`.
+//! one key in the order they landed. The server and the connection: `server.rs` here.
+
+mod server;
 
 use anyhow::Result;
 use bytes::Bytes;
@@ -756,12 +758,15 @@ async fn two_concurrent_deliveries_of_an_upsert_file_load_it_once() -> Result<()
     Ok(())
 }
 
-/// Loads `text` as `version` of mysql/price_index/corrected.csv, landed at `landed`.
+/// Two uploads of mysql/price_index/corrected.csv: (version, when it landed).
+const OLDER: (&str, &str) = ("v1", "2026-12-05T08:00:00.001Z");
+const NEWER: (&str, &str) = ("v2", "2026-12-05T08:00:00.002Z");
+
+/// Loads `text` as `upload` of mysql/price_index/corrected.csv.
 async fn load_upload(
     loader: &MysqlLoader,
     dataset: &Dataset,
-    version: &str,
-    landed: &str,
+    (version, landed): (&str, &str),
     text: &str,
 ) -> Result<Promoted, MysqlError> {
     let key = "mysql/price_index/corrected.csv";
@@ -775,98 +780,66 @@ async fn load_upload(
     loader.load(dataset, &batch, key, body(text), &source).await
 }
 
+/// The table, the ledger and the key order emptied.
+async fn start_over(db: &TestDatabase) -> Result<()> {
+    db.conn()
+        .await?
+        .query_drop(
+            "DELETE FROM price_index; DELETE FROM landfall_load_ledger; \
+             DELETE FROM landfall_key_order",
+        )
+        .await?;
+    Ok(())
+}
+
+/// Rows at a correction's prices (1,000 more than `price_index_csv`'s).
+async fn corrected_rows(db: &TestDatabase) -> Result<u64> {
+    db.count("SELECT count(*) FROM price_index WHERE price >= 1000")
+        .await
+}
+
 /// Two uploads of one key: the one that landed later wins whichever loads last. An older
 /// upload loaded after it loads nothing (through the stage as straight into the table); a
 /// newer one after it loads; two at the same time end the same way.
 #[tokio::test]
 async fn an_upload_that_landed_before_one_already_loaded_loads_nothing() -> Result<()> {
     let (db, loader, staged) = fresh().await?;
+    let first = price_index_csv(0..6);
+    let correction = first.replace(",kg,", ",kg,1000");
     for dataset in [price_index_upsert(), staged] {
-        let mut conn = db.conn().await?;
-        conn.query_drop("DELETE FROM price_index; DELETE FROM landfall_load_ledger; DELETE FROM landfall_key_order")
-            .await?;
-        let correction = price_index_csv(0..6).replace(",kg,", ",kg,100");
-        let newer = load_upload(
-            &loader,
-            &dataset,
-            "v2",
-            "2026-12-05T08:00:00.002Z",
-            &correction,
-        )
-        .await?;
+        start_over(&db).await?;
+        let newer = load_upload(&loader, &dataset, NEWER, &correction).await?;
         assert_eq!((newer.rows, newer.superseded_by.as_deref()), (6, None));
-        let older = load_upload(
-            &loader,
-            &dataset,
-            "v1",
-            "2026-12-05T08:00:00.001Z",
-            &price_index_csv(0..4),
-        )
-        .await?;
-        assert_eq!(
-            (
-                older.rows,
-                older.already_loaded,
-                older.superseded_by.as_deref()
-            ),
-            (0, false, Some("v2")),
-            "{}",
-            dataset.table.as_str()
-        );
-        assert_eq!(
-            db.count("SELECT count(*) FROM price_index WHERE price >= 100")
-                .await?,
-            6,
-            "the correction's rows stay"
-        );
+        for attempt in ["late", "again"] {
+            let older = load_upload(&loader, &dataset, OLDER, &first).await?;
+            assert_eq!(
+                (older.rows, older.already_loaded, older.superseded_by),
+                (0, false, Some(NEWER.0.to_owned())),
+                "{attempt}: {}",
+                dataset.table.as_str()
+            );
+        }
+        assert_eq!(corrected_rows(&db).await?, 6, "the correction's rows stay");
         assert_eq!(
             db.rows("landfall_load_ledger").await?,
             1,
             "the older one is not recorded"
         );
-        let again = load_upload(
-            &loader,
-            &dataset,
-            "v1",
-            "2026-12-05T08:00:00.001Z",
-            &price_index_csv(0..4),
-        )
-        .await?;
-        assert_eq!(again.superseded_by.as_deref(), Some("v2"), "and stays so");
-        let later = load_upload(
-            &loader,
-            &dataset,
-            "v3",
-            "2026-12-05T08:00:01.000Z",
-            &price_index_csv(0..2),
-        )
-        .await?;
-        assert_eq!((later.rows, later.superseded_by), (2, None));
-        assert_eq!(
-            db.count("SELECT count(*) FROM price_index WHERE price >= 100")
-                .await?,
-            4
-        );
+        let later = ("v3", "2026-12-05T08:00:01.000Z");
+        let loaded = load_upload(&loader, &dataset, later, &price_index_csv(0..2)).await?;
+        assert_eq!((loaded.rows, loaded.superseded_by), (2, None));
+        assert_eq!(corrected_rows(&db).await?, 4);
     }
 
     // At the same time, many times over: never the older upload's prices.
     let dataset = price_index_upsert();
+    let first = price_index_csv(0..3000);
+    let correction = first.replace(",kg,", ",kg,1000");
     for round in 0..5 {
-        db.conn()
-            .await?
-            .query_drop("DELETE FROM price_index; DELETE FROM landfall_load_ledger; DELETE FROM landfall_key_order")
-            .await?;
-        let first = price_index_csv(0..3000);
-        let correction = first.replace(",kg,", ",kg,100");
+        start_over(&db).await?;
         let (older, newer) = tokio::join!(
-            load_upload(&loader, &dataset, "v1", "2026-12-05T08:00:00.001Z", &first),
-            load_upload(
-                &loader,
-                &dataset,
-                "v2",
-                "2026-12-05T08:00:00.002Z",
-                &correction
-            ),
+            load_upload(&loader, &dataset, OLDER, &first),
+            load_upload(&loader, &dataset, NEWER, &correction),
         );
         let (older, newer) = (older?, newer?);
         assert_eq!(newer.rows, 3000, "round {round}: {newer:?}");
@@ -874,12 +847,7 @@ async fn an_upload_that_landed_before_one_already_loaded_loads_nothing() -> Resu
             older.superseded_by.is_some() || older.rows == 3000,
             "{older:?}"
         );
-        assert_eq!(
-            db.count("SELECT count(*) FROM price_index WHERE price >= 100")
-                .await?,
-            3000,
-            "round {round}: {older:?}"
-        );
+        assert_eq!(corrected_rows(&db).await?, 3000, "round {round}: {older:?}");
     }
     Ok(())
 }

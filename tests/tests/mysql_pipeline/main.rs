@@ -1,7 +1,10 @@
 //! P1 end to end: a file dropped into the landing bucket → S3 notification → SQS →
 //! file-orchestrator → mysql-loader (stage, promote, report) → rows in MariaDB, the file
 //! archived, the outcome emailed; bad files in the DLQ with their reason. Big files:
-//! `mysql_split.rs`; the ECS tasks: `mysql_tasks.rs`.
+//! `split.rs`; the ECS tasks: `tasks.rs`.
+
+mod split;
+mod tasks;
 
 use anyhow::Result;
 use landfall_devstack::sample::{price_index_csv, PRICE_INDEX_HEADER as HEADER};

@@ -2,7 +2,9 @@
 //! crawler, the final table after single, duplicate, out-of-order and bad deliveries, a
 //! failure in the middle of the transaction, one file delivered twice at once in two
 //! execution environments — and the load library run directly for many deliveries at once
-//! and an invocation that runs out of time. The local Redshift itself: `redshift_local.rs`.
+//! and an invocation that runs out of time. The local Redshift itself: `redshift_local.rs` here.
+
+mod redshift_local;
 
 use anyhow::Result;
 use landfall_devstack::sample::orders_csv;
