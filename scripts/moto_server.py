@@ -8,7 +8,7 @@ end-to-end test that fails under moto's own answer.
   line ("DynamoDB data import from Amazon S3: formats"). moto 5 parses the file with
   py_partiql_parser's JsonParser, which cuts a string at `'` or `\\"`, so ordinary text imports
   short. Here each line is read with the standard JSON parser
-  (tests/tests/dynamodb_loader/main.rs, text_with_quotes_backslashes_newlines_emoji_and_cjk_imports_exactly).
+  (tests/tests/dynamodb_loader/input.rs, text_with_quotes_backslashes_newlines_emoji_and_cjk_imports_exactly).
   An import can also stay IN_PROGRESS for LANDFALL_IMPORT_SECONDS first, as AWS's run for
   minutes (an_import_outlasting_its_invocation_is_followed_by_a_delayed_message_not_a_receive).
   ImportTable's ClientToken makes a repeated call return the first call's import, as in AWS;
@@ -23,7 +23,7 @@ end-to-end test that fails under moto's own answer.
   (the devstack verifies the stack's own recipients, as a user in the sandbox does); the
   mailbox simulator's addresses are accepted unverified, as in AWS (SES developer guide,
   "Using the mailbox simulator"), which make smoke's datasets mail
-  (tests/tests/local_stack.rs, an_unverified_recipient_is_refused_as_in_the_ses_sandbox).
+  (tests/tests/local_stack/main.rs, an_unverified_recipient_is_refused_as_in_the_ses_sandbox).
 
 - CloudFront invalidations: each is `InProgress` for a while, then `Completed`; a distribution
   takes at most 3,000 file paths and 15 wildcard paths in invalidations in progress and refuses
@@ -39,7 +39,7 @@ end-to-end test that fails under moto's own answer.
   `versionId` (S3 user guide, "Event message structure"), which the pipelines read their file
   by. moto leaves it out, so every local test took the path of an unversioned bucket. Here it is
   added; a suspended or unversioned bucket's records stay without it
-  (tests/tests/local_stack.rs, a_versioned_buckets_notification_names_the_version).
+  (tests/tests/local_stack/main.rs, a_versioned_buckets_notification_names_the_version).
 
 And IAM, which moto does not enforce faithfully (conditions, resource matching): every request
 signed with a role's credentials is authorised against the role's policies

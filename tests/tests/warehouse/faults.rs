@@ -1,0 +1,280 @@
+//! P4's faults: a loader killed mid-object, two loaders at once, facts whose dimension has
+//! not arrived, a malformed Parquet object, a file that kills the loader.
+
+use super::{count, loaded_manifests, Pipeline, VOLUMES};
+use anyhow::Result;
+use landfall_tests::pipeline::{load, LOADER};
+use landfall_tests::star::assert_same;
+use landfall_totesys_contract::processed::{Manifest, FAILED_PREFIX, LOADED_PREFIX, READY_PREFIX};
+use landfall_totesys_warehouse::{Loaded, RunReport};
+
+const CUT_AFTER_BYTES: u64 = 680_000;
+
+#[tokio::test]
+async fn a_loader_killed_mid_object_leaves_nothing_half_loaded_and_the_rerun_completes(
+) -> Result<()> {
+    let p = Pipeline::transformed().await?;
+    let proxy = landfall_tests::fault_proxy::FaultProxy::start("127.0.0.1:5432").await?;
+    let secret = aws_sdk_secretsmanager::Client::new(&p.stack.sdk)
+        .create_secret()
+        .name("warehouse-through-proxy")
+        .secret_string(
+            serde_json::json!({"host": "127.0.0.1", "port": proxy.port, "username": "postgres",
+                               "password": "", "dbname": p.warehouse.name})
+            .to_string(),
+        )
+        .send()
+        .await?;
+    let loader = p.loader(secret.arn().unwrap());
+
+    // The session dies part-way through the run's COPY traffic (about 600 KB in all): the
+    // seeded data and the load order are deterministic, so this lands inside a fact file.
+    proxy.cut_after(CUT_AFTER_BYTES);
+    let err = loader.run().await.expect_err("the connection was cut");
+    use landfall_runtime::{Classify, Disposition};
+    assert_eq!(err.disposition(), Disposition::Retryable, "{err}");
+
+    // Mid-object: the session died inside a COPY.
+    assert!(err.to_string().contains(" COPY: "), "{err}");
+
+    // Exactly the manifests in the ledger are in the warehouse, nothing of the one cut: in a
+    // first cycle every row of every file is new, so each table holds the sum of its files.
+    let mut conn = p.warehouse.conn().await?;
+    let ledger: Vec<String> = sqlx::query_scalar("SELECT manifest FROM landfall.load_ledger")
+        .fetch_all(&mut conn)
+        .await?;
+    assert!(ledger.len() < 11, "the cut came before the end: {ledger:?}");
+    let mut committed: std::collections::BTreeMap<String, i64> = Default::default();
+    for key in &ledger {
+        // Loaded manifests move on to loaded/ once their transaction committed.
+        let moved = key.replacen(READY_PREFIX, LOADED_PREFIX, 1);
+        let body = match p.get(&moved).await {
+            Ok(body) => body,
+            Err(_) => p.get(key).await?,
+        };
+        let manifest: Manifest = serde_json::from_slice(&body)?;
+        for output in manifest.outputs {
+            *committed.entry(output.table).or_default() += output.rows as i64;
+        }
+    }
+    for (table, _) in landfall_tests::star::COLUMNS {
+        let sql = format!("SELECT count(*) FROM {table}");
+        let want = committed.get(table).copied().unwrap_or(0);
+        assert_eq!(count(&mut conn, &sql).await?, want, "{table}");
+    }
+    assert!(
+        committed.keys().any(|t| t.starts_with("fact_")),
+        "a fact manifest committed before the cut: {committed:?}"
+    );
+
+    proxy.heal();
+    let report = loader.run().await?;
+    assert_eq!(report.loaded.len() + ledger.len(), 11, "{report:?}");
+    assert_same(&p.warehouse().await?, &p.expected(None).await?);
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_loaders_at_once_load_every_object_once() -> Result<()> {
+    let p = Pipeline::transformed().await?;
+    let secret = p.stack.resource("WarehouseSecret");
+    let (a, b) = (p.loader(&secret), p.loader(&secret));
+    let (ra, rb) = tokio::join!(a.run(), b.run());
+    let (ra, rb): (RunReport, RunReport) = (ra?, rb?);
+    assert_eq!(ra.loaded.len() + rb.loaded.len(), 11, "{ra:?}\n{rb:?}");
+    assert_same(&p.warehouse().await?, &p.expected(None).await?);
+
+    // Without the run lock, the ledger row alone decides: two sessions loading the same
+    // manifest at once write it once.
+    let mut conn = p.warehouse.conn().await?;
+    sqlx::query("TRUNCATE landfall.load_ledger, fact_sales_order")
+        .execute(&mut conn)
+        .await?;
+    let (key, manifest) = p.loaded_manifest("sales_order").await?;
+    let files = p.files(&manifest).await?;
+    let (mut one, mut two) = (p.warehouse.conn().await?, p.warehouse.conn().await?);
+    let (x, y) = tokio::join!(
+        landfall_totesys_warehouse::load::load_manifest(&mut one, &key, &manifest, &files),
+        landfall_totesys_warehouse::load::load_manifest(&mut two, &key, &manifest, &files)
+    );
+    let mut outcomes = [x?, y?];
+    outcomes.sort_by_key(|o| matches!(o, Loaded::Already));
+    assert!(matches!(outcomes[0], Loaded::Rows(_)), "{outcomes:?}");
+    assert_eq!(outcomes[1], Loaded::Already);
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM fact_sales_order").await?,
+        VOLUMES.sales_orders as i64
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn facts_wait_for_a_dimension_that_has_not_arrived() -> Result<()> {
+    let mut p = Pipeline::transformed().await?;
+    // staff's manifest is not ready yet (its transform is late): both order facts refer to it.
+    let (staff, _) = p.ready_manifest("staff").await?;
+    p.rename(&staff, "held/staff.json").await?;
+
+    let report = load(&mut p.stack).await?;
+    // Every dimension-only manifest loads; the three fact manifests wait: sales orders for
+    // their staff, the other two for the days the sales orders' manifest brings to dim_date.
+    assert_eq!(loaded_manifests(&report), 7, "{report}");
+    let waiting: Vec<&str> = report["waiting"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w[1].as_str().unwrap())
+        .collect();
+    assert_eq!(waiting.len(), 3, "{report}");
+    assert!(
+        waiting
+            .iter()
+            .all(|why| why.contains("violates foreign key constraint")
+                && why.contains("is not present in table")),
+        "{waiting:?}"
+    );
+    assert!(
+        waiting
+            .iter()
+            .any(|why| why.contains("(sales_staff_id)=") && why.contains("\"dim_staff\"")),
+        "{waiting:?}"
+    );
+    let mut conn = p.warehouse.conn().await?;
+    for table in [
+        "fact_sales_order",
+        "fact_purchase_orders",
+        "fact_payment",
+        "dim_staff",
+    ] {
+        let sql = format!("SELECT count(*) FROM {table}");
+        assert_eq!(count(&mut conn, &sql).await?, 0, "{table}");
+    }
+    assert!(count(&mut conn, "SELECT count(*) FROM dim_transaction").await? > 0);
+    // Freshness knows nothing of the waiting tables is visible yet.
+    let unknown: Vec<&str> = report["freshness"]["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["visible_through"].is_null())
+        .map(|t| t["table"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        unknown,
+        ["staff", "sales_order", "purchase_order", "payment"]
+    );
+    let log = p.stack.function_log(LOADER);
+    assert!(
+        log.contains("waiting for dimension rows; retried next run"),
+        "{log}"
+    );
+
+    p.rename("held/staff.json", &staff).await?;
+    let report = load(&mut p.stack).await?;
+    assert_eq!(loaded_manifests(&report), 4, "{report}");
+    assert_same(&p.warehouse().await?, &p.expected(None).await?);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_malformed_parquet_object_is_quarantined_and_the_others_load() -> Result<()> {
+    let mut p = Pipeline::transformed().await?;
+    let (key, manifest) = p.ready_manifest("transaction").await?;
+    let file = &manifest.outputs[0];
+    assert_eq!(file.table, "dim_transaction");
+    let good = p.get(&file.key).await?;
+    p.put(
+        &file.key,
+        bytes::Bytes::from_static(b"PAR1 this is not parquet PAR1"),
+    )
+    .await?;
+
+    let report = load(&mut p.stack).await?;
+    let rejected = report["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1, "{report}");
+    let reason = rejected[0][1].as_str().unwrap();
+    assert!(
+        reason.contains(&key)
+            && reason.contains(&file.key)
+            && reason.contains("not a readable Parquet file"),
+        "{reason}"
+    );
+    let failed = key.replacen(READY_PREFIX, FAILED_PREFIX, 1);
+    assert_eq!(p.keys(FAILED_PREFIX).await?, std::slice::from_ref(&failed));
+    let head = p
+        .stack
+        .s3()
+        .head_object()
+        .bucket(p.processed())
+        .key(&failed)
+        .send()
+        .await?;
+    assert!(head.metadata().unwrap()["reason"].contains("not a readable Parquet file"));
+    // Payments refer to the quarantined transactions and wait; everything else loaded.
+    assert_eq!(report["waiting"].as_array().unwrap().len(), 1, "{report}");
+    let want = p.expected(None).await?;
+    let got = p.warehouse().await?;
+    for (table, rows) in &want {
+        if table == "dim_transaction" || table == "fact_payment" {
+            assert!(got[table].is_empty(), "{table}");
+        } else {
+            assert_eq!(&got[table], rows, "{table}");
+        }
+    }
+
+    // The runbook's redrive: fix the object, move the manifest back to ready/.
+    p.put(&file.key, good).await?;
+    p.rename(&failed, &key).await?;
+    let report = load(&mut p.stack).await?;
+    assert_eq!(loaded_manifests(&report), 2, "{report}");
+    assert_same(&p.warehouse().await?, &want);
+    Ok(())
+}
+
+/// A Parquet page that panics the decoder (parquet 59.3, `fuzz/known`): the runs that meet
+/// it die, and the third quarantines its manifest with the reason instead of decoding it
+/// again, so the warehouse is not stopped for good; the other objects load.
+#[tokio::test]
+async fn a_file_that_kills_the_loader_is_quarantined_instead_of_stopping_every_run() -> Result<()> {
+    let known = std::fs::read(
+        landfall_tests::workspace_root().join("fuzz/known/warehouse_parquet-page-decoding-panic"),
+    )?;
+    // The fuzz input: a table index, a row count, then the Parquet file (dim_currency's).
+    let (rows, poison) = (
+        usize::from(known[1]),
+        bytes::Bytes::from(known[2..].to_vec()),
+    );
+    let mut p = Pipeline::transformed().await?;
+    let (key, mut manifest) = p.ready_manifest("currency").await?;
+    assert_eq!(manifest.outputs[0].table, "dim_currency");
+    manifest.outputs[0].rows = rows;
+    p.put(&manifest.outputs[0].key, poison).await?;
+    p.put(&key, serde_json::to_vec(&manifest)?.into()).await?;
+
+    // The first two runs die on it (a run killed from outside while decoding a good file
+    // is given another chance); the third quarantines it.
+    let host = p.stack.host();
+    let event =
+        serde_json::json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+    for run in 1..=2 {
+        let died = host.invoke(LOADER, event.to_string().into()).await?;
+        assert!(
+            died.function_error.is_some(),
+            "run {run}: the decoder's panic ends it: {:?}",
+            died.json()
+        );
+    }
+
+    let report = load(&mut p.stack).await?;
+    let rejected = report["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1, "{report}");
+    let reason = rejected[0][1].as_str().unwrap();
+    assert!(reason.contains(&key) && reason.contains("died"), "{reason}");
+    let failed = key.replacen(READY_PREFIX, FAILED_PREFIX, 1);
+    assert_eq!(p.keys(FAILED_PREFIX).await?, std::slice::from_ref(&failed));
+    assert!(p.keys("decoding/").await?.is_empty(), "the note is gone");
+    // The rest of the run loaded: every other manifest is loaded or waits on the currencies.
+    let waiting = report["waiting"].as_array().map_or(0, Vec::len);
+    assert!(loaded_manifests(&report) > 0, "{report}");
+    assert_eq!(p.keys(READY_PREFIX).await?.len(), waiting, "{report}");
+    Ok(())
+}
