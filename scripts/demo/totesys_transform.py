@@ -30,7 +30,9 @@ print("P4 · ingestion bucket -> SQS -> star-transform -> star schema Parquet (p
 sources = keys(ingestion)
 for _ in range(1500):  # up to 5 minutes: an object may wait a retry or two for a sibling
     # The first cycle's manifests have been loaded into the warehouse (moved to loaded/).
-    manifests = keys(processed, "ready/") + keys(processed, "loaded/")
+    # The calendar's days are manifests of their own (ready/calendar/, loaded/calendar/).
+    manifests = [k for k in keys(processed, "ready/") + keys(processed, "loaded/")
+                 if not k.split("/", 1)[1].startswith("calendar/")]
     if len(manifests) >= len(sources):
         break
     time.sleep(0.2)
@@ -45,6 +47,11 @@ for key in manifests:
 for sequence, tables in sorted(by_run.items()):
     label = "first run" if sequence == 1 else f"run {sequence}"
     print(f"  {label}: " + ", ".join(f"{t} {n:,}" for t, n in sorted(tables.items())))
-state = s3.head_object(Bucket=processed, Key="state/transform.json.gz")
+states = {o["Key"]: o["Size"]
+          for page in s3.get_paginator("list_objects_v2").paginate(Bucket=processed, Prefix="state/")
+          for o in page.get("Contents", [])}
+largest = max(states, key=states.get)
 print(f"  {len(manifests)} manifests under s3://{processed}/ready/ and loaded/; "
-      f"state: s3://{processed}/state/transform.json.gz ({state['ContentLength'] / 1e6:.1f} MB gzip)")
+      f"state: {len(states)} objects under s3://{processed}/state/, "
+      f"{sum(states.values()) / 1e3:.1f} KB gzip in all, the largest {largest} "
+      f"({states[largest] / 1e3:.1f} KB)")

@@ -4,7 +4,7 @@
 //!   the full referenced range) — nothing of the transform's code is used;
 //! - `from_processed`: what star-transform wrote, read back from the processed bucket with the
 //!   parquet crate, merged the way the warehouse will (dims: newest version per key wins;
-//!   facts: appended; dim_date: union).
+//!   facts: one row per source version, the fact table's unique key; dim_date: union).
 //!
 //! - `from_warehouse`: what the PostgreSQL warehouse holds.
 //!
@@ -383,7 +383,9 @@ type Versioned = ((i64, i64), Vec<String>);
 /// The warehouse that loading every ready manifest in `bucket` would give.
 pub async fn from_processed(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Tables> {
     let mut dims: BTreeMap<String, BTreeMap<String, Versioned>> = BTreeMap::new();
-    let mut facts: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
+    // A version emitted again (a redelivered or re-extracted object) is one row, as the
+    // warehouse's unique key (id, last_updated) makes it.
+    let mut facts: BTreeMap<String, BTreeSet<Vec<String>>> = BTreeMap::new();
     // Committed manifests: ready, or loaded into the warehouse since.
     let mut manifests = Vec::new();
     for prefix in ["ready/", "loaded/"] {
@@ -424,7 +426,7 @@ pub async fn from_processed(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Tab
                         .collect::<Result<Vec<_>>>()?;
                     read += 1;
                     if output.table.starts_with("fact_") {
-                        facts.entry(output.table.clone()).or_default().push(cells);
+                        facts.entry(output.table.clone()).or_default().insert(cells);
                     } else {
                         let v = if output.table == "dim_date" {
                             (0, 0)
@@ -454,7 +456,11 @@ pub async fn from_processed(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Tab
     for (table, _) in COLUMNS {
         let mut rows: Vec<Vec<String>> = match dims.remove(table) {
             Some(keyed) => keyed.into_values().map(|(_, cells)| cells).collect(),
-            None => facts.remove(table).unwrap_or_default(),
+            None => facts
+                .remove(table)
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
         };
         rows.sort();
         tables.insert(table.to_owned(), rows);

@@ -90,15 +90,16 @@ async fn out_of_order_duplicate_and_concurrent_deliveries_give_the_in_order_ware
     let mut sources = ingestion_sources(&stack).await?;
     assert_eq!(sources.len(), 11);
 
-    // Reverse order (facts before the rows they refer to), every object twice, four at a
-    // time against one shared state: the transform crate in-process, with moto's S3 and SSM.
+    // Reverse order (staff before departments, counterparties before addresses, facts before
+    // the rows they refer to), every object twice, four at a time: the transform crate
+    // in-process, with moto's S3 and SSM.
     sources.sort_by(|a, b| b.key.cmp(&a.key));
     let transformer = Transformer::new(
         stack.s3(),
         JsonParameters::new(aws_sdk_ssm::Client::new(&stack.sdk), "/test/star-transform"),
         Settings {
             processed_bucket: stack.resource("ProcessedBucket"),
-            state_key: "state/transform.json.gz".into(),
+            state_prefix: "state/".into(),
             commit_attempts: 50,
         },
     );
@@ -134,7 +135,7 @@ async fn out_of_order_duplicate_and_concurrent_deliveries_give_the_in_order_ware
     assert_eq!((transformed, repeated), (11, 11));
     assert!(
         waited > 0,
-        "reverse order must make facts wait for their dims"
+        "reverse order must make staff and counterparties wait for their department and address"
     );
 
     let mut conn = db.conn().await?;
@@ -161,6 +162,98 @@ async fn put(stack: &LocalStack, key: &str, lines: &[serde_json::Value]) -> Resu
 fn currency(id: i32, code: &str) -> serde_json::Value {
     json!({"currency_id": id, "currency_code": code,
            "created_at": "2024-01-02T03:04:05.678", "last_updated": "2024-01-02T03:04:05.678"})
+}
+
+fn staff(id: i32, department: i32) -> serde_json::Value {
+    json!({"staff_id": id, "first_name": "A", "last_name": "B", "department_id": department,
+           "email_address": "a.b@example.com",
+           "created_at": "2024-01-02T03:04:05.678", "last_updated": "2024-01-02T03:04:05.678"})
+}
+
+/// Objects of four tables transformed at the same moment: each reads and commits only its
+/// table's state (its own object, holding no rows of a table that is not joined), so none
+/// loses its commit to another. A sales order whose staff, counterparty and design have not
+/// arrived is transformed too: its facts wait in the warehouse loader, not here. Its days
+/// are published on their own, and the calendar records them.
+#[tokio::test]
+async fn objects_of_different_tables_commit_side_by_side_each_in_its_own_state() -> Result<()> {
+    let stack = LocalStack::start().await?;
+    let stamp = "2024-01-02T03:04:05.678";
+    let objects = [
+        ("currency", vec![currency(1, "GBP")]),
+        (
+            "design",
+            vec![
+                json!({"design_id": 3, "created_at": stamp, "design_name": "Wooden",
+                        "file_location": "/usr", "file_name": "wooden-20220717-npgz.json",
+                        "last_updated": stamp}),
+            ],
+        ),
+        (
+            "payment_type",
+            vec![
+                json!({"payment_type_id": 1, "payment_type_name": "SALES_RECEIPT",
+                        "created_at": stamp, "last_updated": stamp}),
+            ],
+        ),
+        (
+            "sales_order",
+            vec![
+                json!({"sales_order_id": 1, "created_at": stamp, "last_updated": stamp,
+                        "design_id": 9, "staff_id": 9, "counterparty_id": 9, "units_sold": 10,
+                        "unit_price": "2.50", "currency_id": 1,
+                        "agreed_delivery_date": "2024-01-05", "agreed_payment_date": "2024-01-06",
+                        "agreed_delivery_location_id": 9}),
+            ],
+        ),
+    ];
+    for (table, lines) in &objects {
+        let key = format!("{table}/2024-01-02/{table}-0000000001.jsonl.gz");
+        put(&stack, &key, lines).await?;
+    }
+    let sources = ingestion_sources(&stack).await?;
+    let transformer = Transformer::new(
+        stack.s3(),
+        JsonParameters::new(aws_sdk_ssm::Client::new(&stack.sdk), "/test/star-transform"),
+        Settings {
+            processed_bucket: stack.resource("ProcessedBucket"),
+            state_prefix: "state/".into(),
+            commit_attempts: 1,
+        },
+    );
+    let outcomes = futures::future::join_all(sources.iter().map(|s| transformer.process(s))).await;
+    for outcome in outcomes {
+        assert!(
+            matches!(outcome, Ok(Outcome::Transformed { conflicts: 0, .. })),
+            "{outcome:?}"
+        );
+    }
+    let processed = stack.resource("ProcessedBucket");
+    let states = stack.keys(&processed, "state/").await?;
+    assert_eq!(
+        states,
+        [
+            "state/calendar.json.gz",
+            "state/currency.json.gz",
+            "state/design.json.gz",
+            "state/payment_type.json.gz",
+            "state/sales_order.json.gz",
+        ]
+    );
+    let tables = from_processed(&stack.s3(), &processed).await?;
+    assert_eq!(tables["fact_sales_order"].len(), 1);
+    let days: Vec<&str> = tables["dim_date"].iter().map(|d| d[0].as_str()).collect();
+    assert_eq!(
+        days,
+        [
+            "2024-01-02",
+            "2024-01-03",
+            "2024-01-04",
+            "2024-01-05",
+            "2024-01-06"
+        ]
+    );
+    Ok(())
 }
 
 #[tokio::test]
@@ -211,18 +304,13 @@ async fn bad_rows_dead_letter_at_once_and_missing_rows_after_the_retries() -> Re
         "{reasons:?}"
     );
 
-    // A sales order whose staff, counterparty, design … never arrived: retried, then
-    // dead-lettered by the queue's redrive policy (maxReceiveCount 5), never half-written.
+    // A staff member whose department never arrived (the row shows its name): retried,
+    // then dead-lettered by the queue's redrive policy (maxReceiveCount 5), never
+    // half-written.
     put(
         &stack,
-        "sales_order/2024-01-02/sales_order-0000000001.jsonl.gz",
-        &[
-            json!({"sales_order_id": 1, "created_at": "2024-01-02T03:04:05.678",
-                 "last_updated": "2024-01-02T03:04:05.678", "design_id": 9, "staff_id": 9,
-                 "counterparty_id": 9, "units_sold": 10, "unit_price": "2.50", "currency_id": 1,
-                 "agreed_delivery_date": "2024-01-05", "agreed_payment_date": "2024-01-06",
-                 "agreed_delivery_location_id": 9}),
-        ],
+        "staff/2024-01-02/staff-0000000001.jsonl.gz",
+        &[staff(1, 9)],
     )
     .await?;
     for attempt in 1..=5 {
@@ -237,12 +325,12 @@ async fn bad_rows_dead_letter_at_once_and_missing_rows_after_the_retries() -> Re
     assert_eq!(stack.peek(&stack.resource("IngestionDLQ")).await?.len(), 2);
     let log = stack.function_log(TRANSFORM);
     assert!(
-        log.contains("sales_order sequence 1, line 1, column ")
-            && log.contains("which has not arrived yet"),
+        log.contains("staff sequence 1, line 1, column department_id")
+            && log.contains("department 9, which has not arrived yet"),
         "{log}"
     );
     let processed = from_processed(&stack.s3(), &stack.resource("ProcessedBucket")).await?;
-    assert!(processed["fact_sales_order"].is_empty());
+    assert!(processed["dim_staff"].is_empty());
     assert_eq!(processed["dim_currency"].len(), 2, "{processed:?}");
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! star-transform: each ingestion object named by an S3 notification (via SQS) becomes the
-//! star schema's rows as Parquet in the processed bucket (`landfall_totesys_transform`). Records are
-//! processed one after another — every object commits the shared state, so running them side
-//! by side would only make them race for it — and each fails alone (partial batch response):
+//! star schema's rows as Parquet in the processed bucket (`landfall_totesys_transform`). Records
+//! are processed one after another, so an invocation's memory holds one object at a time
+//! (invocations run side by side, each object committing only its table's state group), and
+//! each fails alone (partial batch response):
 //! a retryable failure (a foreign key whose row has not arrived yet, S3 unavailable) returns
 //! to the queue, a permanent one (a bad line) goes to the DLQ at once with its reason.
 
@@ -22,10 +23,7 @@ impl App {
         let aws = Aws::load(env).await?;
         let settings = Settings {
             processed_bucket: env.required("PROCESSED_BUCKET")?.to_owned(),
-            state_key: env
-                .optional("STATE_KEY")
-                .unwrap_or("state/transform.json.gz")
-                .to_owned(),
+            state_prefix: env.optional("STATE_PREFIX").unwrap_or("state/").to_owned(),
             commit_attempts: env.parse_or(
                 "COMMIT_ATTEMPTS",
                 landfall_totesys_transform::DEFAULT_COMMIT_ATTEMPTS,

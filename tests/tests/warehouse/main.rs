@@ -176,12 +176,13 @@ async fn count(conn: &mut PgConnection, sql: &str) -> Result<i64> {
 async fn totesys_reaches_the_warehouse_and_changes_follow() -> Result<()> {
     let mut p = Pipeline::transformed().await?;
     let report = load(&mut p.stack).await?;
-    assert_eq!(loaded_manifests(&report), 11, "{report}");
+    // The eleven objects' manifests and the calendar's days.
+    assert_eq!(loaded_manifests(&report), 12, "{report}");
     let first = p.expected(None).await?;
     assert_same(&p.warehouse().await?, &first);
     assert_same(&first, &p.warehouse().await?);
     assert!(p.keys(READY_PREFIX).await?.is_empty());
-    assert_eq!(p.keys(LOADED_PREFIX).await?.len(), 11);
+    assert_eq!(p.keys(LOADED_PREFIX).await?.len(), 12);
     // Every table is visible up to db-extract's watermark: the lag is this test's age.
     let lag = report["freshness"]["tables"].as_array().unwrap();
     assert_eq!(lag.len(), 11, "{report}");

@@ -1,20 +1,28 @@
 //! One ingestion object's records → the warehouse rows they change, given what the
-//! transform remembers (`Lookup`): the latest version of every row the dimensions join, and
-//! the fact versions already emitted.
+//! transform remembers (`Lookup`): the latest version of every row of the joined pairs
+//! (address and counterparty, department and staff), and nothing else.
 //!
-//! Why the order of deliveries does not matter: the state keeps, per source row, only the
+//! Why the state holds so little: an object's cost must follow the object, not the history
+//! behind it. So what the warehouse already decides is left to it: a fact version emitted
+//! again is skipped by the fact table's unique key (id, last_updated), a dimension version
+//! older than the one held loses to it (`dim_version`), and a fact whose dimension row has
+//! not arrived waits in the warehouse loader's reference check. Only a join needs memory:
+//! a counterparty's row shows its legal address, so a new address re-emits the counterparties
+//! there and a new counterparty needs its address (the same for departments and staff).
+//!
+//! Why the order of deliveries does not matter: the state keeps, per joined row, only the
 //! version with the greatest `last_updated` (a max-register: merging is commutative,
-//! associative and idempotent), a record changes the output only when it becomes that latest
-//! version, and every emitted dimension row carries a `DimVersion` made of the `last_updated`
-//! values it was built from. Each component only grows, so the loader's "newer version wins"
-//! upsert ends in the same row whatever order the objects came in; facts are emitted once
-//! per (id, last_updated). State changes are returned, not made: the caller applies them
-//! after the object's output is stored, so a failed object leaves no trace (a property test
-//! delivering 300 shuffled orders with retries found exactly that bug in a first version,
-//! where an object failing halfway had already advanced the state and lost a dimension row).
-//! A record whose foreign key names a row the state has never seen
-//! fails the object as retryable: the other object is on its way (S3 notifications are
-//! unordered), and the redelivery finds it.
+//! associative and idempotent), a joined record changes the output only when it becomes that
+//! latest version, and every emitted dimension row carries a `DimVersion` made of the
+//! `last_updated` values it was built from. Each component only grows, so the loader's
+//! "newer version wins" upsert ends in the same row whatever order the objects came in.
+//! State changes are returned, not made: the caller applies them after the object's output
+//! is stored, so a failed object leaves no trace (a property test delivering 300 shuffled
+//! orders with retries found exactly that bug in a first version, where an object failing
+//! halfway had already advanced the state and lost a dimension row). A counterparty whose
+//! address (a staff member whose department) the state has never seen fails the object as
+//! retryable: the other object is on its way (S3 notifications are unordered), and the
+//! redelivery finds it.
 
 mod lines;
 mod state;
@@ -31,31 +39,27 @@ use time::Date;
 /// the row it joins (the legal address, the department), if any.
 pub type DimVersion = (Stamp, Option<Stamp>);
 
-/// What the transform remembers between objects (read side). `transform` never writes it:
-/// it returns the `Changes`, which the caller applies only after the object's output is
-/// stored — so an object that fails changes nothing, and its retry starts from the same state.
+/// What the transform remembers between objects (read side): the rows of the joined tables
+/// (`SourceTable::joined`). An object needs only its own table's `state_group` of it.
+/// `transform` never writes it: it returns the `Changes`, which the caller applies only
+/// after the object's output is stored — so an object that fails changes nothing, and its
+/// retry starts from the same state.
 pub trait Lookup {
-    /// The latest version of a dimension-joined row.
+    /// The latest version of a joined row.
     fn latest(&self, table: SourceTable, id: i32) -> Option<Record>;
-    /// Whether a version of the row is known (`latest` without the copy).
-    fn knows(&self, table: SourceTable, id: i32) -> bool {
-        self.latest(table, id).is_some()
-    }
-    /// Whether a fact version was emitted before.
-    fn fact_seen(&self, version: (SourceTable, i32, Stamp)) -> bool;
     fn counterparties_at(&self, address_id: i32) -> Vec<Counterparty>;
     fn staff_in(&self, department_id: i32) -> Vec<Staff>;
 }
 
-/// What one object adds to the state: newer row versions (each applied only if still newer:
-/// a max-register, so concurrent and repeated applications agree) and emitted fact versions.
+/// What one object adds to the state: newer versions of joined rows, each applied only if
+/// still newer (a max-register, so concurrent and repeated applications agree).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Changes {
     pub records: Vec<Record>,
-    pub facts: Vec<(SourceTable, i32, Stamp)>,
 }
 
-/// The base state with this object's changes on top.
+/// The base state with this object's rows on top: the joined rows it changes, and the
+/// versions of every other row and fact it emitted (an overlapping extract repeats some).
 struct Overlay<'a, L> {
     base: &'a L,
     records: HashMap<(SourceTable, i32), Record>,
@@ -70,11 +74,9 @@ impl<L: Lookup> Overlay<'_, L> {
             .or_else(|| self.base.latest(table, id))
     }
 
-    fn knows(&self, table: SourceTable, id: i32) -> bool {
-        self.records.contains_key(&(table, id)) || self.base.knows(table, id)
-    }
-
-    /// Keeps `record` when it is newer than the latest known version; true when kept.
+    /// Keeps `record` when it is newer than the latest known version; true when kept. Rows
+    /// of tables that are not joined are known only within this object (the base holds none):
+    /// an older version than the warehouse's is emitted, and loses there.
     fn remember(&mut self, record: &Record) -> bool {
         let (table, id, stamp) = record.version();
         if self
@@ -87,8 +89,10 @@ impl<L: Lookup> Overlay<'_, L> {
         true
     }
 
+    /// True the first time this object brings a fact version; the warehouse's unique key
+    /// skips one that an earlier object brought.
     fn first_time(&mut self, version: (SourceTable, i32, Stamp)) -> bool {
-        !self.base.fact_seen(version) && self.facts.insert(version)
+        self.facts.insert(version)
     }
 
     fn address(&self, id: i32) -> Option<Address> {
@@ -193,15 +197,18 @@ pub fn transform(
         // Sized up front: an object of facts records one version per line.
         facts: HashSet::with_capacity_and_hasher(records.size_hint().0, Default::default()),
     };
-    // An overlapping extract repeats versions; the same version twice is one: a repeated dim
-    // version is not newer than itself (`remember`), a repeated fact version is not new
-    // (`first_time`).
+    // An overlapping extract repeats versions; the same version twice in one object is one:
+    // a repeated dim version is not newer than itself (`remember`), a repeated fact version
+    // is not new (`first_time`).
     for (line, record) in records {
         apply(line, &record, &mut overlay, &mut out)?;
     }
     let changes = Changes {
-        records: overlay.records.into_values().collect(),
-        facts: overlay.facts.into_iter().collect(),
+        records: overlay
+            .records
+            .into_values()
+            .filter(|r| r.version().0.joined())
+            .collect(),
     };
     Ok((out, changes))
 }
@@ -213,19 +220,6 @@ fn missing(line: usize, column: &str, table: SourceTable, id: i32) -> RecordErro
         reason: format!("refers to {} {id}, which has not arrived yet", table.name()),
         retryable: true,
     }
-}
-
-fn require<L: Lookup>(
-    state: &Overlay<'_, L>,
-    line: usize,
-    references: &[(&'static str, SourceTable, i32)],
-) -> Result<(), RecordError> {
-    for &(column, table, id) in references {
-        if !state.knows(table, id) {
-            return Err(missing(line, column, table, id));
-        }
-    }
-    Ok(())
 }
 
 fn bad(line: usize, err: crate::row::FieldError) -> RecordError {
@@ -321,7 +315,6 @@ fn apply<L: Lookup>(
             }
         }
         Record::SalesOrder(o) => {
-            require(state, line, &record.references())?;
             if state.first_time(record.version()) {
                 let fact = fact_sales_order(o);
                 out.cover(&fact.dates());
@@ -329,7 +322,6 @@ fn apply<L: Lookup>(
             }
         }
         Record::PurchaseOrder(o) => {
-            require(state, line, &record.references())?;
             if state.first_time(record.version()) {
                 let fact = fact_purchase_order(o);
                 out.cover(&fact.dates());
@@ -337,7 +329,6 @@ fn apply<L: Lookup>(
             }
         }
         Record::Payment(p) => {
-            require(state, line, &record.references())?;
             if state.first_time(record.version()) {
                 let fact = fact_payment(p);
                 out.cover(&fact.dates());

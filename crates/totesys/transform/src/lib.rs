@@ -4,9 +4,10 @@
 //!    skipped ids — then process it anyway;
 //! 2. stream its versions (`landfall_totesys_star::transform::with_lines`: a bad line fails the object
 //!    naming table, sequence id, line and column) into
-//! 3. the transform against the durable state (`state`), write one Parquet file per
-//!    warehouse table touched and a pending manifest, and commit the new state with a
-//!    conditional write — a lost race redoes the object on the winner's state;
+//! 3. the transform against its table's part of the durable state (`state`), write one
+//!    Parquet file per warehouse table touched and a pending manifest, publish the days
+//!    dim_date lacks for its facts (`cover`), and commit its state group with a conditional
+//!    write — a lost race redoes the object on the winner's state;
 //! 4. publish the manifest under `ready/` for the warehouse loader.
 
 pub mod outputs;
@@ -21,8 +22,9 @@ use landfall_totesys_contract::processed::{
     READY_PREFIX,
 };
 use landfall_totesys_star::transform::{missing_sequences, transform, with_lines, ObjectError};
+use landfall_totesys_star::transform::{Changes, Emitted, MemoryLookup};
 use landfall_totesys_star::{extend_dates, SourceTable};
-use state::{Absorbed, Commit, Snapshot, StateError, StateObject};
+use state::{Absorbed, Calendar, Commit, StateError, States};
 use std::io::BufReader;
 
 /// Commit attempts per object before it goes back to the queue (each lost attempt means
@@ -32,8 +34,8 @@ pub const DEFAULT_COMMIT_ATTEMPTS: u32 = 8;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub processed_bucket: String,
-    /// The state object's key in the processed bucket.
-    pub state_key: String,
+    /// Where the state objects are in the processed bucket (`state::States`).
+    pub state_prefix: String,
     pub commit_attempts: u32,
 }
 
@@ -133,7 +135,7 @@ impl Classify for TransformError {
 pub struct Transformer {
     s3: aws_sdk_s3::Client,
     settings: Settings,
-    state: StateObject,
+    states: States,
     sequences: JsonParameters,
 }
 
@@ -141,7 +143,11 @@ impl Transformer {
     /// `sequences`: where the last sequence id processed per table is kept.
     pub fn new(s3: aws_sdk_s3::Client, sequences: JsonParameters, settings: Settings) -> Self {
         Transformer {
-            state: StateObject::new(s3.clone(), &settings.processed_bucket, &settings.state_key),
+            states: States::new(
+                s3.clone(),
+                &settings.processed_bucket,
+                &settings.state_prefix,
+            ),
             s3,
             settings,
             sequences,
@@ -149,8 +155,9 @@ impl Transformer {
     }
 
     /// One ingestion object into the star schema: identified by its key, its sequence id
-    /// checked, then transformed against the shared state and committed — redone on the new
-    /// state when another object's commit came first, at most `commit_attempts` times.
+    /// checked, then transformed against its state group and committed — redone on the new
+    /// state when another object of the group committed first, at most `commit_attempts`
+    /// times.
     pub async fn process(&self, source: &ObjectVersion) -> Result<Outcome, TransformError> {
         let url = source.url();
         let (name, table) = identify(source, &url)?;
@@ -166,10 +173,11 @@ impl Transformer {
             upper,
         };
         let id = format!("{}@{}", source.key, source.version);
+        let group = table.state_group();
         let mut conflicts = 0;
         while conflicts < self.settings.commit_attempts {
-            let loaded = self.state.load().await?;
-            if let Some(absorbed) = loaded.snapshot.absorbed.get(&id) {
+            let loaded = self.states.load_group(group).await?;
+            if let Some(absorbed) = loaded.value.absorbed.get(&id) {
                 let manifest = self.publish(name.stem, &absorbed.tag).await?;
                 tracing::info!(
                     key = source.key,
@@ -180,11 +188,23 @@ impl Transformer {
             }
             let tag = outputs::attempt_tag();
             let written = self
-                .write_attempt(&object, loaded.snapshot, &id, &tag)
+                .write_attempt(&object, &loaded.value.lookup, &tag)
                 .await?;
+            if let Some(needed) = written.dates {
+                self.cover(needed, &object).await?;
+            }
+            let next = loaded.value.absorb(
+                &written.changes,
+                id.clone(),
+                Absorbed {
+                    tag: tag.clone(),
+                    at: unix_now(),
+                },
+            );
             match self
-                .state
-                .commit(loaded.etag.as_deref(), &written.next)
+                .states
+                .group(group)
+                .commit(loaded.etag.as_deref(), &next)
                 .await?
             {
                 Commit::Committed => {
@@ -246,13 +266,12 @@ impl Transformer {
         Ok((last, missing))
     }
 
-    /// One attempt: the object transformed against `snapshot`, its Parquet files and its
-    /// pending manifest written under `tag`, and the state that absorbs it, to commit.
+    /// One attempt: the object transformed against `lookup`, its Parquet files and its
+    /// pending manifest written under `tag`, and the state changes to commit.
     async fn write_attempt(
         &self,
         object: &Ingestion<'_>,
-        snapshot: Snapshot,
-        id: &str,
+        lookup: &MemoryLookup,
         tag: &str,
     ) -> Result<Written, TransformError> {
         let (name, table) = (object.name, object.table);
@@ -263,7 +282,7 @@ impl Transformer {
         let mut versions = 0;
         let lines = BufReader::new(flate2::read::GzDecoder::new(object.body));
         let (emitted, changes) = with_lines(table, name.sequence, lines, |records| {
-            transform(records.inspect(|_| versions += 1), &snapshot.lookup)
+            transform(records.inspect(|_| versions += 1), lookup)
         })
         .map_err(rows_error)?
         .map_err(|error| {
@@ -273,58 +292,107 @@ impl Transformer {
                 error,
             })
         })?;
-        let (date_rows, dates) = match emitted.dates {
-            Some(needed) => {
-                let (rows, span) = extend_dates(snapshot.dates, needed);
-                (rows, Some(span))
-            }
-            None => (Vec::new(), None),
-        };
-        let encoded =
-            outputs::encode(&emitted, &date_rows).map_err(|(table, e)| TransformError::Encode {
-                url: object.url.to_owned(),
-                table,
-                message: e.to_string(),
-            })?;
-        drop(emitted);
         let manifest = Manifest {
             source: object.url.to_owned(),
             source_version: object.version.clone(),
             table: name.table.to_owned(),
             sequence: name.sequence,
             upper: object.upper.clone(),
-            outputs: encoded
-                .iter()
-                .map(|e| Output {
-                    table: e.table.to_owned(),
-                    key: output_key(e.table, name.stem, tag),
-                    rows: e.rows,
-                })
-                .collect(),
+            outputs: self
+                .write_parquet(object.url, &emitted, &[], name.stem, tag)
+                .await?,
         };
-        let writes = encoded
-            .into_iter()
-            .zip(&manifest.outputs)
-            .map(|(e, out)| self.put(&out.key, e.bytes, "application/vnd.apache.parquet"));
-        futures::future::try_join_all(writes).await?;
+        let dates = emitted.dates;
+        drop(emitted);
         let pending = manifest_key(PENDING_PREFIX, name.stem, tag);
         let json = serde_json::to_vec_pretty(&manifest).expect("a manifest serialises");
         self.put(&pending, json, "application/json").await?;
-        let next = snapshot.absorb(
-            &changes,
-            dates,
-            id.to_owned(),
-            Absorbed {
-                tag: tag.to_owned(),
-                at: unix_now(),
-            },
-        );
         Ok(Written {
             manifest,
             pending,
-            next,
+            changes,
+            dates,
             versions,
         })
+    }
+
+    /// Makes dim_date cover `needed`. The days the calendar lacks are published first, as a
+    /// manifest of their own, and recorded in the calendar after (a conditional write; a lost
+    /// race re-reads it and publishes what is still missing). So the calendar never names a
+    /// day the warehouse will not get, even when this object's attempt dies, and every
+    /// extension adjoins the span it read: the days stay one contiguous range
+    /// (../shared/spec/README.md, dim_date coverage). The facts that need them wait for them
+    /// in the warehouse loader's reference check, if they come first.
+    async fn cover(
+        &self,
+        needed: (time::Date, time::Date),
+        object: &Ingestion<'_>,
+    ) -> Result<(), TransformError> {
+        let calendar = self.states.calendar();
+        for _ in 0..self.settings.commit_attempts {
+            let loaded = self.states.load_calendar().await?;
+            let (days, span) = extend_dates(loaded.value.dates, needed);
+            let (Some(first), Some(last)) = (days.first(), days.last()) else {
+                return Ok(());
+            };
+            // Named by the days: publishing the same days again is the same manifest, which
+            // the loader's ledger then finds loaded.
+            let stem = format!("calendar/{}_{}", first.date_id, last.date_id);
+            let manifest = Manifest {
+                source: object.url.to_owned(),
+                source_version: object.version.clone(),
+                // Not a source table: the freshness of none waits for it.
+                table: "calendar".to_owned(),
+                sequence: 0,
+                upper: None,
+                outputs: self
+                    .write_parquet(object.url, &Emitted::default(), &days, &stem, "days")
+                    .await?,
+            };
+            let json = serde_json::to_vec_pretty(&manifest).expect("a manifest serialises");
+            let ready = manifest_key(READY_PREFIX, &stem, "days");
+            self.put(&ready, json, "application/json").await?;
+            let next = Calendar { dates: Some(span) };
+            if let Commit::Committed = calendar.commit(loaded.etag.as_deref(), &next).await? {
+                return Ok(());
+            }
+        }
+        Err(TransformError::Contended {
+            url: format!("{} (the calendar)", object.url),
+            attempts: self.settings.commit_attempts,
+        })
+    }
+
+    /// Writes `emitted` and `days` as Parquet, one file per warehouse table, named by `stem`
+    /// and `tag`: the manifest's outputs.
+    async fn write_parquet(
+        &self,
+        url: &str,
+        emitted: &Emitted,
+        days: &[landfall_totesys_star::DimDate],
+        stem: &str,
+        tag: &str,
+    ) -> Result<Vec<Output>, TransformError> {
+        let encoded =
+            outputs::encode(emitted, days).map_err(|(table, e)| TransformError::Encode {
+                url: url.to_owned(),
+                table,
+                message: e.to_string(),
+            })?;
+        let outputs: Vec<Output> = encoded
+            .iter()
+            .map(|e| Output {
+                table: e.table.to_owned(),
+                key: output_key(e.table, stem, tag),
+                rows: e.rows,
+            })
+            .collect();
+        let writes = encoded
+            .into_iter()
+            .zip(&outputs)
+            .map(|(e, out)| self.put(&out.key, e.bytes, "application/vnd.apache.parquet"));
+        futures::future::try_join_all(writes).await?;
+        Ok(outputs)
     }
 
     /// An attempt that lost the commit: its files are listed nowhere; removed, best effort.
@@ -468,11 +536,13 @@ struct Ingestion<'a> {
     upper: Option<String>,
 }
 
-/// What one attempt wrote, and the state that absorbs it.
+/// What one attempt wrote, and what its commit changes.
 struct Written {
     manifest: Manifest,
     pending: String,
-    next: Snapshot,
+    changes: Changes,
+    /// The earliest and latest day its facts reference (`cover`).
+    dates: Option<(time::Date, time::Date)>,
     versions: usize,
 }
 

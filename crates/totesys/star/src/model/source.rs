@@ -56,6 +56,29 @@ impl SourceTable {
     pub fn from_name(name: &str) -> Option<SourceTable> {
         SourceTable::ALL.into_iter().find(|t| t.name() == name)
     }
+
+    /// The tables whose transform reads the other's rows share one state (`transform`'s
+    /// `Lookup`): a counterparty shows its legal address and a staff member their
+    /// department, so an object of either table of a pair must see the rows the other
+    /// table's objects committed. Every other table transforms from its own object alone.
+    pub fn state_group(self) -> &'static str {
+        match self {
+            SourceTable::Address | SourceTable::Counterparty => "address-counterparty",
+            SourceTable::Department | SourceTable::Staff => "department-staff",
+            other => other.name(),
+        }
+    }
+
+    /// Whether the transform keeps this table's rows (the joined pairs of `state_group`).
+    pub fn joined(self) -> bool {
+        matches!(
+            self,
+            SourceTable::Address
+                | SourceTable::Counterparty
+                | SourceTable::Department
+                | SourceTable::Staff
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -292,57 +315,6 @@ impl Record {
                 payment_date: row.date("payment_date")?,
             }),
         })
-    }
-
-    /// A fact's foreign keys (column, table, id): every one must name a row the transform
-    /// has seen, or the fact would dangle in the warehouse. Dimensions resolve their own joins.
-    pub fn references(&self) -> Vec<(&'static str, SourceTable, i32)> {
-        match self {
-            Record::SalesOrder(o) => vec![
-                ("staff_id", SourceTable::Staff, o.staff_id),
-                (
-                    "counterparty_id",
-                    SourceTable::Counterparty,
-                    o.counterparty_id,
-                ),
-                ("currency_id", SourceTable::Currency, o.currency_id),
-                ("design_id", SourceTable::Design, o.design_id),
-                (
-                    "agreed_delivery_location_id",
-                    SourceTable::Address,
-                    o.agreed_delivery_location_id,
-                ),
-            ],
-            Record::PurchaseOrder(o) => vec![
-                ("staff_id", SourceTable::Staff, o.staff_id),
-                (
-                    "counterparty_id",
-                    SourceTable::Counterparty,
-                    o.counterparty_id,
-                ),
-                ("currency_id", SourceTable::Currency, o.currency_id),
-                (
-                    "agreed_delivery_location_id",
-                    SourceTable::Address,
-                    o.agreed_delivery_location_id,
-                ),
-            ],
-            Record::Payment(p) => vec![
-                ("transaction_id", SourceTable::Transaction, p.transaction_id),
-                (
-                    "counterparty_id",
-                    SourceTable::Counterparty,
-                    p.counterparty_id,
-                ),
-                ("currency_id", SourceTable::Currency, p.currency_id),
-                (
-                    "payment_type_id",
-                    SourceTable::PaymentType,
-                    p.payment_type_id,
-                ),
-            ],
-            _ => Vec::new(),
-        }
     }
 
     /// The natural key and version: two records with the same are exact duplicates.
