@@ -135,6 +135,11 @@ bench-transform: toolchain bench-venv ## star-transform vs pyarrow read+write (n
 	cargo build --release -p landfall-bench
 	bench/.venv/bin/python bench/python/transform.py $(BENCH_ARGS)
 
+.PHONY: bench-transform-incremental
+bench-transform-incremental: toolchain venv bench-venv ## one extract run's 1,000-row increment through star-transform's whole path (state read and committed, against moto) after 50k, 500k and 5M rows absorbed, vs the old one-state design
+	cargo build --release -p landfall-bench --bin bench-transform-incremental
+	bench/.venv/bin/python bench/python/transform_incremental.py $(BENCH_ARGS)
+
 .PHONY: bench-extract
 bench-extract: toolchain databases venv bench-venv ## db-extract vs psql \copy row_to_json | gzip vs pandas, 2M-row table, 10% changed
 	cargo build --release -p landfall-bench -p landfall-totesys-seed
