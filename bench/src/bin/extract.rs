@@ -88,6 +88,8 @@ async fn main() -> Result<()> {
                 .and_then(|l| l.parse().ok())
                 .unwrap_or(landfall_totesys_extract::DEFAULT_GZIP_LEVEL),
             ssl_mode: sqlx::postgres::PgSslMode::Disable,
+            rows_per_object: landfall_totesys_extract::DEFAULT_ROWS_PER_OBJECT,
+            time_budget: Duration::MAX,
         },
     );
 

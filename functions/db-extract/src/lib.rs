@@ -40,6 +40,13 @@ impl App {
             settle: Duration::from_secs(env.parse_or("SETTLE_SECONDS", 120)?),
             ssl_mode: env.parse_or("SOURCE_SSL_MODE", PgSslMode::Prefer)?,
             gzip_level: env.parse_or("GZIP_LEVEL", landfall_totesys_extract::DEFAULT_GZIP_LEVEL)?,
+            rows_per_object: env.parse_or(
+                "ROWS_PER_OBJECT",
+                landfall_totesys_extract::DEFAULT_ROWS_PER_OBJECT,
+            )?,
+            // Ten of the function's fifteen minutes: an object started before then ends well
+            // within the rest.
+            time_budget: Duration::from_secs(env.parse_or("TIME_BUDGET_SECONDS", 600)?),
         };
         let state = StateStore::new(aws.ssm(), env.required("STATE_PARAMETER_PREFIX")?);
         let credentials = CredentialSource::from_env(aws.secrets(), env, "SOURCE")?;
@@ -120,13 +127,26 @@ impl App {
                 lower,
                 upper,
                 lag_seconds,
+                more,
             }) => {
+                if more {
+                    // The run goes on in a fresh invocation now, not at the next schedule.
+                    let next = Event::Extract {
+                        table: table.to_owned(),
+                        run: run.to_owned(),
+                    };
+                    if let Err(err) = invoke_async(&self.lambda, &self.function_name, &next).await {
+                        // The next schedule's worker takes up the pending run instead.
+                        tracing::warn!(table, run, error = %err, "could not go on at once");
+                    }
+                }
                 tracing::info!(
                     table,
                     run,
                     rows,
                     sequence,
                     key,
+                    more,
                     watermark_from = lower,
                     watermark_to = upper,
                     seconds,
@@ -138,7 +158,7 @@ impl App {
                         .set(lag_seconds);
                 }
                 Ok(
-                    json!({"table": table, "rows": rows, "key": key, "sequence": sequence, "watermark": upper}),
+                    json!({"table": table, "rows": rows, "key": key, "sequence": sequence, "watermark": upper, "more": more}),
                 )
             }
             Err(err) => {

@@ -19,8 +19,20 @@ pub struct TableState {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PendingRun {
+    /// The sequence id and key of the object this run writes next.
     pub sequence: u64,
     pub key: String,
     /// Inclusive upper bound of the rows this run extracts.
     pub upper: String,
+    /// A run too big for one object writes several, in (cursor, key) order: the last row the
+    /// objects written so far hold; the next starts after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Position>,
+}
+
+/// A row's place in a run's (cursor, key) order, both as text.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Position {
+    pub cursor: String,
+    pub key: String,
 }

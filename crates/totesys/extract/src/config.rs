@@ -25,6 +25,11 @@ pub struct TableSpec {
     pub query: Option<String>,
     #[serde(default = "default_cursor")]
     pub cursor: Ident,
+    /// The column that orders rows with the same cursor value, so a run too big for one
+    /// object can stop between any two rows (default: the table's primary key, when it is one
+    /// column; without one, a run is one object).
+    #[serde(default)]
+    pub key: Option<Ident>,
 }
 
 fn default_cursor() -> Ident {
@@ -71,6 +76,7 @@ impl ExtractConfig {
                             name: ident,
                             query: None,
                             cursor: default_cursor(),
+                            key: None,
                         }),
                 );
             }

@@ -11,6 +11,14 @@
 //!    the object (multipart once it is big; nothing at all when no row changed);
 //! 4. advance the watermark to `upper`, and the sequence id when an object was written.
 //!
+//! A run with more than `rows_per_object` rows (a first load of a big table) writes several
+//! objects, each its own sequence id, in (cursor, key) order; after each, the pending run
+//! records the object's last row, and the next starts after it — in this invocation while
+//! its `time_budget` lasts, then in the next (`Extracted::Done { more: true }`). Only the
+//! run's last object carries its upper bound, and the watermark moves only when the run ends,
+//! so nothing is visible as complete before it is, and the late-commit guarantee below holds
+//! for every object: each reads in a snapshot taken after the run's `upper` was fixed.
+//!
 //! Late commits: a row stamped `last_updated = T` but committed later is invisible to a run
 //! whose snapshot predates the commit. Because the upper bound trails the snapshot by `settle`,
 //! every transaction that commits within `settle` of its timestamps lands in a later run's
@@ -21,11 +29,12 @@ pub mod source;
 
 pub use config::{ExtractConfig, TableSpec};
 pub use landfall_aws::parameters::{JsonParameters as StateStore, ParameterError as StateError};
-pub use landfall_totesys_contract::extract_state::{PendingRun, TableState};
+pub use landfall_totesys_contract::extract_state::{PendingRun, Position, TableState};
 pub use landfall_totesys_contract::ingestion::{object_key, parse_object_key};
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
+use futures::Stream;
 use futures::TryStreamExt;
 use landfall_aws::s3_stream::MultipartWriter;
 use landfall_aws::AwsError;
@@ -35,7 +44,7 @@ use landfall_secrets::{CredentialSource, SecretError};
 pub use sqlx::postgres::PgSslMode;
 use sqlx::{Connection, PgConnection, Postgres, Transaction};
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// gzip level 1: about three times the speed of the default 6 for objects about a quarter
 /// larger — the extract's time is the pipeline's lag; S3 bytes are cheap.
@@ -43,6 +52,10 @@ pub const DEFAULT_GZIP_LEVEL: u32 = 1;
 
 /// Compressed bytes handed to the uploader at a time.
 const UPLOAD_CHUNK: usize = 8 * 1024 * 1024;
+
+/// Rows per object: about 60 MB of gzip JSON lines, which star-transform reads in about a
+/// second within its memory.
+pub const DEFAULT_ROWS_PER_OBJECT: u64 = 1_000_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExtractError {
@@ -109,13 +122,15 @@ pub enum Extracted {
     Busy,
     Done {
         rows: u64,
-        /// The object written (None: no row changed).
+        /// The last object written (None: no row changed).
         key: Option<String>,
         sequence: u64,
         lower: Option<String>,
         upper: String,
         /// Seconds between the source's clock and the new watermark.
         lag_seconds: f64,
+        /// The run is not finished: its next object is the next invocation's.
+        more: bool,
     },
 }
 
@@ -125,6 +140,9 @@ pub struct Settings {
     pub settle: Duration,
     pub gzip_level: u32,
     pub ssl_mode: PgSslMode,
+    pub rows_per_object: u64,
+    /// After this long, an invocation writes no further object of a run (see the top).
+    pub time_budget: Duration,
 }
 
 pub struct Extractor {
@@ -180,6 +198,7 @@ impl Extractor {
         conn: &mut PgConnection,
         table: &TableSpec,
     ) -> Result<Extracted, ExtractError> {
+        let started = Instant::now();
         let name = table.name.as_str();
         let db = ExtractError::database(name);
         if !try_lock(conn, name).await.map_err(&db)? {
@@ -202,30 +221,83 @@ impl Extractor {
                 lower,
                 upper: run.upper,
                 lag_seconds: lag_seconds(&now, state.watermark.as_deref()),
+                more: false,
             });
         }
-        let (count, written) = self
-            .write_changes(&mut tx, table, lower.as_deref(), &run)
-            .await?;
-        tx.commit().await.map_err(&db)?;
-        // A resumed run that finds no rows may find its object from before the crash: its
-        // id is taken.
-        let written = written || (count == 0 && resumed && self.exists(&run.key).await);
-
-        state.watermark = Some(run.upper.clone());
-        if written {
-            state.sequence = run.sequence;
+        let (relation, columns) = source_relation(&mut tx, table).await.map_err(&db)?;
+        if columns.is_empty() {
+            return Err(ExtractError::MissingTable {
+                table: name.to_owned(),
+            });
         }
-        state.pending = None;
-        self.state.save(name, &state).await?;
-        Ok(Extracted::Done {
-            rows: count,
-            key: written.then(|| run.key.clone()),
-            sequence: state.sequence,
-            lower,
-            lag_seconds: lag_seconds(&now, Some(&run.upper)),
-            upper: run.upper,
-        })
+        let key = self.order_key(&mut tx, table, &relation, &columns).await?;
+        let mut run = run;
+        let mut rows = 0;
+        loop {
+            let chunk = match &key {
+                Some(key) => {
+                    let chunked = source::Chunked {
+                        relation: &relation,
+                        cursor: &table.cursor,
+                        key,
+                        has_lower: lower.is_some(),
+                        has_after: run.after.is_some(),
+                    };
+                    self.write_chunk(&mut tx, table, &chunked, &columns, lower.as_deref(), &run)
+                        .await?
+                }
+                None => {
+                    self.write_changes(&mut tx, table, &relation, &columns, lower.as_deref(), &run)
+                        .await?
+                }
+            };
+            rows += chunk.rows;
+            let Some(after) = chunk.next else {
+                tx.commit().await.map_err(&db)?;
+                // A resumed run that finds no rows may find its object from before the crash:
+                // its id is taken.
+                let written =
+                    chunk.written || (chunk.rows == 0 && resumed && self.exists(&run.key).await);
+                state.watermark = Some(run.upper.clone());
+                if written {
+                    state.sequence = run.sequence;
+                }
+                state.pending = None;
+                self.state.save(name, &state).await?;
+                return Ok(Extracted::Done {
+                    rows,
+                    key: written.then(|| run.key.clone()),
+                    sequence: state.sequence,
+                    lower,
+                    lag_seconds: lag_seconds(&now, Some(&run.upper)),
+                    upper: run.upper,
+                    more: false,
+                });
+            };
+            // The object is written and more rows follow: the run goes on after its last row.
+            let written = run.key.clone();
+            state.sequence = run.sequence;
+            run = PendingRun {
+                sequence: run.sequence + 1,
+                key: object_key(name, &run.upper, run.sequence + 1),
+                upper: run.upper,
+                after: Some(after),
+            };
+            state.pending = Some(run.clone());
+            self.state.save(name, &state).await?;
+            if started.elapsed() >= self.settings.time_budget {
+                tx.commit().await.map_err(&db)?;
+                return Ok(Extracted::Done {
+                    rows,
+                    key: Some(written),
+                    sequence: state.sequence,
+                    lag_seconds: lag_seconds(&now, lower.as_deref()),
+                    lower,
+                    upper: run.upper,
+                    more: true,
+                });
+            }
+        }
     }
 
     /// A read-only, repeatable-read snapshot; the source's clock now and the run's proposed
@@ -261,33 +333,46 @@ impl Extractor {
             key: object_key(name, &proposed_upper, sequence),
             sequence,
             upper: proposed_upper,
+            after: None,
         };
         state.pending = Some(pending.clone());
         self.state.save(name, state).await?;
         Ok(pending)
     }
 
-    /// Streams the rows changed in (`lower`, `run.upper`] as gzipped JSON lines into the
-    /// run's object, a part at a time; the rows counted, and whether an object was written
-    /// (none for no rows).
+    /// The column that orders rows of equal cursor (`TableSpec::key`, else the primary key),
+    /// with its type; None: the run is one object.
+    async fn order_key(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        table: &TableSpec,
+        relation: &str,
+        columns: &[source::Column],
+    ) -> Result<Option<source::Column>, ExtractError> {
+        let name = match &table.key {
+            Some(key) => Some(key.as_str().to_owned()),
+            None => source::primary_key(tx, relation)
+                .await
+                .map_err(ExtractError::database(table.name.as_str()))?,
+        };
+        Ok(name.and_then(|name| columns.iter().find(|c| c.name == name).cloned()))
+    }
+
+    /// Streams every row changed in (`lower`, `run.upper`] as gzipped JSON lines into the
+    /// run's object, a part at a time (a relation without a key to order by: one object).
     async fn write_changes(
         &self,
         tx: &mut Transaction<'_, Postgres>,
         table: &TableSpec,
+        relation: &str,
+        columns: &[source::Column],
         lower: Option<&str>,
         run: &PendingRun,
-    ) -> Result<(u64, bool), ExtractError> {
+    ) -> Result<Chunk, ExtractError> {
         let name = table.name.as_str();
-        let db = ExtractError::database(name);
-        let (relation, columns) = source_relation(tx, table).await.map_err(&db)?;
-        if columns.is_empty() {
-            return Err(ExtractError::MissingTable {
-                table: name.to_owned(),
-            });
-        }
         let sql = source::select_changed(
-            &relation,
-            &source::json_expression(&columns),
+            relation,
+            &source::json_expression(columns),
             &table.cursor,
             lower.is_some(),
         );
@@ -295,8 +380,91 @@ impl Extractor {
         if let Some(lower) = lower {
             query = query.bind(lower);
         }
-        let mut rows = query.bind(&run.upper).fetch(&mut **tx);
+        let lines = query.bind(&run.upper).fetch(&mut **tx);
+        let rows = self
+            .write_object(name, lines, run, Some(&run.upper))
+            .await?;
+        Ok(Chunk {
+            rows,
+            written: rows > 0,
+            next: None,
+        })
+    }
 
+    /// The run's next object: at most `rows_per_object` rows in (cursor, key) order, after
+    /// the row its previous object ended with. Counted first (without rendering a row), so
+    /// the object knows whether it is the run's last — the one that carries `upper`; a run
+    /// that fits in one object is read as `write_changes` reads it, in no order.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_chunk(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        table: &TableSpec,
+        chunked: &source::Chunked<'_>,
+        columns: &[source::Column],
+        lower: Option<&str>,
+        run: &PendingRun,
+    ) -> Result<Chunk, ExtractError> {
+        let name = table.name.as_str();
+        let db = ExtractError::database(name);
+        let limit = self.settings.rows_per_object as i64;
+        let bind = |sql: &str| {
+            let mut binds: Vec<&str> = lower.into_iter().collect();
+            binds.push(&run.upper);
+            if let Some(after) = &run.after {
+                binds.extend([after.cursor.as_str(), after.key.as_str()]);
+            }
+            (sql.to_owned(), binds)
+        };
+        let (count_sql, binds) = bind(&chunked.count_up_to());
+        let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
+        for value in &binds {
+            count = count.bind(*value);
+        }
+        let more = count
+            .bind(limit + 1)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(&db)?
+            > limit;
+        if !more && run.after.is_none() {
+            return self
+                .write_changes(tx, table, chunked.relation, columns, lower, run)
+                .await;
+        }
+
+        let (select_sql, binds) = bind(&chunked.select(&source::json_expression(columns)));
+        let mut select = sqlx::query_as::<_, (String, String, String)>(&select_sql);
+        for value in &binds {
+            select = select.bind(*value);
+        }
+        let mut last = None;
+        let lines = select
+            .bind(limit)
+            .fetch(&mut **tx)
+            .map_ok(|(json, cursor, key)| {
+                last = Some(Position { cursor, key });
+                json
+            });
+        let upper = (!more).then_some(run.upper.as_str());
+        let rows = self.write_object(name, lines, run, upper).await?;
+        Ok(Chunk {
+            rows,
+            written: rows > 0,
+            next: if more { last } else { None },
+        })
+    }
+
+    /// Writes `lines` as gzipped JSON lines to the run's object, a part at a time (nothing
+    /// for no line); `upper`, when given, as its metadata. The lines written.
+    async fn write_object(
+        &self,
+        name: &str,
+        lines: impl Stream<Item = Result<String, sqlx::Error>>,
+        run: &PendingRun,
+        upper: Option<&str>,
+    ) -> Result<u64, ExtractError> {
+        let db = ExtractError::database(name);
         let upload = |source| ExtractError::Upload {
             table: name.to_owned(),
             bucket: self.settings.bucket.clone(),
@@ -310,7 +478,8 @@ impl Extractor {
         let mut count = 0u64;
         let mut gzip = GzEncoder::new(Vec::new(), Compression::new(self.settings.gzip_level));
         let mut writer: Option<MultipartWriter> = None;
-        while let Some(line) = rows.try_next().await.map_err(&db)? {
+        futures::pin_mut!(lines);
+        while let Some(line) = lines.try_next().await.map_err(&db)? {
             count += 1;
             gzip.write_all(line.as_bytes())
                 .and_then(|_| gzip.write_all(b"\n"))
@@ -319,35 +488,39 @@ impl Extractor {
                 let chunk = std::mem::take(gzip.get_mut());
                 let writer = match &mut writer {
                     Some(w) => w,
-                    None => writer.insert(
-                        self.start_object(&run.key, &run.upper)
-                            .await
-                            .map_err(upload)?,
-                    ),
+                    None => {
+                        writer.insert(self.start_object(&run.key, upper).await.map_err(upload)?)
+                    }
                 };
                 writer.write(&chunk).await.map_err(upload)?;
             }
         }
         if count == 0 {
-            return Ok((0, false));
+            return Ok(0);
         }
         let tail = gzip.finish().map_err(compress)?;
         let mut writer = match writer {
             Some(w) => w,
-            None => self
-                .start_object(&run.key, &run.upper)
-                .await
-                .map_err(upload)?,
+            None => self.start_object(&run.key, upper).await.map_err(upload)?,
         };
         writer.write(&tail).await.map_err(upload)?;
         writer.finish().await.map_err(upload)?;
-        Ok((count, true))
+        Ok(count)
     }
 
-    async fn start_object(&self, key: &str, upper: &str) -> Result<MultipartWriter, AwsError> {
+    async fn start_object(
+        &self,
+        key: &str,
+        upper: Option<&str>,
+    ) -> Result<MultipartWriter, AwsError> {
         let writer =
             MultipartWriter::start(&self.s3, &self.settings.bucket, key, UPLOAD_CHUNK).await?;
-        Ok(writer.with_metadata(landfall_totesys_contract::ingestion::UPPER_METADATA, upper))
+        Ok(match upper {
+            Some(upper) => {
+                writer.with_metadata(landfall_totesys_contract::ingestion::UPPER_METADATA, upper)
+            }
+            None => writer,
+        })
     }
 
     async fn exists(&self, key: &str) -> bool {
@@ -359,6 +532,14 @@ impl Extractor {
             .await
             .is_ok()
     }
+}
+
+/// One object of a run.
+struct Chunk {
+    rows: u64,
+    written: bool,
+    /// More rows follow: the next object starts after this one's last row.
+    next: Option<Position>,
 }
 
 /// Whether this session took the table's advisory lock (one worker per table at a time;

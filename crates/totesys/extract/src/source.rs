@@ -97,6 +97,94 @@ pub fn select_changed(relation: &str, json: &str, cursor: &Ident, has_lower: boo
     }
 }
 
+/// A run's rows in (cursor, key) order, so it can stop after any row and go on after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunked<'a> {
+    pub relation: &'a str,
+    pub cursor: &'a Ident,
+    pub key: &'a Column,
+    pub has_lower: bool,
+    /// Whether the run goes on after a row its earlier objects hold.
+    pub has_after: bool,
+}
+
+impl Chunked<'_> {
+    /// The range, and the next bind's number. Binds: lower (when there is one), upper, then the
+    /// cursor and key after which it goes on (when it does), all as text.
+    fn range(&self) -> (String, usize) {
+        let cursor = self.cursor.pg_quoted();
+        let mut n = 1;
+        let mut next = || {
+            n += 1;
+            n - 1
+        };
+        let mut clauses = Vec::new();
+        if self.has_lower {
+            clauses.push(format!("t.{cursor} > ${}::timestamp", next()));
+        }
+        clauses.push(format!("t.{cursor} <= ${}::timestamp", next()));
+        if self.has_after {
+            let key = quote_ident(&self.key.name);
+            let (c, k) = (next(), next());
+            clauses.push(format!(
+                "(t.{cursor}, t.{key}) > (${c}::timestamp, ${k}::{})",
+                self.key.type_name
+            ));
+        }
+        (clauses.join(" AND "), next())
+    }
+
+    fn order(&self) -> String {
+        format!(
+            "t.{}, t.{}",
+            self.cursor.pg_quoted(),
+            quote_ident(&self.key.name)
+        )
+    }
+
+    /// The rows left, counted up to a limit (bind it last), rendering nothing.
+    pub fn count_up_to(&self) -> String {
+        let (range, limit) = self.range();
+        format!(
+            "SELECT count(*) FROM (SELECT 1 FROM {} t WHERE {range} LIMIT ${limit}) s",
+            self.relation
+        )
+    }
+
+    /// The next object's rows (bind the limit last): each as JSON, with its cursor (as the
+    /// watermark spells it) and key as text.
+    pub fn select(&self, json: &str) -> String {
+        let (range, limit) = self.range();
+        format!(
+            "SELECT {json}, to_char(t.{}, '{TIMESTAMP_FORMAT}'), t.{}::text FROM {} t \
+             WHERE {range} ORDER BY {} LIMIT ${limit}",
+            self.cursor.pg_quoted(),
+            quote_ident(&self.key.name),
+            self.relation,
+            self.order()
+        )
+    }
+}
+
+/// The relation's primary key, when it is one column (None for a view or a composite key).
+pub async fn primary_key(
+    conn: &mut PgConnection,
+    relation: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT a.attname::text FROM pg_index i
+           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+          WHERE i.indrelid = to_regclass($1) AND i.indisprimary",
+    )
+    .bind(relation)
+    .fetch_all(conn)
+    .await?;
+    Ok(match <[String; 1]>::try_from(names) {
+        Ok([name]) => Some(name),
+        Err(_) => None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +222,36 @@ mod tests {
         let columns: Vec<Column> = (0..120).map(|i| column(&format!("c{i}"), "text")).collect();
         let json = json_expression(&columns);
         assert_eq!(json.matches("jsonb_build_object(").count(), 3);
+    }
+
+    #[test]
+    fn a_chunk_goes_on_after_the_last_row_in_cursor_then_key_order() {
+        let cursor = Ident::new("last_updated").unwrap();
+        let key = column("payment_id", "integer");
+        let chunked = Chunked {
+            relation: "\"payment\"",
+            cursor: &cursor,
+            key: &key,
+            has_lower: true,
+            has_after: true,
+        };
+        assert_eq!(
+            chunked.select("J"),
+            "SELECT J, to_char(t.\"last_updated\", 'YYYY-MM-DD\"T\"HH24:MI:SS.MS'), t.\"payment_id\"::text \
+             FROM \"payment\" t WHERE t.\"last_updated\" > $1::timestamp AND t.\"last_updated\" <= $2::timestamp \
+             AND (t.\"last_updated\", t.\"payment_id\") > ($3::timestamp, $4::integer) \
+             ORDER BY t.\"last_updated\", t.\"payment_id\" LIMIT $5"
+        );
+        let first = Chunked {
+            has_lower: false,
+            has_after: false,
+            ..chunked
+        };
+        assert_eq!(
+            first.count_up_to(),
+            "SELECT count(*) FROM (SELECT 1 FROM \"payment\" t WHERE t.\"last_updated\" <= $1::timestamp \
+             LIMIT $2) s"
+        );
     }
 
     #[test]
