@@ -21,7 +21,9 @@ def write(directory, table, rows):
             out.write("\n")
 
 
-def generate(directory, orders, seed=7):
+def generate(directory, orders, seed=7, first_id=1):
+    """The dimension tables and `orders` sales orders, ids from `first_id` (another object of
+    the same tables: the same dimension rows, new orders)."""
     rng = random.Random(seed)
     os.makedirs(directory, exist_ok=True)
     at = stamp(BASE)
@@ -59,4 +61,4 @@ def generate(directory, orders, seed=7):
             "agreed_delivery_date": (day + datetime.timedelta(days=rng.randint(1, 10))).isoformat(),
             "agreed_payment_date": (day + datetime.timedelta(days=rng.randint(1, 10))).isoformat(),
             "agreed_delivery_location_id": rng.randint(1, 30)}
-    write(directory, "sales_order", (order(i) for i in range(1, orders + 1)))
+    write(directory, "sales_order", (order(i) for i in range(first_id, first_id + orders)))

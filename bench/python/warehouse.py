@@ -17,9 +17,16 @@ PostgreSQL warehouse, side by side:
 
 Checked after every run: the same row count per warehouse table and the same order value.
 Medians of several runs (to_sql: one, it is slow).
+
+Then the increment case (--case increment runs it alone): the next object's 1,000 sales orders
+(their fact file and the days they add to dim_date) loaded by the same path into a warehouse
+already holding a history of --history facts (5M) and into one holding the same dimensions and
+no fact: the time stays flat when the load touches only the increment's keys (unique indexes,
+references checked by set against the dimensions' keys, no scan of the facts).
 """
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -103,9 +110,65 @@ def export_final(csv_dir):
     return "\n".join(loads + ["COMMIT;"]) + "\n"
 
 
+def increment_case(args):
+    """The increment into a warehouse holding --history facts and into one holding none: the
+    median load seconds of each, the ratio and the loader's peak RSS."""
+    history = parquet_of(args.history, args.python)
+    base = os.path.join(ROOT, "target", "bench-warehouse")
+    increment = os.path.join(base, f"increment-after-{args.history}")
+    if not os.path.exists(os.path.join(increment, "fact_sales_order-sales_order.parquet")):
+        inputs = os.path.join(base, f"increment-input-{args.history}")
+        generate(inputs, 1000, first_id=args.history + 1)
+        subprocess.run([os.path.join(ROOT, "target/release/bench-transform"), inputs, increment],
+                       check=True, stdout=subprocess.DEVNULL)
+        # What the next object of sales_order brings: its facts and its new days; the dimension
+        # rows it refers to are the history's.
+        for name in os.listdir(increment):
+            if not name.startswith(("fact_sales_order-", "dim_date-")):
+                os.remove(os.path.join(increment, name))
+    dims_only = os.path.join(base, f"dimensions-of-{args.history}")
+    if not os.path.exists(dims_only):
+        os.makedirs(dims_only)
+        for name in os.listdir(history):
+            if not name.startswith("fact_"):
+                shutil.copy(os.path.join(history, name), dims_only)
+
+    figures = {}
+    for label, before in (("empty", dims_only), ("full", history)):
+        seconds, rss = [], []
+        for _ in range(args.runs):
+            timed([BENCH, "prepare", DATABASE])
+            timed([BENCH, "load", before, DATABASE])
+            psql("ANALYZE")
+            facts = int(psql("SELECT count(*) FROM fact_sales_order"))
+            _, _, out = timed([BENCH, "load", increment, DATABASE, "increment"])
+            answer = json.loads(out)
+            if answer["rows"].get("fact_sales_order") != 1000:
+                sys.exit(f"the increment loaded {answer['rows']}")
+            seconds.append(answer["seconds"])
+            rss.append(answer["peak_rss_mb"])
+        figures[label] = (statistics.median(seconds), max(rss), facts)
+        print(f"  increment into a warehouse of {facts:,} facts: {figures[label][0]:.3f} s", file=sys.stderr)
+    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc",
+                    f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"], check=True)
+    empty, full = figures["empty"], figures["full"]
+    millions = f"{full[2] // 1_000_000}m"
+    report(ROOT, "warehouse-increment", [
+        ("landfall: the next 1,000 sales orders into a warehouse of no facts", "landfall", empty[0], empty[1]),
+        (f"landfall: the same after {full[2]:,} facts", "landfall", full[0], full[1]),
+    ], {"seconds_empty": f"{empty[0]:.3f}", f"seconds_{millions}": f"{full[0]:.3f}",
+        "ratio": f"{full[0] / empty[0]:.2f}", "rss_mb": f"{full[1]:.1f}"})
+
+
 def main():
     parser = arguments(ROOT, 1_000_000)
+    parser.add_argument("--case", choices=["all", "increment"], default="all")
+    parser.add_argument("--history", type=int, default=5_000_000)
     args = parser.parse_args()
+
+    if args.case == "increment":
+        increment_case(args)
+        return
 
     directory = parquet_of(args.rows, args.python)
     sql = json.loads(subprocess.run([BENCH, "sql"], check=True, capture_output=True, text=True).stdout)
@@ -174,6 +237,7 @@ def main():
         "python_to_sql_s": f"{r['to_sql']:.2f}", "vs_floor": f"{r['floor'] / r['rust']:.2f}",
         "vs_today": f"{r['today'] / r['rust']:.1f}", "speedup_vs_copy": f"{r['copy'] / r['rust']:.1f}",
         "rss_mb": f"{rss:.1f}"})
+    increment_case(args)
 
 
 if __name__ == "__main__":

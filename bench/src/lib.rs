@@ -29,3 +29,34 @@ pub const SOURCES_IN_LOAD_ORDER: [&str; 11] = [
     "purchase_order",
     "payment",
 ];
+
+/// A bucket in moto (in the client's region, as S3 requires outside us-east-1), versioned
+/// when asked, as the template's buckets are.
+pub async fn create_bucket(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    versioned: bool,
+) -> Result<(), aws_sdk_s3::Error> {
+    let region = s3.config().region().map(ToString::to_string);
+    s3.create_bucket()
+        .bucket(bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .set_location_constraint(region.as_deref().map(Into::into))
+                .build(),
+        )
+        .send()
+        .await?;
+    if versioned {
+        s3.put_bucket_versioning()
+            .bucket(bucket)
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await?;
+    }
+    Ok(())
+}

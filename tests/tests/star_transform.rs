@@ -62,6 +62,20 @@ async fn totesys_becomes_the_star_schema_then_changes_follow() -> Result<()> {
     Ok(())
 }
 
+/// The transform crate in-process on the stack's S3 and SSM: each object committed within
+/// `commit_attempts`.
+fn in_process(stack: &LocalStack, commit_attempts: u32) -> Transformer {
+    Transformer::new(
+        stack.s3(),
+        JsonParameters::new(aws_sdk_ssm::Client::new(&stack.sdk), "/test/star-transform"),
+        Settings {
+            processed_bucket: stack.resource("ProcessedBucket"),
+            state_prefix: "state/".into(),
+            commit_attempts,
+        },
+    )
+}
+
 async fn ingestion_sources(stack: &LocalStack) -> Result<Vec<ObjectVersion>> {
     let bucket = stack.resource("IngestionBucket");
     let listed = stack
@@ -94,15 +108,7 @@ async fn out_of_order_duplicate_and_concurrent_deliveries_give_the_in_order_ware
     // the rows they refer to), every object twice, four at a time: the transform crate
     // in-process, with moto's S3 and SSM.
     sources.sort_by(|a, b| b.key.cmp(&a.key));
-    let transformer = Transformer::new(
-        stack.s3(),
-        JsonParameters::new(aws_sdk_ssm::Client::new(&stack.sdk), "/test/star-transform"),
-        Settings {
-            processed_bucket: stack.resource("ProcessedBucket"),
-            state_prefix: "state/".into(),
-            commit_attempts: 50,
-        },
-    );
+    let transformer = in_process(&stack, 50);
     let mut pending: Vec<ObjectVersion> = sources.iter().chain(sources.iter()).cloned().collect();
     let (mut transformed, mut repeated, mut waited) = (0, 0, 0);
     for _round in 0..12 {
@@ -212,15 +218,7 @@ async fn objects_of_different_tables_commit_side_by_side_each_in_its_own_state()
         put(&stack, &key, lines).await?;
     }
     let sources = ingestion_sources(&stack).await?;
-    let transformer = Transformer::new(
-        stack.s3(),
-        JsonParameters::new(aws_sdk_ssm::Client::new(&stack.sdk), "/test/star-transform"),
-        Settings {
-            processed_bucket: stack.resource("ProcessedBucket"),
-            state_prefix: "state/".into(),
-            commit_attempts: 1,
-        },
-    );
+    let transformer = in_process(&stack, 1);
     let outcomes = futures::future::join_all(sources.iter().map(|s| transformer.process(s))).await;
     for outcome in outcomes {
         assert!(

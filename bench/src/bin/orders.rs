@@ -248,27 +248,7 @@ async fn setup(
     if s3.head_bucket().bucket(BUCKET).send().await.is_ok() {
         return Ok(());
     }
-    let region = s3.config().region().map(ToString::to_string);
-    s3.create_bucket()
-        .bucket(BUCKET)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .set_location_constraint(
-                    region.map(|r| aws_sdk_s3::types::BucketLocationConstraint::from(r.as_str())),
-                )
-                .build(),
-        )
-        .send()
-        .await?;
-    s3.put_bucket_versioning()
-        .bucket(BUCKET)
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await?;
+    landfall_bench::create_bucket(s3, BUCKET, true).await?;
     dynamodb
         .create_table()
         .table_name(AUDIT_TABLE)

@@ -280,30 +280,9 @@ impl Bench {
     }
 
     async fn absorb_history(&self) -> Result<serde_json::Value> {
-        let region = self.s3.config().region().map(ToString::to_string);
-        for bucket in [INGESTION, PROCESSED] {
-            self.s3
-                .create_bucket()
-                .bucket(bucket)
-                .create_bucket_configuration(
-                    aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                        .set_location_constraint(region.as_deref().map(Into::into))
-                        .build(),
-                )
-                .send()
-                .await?;
-        }
         // Versioned, as the template's ingestion bucket is: notifications name a version.
-        self.s3
-            .put_bucket_versioning()
-            .bucket(INGESTION)
-            .versioning_configuration(
-                aws_sdk_s3::types::VersioningConfiguration::builder()
-                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                    .build(),
-            )
-            .send()
-            .await?;
+        landfall_bench::create_bucket(&self.s3, INGESTION, true).await?;
+        landfall_bench::create_bucket(&self.s3, PROCESSED, false).await?;
         let started = Instant::now();
         let mut old = OldState::default();
         let mut rows = 0;

@@ -5,10 +5,11 @@
 //!   checked by set, with PostgreSQL's per-row foreign key triggers);
 //! - `bench-warehouse sql`: the stage, COPY and merge statements of every table, as JSON, so
 //!   the floor and the Python baselines run exactly the loader's SQL;
-//! - `bench-warehouse load <parquet dir> <database>`: star-transform's files
+//! - `bench-warehouse load <parquet dir> <database> [<tag>]`: star-transform's files
 //!   (`<warehouse table>-<source table>.parquet`, from bench-transform) loaded one manifest per
-//!   source table, each in one transaction with its ledger row, by warehouse-loader's path —
-//!   read, COPY, merge. Prints one JSON line: seconds, rows per table, peak RSS.
+//!   source table (`ready/<source>[-<tag>].json`: a tag loads another object of the same
+//!   tables), each in one transaction with its ledger row, by warehouse-loader's path — read,
+//!   COPY, merge. Prints one JSON line: seconds, rows per table, peak RSS.
 
 use anyhow::{Context, Result};
 use landfall_totesys_contract::processed::{Manifest, Output};
@@ -46,9 +47,12 @@ async fn main() -> Result<()> {
             println!("{}", serde_json::to_string(&all)?);
             Ok(())
         }
-        ["load", dir, database] => load(Path::new(dir), database).await,
+        ["load", dir, database] => load(Path::new(dir), database, None).await,
+        ["load", dir, database, tag] => load(Path::new(dir), database, Some(tag)).await,
         _ => {
-            anyhow::bail!("usage: bench-warehouse prepare <db> [<version>] | sql | load <dir> <db>")
+            anyhow::bail!(
+                "usage: bench-warehouse prepare <db> [<version>] | sql | load <dir> <db> [<tag>]"
+            )
         }
     }
 }
@@ -60,7 +64,7 @@ async fn prepare(database: &str, version: i64) -> Result<()> {
     Ok(())
 }
 
-async fn load(dir: &Path, database: &str) -> Result<()> {
+async fn load(dir: &Path, database: &str, tag: Option<&str>) -> Result<()> {
     let mut conn = PgConnection::connect_with(&server().database(database)).await?;
     let started = Instant::now();
     let mut rows: BTreeMap<&'static str, u64> = BTreeMap::new();
@@ -106,7 +110,10 @@ async fn load(dir: &Path, database: &str) -> Result<()> {
                 })
                 .collect(),
         };
-        let key = format!("ready/{source}.json");
+        let key = match tag {
+            Some(tag) => format!("ready/{source}-{tag}.json"),
+            None => format!("ready/{source}.json"),
+        };
         match load_manifest(&mut conn, &key, &manifest, &files).await? {
             Loaded::Rows(written) => {
                 for (table, n) in written {
