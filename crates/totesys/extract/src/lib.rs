@@ -392,9 +392,13 @@ impl Extractor {
     }
 
     /// The run's next object: at most `rows_per_object` rows in (cursor, key) order, after
-    /// the row its previous object ended with. Counted first (without rendering a row), so
-    /// the object knows whether it is the run's last — the one that carries `upper`; a run
-    /// that fits in one object is read as `write_changes` reads it, in no order.
+    /// the row its previous object ended with. One more row is asked for: when it comes, the
+    /// run goes on after this object; when it does not, this object is the run's last, the
+    /// one that carries `upper`. Its object's metadata is fixed when the upload starts, so the
+    /// object is compressed into memory first (at most `rows_per_object` rows of gzip). A run
+    /// the planner expects to fit well within one object is read as `write_changes` reads
+    /// it, in no order and streamed (were the estimate wrong, the object is bigger, no less
+    /// right).
     #[allow(clippy::too_many_arguments)]
     async fn write_chunk(
         &self,
@@ -407,52 +411,78 @@ impl Extractor {
     ) -> Result<Chunk, ExtractError> {
         let name = table.name.as_str();
         let db = ExtractError::database(name);
-        let limit = self.settings.rows_per_object as i64;
-        let bind = |sql: &str| {
-            let mut binds: Vec<&str> = lower.into_iter().collect();
-            binds.push(&run.upper);
-            if let Some(after) = &run.after {
-                binds.extend([after.cursor.as_str(), after.key.as_str()]);
+        let limit = self.settings.rows_per_object;
+        let mut binds: Vec<&str> = lower.into_iter().chain([run.upper.as_str()]).collect();
+        if let Some(after) = &run.after {
+            binds.extend([after.cursor.as_str(), after.key.as_str()]);
+        }
+        if run.after.is_none() {
+            let sql = chunked.estimate();
+            let mut explain = sqlx::query_scalar::<_, String>(&sql);
+            for value in &binds {
+                explain = explain.bind(*value);
             }
-            (sql.to_owned(), binds)
-        };
-        let (count_sql, binds) = bind(&chunked.count_up_to());
-        let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
-        for value in &binds {
-            count = count.bind(*value);
+            let plan = explain.fetch_one(&mut **tx).await.map_err(&db)?;
+            if planned_rows(&plan).is_some_and(|rows| rows <= limit / 2) {
+                return self
+                    .write_changes(tx, table, chunked.relation, columns, lower, run)
+                    .await;
+            }
         }
-        let more = count
-            .bind(limit + 1)
-            .fetch_one(&mut **tx)
-            .await
-            .map_err(&db)?
-            > limit;
-        if !more && run.after.is_none() {
-            return self
-                .write_changes(tx, table, chunked.relation, columns, lower, run)
-                .await;
-        }
-
-        let (select_sql, binds) = bind(&chunked.select(&source::json_expression(columns)));
-        let mut select = sqlx::query_as::<_, (String, String, String)>(&select_sql);
+        let sql = chunked.select(&source::json_expression(columns));
+        let mut select = sqlx::query_as::<_, (String, String, String)>(&sql);
         for value in &binds {
             select = select.bind(*value);
         }
-        let mut last = None;
-        let lines = select
-            .bind(limit)
-            .fetch(&mut **tx)
-            .map_ok(|(json, cursor, key)| {
-                last = Some(Position { cursor, key });
-                json
-            });
-        let upper = (!more).then_some(run.upper.as_str());
-        let rows = self.write_object(name, lines, run, upper).await?;
+        let mut rows = select
+            .bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX))
+            .fetch(&mut **tx);
+        let mut gzip = GzEncoder::new(Vec::new(), Compression::new(self.settings.gzip_level));
+        let (mut count, mut last, mut more) = (0u64, None, false);
+        while let Some((json, cursor, key)) = rows.try_next().await.map_err(&db)? {
+            if count == limit {
+                more = true;
+                break;
+            }
+            count += 1;
+            gzip.write_all(json.as_bytes())
+                .and_then(|_| gzip.write_all(b"\n"))
+                .map_err(|source| ExtractError::Compress {
+                    table: name.to_owned(),
+                    source,
+                })?;
+            last = Some(Position { cursor, key });
+        }
+        drop(rows);
+        if count > 0 {
+            let body = gzip.finish().map_err(|source| ExtractError::Compress {
+                table: name.to_owned(),
+                source,
+            })?;
+            let upper = (!more).then_some(run.upper.as_str());
+            self.upload(&run.key, &body, upper)
+                .await
+                .map_err(|source| ExtractError::Upload {
+                    table: name.to_owned(),
+                    bucket: self.settings.bucket.clone(),
+                    key: run.key.clone(),
+                    source,
+                })?;
+        }
         Ok(Chunk {
-            rows,
-            written: rows > 0,
+            rows: count,
+            written: count > 0,
             next: if more { last } else { None },
         })
+    }
+
+    /// `body` as the object `key`, a part at a time.
+    async fn upload(&self, key: &str, body: &[u8], upper: Option<&str>) -> Result<(), AwsError> {
+        let mut writer = self.start_object(key, upper).await?;
+        for part in body.chunks(UPLOAD_CHUNK) {
+            writer.write(part).await?;
+        }
+        writer.finish().await
     }
 
     /// Writes `lines` as gzipped JSON lines to the run's object, a part at a time (nothing
@@ -534,6 +564,12 @@ impl Extractor {
     }
 }
 
+/// The rows a plan's first line estimates (`… rows=<n> width=<w>)`).
+fn planned_rows(plan: &str) -> Option<u64> {
+    let rows = plan.split(" rows=").nth(1)?;
+    rows.split(' ').next()?.parse().ok()
+}
+
 /// One object of a run.
 struct Chunk {
     rows: u64,
@@ -592,6 +628,15 @@ fn lag_seconds(now: &str, watermark: Option<&str>) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plan_says_how_many_rows_it_expects() {
+        assert_eq!(
+            planned_rows("Seq Scan on \"payment\" t  (cost=0.00..45.10 rows=2100 width=0)"),
+            Some(2100)
+        );
+        assert_eq!(planned_rows("Result  (cost=0.00..0.01 width=0)"), None);
+    }
 
     #[test]
     fn lag_is_measured_on_the_source_clock() {

@@ -142,27 +142,26 @@ impl Chunked<'_> {
         )
     }
 
-    /// The rows left, counted up to a limit (bind it last), rendering nothing.
-    pub fn count_up_to(&self) -> String {
-        let (range, limit) = self.range();
-        format!(
-            "SELECT count(*) FROM (SELECT 1 FROM {} t WHERE {range} LIMIT ${limit}) s",
-            self.relation
-        )
-    }
-
     /// The next object's rows (bind the limit last): each as JSON, with its cursor (as the
     /// watermark spells it) and key as text.
+    /// Ordered and limited before a row is rendered, so a sort moves the rows, not their JSON.
     pub fn select(&self, json: &str) -> String {
         let (range, limit) = self.range();
         format!(
-            "SELECT {json}, to_char(t.{}, '{TIMESTAMP_FORMAT}'), t.{}::text FROM {} t \
-             WHERE {range} ORDER BY {} LIMIT ${limit}",
+            "SELECT {json}, to_char(t.{}, '{TIMESTAMP_FORMAT}'), t.{}::text FROM \
+             (SELECT * FROM {} t WHERE {range} ORDER BY {order} LIMIT ${limit}) t ORDER BY {order}",
             self.cursor.pg_quoted(),
             quote_ident(&self.key.name),
             self.relation,
-            self.order()
+            order = self.order()
         )
+    }
+
+    /// The planner's estimate of the rows in the range (the same binds, no limit): its plan,
+    /// whose first line ends `rows=<n> width=<w>)`.
+    pub fn estimate(&self) -> String {
+        let (range, _) = self.range();
+        format!("EXPLAIN SELECT 1 FROM {} t WHERE {range}", self.relation)
     }
 }
 
@@ -238,19 +237,17 @@ mod tests {
         assert_eq!(
             chunked.select("J"),
             "SELECT J, to_char(t.\"last_updated\", 'YYYY-MM-DD\"T\"HH24:MI:SS.MS'), t.\"payment_id\"::text \
-             FROM \"payment\" t WHERE t.\"last_updated\" > $1::timestamp AND t.\"last_updated\" <= $2::timestamp \
+             FROM (SELECT * FROM \"payment\" t WHERE t.\"last_updated\" > $1::timestamp \
+             AND t.\"last_updated\" <= $2::timestamp \
              AND (t.\"last_updated\", t.\"payment_id\") > ($3::timestamp, $4::integer) \
-             ORDER BY t.\"last_updated\", t.\"payment_id\" LIMIT $5"
+             ORDER BY t.\"last_updated\", t.\"payment_id\" LIMIT $5) t \
+             ORDER BY t.\"last_updated\", t.\"payment_id\""
         );
-        let first = Chunked {
-            has_lower: false,
-            has_after: false,
-            ..chunked
-        };
         assert_eq!(
-            first.count_up_to(),
-            "SELECT count(*) FROM (SELECT 1 FROM \"payment\" t WHERE t.\"last_updated\" <= $1::timestamp \
-             LIMIT $2) s"
+            chunked.estimate(),
+            "EXPLAIN SELECT 1 FROM \"payment\" t WHERE t.\"last_updated\" > $1::timestamp \
+             AND t.\"last_updated\" <= $2::timestamp \
+             AND (t.\"last_updated\", t.\"payment_id\") > ($3::timestamp, $4::integer)"
         );
     }
 
