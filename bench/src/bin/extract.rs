@@ -94,14 +94,7 @@ async fn main() -> Result<()> {
     );
 
     // An earlier run's objects (one moto serves every run) are not this run's.
-    let earlier = aws
-        .s3()
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(format!("{table}/"))
-        .send()
-        .await?;
-    for key in earlier.contents().iter().filter_map(|o| o.key()) {
+    for key in keys_under(&aws.s3(), bucket, table).await? {
         aws.s3()
             .delete_object()
             .bucket(bucket)
@@ -123,15 +116,8 @@ async fn main() -> Result<()> {
         anyhow::bail!("the run did not end: {extracted:?}");
     };
     // A run of more than a million rows is several objects: every object of the table.
-    let listed = aws
-        .s3()
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(format!("{table}/"))
-        .send()
-        .await?;
     let (mut lines, mut id_sum, mut gzip_bytes) = (0u64, 0i64, 0usize);
-    for key in listed.contents().iter().filter_map(|o| o.key()) {
+    for key in keys_under(&aws.s3(), bucket, table).await? {
         let object = aws.s3().get_object().bucket(bucket).key(key).send().await?;
         let bytes = object.body.collect().await?.into_bytes();
         gzip_bytes += bytes.len();
@@ -149,4 +135,19 @@ async fn main() -> Result<()> {
         "{{\"seconds\": {seconds}, \"rows\": {rows}, \"id_sum\": {id_sum}, \"gzip_bytes\": {gzip_bytes}, \"peak_rss_mb\": {peak_rss_mb}}}"
     );
     Ok(())
+}
+
+/// The keys of `table`'s objects in the bucket.
+async fn keys_under(s3: &aws_sdk_s3::Client, bucket: &str, table: &str) -> Result<Vec<String>> {
+    let listed = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(format!("{table}/"))
+        .send()
+        .await?;
+    Ok(listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect())
 }
