@@ -279,6 +279,33 @@ impl Bench {
         Ok(seconds)
     }
 
+    /// The floor: the increment's objects read and written back through moto, nothing else
+    /// (no transform, no state); seconds.
+    async fn copy(&self, objects: &[ObjectVersion]) -> Result<f64> {
+        let started = Instant::now();
+        for object in objects {
+            let body = self
+                .s3
+                .get_object()
+                .bucket(INGESTION)
+                .key(&object.key)
+                .send()
+                .await?
+                .body
+                .collect()
+                .await?
+                .into_bytes();
+            self.s3
+                .put_object()
+                .bucket(PROCESSED)
+                .key(format!("floor/{}", object.key))
+                .body(ByteStream::from(body))
+                .send()
+                .await?;
+        }
+        Ok(started.elapsed().as_secs_f64())
+    }
+
     async fn absorb_history(&self) -> Result<serde_json::Value> {
         // Versioned, as the template's ingestion bucket is: notifications name a version.
         landfall_bench::create_bucket(&self.s3, INGESTION, true).await?;
@@ -315,6 +342,7 @@ impl Bench {
         for (table, sequence, lines) in &increment {
             objects.push(self.put(*table, *sequence, lines).await?);
         }
+        let floor = self.copy(&objects).await?;
         let started = Instant::now();
         let each = self.transform(&objects).await?;
         let mut round_trip = 0.0;
@@ -334,6 +362,7 @@ impl Bench {
             "sales_order_seconds": each[0],
             "address_seconds": each[1],
             "old_state_round_trip_seconds": round_trip,
+            "floor_seconds": floor,
             "peak_rss_mb": landfall_bench::peak_rss_mb(),
         }))
     }
