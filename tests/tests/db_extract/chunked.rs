@@ -85,5 +85,28 @@ async fn a_run_too_big_for_one_invocation_goes_on_in_bounded_objects() -> Result
         (1..=1050).collect::<Vec<i64>>(),
         "every row exactly once"
     );
+
+    // At the limit: a run of exactly 100 changed rows (ANALYZEd, so the planner expects them
+    // and the run takes the ordered path) is one object, the run's last: no row after it.
+    let mut conn = db.conn().await?;
+    sqlx::query("UPDATE sales_order SET last_updated = LOCALTIMESTAMP WHERE sales_order_id <= 100")
+        .execute(&mut conn)
+        .await?;
+    sqlx::query("ANALYZE sales_order")
+        .execute(&mut conn)
+        .await?;
+    let at_limit = extract(&host, "sales_order").await?;
+    assert_eq!(
+        (
+            at_limit["rows"].clone(),
+            at_limit["more"].clone(),
+            at_limit["sequence"].clone()
+        ),
+        (json!(100), json!(false), json!(12)),
+        "{at_limit}"
+    );
+    let key = key_of("sales_order", &objects(&stack).await?, 12).expect("the 12th object");
+    assert_eq!(lines(&stack, &key).await?.len(), 100);
+    assert!(key_of("sales_order", &objects(&stack).await?, 13).is_none());
     Ok(())
 }
