@@ -121,7 +121,9 @@ async fn prepare(database: &str) -> Result<()> {
     let aws = Aws::load(&Env::from_process()).await?;
     let orders = data_api(&aws, database).await?;
     let budget = Duration::from_secs(120);
-    migrate::migrate(&orders.warehouse, &timestamp_now(), budget).await?;
+    migrate::MIGRATIONS
+        .apply(&orders.warehouse, &timestamp_now(), budget)
+        .await?;
     let customers = sample::customers(CUSTOMERS);
     let names: Vec<[String; 4]> = (0..customers.len())
         .map(|i| ["id", "name", "segment", "country"].map(|c| format!("{c}{i}")))

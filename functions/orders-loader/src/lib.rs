@@ -96,13 +96,14 @@ impl App {
         match event {
             Event::Sqs(event) => Ok(Response::Batch(self.batch(event, invocation).await?)),
             Event::Migrate { .. } => {
-                let applied = migrate::migrate(
-                    &self.loader.warehouse.warehouse,
-                    &timestamp_now(),
-                    invocation.deadline.usable(),
-                )
-                .await
-                .map_err(|e| FunctionError::from_error(&e))?;
+                let applied = migrate::MIGRATIONS
+                    .apply(
+                        &self.loader.warehouse.warehouse,
+                        &timestamp_now(),
+                        invocation.deadline.usable(),
+                    )
+                    .await
+                    .map_err(|e| FunctionError::from_error(&e))?;
                 tracing::info!(?applied, "warehouse migrations");
                 Ok(Response::Migrated { applied })
             }

@@ -9,6 +9,8 @@
 //! workgroup (a secret, or the caller's IAM identity). Nothing else in a caller differs.
 #![warn(missing_docs)]
 
+pub mod migrate;
+
 use aws_sdk_redshiftdata::types::{Field, SqlParameter, StatusString};
 use aws_sdk_redshiftdata::Client;
 use landfall_aws::{AwsError, SdkResultExt};
