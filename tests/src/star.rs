@@ -13,9 +13,9 @@
 use anyhow::{anyhow, Context, Result};
 use arrow_array::{
     Array, BooleanArray, Date32Array, Decimal128Array, Int32Array, RecordBatch, StringArray,
-    Time32MillisecondArray, TimestampMillisecondArray,
+    TimestampMicrosecondArray,
 };
-use arrow_schema::{DataType, TimeUnit};
+use arrow_schema::DataType;
 use sqlx::PgConnection;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -329,19 +329,6 @@ fn cell(array: &dyn Array, row: usize) -> Result<String> {
                 date.day()
             )
         }
-        DataType::Time32(TimeUnit::Millisecond) => {
-            let ms = any
-                .downcast_ref::<Time32MillisecondArray>()
-                .unwrap()
-                .value(row);
-            format!(
-                "{:02}:{:02}:{:02}.{:03}",
-                ms / 3_600_000,
-                ms / 60_000 % 60,
-                ms / 1000 % 60,
-                ms % 1000
-            )
-        }
         DataType::Decimal128(10, 2) => {
             let v = any.downcast_ref::<Decimal128Array>().unwrap().value(row);
             let sign = if v < 0 { "-" } else { "" };
@@ -351,7 +338,7 @@ fn cell(array: &dyn Array, row: usize) -> Result<String> {
     })
 }
 
-/// A dim row's version: (source_last_updated, joined_last_updated) in milliseconds.
+/// A dim row's version: (source_last_updated, joined_last_updated) in microseconds.
 fn version(batch: &RecordBatch, row: usize) -> Result<(i64, i64)> {
     let stamp = |name: &str| -> Result<i64> {
         let column = batch
@@ -359,8 +346,8 @@ fn version(batch: &RecordBatch, row: usize) -> Result<(i64, i64)> {
             .ok_or_else(|| anyhow!("dim without {name}"))?;
         let values = column
             .as_any()
-            .downcast_ref::<TimestampMillisecondArray>()
-            .ok_or_else(|| anyhow!("{name} is not a millisecond timestamp"))?;
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .ok_or_else(|| anyhow!("{name} is not a microsecond timestamp"))?;
         Ok(if values.is_null(row) {
             i64::MIN
         } else {

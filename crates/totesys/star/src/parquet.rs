@@ -1,6 +1,10 @@
-//! The warehouse rows as Parquet, with the warehouse's exact types: DATE (Date32), TIME(3)
-//! (Time32 milliseconds), DECIMAL(10,2) (Decimal128), INT32, UTF8, BOOLEAN; nullable where
-//! the DDL allows NULL. zstd, row groups of at most `ROW_GROUP_ROWS`.
+//! The warehouse rows as Parquet, with the warehouse's exact types: DATE (Date32),
+//! DECIMAL(10,2) (Decimal128), INT32, UTF8, BOOLEAN; nullable where the DDL allows NULL.
+//! TIME(3) is written as its text, `HH:MM:SS.mmm` (a UTF8 field marked `TIME_OF_DAY`):
+//! Redshift's COPY reads Parquet through Spectrum, which has no TIME type (Redshift developer
+//! guide, "Supported data types with Apache Iceberg tables": time, not supported), and
+//! PostgreSQL's COPY reads the text into `time(3)` as it is. Version timestamps are
+//! microseconds, the unit Spectrum reads. zstd, row groups of at most `ROW_GROUP_ROWS`.
 
 use crate::model::*;
 use crate::row::Money;
@@ -16,6 +20,15 @@ use parquet::file::properties::WriterProperties;
 use std::sync::Arc;
 
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// The metadata key marking a UTF8 field that holds a time of day (`HH:MM:SS.mmm`): a
+/// loader casts it to its warehouse's TIME.
+pub const TIME_OF_DAY: &str = "landfall.time_of_day";
+
+/// Whether `field` holds a time of day as text.
+pub fn is_time_of_day(field: &Field) -> bool {
+    field.metadata().contains_key(TIME_OF_DAY)
+}
 
 /// A warehouse table's rows as Arrow/Parquet.
 pub trait WarehouseTable: Sized {
@@ -110,10 +123,11 @@ pub fn read_checked(
 /// the dimension itself): the row's own `last_updated`, and that of the row it joins.
 pub const VERSION_COLUMNS: [&str; 2] = ["source_last_updated", "joined_last_updated"];
 
-/// A dimension's schema followed by the two `VERSION_COLUMNS` (timestamps, milliseconds).
+/// A dimension's schema followed by the two `VERSION_COLUMNS` (timestamps, microseconds,
+/// milliseconds precise).
 pub fn versioned_schema(schema: &SchemaRef) -> SchemaRef {
     use arrow_schema::{DataType, TimeUnit};
-    let timestamp = DataType::Timestamp(TimeUnit::Millisecond, None);
+    let timestamp = DataType::Timestamp(TimeUnit::Microsecond, None);
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(Field::new(VERSION_COLUMNS[0], timestamp.clone(), false));
     fields.push(Field::new(VERSION_COLUMNS[1], timestamp, true));
@@ -125,23 +139,23 @@ pub fn write_versioned<T: WarehouseTable + Clone, W: std::io::Write + Send>(
     rows: &[(crate::transform::DimVersion, T)],
     out: W,
 ) -> Result<(), ParquetError> {
-    use arrow_array::TimestampMillisecondArray;
-    let millis = |(date, time): &Stamp| {
-        i64::from(kind::days(date)) * 86_400_000 + i64::from(kind::millis(time))
+    use arrow_array::TimestampMicrosecondArray;
+    let micros = |(date, time): &Stamp| {
+        (i64::from(kind::days(date)) * 86_400_000 + i64::from(kind::millis(time))) * 1000
     };
     let schema = versioned_schema(&T::schema());
     let mut writer = ArrowWriter::try_new(out, schema.clone(), Some(properties()))?;
     for chunk in rows.chunks(ROW_GROUP_ROWS) {
         let plain: Vec<T> = chunk.iter().map(|(_, row)| row.clone()).collect();
         let mut columns: Vec<ArrayRef> = T::batch(&plain)?.columns().to_vec();
-        columns.push(Arc::new(TimestampMillisecondArray::from_iter_values(
-            chunk.iter().map(|((own, _), _)| millis(own)),
+        columns.push(Arc::new(TimestampMicrosecondArray::from_iter_values(
+            chunk.iter().map(|((own, _), _)| micros(own)),
         )));
         columns.push(Arc::new(
             chunk
                 .iter()
-                .map(|((_, joined), _)| joined.as_ref().map(millis))
-                .collect::<TimestampMillisecondArray>(),
+                .map(|((_, joined), _)| joined.as_ref().map(micros))
+                .collect::<TimestampMicrosecondArray>(),
         ));
         writer.write(&RecordBatch::try_new(schema.clone(), columns)?)?;
     }
@@ -152,10 +166,8 @@ pub fn write_versioned<T: WarehouseTable + Clone, W: std::io::Write + Send>(
 /// One column kind each: its Arrow field and how a column of it is built.
 mod kind {
     use super::*;
-    use arrow_array::{
-        BooleanArray, Date32Array, Decimal128Array, Int32Array, StringArray, Time32MillisecondArray,
-    };
-    use arrow_schema::{DataType, TimeUnit};
+    use arrow_array::{BooleanArray, Date32Array, Decimal128Array, Int32Array, StringArray};
+    use arrow_schema::DataType;
     use time::{Date, Time};
 
     const EPOCH: Date = time::macros::date!(1970 - 01 - 01);
@@ -238,12 +250,14 @@ mod kind {
     pub mod time3 {
         use super::*;
         pub fn field(name: &str) -> Field {
-            Field::new(name, DataType::Time32(TimeUnit::Millisecond), false)
+            Field::new(name, DataType::Utf8, false)
+                .with_metadata([(super::super::TIME_OF_DAY.to_owned(), "true".to_owned())].into())
         }
         pub fn array<'a>(values: impl Iterator<Item = &'a Time>) -> Result<ArrayRef, ArrowError> {
-            Ok(Arc::new(Time32MillisecondArray::from_iter_values(
-                values.map(millis),
-            )))
+            Ok(Arc::new(StringArray::from_iter_values(values.map(|t| {
+                let (h, m, s, ms) = t.as_hms_milli();
+                format!("{h:02}:{m:02}:{s:02}.{ms:03}")
+            }))))
         }
     }
 

@@ -3,8 +3,8 @@
 
 use ::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Date32Type, Decimal128Type, Int32Type, Time32MillisecondType};
-use arrow_schema::{DataType, TimeUnit};
+use arrow_array::types::{Date32Type, Decimal128Type, Int32Type};
+use arrow_schema::DataType;
 use bytes::Bytes;
 use landfall_totesys_star::parquet::{write, WarehouseTable};
 use landfall_totesys_star::*;
@@ -42,17 +42,20 @@ fn order(id: i32, cents: i64) -> FactSalesOrder {
 }
 
 #[test]
-fn facts_keep_exact_money_dates_and_millisecond_times() {
+fn facts_keep_exact_money_dates_and_millisecond_times_as_text() {
     let batch = read_back(&[order(2, 394), order(3, 9_999_999_999)]);
     let schema = batch.schema();
     assert_eq!(
         schema.field_with_name("unit_price").unwrap().data_type(),
         &DataType::Decimal128(10, 2)
     );
-    assert_eq!(
-        schema.field_with_name("created_time").unwrap().data_type(),
-        &DataType::Time32(TimeUnit::Millisecond)
-    );
+    // Spectrum (Redshift's COPY from Parquet) has no TIME: the time of day is text, marked.
+    let created_time = schema.field_with_name("created_time").unwrap();
+    assert_eq!(created_time.data_type(), &DataType::Utf8);
+    assert!(landfall_totesys_star::parquet::is_time_of_day(created_time));
+    assert!(!landfall_totesys_star::parquet::is_time_of_day(
+        schema.field_with_name("sales_order_id").unwrap()
+    ));
     assert_eq!(
         schema.field_with_name("created_date").unwrap().data_type(),
         &DataType::Date32
@@ -71,8 +74,8 @@ fn facts_keep_exact_money_dates_and_millisecond_times() {
     let created = batch
         .column_by_name("created_time")
         .unwrap()
-        .as_primitive::<Time32MillisecondType>();
-    assert_eq!(created.value(0), 51_652_186, "14:20:52.186 in milliseconds");
+        .as_string::<i32>();
+    assert_eq!(created.value(0), "14:20:52.186");
     let payment_day = batch
         .column_by_name("agreed_payment_date")
         .unwrap()
@@ -201,7 +204,7 @@ fn every_table_has_the_warehouse_columns_in_order() {
 
 #[test]
 fn dimension_rows_carry_their_versions_for_the_loader() {
-    use arrow_array::types::TimestampMillisecondType;
+    use arrow_array::types::TimestampMicrosecondType;
     use landfall_totesys_star::parquet::{write_versioned, VERSION_COLUMNS};
     let row = DimPaymentType {
         payment_type_id: 1,
@@ -233,13 +236,13 @@ fn dimension_rows_carry_their_versions_for_the_loader() {
     let own = batch
         .column_by_name(VERSION_COLUMNS[0])
         .unwrap()
-        .as_primitive::<TimestampMillisecondType>();
-    assert_eq!(own.values(), &[86_401_500, 0]);
+        .as_primitive::<TimestampMicrosecondType>();
+    assert_eq!(own.values(), &[86_401_500_000, 0]);
     let joined = batch.column_by_name(VERSION_COLUMNS[1]).unwrap();
     assert!(joined.is_null(0));
     assert_eq!(
-        joined.as_primitive::<TimestampMillisecondType>().value(1),
-        7
+        joined.as_primitive::<TimestampMicrosecondType>().value(1),
+        7_000
     );
 }
 

@@ -4,9 +4,7 @@
 //! and decimals are printed from their integer forms — exact, never through a float.
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{
-    Date32Type, Decimal128Type, Int32Type, Time32MillisecondType, TimestampMillisecondType,
-};
+use arrow_array::types::{Date32Type, Decimal128Type, Int32Type, TimestampMicrosecondType};
 use arrow_array::{Array, PrimitiveArray, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
 
@@ -22,8 +20,7 @@ enum Column<'a> {
     Text(&'a arrow_array::StringArray),
     Bool(&'a arrow_array::BooleanArray),
     Date(&'a PrimitiveArray<Date32Type>),
-    Time(&'a PrimitiveArray<Time32MillisecondType>),
-    Timestamp(&'a PrimitiveArray<TimestampMillisecondType>),
+    Timestamp(&'a PrimitiveArray<TimestampMicrosecondType>),
     Decimal(&'a PrimitiveArray<Decimal128Type>, u32),
 }
 
@@ -34,8 +31,7 @@ impl<'a> Column<'a> {
             DataType::Utf8 => Column::Text(array.as_string()),
             DataType::Boolean => Column::Bool(array.as_boolean()),
             DataType::Date32 => Column::Date(array.as_primitive()),
-            DataType::Time32(TimeUnit::Millisecond) => Column::Time(array.as_primitive()),
-            DataType::Timestamp(TimeUnit::Millisecond, None) => {
+            DataType::Timestamp(TimeUnit::Microsecond, None) => {
                 Column::Timestamp(array.as_primitive())
             }
             DataType::Decimal128(_, scale) if *scale >= 0 => {
@@ -58,12 +54,14 @@ impl<'a> Column<'a> {
             Column::Text(a) => escape(a.value(row), out),
             Column::Bool(a) => out.push(if a.value(row) { b't' } else { b'f' }),
             Column::Date(a) => date(a.value(row), out),
-            Column::Time(a) => time_of_day(i64::from(a.value(row)), out),
             Column::Timestamp(a) => {
-                let ms = a.value(row);
-                date(ms.div_euclid(86_400_000) as i32, out);
+                const DAY: i64 = 86_400_000_000;
+                let us = a.value(row);
+                date(us.div_euclid(DAY) as i32, out);
                 out.push(b' ');
-                time_of_day(ms.rem_euclid(86_400_000), out);
+                let of_day = us.rem_euclid(DAY);
+                time_of_day(of_day / 1000, out);
+                padded((of_day % 1000) as u32, 3, out);
             }
             Column::Decimal(a, scale) => decimal(a.value(row), *scale, out),
         }
@@ -141,7 +139,8 @@ fn date(days: i32, out: &mut Vec<u8>) {
     }
 }
 
-/// Milliseconds since midnight as `HH:MM:SS.mmm`.
+/// Milliseconds since midnight as `HH:MM:SS.mmm` (a timestamp's time; a fact's times come
+/// as text already).
 fn time_of_day(ms: i64, out: &mut Vec<u8>) {
     let ms = ms as u64;
     padded((ms / 3_600_000) as u32, 2, out);
@@ -175,7 +174,7 @@ mod tests {
     use super::*;
     use arrow_array::{
         ArrayRef, BooleanArray, Date32Array, Decimal128Array, Int32Array, StringArray,
-        Time32MillisecondArray, TimestampMillisecondArray,
+        TimestampMicrosecondArray,
     };
     use std::sync::Arc;
 
@@ -200,15 +199,12 @@ mod tests {
             ),
             (
                 "at",
-                Arc::new(Time32MillisecondArray::from(vec![
-                    ((14 * 60 + 5) * 60 + 9) * 1000 + 7,
-                    0,
-                ])),
+                Arc::new(StringArray::from(vec!["14:05:09.007", "00:00:00.000"])),
             ),
             (
                 "seen",
-                Arc::new(TimestampMillisecondArray::from(vec![
-                    19_675 * 86_400_000 + 1,
+                Arc::new(TimestampMicrosecondArray::from(vec![
+                    (19_675 * 86_400_000 + ((14 * 60 + 5) * 60 + 9) * 1000 + 7) * 1000,
                     -1,
                 ])),
             ),
@@ -224,8 +220,8 @@ mod tests {
         let batch = RecordBatch::try_from_iter(columns).unwrap();
         assert_eq!(
             text(batch),
-            "-7\ta\\tb\\\\c\\nd\\re\tt\t2023-11-14\t14:05:09.007\t2023-11-14 00:00:00.001\t123.45\n\
-             \\N\t\tf\t1969-12-31\t00:00:00.000\t1969-12-31 23:59:59.999\t-0.05\n"
+            "-7\ta\\tb\\\\c\\nd\\re\tt\t2023-11-14\t14:05:09.007\t2023-11-14 14:05:09.007000\t123.45\n\
+             \\N\t\tf\t1969-12-31\t00:00:00.000\t1969-12-31 23:59:59.999999\t-0.05\n"
         );
     }
 
