@@ -103,6 +103,16 @@ impl LocalStack {
         secrets: &[(&str, String)],
         moto_env: &[(&str, &str)],
     ) -> Result<LocalStack> {
+        LocalStack::start_configured(secrets, moto_env, &[]).await
+    }
+
+    /// As `start_with`, with template parameters other than the local defaults (a
+    /// configuration the template offers, e.g. `WarehouseEngine=redshift`).
+    pub async fn start_configured(
+        secrets: &[(&str, String)],
+        moto_env: &[(&str, &str)],
+        parameters: &[(&str, &str)],
+    ) -> Result<LocalStack> {
         // moto_server, corrected where it answers otherwise than AWS (scripts/moto_server.py).
         let python = workspace_root().join(".venv/bin/python");
         if !python.exists() {
@@ -126,7 +136,7 @@ impl LocalStack {
         wait_for_port(port, Duration::from_secs(30)).await?;
         let sdk = local_sdk_config(&endpoint, REGION).await;
         let template = Template::load(&workspace_root().join("template.yaml"))?;
-        let target = Target {
+        let mut target = Target {
             region: REGION.into(),
             secrets: secrets
                 .iter()
@@ -134,6 +144,11 @@ impl LocalStack {
                 .collect(),
             ..Target::default()
         };
+        target.parameters.extend(
+            parameters
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
         let stack = provision(&template, &target, &sdk).await?;
         let logs =
             std::env::temp_dir().join(format!("landfall-test-{port}-{}", std::process::id()));

@@ -24,6 +24,25 @@ pub async fn stack(totesys: String, warehouse: Option<String>) -> Result<LocalSt
     Ok(stack)
 }
 
+/// As `stack`, with the warehouse on Redshift (`WarehouseEngine=redshift`): the local Data
+/// API runs warehouse-loader's statements on `database`.
+pub async fn stack_on_redshift(
+    totesys: String,
+    database: sqlx::postgres::PgConnectOptions,
+) -> Result<LocalStack> {
+    let mut stack = LocalStack::start_configured(
+        &[("TotesysSecret", totesys)],
+        &[],
+        &[("WarehouseEngine", "redshift")],
+    )
+    .await?;
+    stack.serve_redshift(database);
+    stack.set_function_env(EXTRACT, "SETTLE_SECONDS", Some("0"));
+    stack.set_function_env(LOADER, "REDSHIFT_POLL_MILLISECONDS", Some("50"));
+    fast_retries(&mut stack);
+    Ok(stack)
+}
+
 /// star-transform's retries come back after a second (the template says a minute).
 pub fn fast_retries(stack: &mut LocalStack) {
     stack.set_function_env(TRANSFORM, "RETRY_FIRST_SECONDS", Some("1"));

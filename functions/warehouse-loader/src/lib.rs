@@ -1,11 +1,14 @@
 //! warehouse-loader: each scheduled run loads every ready manifest of the processed bucket
-//! into the warehouse (`landfall_totesys_warehouse`) and reports the pipeline lag.
+//! into the warehouse (`landfall_totesys_warehouse`: PostgreSQL, or Redshift when
+//! `WAREHOUSE_ENGINE=redshift`) and reports the pipeline lag.
 
 use landfall_aws::parameters::JsonParameters;
 use landfall_aws::Aws;
+use landfall_redshift_data::Warehouse;
 use landfall_runtime::{ConfigError, Env, FunctionError};
 use landfall_secrets::CredentialSource;
-use landfall_totesys_warehouse::{PgSslMode, Settings, WarehouseLoader};
+use landfall_totesys_warehouse::redshift::Redshift;
+use landfall_totesys_warehouse::{Engine, PgSslMode, Settings, WarehouseLoader};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -18,14 +21,33 @@ impl App {
         let aws = Aws::load(env).await?;
         let settings = Settings {
             processed_bucket: env.required("PROCESSED_BUCKET")?.to_owned(),
-            ssl_mode: env.parse_or("WAREHOUSE_SSL_MODE", PgSslMode::Prefer)?,
             migrate: env.parse_or("MIGRATE", true)?,
             time_budget: Duration::from_secs(env.parse_or("TIME_BUDGET_SECONDS", 600)?),
         };
-        let credentials = CredentialSource::from_env(aws.secrets(), env, "WAREHOUSE")?;
+        let engine = match env.optional("WAREHOUSE_ENGINE").unwrap_or("postgres") {
+            "postgres" => Engine::Postgres {
+                credentials: CredentialSource::from_env(aws.secrets(), env, "WAREHOUSE")?,
+                ssl_mode: env.parse_or("WAREHOUSE_SSL_MODE", PgSslMode::Prefer)?,
+            },
+            "redshift" => Engine::Redshift(Redshift {
+                warehouse: Warehouse::from_env(env, aws.redshift_data())?,
+                copy_role_arn: env.required("COPY_ROLE_ARN")?.to_owned(),
+                bucket: settings.processed_bucket.clone(),
+                statement_budget: Duration::from_secs(
+                    env.parse_or("STATEMENT_BUDGET_SECONDS", 300)?,
+                ),
+            }),
+            other => {
+                return Err(ConfigError::invalid(
+                    "WAREHOUSE_ENGINE",
+                    other,
+                    "postgres or redshift",
+                ))
+            }
+        };
         let extract_state = JsonParameters::new(aws.ssm(), env.required("EXTRACT_STATE_PREFIX")?);
         Ok(App {
-            loader: WarehouseLoader::new(aws.s3(), credentials, extract_state, settings),
+            loader: WarehouseLoader::new(aws.s3(), engine, extract_state, settings),
         })
     }
 

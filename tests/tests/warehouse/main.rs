@@ -1,9 +1,9 @@
 //! P4 end to end on the local stack: a seeded totesys → db-extract → star-transform →
-//! warehouse-loader (real binaries) → the PostgreSQL warehouse, compared table by table,
-//! column by column, with SQL written independently against the source
-//! (`landfall_tests::star::expected`) — after the first cycle and again after churn; a
-//! source version extracted twice; a fact file at the analyze threshold. The faults:
-//! `faults.rs` here.
+//! warehouse-loader (real binaries) → the warehouse, compared table by table, column by
+//! column, with SQL written independently against the source
+//! (`landfall_tests::star::expected`) — after the first cycle and again after churn, on
+//! PostgreSQL and on Redshift (the local Data API) by the same test; a source version
+//! extracted twice; a fact file at the analyze threshold. The faults: `faults.rs` here.
 
 mod faults;
 
@@ -14,7 +14,7 @@ use landfall_tests::star::{assert_same, expected, from_warehouse, Tables};
 use landfall_tests::LocalStack;
 use landfall_totesys_contract::processed::{Manifest, LOADED_PREFIX, READY_PREFIX};
 use landfall_totesys_seed::Volumes;
-use landfall_totesys_warehouse::{Loaded, PgSslMode, Settings, WarehouseLoader};
+use landfall_totesys_warehouse::{Engine, Loaded, PgSslMode, Settings, WarehouseLoader};
 use serde_json::Value;
 use sqlx::PgConnection;
 use std::time::Duration;
@@ -31,11 +31,33 @@ struct Pipeline {
     stack: LocalStack,
 }
 
+/// Where the star schema lives (the template's `WarehouseEngine`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum On {
+    Postgres,
+    /// The local Data API, running the statements on a PostgreSQL database of its own.
+    Redshift,
+}
+
 impl Pipeline {
     async fn transformed() -> Result<Pipeline> {
+        Pipeline::transformed_on(On::Postgres).await
+    }
+
+    async fn transformed_on(on: On) -> Result<Pipeline> {
         let totesys = TotesysDatabase::seeded(VOLUMES).await?;
-        let warehouse = WarehouseDatabase::empty().await?;
-        let mut stack = pipeline::stack(totesys.secret(), Some(warehouse.secret())).await?;
+        let warehouse = WarehouseDatabase::empty_named(match on {
+            On::Postgres => "warehouse",
+            On::Redshift => "redshift",
+        })
+        .await?;
+        let mut stack = match on {
+            On::Postgres => pipeline::stack(totesys.secret(), Some(warehouse.secret())).await?,
+            On::Redshift => {
+                let database = landfall_tests::postgres::server().database(&warehouse.name);
+                pipeline::stack_on_redshift(totesys.secret(), database).await?
+            }
+        };
         extract_all(&mut stack).await?;
         drain(&mut stack).await?;
         Ok(Pipeline {
@@ -63,17 +85,19 @@ impl Pipeline {
         let env = &self.stack.stack.functions[LOADER].environment;
         WarehouseLoader::new(
             self.stack.s3(),
-            landfall_secrets::CredentialSource::new(
-                aws_sdk_secretsmanager::Client::new(&self.stack.sdk),
-                secret_arn,
-            ),
+            Engine::Postgres {
+                credentials: landfall_secrets::CredentialSource::new(
+                    aws_sdk_secretsmanager::Client::new(&self.stack.sdk),
+                    secret_arn,
+                ),
+                ssl_mode: PgSslMode::Disable,
+            },
             landfall_totesys_extract::StateStore::new(
                 aws_sdk_ssm::Client::new(&self.stack.sdk),
                 &env["EXTRACT_STATE_PREFIX"],
             ),
             Settings {
                 processed_bucket: self.processed(),
-                ssl_mode: PgSslMode::Disable,
                 migrate: true,
                 time_budget: Duration::from_secs(600),
             },
@@ -174,7 +198,20 @@ async fn count(conn: &mut PgConnection, sql: &str) -> Result<i64> {
 
 #[tokio::test]
 async fn totesys_reaches_the_warehouse_and_changes_follow() -> Result<()> {
-    let mut p = Pipeline::transformed().await?;
+    changes_follow(On::Postgres).await
+}
+
+/// The same pipeline and the same assertions with `WarehouseEngine=redshift`: history facts,
+/// the newest dimension version winning over a late older one, idempotent reloads.
+#[tokio::test]
+async fn totesys_reaches_redshift_and_changes_follow() -> Result<()> {
+    changes_follow(On::Redshift).await
+}
+
+// The body of two tests (clippy allows unwrap only in a #[test] itself).
+#[allow(clippy::unwrap_used)]
+async fn changes_follow(on: On) -> Result<()> {
+    let mut p = Pipeline::transformed_on(on).await?;
     let report = load(&mut p.stack).await?;
     // The eleven objects' manifests and the calendar's days.
     assert_eq!(loaded_manifests(&report), 12, "{report}");
@@ -252,23 +289,24 @@ async fn totesys_reaches_the_warehouse_and_changes_follow() -> Result<()> {
     // The first cycle's address and staff objects arriving again, late (under another name,
     // so the ledger does not stop them): their older versions change no dimension row.
     for source in ["address", "staff"] {
-        let mut replayed = None;
+        let mut first = None;
         for key in p.keys(LOADED_PREFIX).await? {
             let manifest: Manifest = serde_json::from_slice(&p.get(&key).await?)?;
             if manifest.table == source && manifest.sequence == 1 {
-                replayed = Some(manifest);
+                first = Some(key);
             }
         }
-        let manifest = replayed.expect("the first object's manifest");
-        let files = p.files(&manifest).await?;
-        let late = format!("replayed/{source}-1.json");
-        let written =
-            landfall_totesys_warehouse::load::load_manifest(&mut conn, &late, &manifest, &files)
-                .await?;
-        let Loaded::Rows(rows) = written else {
-            panic!("{late} is new to the ledger")
-        };
-        assert!(rows.iter().all(|(_, n)| *n == 0), "{source}: {rows:?}");
+        let key = first.expect("the first object's manifest");
+        let late = format!("{READY_PREFIX}replayed-{source}-1.json");
+        p.put(&late, p.get(&key).await?).await?;
+    }
+    let report = load(&mut p.stack).await?;
+    let replayed = report["loaded"].as_array().unwrap();
+    assert_eq!(replayed.len(), 2, "{report}");
+    for manifest in replayed {
+        let rows = manifest["rows"].as_array().unwrap();
+        assert!(!rows.is_empty(), "{manifest}");
+        assert!(rows.iter().all(|r| r[1] == 0), "{manifest}");
     }
     assert_same(&p.warehouse().await?, &second);
     Ok(())

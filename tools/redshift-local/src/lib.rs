@@ -8,7 +8,8 @@
 //! statement FAILED and the rest ABORTED); `TRUNCATE` commits the transaction it runs in; a
 //! ClientToken returns the statement it first submitted; `COPY … FROM 's3://…'` reads S3
 //! (a prefix, or a MANIFEST's entries; CSV or Parquet) — here from moto, streamed into
-//! `COPY … FROM STDIN`. What differs is listed in README ("The local Redshift").
+//! `COPY … FROM STDIN`; each call is a session of its own (its temporary tables end with
+//! it); a batch holds at most 40 statements. What differs is listed in README ("The local Redshift").
 
 mod copy;
 mod dialect;
@@ -20,6 +21,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// The most statements one `BatchExecuteStatement` takes.
+const MAX_BATCH_STATEMENTS: usize = 40;
 
 /// An API error in the awsJson shape the SDK parses (`__type`, `message`).
 #[derive(Debug)]
@@ -159,6 +163,12 @@ impl DataApi {
                     .unwrap_or_default();
                 if sqls.is_empty() {
                     return Err(invalid("Sqls must hold at least one statement"));
+                }
+                // Redshift Data API reference, BatchExecuteStatement: Sqls holds 1 to 40.
+                if sqls.len() > MAX_BATCH_STATEMENTS {
+                    return Err(invalid(format!(
+                        "1 validation error detected: Value at 'sqls' failed to satisfy constraint: Member must have length less than or equal to {MAX_BATCH_STATEMENTS}"
+                    )));
                 }
                 self.submit(request, sqls, true)
             }
@@ -337,6 +347,11 @@ impl DataApi {
         }
         if failed.is_some() {
             // A connection whose transaction broke is not handed to the next statement.
+            let _ = conn.detach().close().await;
+        } else if sqlx::Executor::execute(&mut *conn, sqlx::raw_sql("DISCARD TEMP"))
+            .await
+            .is_err()
+        {
             let _ = conn.detach().close().await;
         }
         let cancelled = |m: &str| m.contains("canceling statement due to user request");

@@ -15,10 +15,11 @@
 //! the comparisons here.
 
 use crate::load::{database, WarehouseError};
+use crate::Session;
 use landfall_aws::parameters::JsonParameters;
 use landfall_totesys_contract::extract_state::TableState;
 use landfall_totesys_star::SourceTable;
-use sqlx::PgConnection;
+use std::collections::HashMap;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -55,11 +56,56 @@ fn seconds_since(stamp: &str, now: OffsetDateTime) -> Option<f64> {
     Some((now - at).as_seconds_f64().max(0.0))
 }
 
-pub async fn measure(
-    conn: &mut PgConnection,
+/// Per source table that has loaded anything: the first sequence id the ledger lacks, and
+/// the upper bound of the one before it. One statement in the SQL both engines run (no
+/// `generate_series`, which Redshift runs on its leader node only).
+const GAPS: &str = "WITH gaps AS (
+   SELECT c.source_table, MIN(c.s) AS first_missing
+   FROM (SELECT DISTINCT source_table, CAST(1 AS BIGINT) AS s FROM landfall.load_ledger
+         UNION ALL
+         SELECT source_table, sequence + 1 FROM landfall.load_ledger) c
+   WHERE NOT EXISTS (SELECT 1 FROM landfall.load_ledger m
+                     WHERE m.source_table = c.source_table AND m.sequence = c.s)
+   GROUP BY c.source_table)
+ SELECT g.source_table, g.first_missing, CAST(MAX(l.upper_bound) AS VARCHAR)
+ FROM gaps g
+ LEFT JOIN landfall.load_ledger l
+   ON l.source_table = g.source_table AND l.sequence = g.first_missing - 1
+ GROUP BY g.source_table, g.first_missing";
+
+/// `2024-11-14 15:04:09.8` (as a database writes a timestamp) as `2024-11-14T15:04:09.800`.
+fn source_time(text: &str) -> Option<String> {
+    let (date, time) = text.trim().split_once([' ', 'T'])?;
+    let (clock, fraction) = time.split_once('.').unwrap_or((time, ""));
+    let millis: String = fraction.chars().chain("000".chars()).take(3).collect();
+    Some(format!("{date}T{clock}.{millis}"))
+}
+
+pub(crate) async fn measure(
+    session: &mut Session<'_>,
     extract_state: &JsonParameters,
     now: OffsetDateTime,
 ) -> Result<Freshness, WarehouseError> {
+    let gaps: HashMap<String, (i64, Option<String>)> = match session {
+        Session::Postgres(conn) => sqlx::query_as::<_, (String, i64, Option<String>)>(GAPS)
+            .fetch_all(&mut **conn)
+            .await
+            .map_err(database("freshness"))?
+            .into_iter()
+            .map(|(table, first, upper)| (table, (first, upper)))
+            .collect(),
+        Session::Redshift(redshift) => redshift
+            .query(GAPS)
+            .await?
+            .into_iter()
+            .filter_map(|row| {
+                let mut row = row.into_iter();
+                let table = row.next()??;
+                let first = row.next()??.parse().ok()?;
+                Some((table, (first, row.next().flatten())))
+            })
+            .collect(),
+    };
     let mut tables = Vec::new();
     for source in SourceTable::ALL {
         let table = source.name();
@@ -67,28 +113,10 @@ pub async fn measure(
         if state.sequence == 0 {
             continue; // nothing extracted: nothing to be late with
         }
-        let first_missing: Option<i64> = sqlx::query_scalar(
-            "SELECT min(s) FROM generate_series(1::bigint, $2::bigint) s
-             WHERE NOT EXISTS (SELECT 1 FROM landfall.load_ledger l
-                               WHERE l.source_table = $1 AND l.sequence = s)",
-        )
-        .bind(table)
-        .bind(state.sequence as i64)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(database(format!("freshness of {table}")))?;
-        let visible_through = match first_missing {
-            None => state.watermark.clone(),
-            Some(1) => None,
-            Some(next) => sqlx::query_scalar(
-                "SELECT to_char(max(upper_bound), 'YYYY-MM-DD\"T\"HH24:MI:SS.MS')
-                 FROM landfall.load_ledger WHERE source_table = $1 AND sequence = $2",
-            )
-            .bind(table)
-            .bind(next - 1)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(database(format!("freshness of {table}")))?,
+        let visible_through = match gaps.get(table) {
+            None | Some((1, _)) => None,
+            Some((first, _)) if *first > state.sequence as i64 => state.watermark.clone(),
+            Some((_, upper)) => upper.as_deref().and_then(source_time),
         };
         tables.push(TableFreshness {
             table,
@@ -111,6 +139,19 @@ mod tests {
         assert_eq!(seconds_since("2024-11-14T15:04:09.845", now), Some(1800.0));
         assert_eq!(seconds_since("2024-11-14T15:34:10.000", now), Some(0.0));
         assert_eq!(seconds_since("not a time", now), None);
+    }
+
+    #[test]
+    fn database_timestamps_read_as_the_extract_writes_them() {
+        for (text, expected) in [
+            ("2024-11-14 15:04:09.845", "2024-11-14T15:04:09.845"),
+            ("2024-11-14 15:04:09.8", "2024-11-14T15:04:09.800"),
+            ("2024-11-14 15:04:09", "2024-11-14T15:04:09.000"),
+            ("2024-11-14T15:04:09.845123", "2024-11-14T15:04:09.845"),
+        ] {
+            assert_eq!(source_time(text).as_deref(), Some(expected), "{text}");
+        }
+        assert_eq!(source_time("yesterday"), None);
     }
 
     #[test]

@@ -1,17 +1,22 @@
 //! warehouse-loader's work: one scheduled run moves every ready manifest of the processed
-//! bucket (`landfall_totesys_contract::processed`) into the PostgreSQL warehouse.
+//! bucket (`landfall_totesys_contract::processed`) into the warehouse — PostgreSQL, or
+//! Amazon Redshift for a warehouse that outgrew one server (`Engine`, by configuration).
 //!
-//! 1. Connect (credentials from Secrets Manager), apply pending warehouse migrations, and take the loader's advisory lock — an overlapping run steps aside.
+//! 1. Reach the warehouse and apply its pending migrations. PostgreSQL: connect (credentials
+//!    from Secrets Manager) and take the loader's advisory lock — an overlapping run steps
+//!    aside. Redshift: the Data API, each load under the ledger's table lock (`redshift`).
 //! 2. List `ready/`; manifests the load ledger already holds are moved on to `loaded/`.
 //! 3. Load the rest — dimension-only manifests first, then facts, each table's objects by
-//!    sequence — each in one transaction with its ledger row (`load`). A manifest whose facts
-//!    wait for a dimension row stays for the next pass or run; one that can never load is
-//!    quarantined under `failed/` with the reason; the others load regardless.
+//!    sequence — each in one transaction with its ledger row (`load`, `redshift`). A
+//!    manifest whose facts wait for a dimension row stays for the next pass or run; one that
+//!    can never load is quarantined under `failed/` with the reason; the others load
+//!    regardless.
 //! 4. Measure the pipeline lag (`freshness`).
 
 pub mod copy_text;
 pub mod freshness;
 pub mod load;
+pub mod redshift;
 pub mod schema;
 
 use bytes::Bytes;
@@ -32,10 +37,21 @@ use sqlx::{Connection, PgConnection};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+/// Where the star schema lives.
+pub enum Engine {
+    /// PostgreSQL, through a connection (`sql/warehouse/`).
+    Postgres {
+        credentials: CredentialSource,
+        ssl_mode: PgSslMode,
+    },
+    /// Amazon Redshift, provisioned or serverless, through the Data API
+    /// (`sql/warehouse-redshift/`).
+    Redshift(redshift::Redshift),
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub processed_bucket: String,
-    pub ssl_mode: PgSslMode,
     /// Apply the pending `sql/warehouse` migrations at the start of each run.
     pub migrate: bool,
     /// No manifest starts after this much of a run has passed (the rest waits for the
@@ -51,6 +67,8 @@ pub enum RunError {
     Secret(#[from] SecretError),
     #[error("warehouse migrations: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("warehouse migrations: {0}")]
+    RedshiftMigration(#[from] landfall_redshift_data::migrate::MigrateError),
 }
 
 impl Classify for RunError {
@@ -64,6 +82,7 @@ impl Classify for RunError {
                 Disposition::Permanent
             }
             RunError::Migration(_) => Disposition::Retryable,
+            RunError::RedshiftMigration(e) => e.disposition(),
         }
     }
 }
@@ -97,23 +116,47 @@ const DEATHS_BEFORE_QUARANTINE: u32 = 2;
 
 pub struct WarehouseLoader {
     s3: aws_sdk_s3::Client,
-    credentials: CredentialSource,
+    engine: Engine,
     extract_state: JsonParameters,
     settings: Settings,
 }
 
 type Ready = (String, Manifest);
 
+/// The warehouse as one run reaches it.
+pub(crate) enum Session<'a> {
+    Postgres(&'a mut PgConnection),
+    Redshift(&'a redshift::Redshift),
+}
+
+impl Session<'_> {
+    /// The manifests of `keys` the ledger holds.
+    async fn loaded(&mut self, keys: &[String]) -> Result<HashSet<String>, WarehouseError> {
+        match self {
+            Session::Postgres(conn) => Ok(sqlx::query_scalar::<_, String>(
+                "SELECT manifest FROM landfall.load_ledger WHERE manifest = ANY($1)",
+            )
+            .bind(keys)
+            .fetch_all(&mut **conn)
+            .await
+            .map_err(load::database("reading the ledger"))?
+            .into_iter()
+            .collect()),
+            Session::Redshift(redshift) => redshift.loaded(keys).await,
+        }
+    }
+}
+
 impl WarehouseLoader {
     pub fn new(
         s3: aws_sdk_s3::Client,
-        credentials: CredentialSource,
+        engine: Engine,
         extract_state: JsonParameters,
         settings: Settings,
     ) -> WarehouseLoader {
         WarehouseLoader {
             s3,
-            credentials,
+            engine,
             extract_state,
             settings,
         }
@@ -121,16 +164,27 @@ impl WarehouseLoader {
 
     pub async fn run(&self) -> Result<RunReport, RunError> {
         let started = Instant::now();
-        let mut conn = landfall_secrets::postgres::connect(
-            &self.credentials,
-            self.settings.ssl_mode,
-            "landfall-warehouse-loader",
-        )
-        .await
-        .map_err(|err| match err {
-            ConnectError::Secret(e) => RunError::Secret(e),
-            ConnectError::Database(e) => load::database("connecting")(e).into(),
-        })?;
+        let (credentials, ssl_mode) = match &self.engine {
+            Engine::Postgres {
+                credentials,
+                ssl_mode,
+            } => (credentials, *ssl_mode),
+            Engine::Redshift(redshift) => {
+                if self.settings.migrate {
+                    redshift.migrate(&redshift::now_text()).await?;
+                }
+                return self
+                    .run_locked(&mut Session::Redshift(redshift), started)
+                    .await;
+            }
+        };
+        let mut conn =
+            landfall_secrets::postgres::connect(credentials, ssl_mode, "landfall-warehouse-loader")
+                .await
+                .map_err(|err| match err {
+                    ConnectError::Secret(e) => RunError::Secret(e),
+                    ConnectError::Database(e) => load::database("connecting")(e).into(),
+                })?;
         if self.settings.migrate {
             // Every run (one query when nothing is pending): a restored or recreated
             // database is migrated before anything loads into it.
@@ -143,7 +197,8 @@ impl WarehouseLoader {
         .await
         .map_err(load::database("taking the loader lock"))?;
         let outcome = if locked {
-            self.run_locked(&mut conn, started).await
+            self.run_locked(&mut Session::Postgres(&mut conn), started)
+                .await
         } else {
             Ok(RunReport {
                 busy: true,
@@ -157,20 +212,12 @@ impl WarehouseLoader {
 
     async fn run_locked(
         &self,
-        conn: &mut PgConnection,
+        session: &mut Session<'_>,
         started: Instant,
     ) -> Result<RunReport, RunError> {
         let mut report = RunReport::default();
         let keys = self.list(READY_PREFIX).await?;
-        let done: HashSet<String> = sqlx::query_scalar::<_, String>(
-            "SELECT manifest FROM landfall.load_ledger WHERE manifest = ANY($1)",
-        )
-        .bind(&keys)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(load::database("reading the ledger"))?
-        .into_iter()
-        .collect();
+        let done = session.loaded(&keys).await?;
         for key in &done {
             self.move_to(key, LOADED_PREFIX, None).await;
         }
@@ -208,7 +255,7 @@ impl WarehouseLoader {
                     report.deferred += 1;
                     continue;
                 }
-                match self.load_one(conn, &key, &manifest).await {
+                match self.load_one(session, &key, &manifest).await {
                     Ok(Loaded::Rows(rows)) => {
                         for (table, count) in &rows {
                             metrics::counter!("RowsLoaded", "table" => *table).increment(*count);
@@ -253,8 +300,12 @@ impl WarehouseLoader {
             metrics::counter!("ManifestsRejected").increment(report.rejected.len() as u64);
         }
 
-        let freshness =
-            freshness::measure(conn, &self.extract_state, time::OffsetDateTime::now_utc()).await?;
+        let freshness = freshness::measure(
+            session,
+            &self.extract_state,
+            time::OffsetDateTime::now_utc(),
+        )
+        .await?;
         if let Some(lag) = freshness.lag_seconds() {
             metrics::gauge!("PipelineLagSeconds").set(lag);
         }
@@ -287,10 +338,19 @@ impl WarehouseLoader {
 
     async fn load_one(
         &self,
-        conn: &mut PgConnection,
+        session: &mut Session<'_>,
         key: &str,
         manifest: &Manifest,
     ) -> Result<Loaded, WarehouseError> {
+        let conn = match session {
+            Session::Postgres(conn) => conn,
+            // Redshift reads the files itself; nothing is decoded here.
+            Session::Redshift(redshift) => {
+                return redshift
+                    .load_manifest(key, manifest, &redshift::now_text())
+                    .await
+            }
+        };
         let files: Vec<load::File> = stream::iter(&manifest.outputs)
             .map(|output| async move {
                 let bytes = self.get(&output.key).await.map_err(|err| {

@@ -73,6 +73,13 @@ pub enum WarehouseError {
         #[source]
         source: sqlx::Error,
     },
+    /// A statement through the Redshift Data API (the warehouse on Redshift).
+    #[error("warehouse: {context}: {source}")]
+    DataApi {
+        context: String,
+        #[source]
+        source: landfall_redshift_data::DataApiError,
+    },
 }
 
 impl Classify for WarehouseError {
@@ -84,6 +91,7 @@ impl Classify for WarehouseError {
             WarehouseError::Storage { source, .. } => source.disposition(),
             WarehouseError::Body { .. } => Disposition::Retryable,
             WarehouseError::State(e) => e.disposition(),
+            WarehouseError::DataApi { source, .. } => source.disposition(),
             WarehouseError::Database { source, .. } => match source {
                 // permission denied, undefined table or column: the same on every retry
                 sqlx::Error::Database(e) if e.code().is_some_and(|c| c.starts_with("42")) => {
@@ -493,7 +501,7 @@ fn merge_sql(table: &Table, target: &str, columns: &[String]) -> String {
             "INSERT INTO {target} ({list}) SELECT {list} FROM {STAGE} \
              ON CONFLICT ({key}) DO NOTHING"
         ),
-        Kind::Fact { id } => format!(
+        Kind::Fact { id, .. } => format!(
             "INSERT INTO {target} ({list}) SELECT {list} FROM {STAGE} \
              ON CONFLICT ({id}, last_updated_date, last_updated_time) DO NOTHING"
         ),

@@ -61,8 +61,12 @@ pub enum Kind {
     Calendar { key: &'static str },
     /// Latest version wins by natural key (the file carries the version columns).
     Dimension { key: &'static str },
-    /// One row per source version; the warehouse assigns the record id.
-    Fact { id: &'static str },
+    /// One row per source version (`id`, the source's key); the warehouse assigns the
+    /// `record` id.
+    Fact {
+        id: &'static str,
+        record: &'static str,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -111,10 +115,13 @@ const fn table<T: WarehouseTable>(kind: Kind) -> Table {
     }
 }
 
-const fn fact<T: WarehouseTable>(id: &'static str, references: &'static [Reference]) -> Table {
+const fn fact<T: WarehouseTable>(
+    (record, id): (&'static str, &'static str),
+    references: &'static [Reference],
+) -> Table {
     Table {
         name: T::NAME,
-        kind: Kind::Fact { id },
+        kind: Kind::Fact { id, record },
         schema: T::schema,
         references,
     }
@@ -139,7 +146,7 @@ pub const TABLES: [Table; 11] = [
         key: "transaction_id",
     }),
     fact::<FactSalesOrder>(
-        "sales_order_id",
+        ("sales_record_id", "sales_order_id"),
         &[
             refers("created_date", DATE.0, DATE.1),
             refers("last_updated_date", DATE.0, DATE.1),
@@ -153,7 +160,7 @@ pub const TABLES: [Table; 11] = [
         ],
     ),
     fact::<FactPurchaseOrder>(
-        "purchase_order_id",
+        ("purchase_record_id", "purchase_order_id"),
         &[
             refers("created_date", DATE.0, DATE.1),
             refers("last_updated_date", DATE.0, DATE.1),
@@ -166,7 +173,7 @@ pub const TABLES: [Table; 11] = [
         ],
     ),
     fact::<FactPayment>(
-        "payment_id",
+        ("payment_record_id", "payment_id"),
         &[
             refers("created_date", DATE.0, DATE.1),
             refers("last_updated_date", DATE.0, DATE.1),
@@ -190,7 +197,7 @@ mod tests {
     #[test]
     fn keys_are_columns_of_their_tables() {
         for table in TABLES {
-            let (Kind::Calendar { key } | Kind::Dimension { key } | Kind::Fact { id: key }) =
+            let (Kind::Calendar { key } | Kind::Dimension { key } | Kind::Fact { id: key, .. }) =
                 table.kind;
             assert!(
                 (table.schema)().field_with_name(key).is_ok(),
