@@ -483,6 +483,76 @@ fn a_redshift_cluster_id_wins_over_the_workgroup_default() {
     assert_eq!(env(&serverless, "REDSHIFT_CLUSTER_ID"), "");
 }
 
+/// P4's warehouse is PostgreSQL unless `WarehouseEngine=redshift` moves it to P3's cluster or
+/// workgroup: the loader gets the Data API's target, and only then the Data API, the Redshift
+/// credentials and a copy role; on PostgreSQL, only the warehouse secret.
+#[test]
+fn the_warehouse_engine_is_a_parameter() {
+    let template = template();
+    let loader = &template.resources["WarehouseLoaderFunction"];
+    let env = |scope: &Scope, name: &str| {
+        scalar_text(
+            &scope
+                .resolve(&loader.properties["Environment"]["Variables"][name])
+                .unwrap(),
+        )
+    };
+    let postgres = scope_with(&template, "landfall", &[]);
+    assert_eq!(env(&postgres, "WAREHOUSE_ENGINE"), "postgres");
+    assert_eq!(env(&postgres, "REDSHIFT_WORKGROUP"), "");
+    assert!(!postgres.conditions["CreateWarehouseCopyRole"]);
+    let redshift = scope_with(&template, "landfall", &[("WarehouseEngine", "redshift")]);
+    assert_eq!(env(&redshift, "WAREHOUSE_ENGINE"), "redshift");
+    assert_eq!(env(&redshift, "REDSHIFT_WORKGROUP"), "landfall");
+    assert!(redshift.conditions["CreateWarehouseCopyRole"]);
+    let cluster = scope_with(
+        &template,
+        "landfall",
+        &[
+            ("WarehouseEngine", "redshift"),
+            ("RedshiftClusterId", "analytics"),
+        ],
+    );
+    assert_eq!(env(&cluster, "REDSHIFT_CLUSTER_ID"), "analytics");
+    assert_eq!(env(&cluster, "REDSHIFT_WORKGROUP"), "");
+    // Each engine's statements sit under its own condition (the outermost `Fn::If`).
+    let mut guarded = std::collections::BTreeMap::new();
+    for statement in loader.properties["Policies"][0]["Statement"]
+        .as_array()
+        .unwrap()
+    {
+        if let Some([condition, chosen, ..]) = statement["Fn::If"].as_array().map(Vec::as_slice) {
+            for sid in statements_of_if(chosen) {
+                guarded.insert(sid, condition.as_str().unwrap().to_owned());
+            }
+        }
+    }
+    for (sid, condition) in [
+        ("ReadWarehouseCredentials", "WarehouseOnPostgres"),
+        ("SubmitStatements", "WarehouseOnRedshift"),
+        ("FollowOwnStatements", "WarehouseOnRedshift"),
+        ("ServerlessCredentials", "WarehouseOnRedshift"),
+    ] {
+        assert_eq!(
+            guarded.get(sid).map(String::as_str),
+            Some(condition),
+            "{sid}"
+        );
+    }
+}
+
+/// The `Sid`s of a statement, or of every branch of an `Fn::If` of statements.
+fn statements_of_if(value: &Value) -> Vec<String> {
+    match value["Fn::If"].as_array() {
+        Some(branches) => branches[1..].iter().flat_map(statements_of_if).collect(),
+        None => value["Sid"]
+            .as_str()
+            .map(str::to_owned)
+            .into_iter()
+            .collect(),
+    }
+}
+
 /// CloudWatch alarms publish to an encrypted topic only under a customer-managed key whose
 /// policy lets cloudwatch.amazonaws.com use it (alias/aws/sns cannot): else every alarm is
 /// silent.

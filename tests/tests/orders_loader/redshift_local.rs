@@ -1,5 +1,6 @@
 //! The local Redshift (`tools/redshift-local`) as the Data API and Redshift's SQL describe
-//! it: batches are transactions and TRUNCATE commits; COPY reads moto's S3 as CSV and
+//! it: batches are transactions and TRUNCATE commits; a call is a session and a batch at
+//! most 40 statements; COPY reads moto's S3 as CSV and
 //! Parquet with its IAM_ROLE's session; what Redshift refuses, it refuses.
 
 use anyhow::Result;
@@ -133,6 +134,40 @@ async fn data_api_batches_are_transactions_and_truncate_commits() -> Result<()> 
         "{err}"
     );
     assert_eq!(f.count("SELECT count(*) FROM t WHERE n = 8").await?, 0);
+    Ok(())
+}
+
+/// Each Data API call is a session of its own (its temporary tables end with it), and a
+/// batch holds at most 40 statements (BatchExecuteStatement, `Sqls`).
+#[tokio::test]
+async fn data_api_calls_are_sessions_and_batches_hold_forty_statements() -> Result<()> {
+    let mut f = fixture().await?;
+    let warehouse = f.warehouse();
+    let budget = Duration::from_secs(30);
+    let temporary = ["CREATE TEMPORARY TABLE scratch (n INTEGER)".to_owned()];
+    for token in ["session-1", "session-2"] {
+        // The second would fail "already exists" if the first call's session lived on.
+        let id = warehouse.submit_batch(&temporary, token, token).await?;
+        warehouse.follow(&id, budget).await?;
+    }
+
+    let forty: Vec<String> = (0..40).map(|n| format!("SELECT {n}")).collect();
+    let id = warehouse.submit_batch(&forty, "forty", "forty").await?;
+    assert_eq!(
+        warehouse.follow(&id, budget).await?.sub_statements.len(),
+        40
+    );
+    let mut too_many = forty.clone();
+    too_many.push("SELECT 40".into());
+    let refused = warehouse
+        .submit_batch(&too_many, "forty-one", "forty-one")
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("ValidationException")
+            || format!("{refused:?}").contains("less than or equal to 40"),
+        "{refused:?}"
+    );
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! P4's faults: a loader killed mid-object, two loaders at once, facts whose dimension has
 //! not arrived, a malformed Parquet object, a file that kills the loader.
 
-use super::{count, loaded_manifests, Pipeline, VOLUMES};
+use super::{count, loaded_manifests, On, Pipeline, VOLUMES};
 use anyhow::Result;
 use landfall_tests::pipeline::{load, LOADER};
 use landfall_tests::star::assert_same;
@@ -111,7 +111,18 @@ async fn two_loaders_at_once_load_every_object_once() -> Result<()> {
 
 #[tokio::test]
 async fn facts_wait_for_a_dimension_that_has_not_arrived() -> Result<()> {
-    let mut p = Pipeline::transformed().await?;
+    facts_wait(On::Postgres).await
+}
+
+#[tokio::test]
+async fn on_redshift_facts_wait_for_a_dimension_that_has_not_arrived() -> Result<()> {
+    facts_wait(On::Redshift).await
+}
+
+// The body of two tests (clippy allows unwrap only in a #[test] itself).
+#[allow(clippy::unwrap_used)]
+async fn facts_wait(on: On) -> Result<()> {
+    let mut p = Pipeline::transformed_on(on).await?;
     // staff's manifest is not ready yet (its transform is late): both order facts refer to it.
     let (staff, _) = p.ready_manifest("staff").await?;
     p.rename(&staff, "held/staff.json").await?;
@@ -170,6 +181,49 @@ async fn facts_wait_for_a_dimension_that_has_not_arrived() -> Result<()> {
     let report = load(&mut p.stack).await?;
     assert_eq!(loaded_manifests(&report), 3, "{report}");
     assert_same(&p.warehouse().await?, &p.expected(None).await?);
+    Ok(())
+}
+
+/// On Redshift the checks run inside the load's batch: a file whose rows are not the
+/// manifest's fails the whole transaction (the manifest's other file, merged before it, does
+/// not stay), and the manifest is quarantined with the reason; what does not depend on it
+/// loads.
+#[tokio::test]
+async fn on_redshift_a_file_unlike_its_manifest_is_quarantined_whole() -> Result<()> {
+    let mut p = Pipeline::transformed_on(On::Redshift).await?;
+    // The address manifest with a second file, the counterparties', which claims a row more
+    // than it has.
+    let (key, mut manifest) = p.ready_manifest("address").await?;
+    let (_, counterparty) = p.ready_manifest("counterparty").await?;
+    let mut unlike = counterparty.outputs[0].clone();
+    unlike.rows += 1;
+    manifest.outputs.push(unlike);
+    let tables: Vec<&str> = manifest.outputs.iter().map(|o| o.table.as_str()).collect();
+    assert_eq!(tables, ["dim_location", "dim_counterparty"]);
+    p.put(&key, serde_json::to_vec(&manifest)?.into()).await?;
+
+    let report = load(&mut p.stack).await?;
+    let rejected = report["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1, "{report}");
+    let reason = rejected[0][1].as_str().unwrap();
+    assert!(
+        reason.contains(&manifest.outputs[1].key) && reason.contains("the manifest says"),
+        "{reason}"
+    );
+    let failed = key.replacen(READY_PREFIX, FAILED_PREFIX, 1);
+    assert_eq!(p.keys(FAILED_PREFIX).await?, [failed]);
+    // The good first file did not stay; the counterparties' own manifest loaded.
+    let mut conn = p.warehouse.conn().await?;
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM dim_location").await?,
+        0
+    );
+    assert!(count(&mut conn, "SELECT count(*) FROM dim_counterparty").await? > 0);
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM landfall.load_problems").await?,
+        0,
+        "problems leave with their transaction"
+    );
     Ok(())
 }
 

@@ -551,8 +551,10 @@ async fn send_parquet(
         .await
         .map_err(|e| format!("reading {url}: {e}"))?
         .into_bytes();
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .map_err(|e| format!("{url} is not a Parquet file: {e}"))?;
+    // Redshift reads Parquet through Spectrum and names a file it cannot read so.
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| {
+        format!("ERROR: Spectrum Scan Error: File '{url}' is not a valid Parquet file: {e}")
+    })?;
     parquet_schema_fits(url, builder.schema(), target)?;
     let reader = builder
         .with_batch_size(8192)

@@ -427,15 +427,23 @@ impl ReferencedKeys {
             .await
             .map_err(|e| FileFailure::Sql("checking references", e))?;
             if let Some(missing) = missing {
-                return Err(FileFailure::Unreferenced(format!(
-                    "insert on table \"{}\" violates foreign key constraint \"{}_{}_fkey\" \
-                     (checked by set): Key ({})=({missing}) is not present in table \"{}\".",
-                    table.name, table.name, reference.column, reference.column, reference.table
+                return Err(FileFailure::Unreferenced(unreferenced(
+                    table, reference, &missing,
                 )));
             }
         }
         Ok(())
     }
+}
+
+/// A fact's key whose dimension row is not loaded, named as PostgreSQL names a foreign key
+/// violation (on either engine).
+pub(crate) fn unreferenced(table: &Table, reference: &Reference, missing: &str) -> String {
+    format!(
+        "insert on table \"{}\" violates foreign key constraint \"{}_{}_fkey\" \
+         (checked by set): Key ({})=({missing}) is not present in table \"{}\".",
+        table.name, table.name, reference.column, reference.column, reference.table
+    )
 }
 
 fn quoted(name: &str) -> String {

@@ -20,7 +20,7 @@
 //!
 //! Temporary tables end with the Data API's session, which is the call's.
 
-use crate::load::{Loaded, WarehouseError};
+use crate::load::{unreferenced, Loaded, WarehouseError};
 use crate::schema::{table_named, Kind, Table, TABLES};
 use arrow_schema::DataType;
 use landfall_failure::{Classify, Disposition};
@@ -293,13 +293,17 @@ fn references(table: &Table, stage: &str, m: &str) -> Result<Option<String>, War
         .iter()
         .map(|r| {
             let (column, dim, key) = (quoted(r.column), quoted(r.table), quoted(r.key));
-            let words = literal(&format!(
-                "{WAITING}{}.{} refers to {}.{} ",
-                table.name, r.column, r.table, r.key
-            ))
-            .expect("contract names are plain identifiers");
+            // The same words as PostgreSQL's check, the missing key spliced in by SQL.
+            let words = format!("{WAITING}{}", unreferenced(table, r, "\u{1}"));
+            let (before, after) = words
+                .split_once('\u{1}')
+                .expect("the marker is in the words");
+            let (before, after) = (
+                literal(before).expect("contract names are plain identifiers"),
+                literal(after).expect("contract names are plain identifiers"),
+            );
             format!(
-                "SELECT {words} || CAST(MIN(s.{column}) AS VARCHAR) || ', which is not loaded yet' AS problem \
+                "SELECT {before} || CAST(MIN(s.{column}) AS VARCHAR) || {after} AS problem \
                  FROM {stage} s WHERE s.{column} IS NOT NULL \
                  AND NOT EXISTS (SELECT 1 FROM {dim} d WHERE d.{key} = s.{column}) \
                  HAVING COUNT(*) > 0"
@@ -370,9 +374,11 @@ impl Redshift {
         loaded_at: &str,
     ) -> Result<Loaded, WarehouseError> {
         let batch = Batch::of(key, manifest, &self.bucket, &self.copy_role_arn, loaded_at)?;
-        // The same manifest gets the same token: a run that gave up following it finds the
-        // statement again instead of queueing a second behind its lock.
-        let token = client_token(&["warehouse-load", key, &manifest.source_version]);
+        // A token per attempt: the SDK's own retry of this call finds the batch it submitted,
+        // and a later attempt runs anew (a token names its first statement, failed or not). A
+        // batch an earlier run gave up following holds the lock until it ends; this one then
+        // finds every row there and its ledger row written: `Already`.
+        let token = client_token(&["warehouse-load", key, &manifest.source_version, loaded_at]);
         let failed = |source: DataApiError| classify(key, manifest, source);
         let id = self
             .warehouse
