@@ -89,6 +89,12 @@ soak: toolchain databases ## every pipeline at once under faults for SOAK_SECOND
 	$(CLIPPY_BUILD) cargo build --workspace --all-targets
 	SOAK_SECONDS=$${SOAK_SECONDS:-600} $(CLIPPY_BUILD) cargo test --workspace --test soak -- --nocapture
 
+.PHONY: p4-scale
+p4-scale: toolchain databases ## P4 at 100x totesys (P4_SCALE) under churn for P4_SCALE_MINUTES (20) at the template's schedules: p50/p95 lag from commit to warehouse, and where it goes
+	@scripts/ensure-tools.sh
+	$(CLIPPY_BUILD) cargo build --workspace --all-targets
+	$(CLIPPY_BUILD) cargo run -q -p landfall-tests --bin p4_scale
+
 fuzz: toolchain ## cargo-fuzz over every parser of outside input, FUZZ_SECONDS (60) each; a crash leaves its input in fuzz/artifacts
 	@scripts/fuzz.sh
 

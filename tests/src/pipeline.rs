@@ -57,6 +57,11 @@ pub async fn extract_all(stack: &mut LocalStack) -> Result<()> {
 
 /// As `extract_all`, on the stack's host.
 pub async fn extract_all_on(host: &Host, stack: &LocalStack) -> Result<()> {
+    extract_all_within(host, stack, Duration::from_secs(60)).await
+}
+
+/// As `extract_all_on`, waiting up to `budget` for the workers (a first load of a big source).
+pub async fn extract_all_within(host: &Host, stack: &LocalStack, budget: Duration) -> Result<()> {
     let done = |log: &str| {
         log.matches("\"table extracted\"").count() + log.matches("\"table failed\"").count()
     };
@@ -70,13 +75,14 @@ pub async fn extract_all_on(host: &Host, stack: &LocalStack) -> Result<()> {
             answer.json()
         ));
     }
-    for _ in 0..600 {
+    let started = std::time::Instant::now();
+    while started.elapsed() < budget {
         if done(&stack.function_log(EXTRACT)) >= before + 11 {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(anyhow!("extract workers did not finish"))
+    Err(anyhow!("extract workers did not finish within {budget:?}"))
 }
 
 /// Messages received and not answered come back after a second instead of the template's
