@@ -9,7 +9,7 @@
 //! no key dangles.
 
 use crate::copy_text;
-use crate::schema::{table_named, Kind, Reference, Table};
+use crate::schema::{in_load_order, Kind, Reference, Table};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Int32Type};
 use arrow_array::RecordBatch;
@@ -138,22 +138,8 @@ pub async fn load_manifest(
         key: key.to_owned(),
         reason,
     };
-    let mut plan = Vec::with_capacity(files.len());
-    for file in files {
-        let table = table_named(&file.table).ok_or_else(|| {
-            rejected(
-                &file.key,
-                format!("{:?} is not a warehouse table", file.table),
-            )
-        })?;
-        plan.push((table, file));
-    }
-    // Referenced rows first, whatever order the manifest lists them in.
-    plan.sort_by_key(|(table, _)| {
-        crate::schema::TABLES
-            .iter()
-            .position(|t| t.name == table.name)
-    });
+    let plan = in_load_order(files, |f| (&f.table, &f.key))
+        .map_err(|(key, reason)| rejected(&key, reason))?;
 
     let mut tx = conn
         .begin()

@@ -21,7 +21,7 @@
 //! Temporary tables end with the Data API's session, which is the call's.
 
 use crate::load::{unreferenced, Loaded, WarehouseError};
-use crate::schema::{table_named, Kind, Table, TABLES};
+use crate::schema::{in_load_order, Kind, Table};
 use arrow_schema::DataType;
 use landfall_failure::{Classify, Disposition};
 use landfall_redshift_data::migrate::{MigrateError, Migrations};
@@ -116,17 +116,8 @@ impl Batch {
         };
         let text = |value: &str| literal(value).map_err(|e| rejected(key, e.to_string()));
         let m = text(key)?;
-        let mut files = Vec::new();
-        for output in &manifest.outputs {
-            let table = table_named(&output.table).ok_or_else(|| {
-                rejected(
-                    &output.key,
-                    format!("{:?} is not a warehouse table", output.table),
-                )
-            })?;
-            files.push((table, output));
-        }
-        files.sort_by_key(|(table, _)| TABLES.iter().position(|t| t.name == table.name));
+        let files = in_load_order(&manifest.outputs, |o| (&o.table, &o.key))
+            .map_err(|(file, reason)| rejected(&file, reason))?;
 
         let mut sqls = vec!["LOCK landfall.load_ledger".to_owned()];
         let mut writes = Vec::new();
@@ -445,6 +436,7 @@ fn classify(key: &str, manifest: &Manifest, source: DataApiError) -> WarehouseEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::TABLES;
     use landfall_totesys_contract::processed::Output;
 
     fn manifest(tables: &[&str]) -> Manifest {

@@ -190,6 +190,28 @@ pub fn table_named(name: &str) -> Option<&'static Table> {
     TABLES.iter().find(|t| t.name == name)
 }
 
+/// A manifest's files with their tables, referenced rows first whatever order the manifest
+/// lists them in; `Err` names the first file of a table that is not the warehouse's:
+/// `(its key, the reason)`.
+pub fn in_load_order<F>(
+    files: &[F],
+    table_and_key: impl Fn(&F) -> (&str, &str),
+) -> Result<Vec<(&'static Table, &F)>, (String, String)> {
+    let mut plan = Vec::with_capacity(files.len());
+    for file in files {
+        let (table, key) = table_and_key(file);
+        let found = table_named(table).ok_or_else(|| {
+            (
+                key.to_owned(),
+                format!("{table:?} is not a warehouse table"),
+            )
+        })?;
+        plan.push((found, file));
+    }
+    plan.sort_by_key(|(table, _)| TABLES.iter().position(|t| t.name == table.name));
+    Ok(plan)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
