@@ -283,6 +283,8 @@ async fn main() -> Result<()> {
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let load_run_s = mean(&loads.iter().map(|(a, b)| b - a).collect::<Vec<_>>());
     let result = json!({
+        "bench": "p4-scale",
+        "measured_at_unix_s": now().round(),
         "scale": scale,
         "source_rows": source_rows,
         "seed_s": seed_s,
