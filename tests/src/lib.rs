@@ -284,6 +284,29 @@ impl LocalStack {
         self.redshift = Some(database);
     }
 
+    /// The Redshift Data API the host serves (`serve_redshift`), as a caller of the
+    /// stack's workgroup sees it, following statements every 50 ms.
+    pub fn data_api(&mut self) -> landfall_redshift_data::Warehouse {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(REGION))
+            .endpoint_url(self.served_url())
+            .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
+                aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "local"),
+            ))
+            .build();
+        let mut warehouse = landfall_redshift_data::Warehouse::new(
+            aws_sdk_redshiftdata::Client::new(&sdk),
+            landfall_redshift_data::Target::Workgroup {
+                name: "landfall".into(),
+                secret_arn: None,
+            },
+            "dev",
+        );
+        warehouse.poll = Duration::from_millis(50);
+        warehouse
+    }
+
     /// `http://…` of the APIs the host serves (Lambda Invoke, ECS, Redshift Data).
     pub fn served_url(&mut self) -> String {
         self.host();

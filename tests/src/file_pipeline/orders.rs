@@ -15,7 +15,7 @@ use landfall_orders_load::audit::{AuditTable, Received, Status as AuditStatus};
 use landfall_orders_load::crawler::Crawler;
 use landfall_orders_load::warehouse::{OrdersWarehouse, UnknownCustomers};
 use landfall_orders_load::{Done, Loader, Settings};
-use landfall_redshift_data::{Target, Warehouse};
+use landfall_redshift_data::Warehouse;
 use landfall_runtime::Deadline;
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
@@ -58,24 +58,7 @@ impl P3 {
     }
 
     pub fn warehouse(&mut self) -> Warehouse {
-        let sdk = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(crate::REGION))
-            .endpoint_url(self.stack.served_url())
-            .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
-                aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "local"),
-            ))
-            .build();
-        let mut warehouse = Warehouse::new(
-            aws_sdk_redshiftdata::Client::new(&sdk),
-            Target::Workgroup {
-                name: "landfall".into(),
-                secret_arn: None,
-            },
-            "dev",
-        );
-        warehouse.poll = Duration::from_millis(50);
-        warehouse
+        self.stack.data_api()
     }
 
     pub async fn sql(&self) -> Result<PgConnection> {

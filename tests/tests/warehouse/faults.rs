@@ -7,6 +7,7 @@ use landfall_tests::pipeline::{load, LOADER};
 use landfall_tests::star::assert_same;
 use landfall_totesys_contract::processed::{Manifest, FAILED_PREFIX, LOADED_PREFIX, READY_PREFIX};
 use landfall_totesys_warehouse::{Loaded, RunReport};
+use std::time::Duration;
 
 const CUT_AFTER_BYTES: u64 = 620_000;
 
@@ -224,6 +225,44 @@ async fn on_redshift_a_file_unlike_its_manifest_is_quarantined_whole() -> Result
         0,
         "problems leave with their transaction"
     );
+    Ok(())
+}
+
+/// On Redshift a load still running when the run stops following it
+/// (`STATEMENT_BUDGET_SECONDS`) fails the run, goes on in Redshift and commits; the next run
+/// finds the manifest loaded and loads nothing twice.
+#[tokio::test]
+async fn on_redshift_a_load_that_outlives_its_budget_is_found_by_the_next_run() -> Result<()> {
+    let mut p = Pipeline::transformed_on(On::Redshift).await?;
+    // Everything but the sales orders, through the function (which migrates the schema).
+    let (held, _) = p.ready_manifest("sales_order").await?;
+    p.rename(&held, "held/sales_order.json").await?;
+    load(&mut p.stack).await?;
+    p.rename("held/sales_order.json", &held).await?;
+
+    // A reader holds the ledger: the load's LOCK waits behind it, past the budget.
+    let mut reader = p.warehouse.conn().await?;
+    let mut read = sqlx::Connection::begin(&mut reader).await?;
+    sqlx::query("LOCK TABLE landfall.load_ledger IN ACCESS SHARE MODE")
+        .execute(&mut *read)
+        .await?;
+    let impatient = p.redshift_loader(Duration::from_secs(2));
+    let err = impatient
+        .run()
+        .await
+        .expect_err("the load outlives its budget");
+    assert!(err.to_string().contains("still"), "{err}");
+    let mut conn = p.warehouse.conn().await?;
+    let facts = "SELECT count(*) FROM fact_sales_order";
+    assert_eq!(count(&mut conn, facts).await?, 0);
+    read.rollback().await?;
+
+    let report = load(&mut p.stack).await?;
+    assert_eq!(loaded_manifests(&report), 0, "{report}");
+    assert_eq!(report["already_loaded"], 1, "{report}");
+    assert_eq!(count(&mut conn, facts).await?, VOLUMES.sales_orders as i64);
+    let ledger = format!("SELECT count(*) FROM landfall.load_ledger WHERE manifest = '{held}'");
+    assert_eq!(count(&mut conn, &ledger).await?, 1);
     Ok(())
 }
 

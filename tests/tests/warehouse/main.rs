@@ -82,16 +82,34 @@ impl Pipeline {
     /// The loader crate in-process, against the same moto and database as the function,
     /// reaching PostgreSQL through the secret `secret_arn`.
     fn loader(&self, secret_arn: &str) -> WarehouseLoader {
+        self.loader_on(Engine::Postgres {
+            credentials: landfall_secrets::CredentialSource::new(
+                aws_sdk_secretsmanager::Client::new(&self.stack.sdk),
+                secret_arn,
+            ),
+            ssl_mode: PgSslMode::Disable,
+        })
+    }
+
+    /// As `loader`, on the stack's local Redshift (whose schema a run of the function has
+    /// migrated), following each statement for `budget`.
+    fn redshift_loader(&mut self, budget: Duration) -> WarehouseLoader {
+        let env = &self.stack.stack.functions[LOADER].environment;
+        let copy_role_arn = env["COPY_ROLE_ARN"].clone();
+        let engine = Engine::Redshift(landfall_totesys_warehouse::redshift::Redshift {
+            warehouse: self.stack.data_api(),
+            copy_role_arn,
+            bucket: self.processed(),
+            statement_budget: budget,
+        });
+        self.loader_on(engine)
+    }
+
+    fn loader_on(&self, engine: Engine) -> WarehouseLoader {
         let env = &self.stack.stack.functions[LOADER].environment;
         WarehouseLoader::new(
             self.stack.s3(),
-            Engine::Postgres {
-                credentials: landfall_secrets::CredentialSource::new(
-                    aws_sdk_secretsmanager::Client::new(&self.stack.sdk),
-                    secret_arn,
-                ),
-                ssl_mode: PgSslMode::Disable,
-            },
+            engine,
             landfall_totesys_extract::StateStore::new(
                 aws_sdk_ssm::Client::new(&self.stack.sdk),
                 &env["EXTRACT_STATE_PREFIX"],

@@ -63,6 +63,20 @@ impl Classify for MigrateError {
 }
 
 impl Migrations {
+    async fn run(
+        &self,
+        warehouse: &Warehouse,
+        sql: &str,
+        budget: Duration,
+    ) -> Result<(), MigrateError> {
+        let id = warehouse
+            .submit(sql, &[])
+            .await
+            .map_err(DataApiError::from)?;
+        warehouse.follow(&id, budget).await?;
+        Ok(())
+    }
+
     /// Applies the pending migrations; the versions applied now.
     pub async fn apply(
         &self,
@@ -71,26 +85,26 @@ impl Migrations {
         budget: Duration,
     ) -> Result<Vec<u32>, MigrateError> {
         let ledger = self.ledger;
-        if let Some((schema, _)) = ledger.split_once('.') {
-            let id = warehouse
-                .submit(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"), &[])
-                .await
-                .map_err(DataApiError::from)?;
-            warehouse.follow(&id, budget).await?;
-        }
-        let create = format!("CREATE TABLE IF NOT EXISTS {ledger} (version INTEGER NOT NULL, name VARCHAR(128) NOT NULL, checksum CHAR(64) NOT NULL, applied_at TIMESTAMP NOT NULL)");
-        let id = warehouse
-            .submit(&create, &[])
-            .await
-            .map_err(DataApiError::from)?;
-        warehouse.follow(&id, budget).await?;
-        let applied = warehouse
-            .query(
-                &format!("SELECT version, checksum FROM {ledger}"),
-                &[],
-                budget,
-            )
-            .await?;
+        let select = format!("SELECT version, checksum FROM {ledger}");
+        // Once the ledger exists (every run after the first), one statement when nothing is
+        // pending: the schema and the ledger are created only when reading it failed.
+        let applied = match warehouse.query(&select, &[], budget).await {
+            Ok(rows) => rows,
+            Err(DataApiError::Failed { .. }) => {
+                if let Some((schema, _)) = ledger.split_once('.') {
+                    self.run(
+                        warehouse,
+                        &format!("CREATE SCHEMA IF NOT EXISTS {schema}"),
+                        budget,
+                    )
+                    .await?;
+                }
+                let create = format!("CREATE TABLE IF NOT EXISTS {ledger} (version INTEGER NOT NULL, name VARCHAR(128) NOT NULL, checksum CHAR(64) NOT NULL, applied_at TIMESTAMP NOT NULL)");
+                self.run(warehouse, &create, budget).await?;
+                warehouse.query(&select, &[], budget).await?
+            }
+            Err(other) => return Err(other.into()),
+        };
         let mut done = Vec::new();
         for &(version, name, script) in self.scripts {
             let checksum = client_token(&[script]);

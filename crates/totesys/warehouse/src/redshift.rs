@@ -135,6 +135,8 @@ impl Batch {
                 "CREATE TEMPORARY TABLE {stage} ({})",
                 columns.join(", ")
             ));
+            // FROM is a key prefix to COPY ("COPY from Amazon S3"): a part's key ends with
+            // its attempt's tag and `.parquet`, so it is no other object's prefix.
             sqls.push(format!(
                 "COPY {stage} FROM {} IAM_ROLE {} FORMAT AS PARQUET",
                 text(&format!("s3://{bucket}/{}", output.key))?,
